@@ -1,0 +1,265 @@
+"""The raw layer's contract: one table per API entity in schema `raw`.
+
+Every table keeps the record's full JSON in `_raw` (so a new API field never breaks a load), the time of
+the load in `_loaded_at`, and typed columns extracted from the JSON by DuckDB. Extraction uses TRY_CAST:
+a malformed value becomes NULL in its typed column (dbt tests flag it) instead of failing the whole load,
+and the original text stays in `_raw`. Partitioned tables also carry `_partition_date`.
+
+All timestamps are stored as naive `TIMESTAMP` in UTC.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Column:
+    name: str
+    sql_type: str  # VARCHAR, BOOLEAN, INTEGER, DOUBLE, TIMESTAMP (UTC), DATE, VARCHAR[]
+    json_path: str  # where the value sits in the record's JSON
+
+    def extract_sql(self, source: str = "_raw") -> str:
+        """SQL expression that pulls this column out of the JSON text column `source`."""
+        if self.sql_type == "VARCHAR[]":
+            return f"json_extract_string({source}, '{self.json_path}[*]')"
+        text = f"json_extract_string({source}, '{self.json_path}')"
+        if self.sql_type == "VARCHAR":
+            return text
+        if self.sql_type == "TIMESTAMP":
+            # API timestamps carry their offset (`Z`); normalise to naive UTC.
+            return f"(TRY_CAST({text} AS TIMESTAMPTZ) AT TIME ZONE 'UTC')"
+        return f"TRY_CAST({text} AS {self.sql_type})"
+
+
+@dataclass(frozen=True)
+class RawTable:
+    name: str  # table name inside schema `raw`
+    columns: tuple[Column, ...]
+    partition_column: str | None = None  # typed column whose UTC date is the daily partition
+
+    @property
+    def partitioned(self) -> bool:
+        return self.partition_column is not None
+
+    @property
+    def qualified_name(self) -> str:
+        return f"raw.{self.name}"
+
+    def create_sql(self) -> str:
+        cols = [f"{c.name} {c.sql_type}" for c in self.columns]
+        if self.partitioned:
+            cols.append("_partition_date DATE NOT NULL")
+        cols += ["_raw JSON", "_loaded_at TIMESTAMP NOT NULL"]
+        return f"CREATE TABLE IF NOT EXISTS {self.qualified_name} (\n  " + ",\n  ".join(cols) + "\n)"
+
+
+def _cols(*specs: tuple[str, str, str]) -> tuple[Column, ...]:
+    return tuple(Column(*spec) for spec in specs)
+
+
+# --- Clockify ------------------------------------------------------------------------------------
+
+CLOCKIFY_WORKSPACES = RawTable(
+    "clockify_workspaces",
+    _cols(("id", "VARCHAR", "$.id"), ("name", "VARCHAR", "$.name")),
+)
+
+CLOCKIFY_USERS = RawTable(
+    "clockify_users",
+    _cols(
+        ("id", "VARCHAR", "$.id"),
+        ("name", "VARCHAR", "$.name"),
+        ("email", "VARCHAR", "$.email"),
+        ("status", "VARCHAR", "$.status"),
+        ("workspace_id", "VARCHAR", "$.activeWorkspace"),
+    ),
+)
+
+CLOCKIFY_CLIENTS = RawTable(
+    "clockify_clients",
+    _cols(
+        ("id", "VARCHAR", "$.id"),
+        ("name", "VARCHAR", "$.name"),
+        ("workspace_id", "VARCHAR", "$.workspaceId"),
+        ("archived", "BOOLEAN", "$.archived"),
+    ),
+)
+
+CLOCKIFY_PROJECTS = RawTable(
+    "clockify_projects",
+    _cols(
+        ("id", "VARCHAR", "$.id"),
+        ("name", "VARCHAR", "$.name"),
+        ("client_id", "VARCHAR", "$.clientId"),
+        ("workspace_id", "VARCHAR", "$.workspaceId"),
+        ("billable", "BOOLEAN", "$.billable"),
+        ("archived", "BOOLEAN", "$.archived"),
+    ),
+)
+
+CLOCKIFY_TASKS = RawTable(
+    "clockify_tasks",
+    _cols(
+        ("id", "VARCHAR", "$.id"),
+        ("name", "VARCHAR", "$.name"),
+        ("project_id", "VARCHAR", "$.projectId"),
+        ("status", "VARCHAR", "$.status"),  # ACTIVE | DONE
+        ("estimate", "VARCHAR", "$.estimate"),  # ISO-8601 duration, e.g. PT4H
+        ("billable", "BOOLEAN", "$.billable"),
+    ),
+)
+
+CLOCKIFY_TAGS = RawTable(
+    "clockify_tags",
+    _cols(
+        ("id", "VARCHAR", "$.id"),
+        ("name", "VARCHAR", "$.name"),
+        ("workspace_id", "VARCHAR", "$.workspaceId"),
+        ("archived", "BOOLEAN", "$.archived"),
+    ),
+)
+
+# Partitioned by the UTC date of `started_at`. Records arrive in the main API's shape
+# (the client normalises detailed-report rows to it).
+CLOCKIFY_TIME_ENTRIES = RawTable(
+    "clockify_time_entries",
+    _cols(
+        ("id", "VARCHAR", "$.id"),
+        ("workspace_id", "VARCHAR", "$.workspaceId"),
+        ("user_id", "VARCHAR", "$.userId"),
+        ("project_id", "VARCHAR", "$.projectId"),
+        ("task_id", "VARCHAR", "$.taskId"),
+        ("tag_ids", "VARCHAR[]", "$.tagIds"),
+        ("description", "VARCHAR", "$.description"),
+        ("billable", "BOOLEAN", "$.billable"),
+        ("type", "VARCHAR", "$.type"),
+        ("started_at", "TIMESTAMP", "$.timeInterval.start"),
+        ("ended_at", "TIMESTAMP", "$.timeInterval.end"),  # NULL while the timer runs
+    ),
+    partition_column="started_at",
+)
+
+# --- Linear --------------------------------------------------------------------------------------
+
+LINEAR_USERS = RawTable(
+    "linear_users",
+    _cols(
+        ("id", "VARCHAR", "$.id"),
+        ("name", "VARCHAR", "$.name"),
+        ("display_name", "VARCHAR", "$.displayName"),
+        ("email", "VARCHAR", "$.email"),
+        ("active", "BOOLEAN", "$.active"),
+        ("created_at", "TIMESTAMP", "$.createdAt"),
+        ("updated_at", "TIMESTAMP", "$.updatedAt"),
+    ),
+)
+
+LINEAR_TEAMS = RawTable(
+    "linear_teams",
+    _cols(
+        ("id", "VARCHAR", "$.id"),
+        ("key", "VARCHAR", "$.key"),
+        ("name", "VARCHAR", "$.name"),
+        ("timezone", "VARCHAR", "$.timezone"),
+        ("cycles_enabled", "BOOLEAN", "$.cyclesEnabled"),
+        ("created_at", "TIMESTAMP", "$.createdAt"),
+        ("updated_at", "TIMESTAMP", "$.updatedAt"),
+    ),
+)
+
+LINEAR_CYCLES = RawTable(
+    "linear_cycles",
+    _cols(
+        ("id", "VARCHAR", "$.id"),
+        ("team_id", "VARCHAR", "$.team.id"),
+        ("number", "INTEGER", "$.number"),
+        ("name", "VARCHAR", "$.name"),
+        ("starts_at", "TIMESTAMP", "$.startsAt"),
+        ("ends_at", "TIMESTAMP", "$.endsAt"),
+        ("completed_at", "TIMESTAMP", "$.completedAt"),
+        ("updated_at", "TIMESTAMP", "$.updatedAt"),
+    ),
+)
+
+LINEAR_PROJECTS = RawTable(
+    "linear_projects",
+    _cols(
+        ("id", "VARCHAR", "$.id"),
+        ("name", "VARCHAR", "$.name"),
+        ("status", "VARCHAR", "$.status.type"),  # backlog|planned|started|paused|completed|canceled
+        ("start_date", "DATE", "$.startDate"),
+        ("target_date", "DATE", "$.targetDate"),
+        ("created_at", "TIMESTAMP", "$.createdAt"),
+        ("updated_at", "TIMESTAMP", "$.updatedAt"),
+    ),
+)
+
+LINEAR_WORKFLOW_STATES = RawTable(
+    "linear_workflow_states",
+    _cols(
+        ("id", "VARCHAR", "$.id"),
+        ("team_id", "VARCHAR", "$.team.id"),
+        ("name", "VARCHAR", "$.name"),
+        ("type", "VARCHAR", "$.type"),  # triage|backlog|unstarted|started|completed|canceled|duplicate
+        ("position", "DOUBLE", "$.position"),
+        ("updated_at", "TIMESTAMP", "$.updatedAt"),
+    ),
+)
+
+# Partitioned by the UTC date of `updated_at`; raw keeps one row per issue, its latest fetched version.
+LINEAR_ISSUES = RawTable(
+    "linear_issues",
+    _cols(
+        ("id", "VARCHAR", "$.id"),
+        ("identifier", "VARCHAR", "$.identifier"),
+        ("number", "INTEGER", "$.number"),
+        ("title", "VARCHAR", "$.title"),
+        ("team_id", "VARCHAR", "$.team.id"),
+        ("state_id", "VARCHAR", "$.state.id"),
+        ("cycle_id", "VARCHAR", "$.cycle.id"),
+        ("project_id", "VARCHAR", "$.project.id"),
+        ("assignee_id", "VARCHAR", "$.assignee.id"),
+        ("estimate", "DOUBLE", "$.estimate"),
+        ("priority", "DOUBLE", "$.priority"),
+        ("previous_identifiers", "VARCHAR[]", "$.previousIdentifiers"),
+        ("created_at", "TIMESTAMP", "$.createdAt"),
+        ("updated_at", "TIMESTAMP", "$.updatedAt"),
+        ("started_at", "TIMESTAMP", "$.startedAt"),
+        ("completed_at", "TIMESTAMP", "$.completedAt"),
+        ("canceled_at", "TIMESTAMP", "$.canceledAt"),
+        ("archived_at", "TIMESTAMP", "$.archivedAt"),
+        ("trashed", "BOOLEAN", "$.trashed"),
+    ),
+    partition_column="updated_at",
+)
+
+LINEAR_CUSTOMERS = RawTable(
+    "linear_customers",
+    _cols(
+        ("id", "VARCHAR", "$.id"),
+        ("name", "VARCHAR", "$.name"),
+        ("domains", "VARCHAR[]", "$.domains"),
+        ("revenue", "DOUBLE", "$.revenue"),
+        ("size", "DOUBLE", "$.size"),
+        ("created_at", "TIMESTAMP", "$.createdAt"),
+        ("updated_at", "TIMESTAMP", "$.updatedAt"),
+    ),
+)
+
+ALL_TABLES: tuple[RawTable, ...] = (
+    CLOCKIFY_WORKSPACES,
+    CLOCKIFY_USERS,
+    CLOCKIFY_CLIENTS,
+    CLOCKIFY_PROJECTS,
+    CLOCKIFY_TASKS,
+    CLOCKIFY_TAGS,
+    CLOCKIFY_TIME_ENTRIES,
+    LINEAR_USERS,
+    LINEAR_TEAMS,
+    LINEAR_CYCLES,
+    LINEAR_PROJECTS,
+    LINEAR_WORKFLOW_STATES,
+    LINEAR_ISSUES,
+    LINEAR_CUSTOMERS,
+)

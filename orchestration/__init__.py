@@ -1,0 +1,1 @@
+"""Hours warehouse orchestration: Dagster definitions, resources, partitions, schedules and the CLI."""
