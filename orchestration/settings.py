@@ -1,0 +1,67 @@
+"""Configuration read from the environment (and a git-ignored `.env` file).
+
+Only non-secret settings are read here; API keys reach resources through `dagster.EnvVar`, so their values
+never enter run config, asset metadata or logs.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+from pathlib import Path
+
+from dotenv import load_dotenv
+
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+DBT_PROJECT_DIR = PROJECT_ROOT / "dbt_project"
+
+DEFAULTS = {
+    "CLOCKIFY_API_URL": "https://api.clockify.me/api/v1",
+    "CLOCKIFY_REPORTS_URL": "https://reports.api.clockify.me/v1",
+    "LINEAR_API_URL": "https://api.linear.app/graphql",
+    "WAREHOUSE_PATH": "data/warehouse.duckdb",
+    "WAREHOUSE_START_DATE": "2024-01-01",
+}
+
+# dbt must never phone home (and cannot: there is no network).
+os.environ.setdefault("DBT_SEND_ANONYMOUS_USAGE_STATS", "false")
+
+
+class ConfigError(ValueError):
+    """A setting is missing or malformed; the message names the variable and the fix."""
+
+
+def load_env() -> None:
+    """Honour a `.env` in the working directory or the project root; real environment variables win."""
+    load_dotenv(Path.cwd() / ".env", override=False)
+    load_dotenv(PROJECT_ROOT / ".env", override=False)
+
+
+def get(name: str) -> str:
+    return os.environ.get(name) or DEFAULTS[name]
+
+
+def warehouse_path() -> Path:
+    """Absolute path of the DuckDB file; relative paths are taken from the project root.
+
+    The same absolute path is exported back into `WAREHOUSE_PATH` so the dbt profile, which reads the
+    variable from its own working directory, opens the very same file.
+    """
+    path = Path(get("WAREHOUSE_PATH")).expanduser()
+    if not path.is_absolute():
+        path = PROJECT_ROOT / path
+    os.environ["WAREHOUSE_PATH"] = str(path)
+    return path
+
+
+def start_date() -> dt.date:
+    raw = get("WAREHOUSE_START_DATE")
+    try:
+        return dt.date.fromisoformat(raw)
+    except ValueError:
+        raise ConfigError(
+            f"WAREHOUSE_START_DATE={raw!r} is not a date: set it as YYYY-MM-DD, e.g. 2024-01-01."
+        ) from None
+
+
+load_env()

@@ -1,0 +1,181 @@
+"""The DuckDB warehouse: connections that wait for the single-writer lock, and the three ways raw data lands.
+
+- `replace_snapshot`: a dimension (users, projects, teams, ...) is replaced whole.
+- `replace_partitions`: time entries of a date range are replaced exactly, so re-loading a day is idempotent
+  and entries edited or deleted in Clockify are corrected when their day is loaded again.
+- `upsert_by_id`: Linear issues are never deleted upstream (archived/trashed are flags), so each fetched
+  issue replaces its previous version, wherever that version's partition was.
+
+Each write is one transaction: a failed load leaves the warehouse as it was. Records are bulk-loaded as
+one JSON column and typed by DuckDB (see `assets.raw_tables`), never row by row.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+import random
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import duckdb
+import pandas as pd
+from dagster import ConfigurableResource
+
+from assets.raw_tables import RawTable
+
+log = logging.getLogger(__name__)
+
+
+def _is_lock_conflict(error: BaseException) -> bool:
+    text = str(error).lower()
+    return "lock" in text and ("conflicting" in text or "could not set" in text)
+
+
+def connect_with_lock_wait(path: str | Path, timeout_seconds: float = 600.0, read_only: bool = False):
+    """Open the DuckDB file, waiting while another process holds its write lock.
+
+    DuckDB allows one writing process per file; runs, steps and dbt take turns instead of failing.
+    """
+    deadline = time.monotonic() + timeout_seconds
+    delay = 0.05
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    while True:
+        try:
+            return duckdb.connect(str(path), read_only=read_only)
+        except duckdb.IOException as error:
+            if not _is_lock_conflict(error) or time.monotonic() >= deadline:
+                if _is_lock_conflict(error):
+                    raise RuntimeError(
+                        f"DuckDB file {path} stayed locked by another process for {timeout_seconds:.0f} s: "
+                        "wait for the running sync or close the program holding it (BI tools should read "
+                        "the published marts file instead)."
+                    ) from None
+                raise
+            time.sleep(delay * (1 + random.random()))
+            delay = min(delay * 2, 2.0)
+
+
+def records_frame(records: Sequence[dict]) -> pd.DataFrame:
+    """One row per record, its JSON as text: DuckDB does the typing in bulk."""
+    dumps = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
+    return pd.DataFrame({"_raw": pd.Series([dumps(r) for r in records], dtype="object")})
+
+
+def _stage(con, table: RawTable, records: Sequence[dict], loaded_at: dt.datetime) -> None:
+    """Create temp table `incoming` with the table's exact column layout."""
+    frame = records_frame(records)  # noqa: F841 - read by DuckDB's replacement scan below
+    con.register("incoming_json", frame)
+    selects = [f"{c.extract_sql('j._raw')} AS {c.name}" for c in table.columns]
+    if table.partitioned:
+        by = next(c for c in table.columns if c.name == table.partition_column)
+        selects.append(f"CAST({by.extract_sql('j._raw')} AS DATE) AS _partition_date")
+    selects += ["CAST(j._raw AS JSON) AS _raw", "CAST($loaded_at AS TIMESTAMP) AS _loaded_at"]
+    con.execute(
+        f"CREATE OR REPLACE TEMP TABLE incoming AS SELECT {', '.join(selects)} FROM incoming_json AS j",
+        {"loaded_at": loaded_at},
+    )
+    con.unregister("incoming_json")
+
+
+@dataclass(frozen=True)
+class LoadResult:
+    rows: int  # rows the load left in the replaced scope
+    unplaceable: int = 0  # records whose partition timestamp is missing or malformed (kept out, reported)
+
+
+def _count_unplaceable(con, table: RawTable) -> int:
+    if not table.partitioned:
+        return 0
+    (count,) = con.execute("SELECT count(*) FROM incoming WHERE _partition_date IS NULL").fetchone()
+    if count:
+        log.warning(
+            "%s: %d record(s) without a valid %s were not loaded (their JSON is malformed upstream)",
+            table.qualified_name, count, table.partition_column,
+        )
+    return int(count)
+
+
+class Warehouse(ConfigurableResource):
+    """The DuckDB file the raw assets write and dbt builds on (same `WAREHOUSE_PATH`)."""
+
+    path: str
+    lock_timeout_seconds: float = 600.0
+
+    @contextmanager
+    def connect(self, read_only: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
+        con = connect_with_lock_wait(self.path, self.lock_timeout_seconds, read_only=read_only)
+        try:
+            yield con
+        finally:
+            con.close()
+
+    @contextmanager
+    def _load(self, table: RawTable, records: Sequence[dict]) -> Iterator[duckdb.DuckDBPyConnection]:
+        """Stage records then run the caller's statements in one transaction."""
+        loaded_at = dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)
+        with self.connect() as con:
+            con.execute("CREATE SCHEMA IF NOT EXISTS raw")
+            con.execute(table.create_sql())
+            _stage(con, table, records, loaded_at)
+            con.execute("BEGIN TRANSACTION")
+            try:
+                yield con
+                con.execute("COMMIT")
+            except BaseException:
+                con.execute("ROLLBACK")
+                raise
+
+    def replace_snapshot(self, table: RawTable, records: Sequence[dict]) -> LoadResult:
+        with self._load(table, records) as con:
+            con.execute(f"DELETE FROM {table.qualified_name}")
+            con.execute(f"INSERT INTO {table.qualified_name} SELECT * FROM incoming")
+        return LoadResult(rows=len(records))
+
+    def replace_partitions(
+        self, table: RawTable, records: Sequence[dict], first_day: dt.date, last_day: dt.date
+    ) -> LoadResult:
+        """Replace every row of days [first_day, last_day] with `records` (outside rows are ignored)."""
+        if not table.partitioned:
+            raise ValueError(f"{table.qualified_name} is not partitioned")
+        window = {"first": first_day, "last": last_day}
+        with self._load(table, records) as con:
+            unplaceable = _count_unplaceable(con, table)
+            con.execute(
+                f"DELETE FROM {table.qualified_name} WHERE _partition_date BETWEEN $first AND $last", window
+            )
+            con.execute(
+                f"INSERT INTO {table.qualified_name} SELECT * FROM incoming "
+                "WHERE _partition_date BETWEEN $first AND $last",
+                window,
+            )
+            (inserted,) = con.execute(
+                f"SELECT count(*) FROM {table.qualified_name} WHERE _partition_date BETWEEN $first AND $last",
+                window,
+            ).fetchone()
+        return LoadResult(rows=int(inserted), unplaceable=unplaceable)
+
+    def upsert_by_id(self, table: RawTable, records: Sequence[dict]) -> LoadResult:
+        placeable = "WHERE _partition_date IS NOT NULL" if table.partitioned else ""
+        with self._load(table, records) as con:
+            unplaceable = _count_unplaceable(con, table)
+            con.execute(
+                f"DELETE FROM {table.qualified_name} WHERE id IN (SELECT id FROM incoming {placeable})"
+            )
+            con.execute(f"INSERT INTO {table.qualified_name} SELECT * FROM incoming {placeable}")
+        return LoadResult(rows=len(records) - unplaceable, unplaceable=unplaceable)
+
+    def row_count(self, table: RawTable) -> int:
+        """Rows in a raw table, 0 when it does not exist yet."""
+        with self.connect() as con:
+            exists = con.execute(
+                "SELECT count(*) FROM information_schema.tables WHERE table_schema = 'raw' AND table_name = $name",
+                {"name": table.name},
+            ).fetchone()[0]
+            if not exists:
+                return 0
+            return int(con.execute(f"SELECT count(*) FROM {table.qualified_name}").fetchone()[0])

@@ -1,0 +1,127 @@
+"""The warehouse's load semantics, on a temp DuckDB file with hand-written records."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import duckdb
+import pytest
+
+from assets import raw_tables as t
+from orchestration.warehouse import Warehouse
+
+
+def entry(entry_id: str, start: str, end: str | None, description: str = "work") -> dict:
+    return {
+        "id": entry_id,
+        "userId": "u1",
+        "projectId": None,
+        "taskId": None,
+        "tagIds": ["t1", "t2"],
+        "description": description,
+        "billable": True,
+        "timeInterval": {"start": start, "end": end, "duration": None},
+    }
+
+
+@pytest.fixture
+def warehouse(tmp_path) -> Warehouse:
+    return Warehouse(path=str(tmp_path / "w.duckdb"))
+
+
+def rows(warehouse: Warehouse, sql: str):
+    with warehouse.connect(read_only=True) as con:
+        return con.execute(sql).fetchall()
+
+
+D1, D2 = dt.date(2024, 3, 1), dt.date(2024, 3, 2)
+
+
+def test_typed_columns_are_extracted_and_json_kept(warehouse):
+    warehouse.replace_partitions(t.CLOCKIFY_TIME_ENTRIES, [entry("a", "2024-03-01T09:00:00Z", "2024-03-01T10:30:00Z")], D1, D1)
+    (row,) = rows(warehouse, "SELECT id, tag_ids, started_at, ended_at, _partition_date, _raw->>'$.description' FROM raw.clockify_time_entries")
+    assert row == ("a", ["t1", "t2"], dt.datetime(2024, 3, 1, 9), dt.datetime(2024, 3, 1, 10, 30), D1, "work")
+
+
+def test_offsets_are_normalised_to_utc(warehouse):
+    warehouse.replace_partitions(t.CLOCKIFY_TIME_ENTRIES, [entry("a", "2024-03-02T01:00:00+02:00", None)], D1, D2)
+    assert rows(warehouse, "SELECT started_at, _partition_date FROM raw.clockify_time_entries") == [
+        (dt.datetime(2024, 3, 1, 23), D1)
+    ]
+
+
+def test_reloading_a_day_is_idempotent_and_drops_deleted_entries(warehouse):
+    day = [entry("a", "2024-03-01T09:00:00Z", "2024-03-01T10:00:00Z"), entry("b", "2024-03-01T11:00:00Z", None)]
+    other = [entry("c", "2024-03-02T09:00:00Z", "2024-03-02T10:00:00Z")]
+    warehouse.replace_partitions(t.CLOCKIFY_TIME_ENTRIES, day + other, D1, D2)
+    warehouse.replace_partitions(t.CLOCKIFY_TIME_ENTRIES, day, D1, D1)
+    assert rows(warehouse, "SELECT id FROM raw.clockify_time_entries ORDER BY id") == [("a",), ("b",), ("c",)]
+    # "a" deleted upstream, "b" stopped: reloading day 1 corrects both and leaves day 2 alone.
+    stopped = entry("b", "2024-03-01T11:00:00Z", "2024-03-01T12:00:00Z")
+    warehouse.replace_partitions(t.CLOCKIFY_TIME_ENTRIES, [stopped], D1, D1)
+    assert rows(warehouse, "SELECT id, ended_at FROM raw.clockify_time_entries ORDER BY id") == [
+        ("b", dt.datetime(2024, 3, 1, 12)),
+        ("c", dt.datetime(2024, 3, 2, 10)),
+    ]
+
+
+def test_records_outside_the_window_are_not_loaded(warehouse):
+    result = warehouse.replace_partitions(
+        t.CLOCKIFY_TIME_ENTRIES,
+        [entry("a", "2024-03-01T23:30:00Z", "2024-03-02T00:30:00Z"), entry("z", "2024-03-02T00:10:00Z", None)],
+        D1,
+        D1,
+    )
+    assert result.rows == 1
+    assert rows(warehouse, "SELECT id FROM raw.clockify_time_entries") == [("a",)]
+
+
+def test_malformed_values_become_null_not_a_failed_load(warehouse):
+    bad = entry("a", "2024-03-01T09:00:00Z", "not a time")
+    bad["billable"] = "maybe"
+    unplaceable = entry("x", "garbage", None)
+    result = warehouse.replace_partitions(t.CLOCKIFY_TIME_ENTRIES, [bad, unplaceable], D1, D1)
+    assert result.unplaceable == 1
+    assert rows(warehouse, "SELECT id, ended_at, billable FROM raw.clockify_time_entries") == [("a", None, None)]
+
+
+def test_a_failed_load_leaves_the_table_as_it_was(warehouse, monkeypatch):
+    warehouse.replace_partitions(t.CLOCKIFY_TIME_ENTRIES, [entry("a", "2024-03-01T09:00:00Z", None)], D1, D1)
+
+    import orchestration.warehouse as w
+
+    real_stage = w._stage
+
+    def stage_then_break(con, table, records, loaded_at):
+        real_stage(con, table, records, loaded_at)
+        con.execute("DROP TABLE incoming")  # the INSERT after the DELETE will fail
+
+    monkeypatch.setattr(w, "_stage", stage_then_break)
+    with pytest.raises(duckdb.Error):
+        warehouse.replace_partitions(t.CLOCKIFY_TIME_ENTRIES, [], D1, D1)
+    assert rows(warehouse, "SELECT id FROM raw.clockify_time_entries") == [("a",)]
+
+
+def test_snapshot_replaces_the_whole_table(warehouse):
+    warehouse.replace_snapshot(t.CLOCKIFY_USERS, [{"id": "u1", "name": "Ann"}, {"id": "u2", "name": "Bo"}])
+    warehouse.replace_snapshot(t.CLOCKIFY_USERS, [{"id": "u2", "name": "Bob"}])
+    assert rows(warehouse, "SELECT id, name FROM raw.clockify_users") == [("u2", "Bob")]
+
+
+def issue(issue_id: str, identifier: str, updated: str) -> dict:
+    return {"id": issue_id, "identifier": identifier, "updatedAt": updated, "team": {"id": "T"}, "previousIdentifiers": []}
+
+
+def test_issue_upsert_keeps_one_latest_row_per_issue_wherever_its_partition(warehouse):
+    warehouse.upsert_by_id(t.LINEAR_ISSUES, [issue("i1", "ENG-1", "2024-03-01T10:00:00.000Z"), issue("i2", "ENG-2", "2024-03-01T11:00:00.000Z")])
+    # i1 moved team later: it comes back with a new identifier and a later partition.
+    warehouse.upsert_by_id(t.LINEAR_ISSUES, [issue("i1", "OPS-7", "2024-03-05T08:00:00.000Z")])
+    warehouse.upsert_by_id(t.LINEAR_ISSUES, [issue("i1", "OPS-7", "2024-03-05T08:00:00.000Z")])
+    assert rows(warehouse, "SELECT id, identifier, _partition_date FROM raw.linear_issues ORDER BY id") == [
+        ("i1", "OPS-7", dt.date(2024, 3, 5)),
+        ("i2", "ENG-2", dt.date(2024, 3, 1)),
+    ]
+
+
+def test_row_count_of_a_missing_table_is_zero(warehouse):
+    assert warehouse.row_count(t.LINEAR_ISSUES) == 0
