@@ -54,6 +54,17 @@ def warehouse_path() -> Path:
     return path
 
 
+def ensure_dagster_home() -> Path:
+    """Use the project-local DAGSTER_HOME (run history persists) with the project's dagster.yaml."""
+    home = Path(os.environ.get("DAGSTER_HOME") or PROJECT_ROOT / ".dagster_home")
+    home.mkdir(parents=True, exist_ok=True)
+    config = home / "dagster.yaml"
+    if not config.exists():
+        config.write_text((PROJECT_ROOT / "dagster.yaml").read_text())
+    os.environ["DAGSTER_HOME"] = str(home)
+    return home
+
+
 def start_date() -> dt.date:
     raw = get("WAREHOUSE_START_DATE")
     try:
