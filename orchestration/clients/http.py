@@ -1,0 +1,236 @@
+"""The retrying HTTP layer both API clients share.
+
+One small loop instead of `urllib3.util.Retry`, because what is worth retrying differs per API and is not
+only a status code: Linear signals rate limits inside a GraphQL body on HTTP 400, and a 200 whose JSON is
+cut off is as transient as a 503. Each client passes a `check` that reads a response and either returns
+the parsed body, raises `Transient` (ask again later) or raises an `ApiError` (permanent).
+"""
+
+from __future__ import annotations
+
+import email.utils
+import logging
+import random
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Any, TypeVar
+from urllib.parse import urlsplit
+
+import requests
+
+from orchestration.clients.errors import ApiError, ConnectionFailed, RetriesExhausted
+
+logger = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+# Longest single backoff wait; Retry-After hints from the server are honoured even when longer.
+BACKOFF_CAP_SECONDS = 60.0
+
+
+@dataclass(frozen=True)
+class Service:
+    """What error messages need to know about an API."""
+
+    name: str  # "Clockify"
+    env_prefix: str  # "CLOCKIFY": settings are CLOCKIFY_API_KEY, CLOCKIFY_MAX_RETRY_SECONDS...
+    status_page: str
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    max_attempts: int = 8
+    max_retry_seconds: float = 300.0  # total wall time across attempts and waits
+    backoff_base: float = 0.5
+    backoff_cap: float = BACKOFF_CAP_SECONDS
+
+
+class Transient(Exception):
+    """Raised by a response check: the answer is transient, ask again after a while."""
+
+    def __init__(self, reason: str, retry_after: float | None = None) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.retry_after = retry_after
+
+
+def backoff_delay(
+    attempt: int,
+    retry_after: float | None = None,
+    base: float = 0.5,
+    cap: float = BACKOFF_CAP_SECONDS,
+    rng: Callable[[], float] = random.random,
+) -> float:
+    """Seconds to wait after the `attempt`-th failed attempt (1-based).
+
+    The server's own hint wins: retrying before Retry-After only earns another 429. Otherwise exponential
+    backoff with full jitter (a uniform draw in [0, min(cap, base * 2^(attempt-1))]), which spreads
+    concurrent clients apart instead of having them retry in lockstep.
+    """
+    if retry_after is not None:
+        return max(0.0, float(retry_after))
+    return rng() * min(cap, base * 2 ** max(0, attempt - 1))
+
+
+def parse_retry_after(value: str | None, now: datetime | None = None) -> float | None:
+    """`Retry-After` in seconds: either delta-seconds or an HTTP date. None when absent or unreadable."""
+    if not value:
+        return None
+    value = value.strip()
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=timezone.utc)
+    return max(0.0, (when - (now or datetime.now(timezone.utc))).total_seconds())
+
+
+def parse_json(response: requests.Response) -> Any:
+    """The response's JSON body; a cut-off or garbled body is treated as transient."""
+    try:
+        return response.json()
+    except ValueError as exc:  # requests' JSONDecodeError subclasses ValueError
+        raise Transient(f"invalid JSON body on HTTP {response.status_code}") from exc
+
+
+def is_transient_status(status: int) -> bool:
+    return status in (408, 429) or status >= 500
+
+
+def redact(text: str, *secrets: str) -> str:
+    """Belt and braces for server-supplied text we quote in errors: servers sometimes echo credentials."""
+    for secret in secrets:
+        if secret:
+            text = text.replace(secret, "***")
+    return text
+
+
+def describe_exception(exc: requests.RequestException, read_timeout: float) -> tuple[str, bool]:
+    """A short reason for logs and errors, and whether the host looks unreachable (vs. flaky)."""
+    text = str(exc).lower()
+    if isinstance(exc, requests.exceptions.ConnectTimeout):
+        return "connect timeout", True
+    if isinstance(exc, requests.exceptions.Timeout):
+        return f"read timeout after {read_timeout:g} s", False
+    if isinstance(exc, (requests.exceptions.ChunkedEncodingError, requests.exceptions.ContentDecodingError)):
+        return "truncated response", False
+    if "refused" in text:
+        return "connection refused", True
+    if "name resolution" in text or "name or service not known" in text or "nodename nor servname" in text:
+        return "host name not found", True
+    if "reset" in text or "aborted" in text or "remotedisconnected" in text:
+        return "connection reset", False
+    return f"connection error ({type(exc).__name__})", False
+
+
+class RetryingHttp:
+    """A `requests.Session` plus the retry loop, for one client instance.
+
+    `sleep`, `clock` and `rng` are injectable so tests can run the loop without waiting.
+    """
+
+    def __init__(
+        self,
+        service: Service,
+        headers: Mapping[str, str],
+        *,
+        connect_timeout: float,
+        read_timeout: float,
+        policy: RetryPolicy,
+        sleep: Callable[[float], None] = time.sleep,
+        clock: Callable[[], float] = time.monotonic,
+        rng: Callable[[], float] = random.random,
+    ) -> None:
+        self.service = service
+        self.policy = policy
+        self.timeout = (connect_timeout, read_timeout)
+        self.session = requests.Session()
+        self.session.headers.update(headers)
+        self.requests_made = 0
+        self._sleep, self._clock, self._rng = sleep, clock, rng
+
+    def __repr__(self) -> str:  # never show the session's headers (they hold the key)
+        return f"RetryingHttp(service={self.service.name!r})"
+
+    def close(self) -> None:
+        self.session.close()
+
+    def request(
+        self,
+        method: str,
+        url: str,
+        *,
+        check: Callable[[requests.Response], T],
+        url_setting: str,
+        **kwargs: Any,
+    ) -> T:
+        """Send until `check` accepts the answer, a permanent error is raised or the budget runs out.
+
+        `url_setting` names the setting that holds this URL's base (e.g. CLOCKIFY_API_URL) so an
+        unreachable host can be reported as a configuration problem.
+        """
+        policy, name = self.policy, self.service.name
+        started = self._clock()
+        path = urlsplit(url).path
+        attempt = 0
+        while True:
+            attempt += 1
+            unreachable = False
+            try:
+                self.requests_made += 1
+                response = self.session.request(method, url, timeout=self.timeout, **kwargs)
+                try:
+                    return check(response)
+                finally:
+                    response.close()
+            except Transient as transient:
+                reason, retry_after = transient.reason, transient.retry_after
+            except requests.RequestException as exc:
+                reason, unreachable = describe_exception(exc, self.timeout[1])
+                retry_after = None
+
+            elapsed = self._clock() - started
+            delay = backoff_delay(attempt, retry_after, policy.backoff_base, policy.backoff_cap, self._rng)
+            if attempt >= policy.max_attempts or elapsed + delay > policy.max_retry_seconds:
+                raise self._exhausted(attempt, elapsed, reason, retry_after, unreachable, url, url_setting)
+            logger.warning(
+                "%s %s %s: %s; retrying in %.1f s (attempt %d of %d)",
+                name, method, path, reason, delay, attempt, policy.max_attempts,
+            )  # fmt: skip
+            self._sleep(delay)
+
+    def _exhausted(
+        self,
+        attempts: int,
+        elapsed: float,
+        reason: str,
+        retry_after: float | None,
+        unreachable: bool,
+        url: str,
+        url_setting: str,
+    ) -> ApiError:
+        name, prefix = self.service.name, self.service.env_prefix
+        if unreachable:
+            parts = urlsplit(url)
+            return ConnectionFailed(
+                f"Could not reach {name} at {parts.scheme}://{parts.netloc} after {attempts} attempts over "
+                f"{elapsed:.0f} s ({reason}): check {url_setting} and the network.",
+                service=name,
+            )
+        if attempts >= self.policy.max_attempts:
+            knob = f"{prefix}_MAX_ATTEMPTS"
+        else:
+            knob = f"{prefix}_MAX_RETRY_SECONDS"
+        hint = f", server asked to wait {retry_after:.0f} s more" if retry_after is not None else ""
+        return RetriesExhausted(
+            f"{name} API still failing after {attempts} attempts over {elapsed:.0f} s (last: {reason}{hint}). "
+            f"Check {self.service.status_page} or retry later; raise {knob} to wait longer.",
+            service=name,
+        )
