@@ -1,0 +1,229 @@
+"""Linear GraphQL client: flat, cursor-paged reads of the records the warehouse models."""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Callable, Mapping
+from datetime import datetime, timezone
+from typing import Any, cast
+
+import requests
+from pydantic import Field
+
+from orchestration.clients import linear_queries as q
+from orchestration.clients.errors import ApiError, AuthenticationError, QueryError
+from orchestration.clients.http import Service, Transient, is_transient_status, parse_retry_after, redact
+from orchestration.clients.linear_records import (
+    LinearCustomer,
+    LinearCycle,
+    LinearIssue,
+    LinearProject,
+    LinearTeam,
+    LinearUser,
+    LinearWorkflowState,
+)
+from orchestration.clients.resource import ApiClientResource
+
+LINEAR = Service(name="Linear", env_prefix="LINEAR", status_page="https://linearstatus.com")
+
+MAX_PAGE_SIZE = 250
+# Linear's limits are hourly; wait for the announced reset only when it is this close, else back off
+# (the bucket refills gradually, so an early retry often succeeds).
+RATE_LIMIT_RESET_CAP_SECONDS = 60.0
+
+_QUERY_ERROR_CODES = {"GRAPHQL_VALIDATION_FAILED", "GRAPHQL_PARSE_FAILED", "BAD_USER_INPUT", "INVALID_INPUT"}
+
+
+class LinearClient(ApiClientResource):
+    """Reads a Linear workspace. Every method pages to the end, archived records included."""
+
+    api_key: str = Field(
+        repr=False, description="Linear personal API key (Settings > Security & access), sent without Bearer."
+    )
+    api_url: str = "https://api.linear.app/graphql"
+    page_size: int = Field(default=MAX_PAGE_SIZE, ge=1, le=MAX_PAGE_SIZE, description="Nodes per page.")
+
+    def _service(self):
+        return LINEAR
+
+    def _headers(self) -> dict[str, str]:
+        # Personal keys go raw; an OAuth token would be given as "Bearer <token>" and passes through as is.
+        return {"Authorization": self.api_key, "Content-Type": "application/json", "Accept": "application/json"}
+
+    def users(self) -> list[LinearUser]:
+        return cast(list[LinearUser], self._paginate("users", q.USERS_QUERY))
+
+    def teams(self) -> list[LinearTeam]:
+        return cast(list[LinearTeam], self._paginate("teams", q.TEAMS_QUERY))
+
+    def cycles(self) -> list[LinearCycle]:
+        return cast(list[LinearCycle], self._paginate("cycles", q.CYCLES_QUERY))
+
+    def projects(self) -> list[LinearProject]:
+        return cast(list[LinearProject], self._paginate("projects", q.PROJECTS_QUERY))
+
+    def workflow_states(self) -> list[LinearWorkflowState]:
+        return cast(list[LinearWorkflowState], self._paginate("workflowStates", q.WORKFLOW_STATES_QUERY))
+
+    def customers(self) -> list[LinearCustomer]:
+        return cast(list[LinearCustomer], self._paginate("customers", q.CUSTOMERS_QUERY))
+
+    def issues(self, updated_from: datetime | None = None, updated_to: datetime | None = None) -> list[LinearIssue]:
+        """Issues (archived too) with updatedAt in [updated_from, updated_to); either bound may be None."""
+        return cast(
+            list[LinearIssue],
+            self._paginate("issues", q.ISSUES_QUERY, {"filter": updated_at_filter(updated_from, updated_to)}),
+        )
+
+    def query(self, document: str, variables: Mapping[str, Any] | None = None) -> dict[str, Any]:
+        """One GraphQL request; returns `data`. Any error in the answer fails it (no partial data)."""
+        operation = operation_name(document)
+        payload = {"query": document, "variables": dict(variables or {}), "operationName": operation}
+        return self.http.request(
+            "POST", self.api_url, json=payload, check=self._checker(operation), url_setting="LINEAR_API_URL"
+        )
+
+    def _paginate(self, field: str, document: str, variables: Mapping[str, Any] | None = None) -> list[dict]:
+        operation = operation_name(document)
+        nodes: dict[str, dict[str, Any]] = {}
+        cursors: set[str] = set()
+        after: str | None = None
+        while True:
+            data = self.query(document, {**(variables or {}), "first": self.page_size, "after": after})
+            connection = data.get(field)
+            page_info = connection.get("pageInfo") if isinstance(connection, dict) else None
+            if not isinstance(page_info, dict) or not isinstance(connection.get("nodes"), list):
+                raise ApiError(
+                    f"Linear query {operation} answered without {field}.nodes and pageInfo; cannot page it.",
+                    service="Linear",
+                )
+            for node in connection["nodes"]:
+                nodes[node["id"]] = node  # records may move between pages while paging: keep one each
+            if page_info.get("hasNextPage") is not True:
+                return list(nodes.values())
+            after = page_info.get("endCursor")
+            if not after or after in cursors:
+                raise ApiError(
+                    f"Linear query {operation} reported more pages but no new cursor; stopping rather than "
+                    "loop or return a partial list.",
+                    service="Linear",
+                )
+            cursors.add(after)
+
+    def _checker(self, operation: str) -> Callable[[requests.Response], dict[str, Any]]:
+        def check(response: requests.Response) -> dict[str, Any]:
+            return classify_response(response, operation, secret=self.api_key)
+
+        return check
+
+
+# --- pure helpers (unit-tested directly) ---------------------------------------------------------
+
+
+def operation_name(document: str) -> str:
+    match = re.search(r"\b(?:query|mutation)\s+(\w+)", document)
+    return match.group(1) if match else "anonymous"
+
+
+def format_timestamp(moment: datetime) -> str:
+    """ISO-8601 in UTC with milliseconds, as Linear writes them; naive datetimes are taken as UTC."""
+    moment = moment.replace(tzinfo=timezone.utc) if moment.tzinfo is None else moment.astimezone(timezone.utc)
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
+
+
+def updated_at_filter(updated_from: datetime | None, updated_to: datetime | None) -> dict[str, Any] | None:
+    comparator = {}
+    if updated_from is not None:
+        comparator["gte"] = format_timestamp(updated_from)
+    if updated_to is not None:
+        comparator["lt"] = format_timestamp(updated_to)
+    return {"updatedAt": comparator} if comparator else None
+
+
+def error_codes(body: Any) -> list[str]:
+    errors = body.get("errors") if isinstance(body, dict) else None
+    if not isinstance(errors, list):
+        return []
+    codes = []
+    for error in errors:
+        extensions = error.get("extensions") if isinstance(error, dict) else None
+        code = extensions.get("code") if isinstance(extensions, dict) else None
+        codes.append(str(code).upper() if code else "UNKNOWN")
+    return codes
+
+
+def rate_limit_wait(
+    headers: Mapping[str, str], now: float | None = None, cap: float = RATE_LIMIT_RESET_CAP_SECONDS
+) -> float | None:
+    """Seconds until Linear's exhausted rate-limit bucket resets, if soon; None means "back off instead".
+
+    Retry-After wins when sent. Otherwise `x-ratelimit-{requests,complexity}-reset` (epoch milliseconds)
+    of each bucket whose `-remaining` is 0 (or not sent).
+    """
+    retry_after = parse_retry_after(headers.get("Retry-After"))
+    if retry_after is not None:
+        return retry_after
+    now = time.time() if now is None else now
+    waits = []
+    for bucket in ("requests", "complexity"):
+        reset, remaining = headers.get(f"x-ratelimit-{bucket}-reset"), headers.get(f"x-ratelimit-{bucket}-remaining")
+        try:
+            if reset is None or (remaining not in (None, "") and float(remaining) > 0):
+                continue
+            waits.append(max(0.0, float(reset) / 1000.0 - now))
+        except ValueError:
+            continue
+    if not waits or max(waits) > cap:
+        return None
+    return max(waits)
+
+
+def classify_response(response: requests.Response, operation: str, secret: str = "") -> dict[str, Any]:
+    """`data` of a successful answer; raises Transient for what is worth retrying, ApiError otherwise."""
+    status = response.status_code
+    try:
+        body = response.json()
+    except ValueError:
+        body = None
+    codes = error_codes(body)
+    if "RATELIMITED" in codes:
+        raise Transient(f"HTTP {status} RATELIMITED", rate_limit_wait(response.headers))
+    if "AUTHENTICATION_ERROR" in codes or status == 401:
+        raise AuthenticationError(
+            f"Linear rejected the API key (HTTP {status}): set LINEAR_API_KEY to a valid personal API key "
+            "(Linear > Settings > Security & access > Personal API keys).",
+            service="Linear",
+            status=status,
+        )
+    if is_transient_status(status):
+        detail = f" {codes[0]}" if codes else ""
+        raise Transient(f"HTTP {status}{detail}", parse_retry_after(response.headers.get("Retry-After")))
+    if codes:
+        message = redact(_first_error_message(body), secret)
+        if _QUERY_ERROR_CODES.intersection(codes):
+            raise QueryError(
+                f"Linear rejected query {operation} ({codes[0]}: {message}): update it in "
+                "orchestration/clients/linear_queries.py to match Linear's schema "
+                "(tests/test_linear_queries.py checks it against linear_schema.graphql).",
+                service="Linear",
+                status=status,
+            )
+        raise ApiError(
+            f"Linear query {operation} failed (HTTP {status}, {codes[0]}: {message}).", service="Linear", status=status
+        )
+    if not 200 <= status < 300:
+        raise ApiError(f"Linear answered HTTP {status} to query {operation}.", service="Linear", status=status)
+    if body is None:
+        raise Transient(f"invalid JSON body on HTTP {status}")
+    data = body.get("data") if isinstance(body, dict) else None
+    if not isinstance(data, dict):
+        raise ApiError(f"Linear answered query {operation} without `data`.", service="Linear", status=status)
+    return data
+
+
+def _first_error_message(body: dict[str, Any]) -> str:
+    error = body["errors"][0]
+    text = str(error.get("message", "no message")) if isinstance(error, dict) else str(error)
+    text = " ".join(text.split())
+    return text[:200] + ("..." if len(text) > 200 else "")
