@@ -1,0 +1,41 @@
+-- One row per Clockify user and ISO week (Monday start, by the UTC entry date) with logged time.
+with
+
+time_entries as (select * from {{ ref('fct_time_entries') }}),
+
+users as (select user_id, user_name from {{ ref('stg_clockify__users') }}),
+
+weekly as (
+
+    select
+        user_id,
+        cast(date_trunc('week', entry_date) as date) as week_start,
+        sum(hours) as hours,
+        coalesce(sum(hours) filter (where billable), 0) as billable_hours,
+        coalesce(sum(hours) filter (where issue_id is not null), 0) as matched_hours,
+        count(*) as time_entry_count
+    from time_entries
+    group by all
+
+),
+
+final as (
+
+    select
+        weekly.user_id,
+        users.user_name,
+        weekly.week_start,
+        isoyear(weekly.week_start) as iso_year,
+        weekofyear(weekly.week_start) as iso_week,
+        printf('%04d-W%02d', isoyear(weekly.week_start), weekofyear(weekly.week_start)) as year_week,
+        weekly.hours,
+        weekly.billable_hours,
+        weekly.matched_hours,
+        weekly.hours - weekly.matched_hours as unmatched_hours,
+        weekly.time_entry_count
+    from weekly
+    left join users on weekly.user_id = users.user_id
+
+)
+
+select * from final

@@ -1,0 +1,32 @@
+with
+
+source as (
+
+    select * from {{ source('clockify', 'clockify_projects') }}
+
+),
+
+renamed as (
+
+    select
+        id as project_id,
+        name as project_name,
+        client_id,
+        workspace_id,
+        billable,
+        coalesce(archived, false) as is_archived,
+        _loaded_at as loaded_at
+
+    from source
+    where id is not null
+
+),
+
+latest as (
+
+    select * from renamed
+    qualify row_number() over (partition by project_id order by loaded_at desc) = 1
+
+)
+
+select * from latest

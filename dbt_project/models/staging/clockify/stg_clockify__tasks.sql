@@ -1,0 +1,32 @@
+with
+
+source as (
+
+    select * from {{ source('clockify', 'clockify_tasks') }}
+
+),
+
+renamed as (
+
+    select
+        id as task_id,
+        name as task_name,
+        project_id,
+        status,
+        estimate as estimate_iso,
+        billable,
+        _loaded_at as loaded_at
+
+    from source
+    where id is not null
+
+),
+
+latest as (
+
+    select * from renamed
+    qualify row_number() over (partition by task_id order by loaded_at desc) = 1
+
+)
+
+select * from latest

@@ -1,0 +1,59 @@
+with
+
+source as (
+
+    select * from {{ source('clockify', 'clockify_time_entries') }}
+
+),
+
+renamed as (
+
+    select
+        id as time_entry_id,
+        workspace_id,
+        user_id,
+        project_id,
+        task_id,
+        tag_ids,
+        description,
+        coalesce(billable, false) as billable,
+        type as entry_type,
+        started_at,
+        ended_at,
+        _partition_date as partition_date,
+        _loaded_at as loaded_at
+
+    from source
+    where id is not null
+
+),
+
+-- An entry edited after it was loaded (e.g. its start moved to another day) can sit in several
+-- partitions: keep the most recently loaded version.
+latest as (
+
+    select * from renamed
+    qualify row_number() over (
+        partition by time_entry_id
+        order by loaded_at desc, partition_date desc
+    ) = 1
+
+),
+
+final as (
+
+    select
+        *,
+        ended_at is null as is_running,
+        -- false for bad input (end before start, or an unparseable start): kept here, excluded from marts
+        started_at is not null and (ended_at is null or ended_at >= started_at) as is_valid_interval,
+        cast(started_at as date) as entry_date,
+        case
+            when ended_at >= started_at then {{ hours_between('started_at', 'ended_at') }}
+        end as hours
+
+    from latest
+
+)
+
+select * from final

@@ -1,0 +1,248 @@
+"""Shared harness for the dbt tests (no tests here): sandbox data with edge cases, a raw-layer loader,
+and one `dbt build` per test session.
+
+test_dbt_build.py and test_marts_vs_python.py both call `built_warehouse()`, which is memoised, so the
+whole session builds the warehouse once. The raw-loading step is one function, `RAW_LOADER`; swap it
+(e.g. for the Dagster sync once it exists) without touching the comparisons.
+"""
+
+from __future__ import annotations
+
+import copy
+import datetime as dt
+import functools
+import json
+import os
+import subprocess
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import duckdb
+
+from assets.raw_tables import ALL_TABLES, RawTable
+
+REPO = Path(__file__).resolve().parent.parent
+DBT_PROJECT_DIR = REPO / "dbt_project"
+DBT_BIN = Path(os.environ.get("VIRTUAL_ENV", REPO / ".venv")) / "bin" / "dbt"
+ANCHOR = dt.date(2025, 3, 31)  # pinned: the sandbox's data depends on its anchor date
+
+
+# ---------------------------------------------------------------------------------------- data
+
+
+@dataclass
+class SourceData:
+    """API-shaped records per raw table name (the current truth the marts must reflect)."""
+
+    tables: dict[str, list[dict]]
+    # older versions of some records, loaded around the current ones to exercise staging's dedup
+    stale_before: dict[str, list[dict]] = field(default_factory=dict)  # loaded earlier
+    stale_after: dict[str, list[dict]] = field(default_factory=dict)  # loaded later, older updatedAt
+
+
+def _ts(value: dt.datetime) -> str:
+    return value.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _entry(template: dict, entry_id: str, start: str, end: str | None, description: str,
+           task_id: str | None = None, project_id: str | None = "keep") -> dict:
+    e = copy.deepcopy(template)
+    e.update(id=entry_id, description=description, taskId=task_id)
+    if project_id != "keep":
+        e["projectId"] = project_id
+    e["timeInterval"] = {"start": start, "end": end, "duration": None}
+    return e
+
+
+def sandbox_source_data(seed: int = 7) -> SourceData:
+    """Sandbox data (pinned anchor) plus hand-made edge cases for every rule of the contract."""
+    from sandbox import SandboxConfig, generate_workspace
+
+    ws = generate_workspace(SandboxConfig(seed=seed, anchor=ANCHOR, users=8, issues=160, days=60))
+    tables = {
+        "clockify_workspaces": copy.deepcopy(ws.clockify_workspaces),
+        "clockify_users": copy.deepcopy(ws.clockify_users),
+        "clockify_clients": copy.deepcopy(ws.clockify_clients),
+        "clockify_projects": copy.deepcopy(ws.clockify_projects),
+        "clockify_tasks": [copy.deepcopy(t) for ts in ws.clockify_tasks.values() for t in ts],
+        "clockify_tags": copy.deepcopy(ws.clockify_tags),
+        "clockify_time_entries": copy.deepcopy(ws.clockify_time_entries),
+        "linear_users": copy.deepcopy(ws.linear_users),
+        "linear_teams": copy.deepcopy(ws.linear_teams),
+        "linear_cycles": copy.deepcopy(ws.linear_cycles),
+        "linear_projects": copy.deepcopy(ws.linear_projects),
+        "linear_workflow_states": copy.deepcopy(ws.linear_workflow_states),
+        "linear_issues": copy.deepcopy(ws.linear_issues),
+        "linear_customers": copy.deepcopy(ws.linear_customers),
+    }
+    _add_edge_cases(tables)
+    data = SourceData(tables)
+    _add_stale_versions(data)
+    return data
+
+
+def _add_edge_cases(t: dict[str, list[dict]]) -> None:
+    entries = t["clockify_time_entries"]
+    template = next(e for e in entries if e["timeInterval"]["end"] and e.get("projectId"))
+    issues = t["linear_issues"]
+    with_cycle = next(i for i in issues if i.get("cycle"))
+    team_id = with_cycle["team"]["id"]
+    team_cycles = sorted((c for c in t["linear_cycles"] if c["team"]["id"] == team_id),
+                         key=lambda c: c["startsAt"])
+    boundary = team_cycles[len(team_cycles) // 2]["endsAt"]  # a cycle's end == the next one's start
+    boundary_dt = dt.datetime.fromisoformat(boundary.replace("Z", "+00:00"))
+    moved = next(i for i in issues if i.get("previousIdentifiers"))
+    a, b = issues[0]["identifier"], issues[1]["identifier"]
+    task = copy.deepcopy(t["clockify_tasks"][0])
+    task.update(id="edgetask0000000000000001", name=f"{b}: task naming an issue", projectId=template["projectId"])
+    t["clockify_tasks"].append(task)
+    day = dt.datetime(2025, 3, 20, 9, 0)
+
+    def at(hours: float) -> str:
+        return _ts(day + dt.timedelta(hours=hours))
+
+    entries += [
+        _entry(template, "edge00000000000000000001", at(0), at(-1), f"{a} end before start"),
+        _entry(template, "edge00000000000000000002", at(1), at(1), f"{a} zero duration"),
+        _entry(template, "edge00000000000000000003", _ts(boundary_dt), _ts(boundary_dt + dt.timedelta(minutes=45)),
+               f"[{with_cycle['identifier']}] starts exactly at a cycle boundary"),
+        _entry(template, "edge00000000000000000004", _ts(boundary_dt - dt.timedelta(minutes=30)), _ts(boundary_dt),
+               f"{with_cycle['identifier'].lower()} ends exactly at a cycle boundary"),
+        _entry(template, "edge00000000000000000005", at(2), at(3.25), f"{moved['previousIdentifiers'][0]} old id"),
+        _entry(template, "edge00000000000000000006", at(3.5), at(4), f"{a} description loses", task_id=task["id"]),
+        _entry(template, "edge00000000000000000007", at(4), at(4.5), f"ABC-999 x{a} {a}x {a}-1-2 {b} {a}"),
+        _entry(template, "edge00000000000000000008", at(5), at(5.75), f"[{b}][{a}]", project_id=None),
+        _entry(template, "edge00000000000000000009", at(6), None, f"{a} running timer"),
+        _entry(template, "edge00000000000000000010", at(7), at(7 + 1 / 3600), f"{a},{b} one second"),
+        _entry(template, "edge00000000000000000011", at(14.5), at(16), "crosses UTC midnight, no id"),
+    ]
+
+
+def _add_stale_versions(data: SourceData) -> None:
+    t = data.tables
+    before: dict[str, list[dict]] = {}
+    # Clockify has no updatedAt: the latest load wins, so older versions are loaded first.
+    old_entries = []
+    for e in t["clockify_time_entries"][:40]:
+        old = copy.deepcopy(e)
+        old["description"] = "ZZZ-1 stale description"
+        start = dt.datetime.fromisoformat(old["timeInterval"]["start"].replace("Z", "+00:00"))
+        old["timeInterval"] = {"start": _ts(start - dt.timedelta(days=3)), "end": _ts(start - dt.timedelta(days=3, hours=-9)),
+                               "duration": None}  # another partition, other hours
+        old_entries.append(old)
+    before["clockify_time_entries"] = old_entries
+    before["clockify_users"] = [dict(u, name=u["name"] + " (old name)") for u in t["clockify_users"]]
+    before["clockify_projects"] = [dict(p, name=p["name"] + " (old)") for p in t["clockify_projects"]]
+    # Linear: the newest updatedAt wins even when an older version is loaded later (a late backfill).
+    old_issues = []
+    for i in t["linear_issues"][:30]:
+        old = copy.deepcopy(i)
+        old.update(identifier=f"OLD-{i['number']:.0f}", estimate=99.0, updatedAt="2020-01-01T00:00:00.000Z")
+        old["team"] = {"id": "stale-team"}
+        old_issues.append(old)
+    data.stale_before = before
+    data.stale_after = {"linear_issues": old_issues}
+
+
+# ------------------------------------------------------------------------------------ raw loader
+
+
+def _partition_sql(table: RawTable) -> str:
+    if table.name == "clockify_time_entries":
+        col = next(c for c in table.columns if c.name == "started_at")
+    else:
+        col = next(c for c in table.columns if c.name == "updated_at")
+    return f"coalesce(cast({col.extract_sql('_raw')} as date), DATE '1970-01-01')"
+
+
+def append_raw(con: duckdb.DuckDBPyConnection, tables: dict[str, list[dict]], loaded_at: dt.datetime) -> None:
+    """Append one load of `tables` (API-shaped records) to the raw layer, typed per assets.raw_tables."""
+    by_name = {t.name: t for t in ALL_TABLES}
+    con.execute("create schema if not exists raw")
+    for name, records in tables.items():
+        table = by_name[name]
+        con.execute(table.create_sql())
+        con.execute("create or replace temp table _load (_raw varchar)")
+        if records:
+            con.executemany("insert into _load values (?)", [[json.dumps(r)] for r in records])
+        cols = [c.extract_sql("_raw") for c in table.columns]
+        if table.partitioned:
+            cols.append(_partition_sql(table))
+        cols += ["cast(_raw as json)", "?"]
+        con.execute(f"insert into {table.qualified_name} select {', '.join(cols)} from _load", [loaded_at])
+
+
+def load_raw_direct(warehouse_path: Path, data: SourceData) -> None:
+    """Default RAW_LOADER: appends every version (stale, current, late stale) as separate loads."""
+    t0 = dt.datetime(2025, 4, 1, 6, 0)
+    con = duckdb.connect(str(warehouse_path))
+    try:
+        for table in ALL_TABLES:  # every raw table exists, even if a load has no rows for it
+            con.execute("create schema if not exists raw")
+            con.execute(table.create_sql())
+        append_raw(con, data.stale_before, t0)
+        append_raw(con, data.tables, t0 + dt.timedelta(hours=1))
+        append_raw(con, data.stale_after, t0 + dt.timedelta(hours=2))
+    finally:
+        con.close()
+
+
+RAW_LOADER: Callable[[Path, SourceData], None] = load_raw_direct
+
+
+# ------------------------------------------------------------------------------------------ dbt
+
+
+@dataclass
+class DbtRun:
+    args: list[str]
+    returncode: int
+    output: str
+    seconds: float
+    run_results: dict | None
+
+
+def run_dbt(args: list[str], warehouse_path: Path, work_dir: Path) -> DbtRun:
+    """Run the dbt CLI on the project with its own target/log dirs (never the repo's target/)."""
+    env = dict(os.environ, WAREHOUSE_PATH=str(warehouse_path), DBT_SEND_ANONYMOUS_USAGE_STATS="false")
+    target = work_dir / "target"
+    cmd = [str(DBT_BIN), *args, "--project-dir", str(DBT_PROJECT_DIR), "--profiles-dir", str(DBT_PROJECT_DIR),
+           "--target-path", str(target), "--log-path", str(work_dir / "logs")]
+    start = time.monotonic()
+    proc = subprocess.run(cmd, env=env, cwd=DBT_PROJECT_DIR, capture_output=True, text=True)
+    results_path = target / "run_results.json"
+    run_results = json.loads(results_path.read_text()) if results_path.exists() else None
+    return DbtRun(args, proc.returncode, proc.stdout + proc.stderr, time.monotonic() - start, run_results)
+
+
+@dataclass
+class BuiltWarehouse:
+    path: Path
+    data: SourceData
+    build: DbtRun
+    load_seconds: float
+
+    def query(self, sql: str) -> list[dict]:
+        con = duckdb.connect(str(self.path), read_only=True)
+        try:
+            cur = con.execute(sql)
+            names = [d[0] for d in cur.description]
+            return [dict(zip(names, row)) for row in cur.fetchall()]
+        finally:
+            con.close()
+
+
+@functools.lru_cache(maxsize=None)
+def built_warehouse() -> BuiltWarehouse:
+    """Sandbox data -> raw layer (RAW_LOADER) -> `dbt build`. Once per test session."""
+    work_dir = Path(tempfile.mkdtemp(prefix="dbt_build_"))
+    path = work_dir / "warehouse.duckdb"
+    data = sandbox_source_data()
+    start = time.monotonic()
+    RAW_LOADER(path, data)
+    load_seconds = time.monotonic() - start
+    build = run_dbt(["build"], path, work_dir)
+    return BuiltWarehouse(path, data, build, load_seconds)
