@@ -35,8 +35,11 @@ class Service:
     """What error messages need to know about an API."""
 
     name: str  # "Clockify"
-    env_prefix: str  # "CLOCKIFY": settings are CLOCKIFY_API_KEY, CLOCKIFY_MAX_RETRY_SECONDS...
+    env_prefix: str  # "CLOCKIFY": settings are CLOCKIFY_API_KEY, CLOCKIFY_API_URL...
     status_page: str
+    # The settings that raise the retry budget (orchestration/resources.py reads them).
+    retry_seconds_setting: str = "API_MAX_RETRY_SECONDS"
+    attempts_setting: str = "API_MAX_ATTEMPTS"
 
 
 @dataclass(frozen=True)
@@ -185,11 +188,9 @@ class RetryingHttp:
             unreachable = False
             try:
                 self.requests_made += 1
+                # Not streamed: the body is read (and the connection released) before `check` runs.
                 response = self.session.request(method, url, timeout=self.timeout, **kwargs)
-                try:
-                    return check(response)
-                finally:
-                    response.close()
+                return check(response)
             except Transient as transient:
                 reason, retry_after = transient.reason, transient.retry_after
             except requests.RequestException as exc:
@@ -216,7 +217,7 @@ class RetryingHttp:
         url: str,
         url_setting: str,
     ) -> ApiError:
-        name, prefix = self.service.name, self.service.env_prefix
+        name = self.service.name
         if unreachable:
             parts = urlsplit(url)
             return ConnectionFailed(
@@ -225,9 +226,9 @@ class RetryingHttp:
                 service=name,
             )
         if attempts >= self.policy.max_attempts:
-            knob = f"{prefix}_MAX_ATTEMPTS"
+            knob = self.service.attempts_setting
         else:
-            knob = f"{prefix}_MAX_RETRY_SECONDS"
+            knob = self.service.retry_seconds_setting
         hint = f", server asked to wait {retry_after:.0f} s more" if retry_after is not None else ""
         return RetriesExhausted(
             f"{name} API still failing after {attempts} attempts over {elapsed:.0f} s (last: {reason}{hint}). "
