@@ -69,8 +69,8 @@ class ClockifyClient(ApiClientResource):
     # --- lists -----------------------------------------------------------------------------------
 
     def workspaces(self) -> list[ClockifyWorkspace]:
-        # Not paginated: a key sees few workspaces.
-        return cast(list[ClockifyWorkspace], self._get(self._api_url("/workspaces"), "CLOCKIFY_API_URL"))
+        # Paged like the others: harmless if the API ignores the parameters and answers all at once.
+        return cast(list[ClockifyWorkspace], self._pages("/workspaces"))
 
     def users(self) -> list[ClockifyUser]:
         return cast(list[ClockifyUser], self._pages(self._ws_path("/users")))
