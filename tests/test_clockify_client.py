@@ -145,3 +145,219 @@ def test_transient_statuses_are_retried_with_retry_after(status):
 def test_other_4xx_is_a_plain_api_error():
     with pytest.raises(ApiError, match="HTTP 405"):
         _client()._check(_response(405, b"nope", path="/api/v1/workspaces"))
+
+
+# --- against the sandbox ---------------------------------------------------------------------------
+
+import logging  # noqa: E402
+import socket  # noqa: E402
+import time  # noqa: E402
+
+from orchestration.clients.errors import ConnectionFailed, RetriesExhausted  # noqa: E402
+
+ANCHOR = datetime(2024, 6, 28, tzinfo=UTC)
+MAIN_FIELDS = ("id", "description", "userId", "projectId", "taskId", "tagIds", "billable", "type", "workspaceId",
+               "timeInterval")  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def sb():
+    try:
+        from sandbox import Sandbox, SandboxConfig
+    except ImportError as exc:  # the sandbox server is optional for the unit tests above
+        pytest.skip(f"sandbox not available: {exc}")
+    with Sandbox(SandboxConfig(seed=7, users=8, days=45, anchor=ANCHOR.date(), projects=6)) as box:
+        yield box
+
+
+@pytest.fixture(autouse=True)
+def _no_leftover_faults(request):
+    yield
+    if "sb" in request.fixturenames:
+        request.getfixturevalue("sb").faults.clear()
+
+
+def _live(sb, **overrides) -> ClockifyClient:
+    env = sb.env()
+    settings = dict(
+        api_key=env["CLOCKIFY_API_KEY"],
+        workspace_id=env["CLOCKIFY_WORKSPACE_ID"],
+        api_url=env["CLOCKIFY_API_URL"],
+        reports_url=env["CLOCKIFY_REPORTS_URL"],
+        backoff_base=0.01,
+        max_retry_seconds=20.0,
+        read_timeout=10.0,
+    )
+    return ClockifyClient(**{**settings, **overrides})
+
+
+def _counts(sb) -> dict[str, int]:
+    return dict(sb.request_counts())
+
+
+def _all_range():
+    return ANCHOR - timedelta(days=60), ANCHOR + timedelta(days=2)
+
+
+def _expected_entries(sb, start, end):
+    def starts(e):
+        return datetime.fromisoformat(e["timeInterval"]["start"].replace("Z", "+00:00"))
+
+    return {e["id"]: e for e in sb.workspace.clockify_time_entries if start <= starts(e) < end}
+
+
+def _main_fields(entry):
+    return {k: entry.get(k) for k in MAIN_FIELDS}
+
+
+def test_lists_page_to_the_end_and_count_requests(sb):
+    client = _live(sb, page_size=3)
+    before = _counts(sb)
+    ws = sb.workspace
+    assert [u["id"] for u in client.users()] == [u["id"] for u in ws.clockify_users]
+    assert len(ws.clockify_users) > 3 * 2  # several pages were needed
+    assert [c["id"] for c in client.clients()] == [c["id"] for c in ws.clockify_clients]
+    projects = client.projects()
+    assert [p["id"] for p in projects] == [p["id"] for p in ws.clockify_projects]
+    assert [t["id"] for t in client.tags()] == [t["id"] for t in ws.clockify_tags]
+    assert [w["id"] for w in client.workspaces()] == [w["id"] for w in ws.clockify_workspaces]
+    tasks = client.tasks(p["id"] for p in projects)
+    expected_tasks = [(pid, t["id"]) for pid, ts in ws.clockify_tasks.items() for t in ts]
+    assert sorted((t["projectId"], t["id"]) for t in tasks) == sorted(expected_tasks)
+    after = _counts(sb)
+    assert client.requests_made == after["clockify"] - before["clockify"]
+    assert after["clockify_reports"] == before["clockify_reports"]
+
+
+@pytest.mark.parametrize("strategy", ["report", "per_user"])
+def test_time_entries_match_the_workspace_exactly(sb, strategy):
+    start, end = _all_range()
+    client = _live(sb, time_entries_strategy=strategy, report_page_size=100, page_size=40)
+    entries = client.time_entries(start, end)
+    expected = _expected_entries(sb, start, end)
+    assert len(expected) > 300  # several report pages and several per-user pages
+    assert [e["id"] for e in entries] == sorted(expected, key=lambda i: (expected[i]["timeInterval"]["start"], i))
+    assert all(_main_fields(e) == _main_fields(expected[e["id"]]) for e in entries)
+    assert any(e["timeInterval"]["end"] is None for e in entries)  # running timers included
+
+
+def test_both_strategies_give_identical_entries(sb):
+    start, end = ANCHOR - timedelta(days=20), ANCHOR + timedelta(days=1)
+    by_report = _live(sb, time_entries_strategy="report", report_page_size=77).time_entries(start, end)
+    by_user = _live(sb, time_entries_strategy="per_user", page_size=50).time_entries(start, end)
+    assert [_main_fields(e) for e in by_report] == [_main_fields(e) for e in by_user]
+    assert by_report[0].get("userName")  # report extras kept
+
+
+@pytest.mark.parametrize("strategy", ["report", "per_user"])
+def test_adjacent_ranges_never_count_an_entry_twice(sb, strategy):
+    client = _live(sb, time_entries_strategy=strategy)
+    # Cut exactly at an entry's start: it belongs to the later range only.
+    pivot_entry = sorted(sb.workspace.clockify_time_entries, key=lambda e: e["timeInterval"]["start"])[200]
+    pivot = datetime.fromisoformat(pivot_entry["timeInterval"]["start"].replace("Z", "+00:00"))
+    start, end = _all_range()
+    first, second = client.time_entries(start, pivot), client.time_entries(pivot, end)
+    first_ids, second_ids = {e["id"] for e in first}, {e["id"] for e in second}
+    assert not first_ids & second_ids
+    assert pivot_entry["id"] in second_ids
+    assert first_ids | second_ids == set(_expected_entries(sb, start, end))
+    assert client.time_entries(end, start) == []
+
+
+def test_long_ranges_are_split_into_report_windows(sb):
+    client = _live(sb)
+    start, end = ANCHOR - timedelta(days=800), ANCHOR + timedelta(days=1)
+    before = _counts(sb)["clockify_reports"]
+    entries = client.time_entries(start, end)
+    assert {e["id"] for e in entries} == set(_expected_entries(sb, start, end))
+    assert _counts(sb)["clockify_reports"] - before == 3  # 800 days: three windows of at most 366
+
+
+@pytest.mark.parametrize(
+    ("api", "kind", "params"),
+    [
+        ("clockify", "500", {}),
+        ("clockify", "502", {}),
+        ("clockify", "503", {}),
+        ("clockify", "reset", {}),
+        ("clockify", "truncated", {"mode": "incomplete"}),
+        ("clockify", "truncated", {"mode": "cut"}),
+        ("clockify", "429", {"retry_after": None}),
+        ("clockify_reports", "503", {}),
+        ("clockify_reports", "truncated", {"mode": "cut"}),
+        ("clockify_reports", "reset", {}),
+    ],
+)
+def test_transient_faults_are_retried(sb, api, kind, params, caplog):
+    client = _live(sb, page_size=4, report_page_size=10)  # several pages: the fault hits mid-paging
+    sb.faults.add(api, kind, times=2, after=1, **params)
+    with caplog.at_level(logging.WARNING):
+        if api == "clockify":
+            assert [u["id"] for u in client.users()] == [u["id"] for u in sb.workspace.clockify_users]
+        else:
+            start, end = ANCHOR - timedelta(days=5), ANCHOR
+            assert len(client.time_entries(start, end)) == len(_expected_entries(sb, start, end))
+    assert len([r for r in caplog.records if "retrying in" in r.getMessage()]) == 2
+    assert all(KEY not in r.getMessage() and client.api_key not in r.getMessage() for r in caplog.records)
+
+
+def test_retry_after_is_honoured(sb, caplog):
+    client = _live(sb)
+    sb.faults.add("clockify", "429", times=1, retry_after=1)
+    started = time.monotonic()
+    with caplog.at_level(logging.WARNING):
+        client.tags()
+    assert time.monotonic() - started >= 1.0
+    assert any("HTTP 429; retrying in 1.0 s" in r.getMessage() for r in caplog.records)
+    assert client.requests_made == 2
+
+
+def test_slow_answers_time_out_and_are_retried(sb):
+    client = _live(sb, read_timeout=0.3)
+    sb.faults.add("clockify", "slow", times=1, delay=1.0)
+    assert len(client.tags()) == len(sb.workspace.clockify_tags)
+    assert client.requests_made == 2
+
+
+def test_retries_exhausted_raise_one_line_api_error(sb):
+    client = _live(sb, max_attempts=3)
+    sb.faults.add("clockify", "503", times=5)
+    with pytest.raises(RetriesExhausted) as caught:
+        client.users()
+    message = str(caught.value)
+    assert message.startswith("Clockify API still failing after 3 attempts") and "HTTP 503" in message
+    assert "\n" not in message and client.api_key not in message
+    assert client.requests_made == 3
+
+
+def test_wrong_key_fails_at_once_without_leaking_it(sb):
+    client = _live(sb, api_key=KEY)
+    before = _counts(sb)["clockify"]
+    with pytest.raises(AuthenticationError) as caught:
+        client.users()
+    assert _counts(sb)["clockify"] - before == 1 and client.requests_made == 1
+    message = str(caught.value)
+    assert "CLOCKIFY_API_KEY" in message and KEY not in message and "\n" not in message
+
+
+@pytest.mark.parametrize("strategy", ["report", "per_user"])
+def test_unknown_workspace_names_the_setting(sb, strategy):
+    client = _live(sb, workspace_id="000000000000000000000000", time_entries_strategy=strategy)
+    with pytest.raises(ConfigurationError, match="CLOCKIFY_WORKSPACE_ID"):
+        client.time_entries(ANCHOR - timedelta(days=1), ANCHOR)
+    assert client.requests_made == 1
+
+
+def _closed_port_url(path: str) -> str:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return f"http://127.0.0.1:{sock.getsockname()[1]}{path}"
+
+
+def test_unreachable_urls_name_their_setting(sb):
+    client = _live(sb, api_url=_closed_port_url("/api/v1"), max_attempts=2)
+    with pytest.raises(ConnectionFailed, match="check CLOCKIFY_API_URL"):
+        client.users()
+    client = _live(sb, reports_url=_closed_port_url("/v1"), max_attempts=2)
+    with pytest.raises(ConnectionFailed, match="check CLOCKIFY_REPORTS_URL"):
+        client.time_entries(ANCHOR - timedelta(days=1), ANCHOR)
