@@ -11,7 +11,7 @@ renamed as (
     select
         id as project_id,
         name as project_name,
-        client_id,
+        nullif(client_id, '') as client_id,
         workspace_id,
         billable,
         coalesce(archived, false) as is_archived,

@@ -11,7 +11,7 @@ renamed as (
     select
         id as task_id,
         name as task_name,
-        project_id,
+        nullif(project_id, '') as project_id,
         status,
         estimate as estimate_iso,
         billable,

@@ -12,8 +12,9 @@ renamed as (
         id as time_entry_id,
         workspace_id,
         user_id,
-        project_id,
-        task_id,
+        -- the API sends '' as well as null for "none"
+        nullif(project_id, '') as project_id,
+        nullif(task_id, '') as task_id,
         tag_ids,
         description,
         coalesce(billable, false) as billable,
