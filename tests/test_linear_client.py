@@ -127,3 +127,151 @@ def test_repr_never_shows_the_key_and_page_size_is_capped():
     assert KEY not in repr(client)
     with pytest.raises(ValueError):
         LinearClient(api_key=KEY, page_size=251)
+
+
+# --- against the sandbox ---------------------------------------------------------------------------
+
+import logging  # noqa: E402
+import socket  # noqa: E402
+import time  # noqa: E402
+
+from orchestration.clients.errors import ConnectionFailed, RetriesExhausted  # noqa: E402
+
+ANCHOR = datetime(2024, 6, 28, tzinfo=UTC)
+
+
+@pytest.fixture(scope="module")
+def sb():
+    try:
+        from sandbox import Sandbox, SandboxConfig
+    except ImportError as exc:  # the sandbox server is optional for the unit tests above
+        pytest.skip(f"sandbox not available: {exc}")
+    with Sandbox(SandboxConfig(seed=7, users=12, teams=3, issues=120, days=45, anchor=ANCHOR.date())) as box:
+        yield box
+
+
+@pytest.fixture(autouse=True)
+def _no_leftover_faults(request):
+    yield
+    if "sb" in request.fixturenames:
+        request.getfixturevalue("sb").faults.clear()
+
+
+def _live(sb, **overrides) -> LinearClient:
+    env = sb.env()
+    settings = dict(
+        api_key=env["LINEAR_API_KEY"], api_url=env["LINEAR_API_URL"], backoff_base=0.01, max_retry_seconds=20.0
+    )
+    return LinearClient(**{**settings, **overrides})
+
+
+def _ids(records) -> list[str]:
+    return sorted(r["id"] for r in records)
+
+
+def _ts(text: str) -> datetime:
+    return datetime.fromisoformat(text.replace("Z", "+00:00"))
+
+
+def test_every_list_pages_to_the_end(sb):
+    client = _live(sb, page_size=7)
+    before = sb.request_counts()["linear"]
+    ws = sb.workspace
+    assert _ids(client.users()) == _ids(ws.linear_users)
+    assert _ids(client.teams()) == _ids(ws.linear_teams)
+    assert _ids(client.cycles()) == _ids(ws.linear_cycles)
+    assert _ids(client.projects()) == _ids(ws.linear_projects)
+    assert _ids(client.workflow_states()) == _ids(ws.linear_workflow_states)
+    assert _ids(client.customers()) == _ids(ws.linear_customers)
+    issues = client.issues()
+    assert len(issues) == len(ws.linear_issues) > 7 * 3
+    assert _ids(issues) == _ids(ws.linear_issues)  # archived and trashed ones included
+    assert client.requests_made == sb.request_counts()["linear"] - before
+
+
+def test_records_have_the_fields_the_warehouse_reads(sb):
+    issue = _live(sb).issues()[0]
+    for field in ("id", "identifier", "number", "title", "estimate", "priority", "previousIdentifiers",
+                  "createdAt", "updatedAt", "startedAt", "completedAt", "canceledAt", "archivedAt", "trashed"):  # fmt: skip
+        assert field in issue, field
+    assert set(issue["team"]) == {"id", "key"} and set(issue["state"]) == {"id", "type"}
+
+
+def test_issues_updated_in_a_window(sb):
+    issues = sb.workspace.linear_issues
+    stamps = sorted(_ts(i["updatedAt"]) for i in issues)
+    low, high = stamps[len(stamps) // 4], stamps[3 * len(stamps) // 4]  # bounds equal to real updatedAt values
+    expected = {i["id"] for i in issues if low <= _ts(i["updatedAt"]) < high}
+    client = _live(sb, page_size=10)
+    assert {i["id"] for i in client.issues(updated_from=low, updated_to=high)} == expected
+    later = {i["id"] for i in client.issues(updated_from=high)}
+    assert later == {i["id"] for i in issues if _ts(i["updatedAt"]) >= high} and not later & expected
+    assert {i["id"] for i in client.issues(updated_to=low)} == {i["id"] for i in issues if _ts(i["updatedAt"]) < low}
+
+
+@pytest.mark.parametrize(
+    ("kind", "params"),
+    [
+        ("ratelimited_400", {}),
+        ("ratelimited_429", {"retry_after": 0}),
+        ("500", {}),
+        ("502", {}),
+        ("503", {}),
+        ("reset", {}),
+        ("truncated", {"mode": "incomplete"}),
+        ("truncated", {"mode": "cut"}),
+    ],
+)
+def test_transient_faults_are_retried(sb, kind, params, caplog):
+    client = _live(sb, page_size=20)
+    sb.faults.add("linear", kind, times=2, after=1, **params)
+    with caplog.at_level(logging.WARNING):
+        assert _ids(client.issues()) == _ids(sb.workspace.linear_issues)
+    retries = [r.getMessage() for r in caplog.records if "retrying in" in r.getMessage()]
+    assert len(retries) == 2
+    if kind.startswith("ratelimited"):
+        assert all("RATELIMITED" in m for m in retries)
+    assert all(client.api_key not in r.getMessage() for r in caplog.records)
+
+
+def test_ratelimited_retry_after_is_honoured(sb):
+    client = _live(sb)
+    sb.faults.add("linear", "ratelimited_429", times=1, retry_after=1)
+    started = time.monotonic()
+    client.teams()
+    assert time.monotonic() - started >= 1.0 and client.requests_made == 2
+
+
+def test_retries_exhausted_raise_one_line_api_error(sb):
+    client = _live(sb, max_attempts=3)
+    sb.faults.add("linear", "ratelimited_400", times=5)
+    with pytest.raises(RetriesExhausted) as caught:
+        client.users()
+    message = str(caught.value)
+    assert message.startswith("Linear API still failing after 3 attempts") and "RATELIMITED" in message
+    assert "linearstatus.com" in message and "\n" not in message and client.api_key not in message
+
+
+def test_wrong_key_fails_at_once_without_leaking_it(sb):
+    client = _live(sb, api_key=KEY)
+    with pytest.raises(AuthenticationError) as caught:
+        client.issues()
+    assert client.requests_made == 1
+    assert "LINEAR_API_KEY" in str(caught.value) and KEY not in str(caught.value)
+
+
+def test_invalid_query_names_it(sb):
+    client = _live(sb)
+    with pytest.raises(QueryError) as caught:
+        client.query("query BrokenThing { issues(first: 1) { nodes { noSuchField } } }")
+    assert "query BrokenThing" in str(caught.value) and "GRAPHQL_VALIDATION_FAILED" in str(caught.value)
+    assert client.requests_made == 1
+
+
+def test_unreachable_url_names_the_setting(sb):
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        url = f"http://127.0.0.1:{sock.getsockname()[1]}/graphql"
+    client = _live(sb, api_url=url, max_attempts=2)
+    with pytest.raises(ConnectionFailed, match="check LINEAR_API_URL"):
+        client.teams()

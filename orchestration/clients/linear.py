@@ -32,7 +32,13 @@ MAX_PAGE_SIZE = 250
 # (the bucket refills gradually, so an early retry often succeeds).
 RATE_LIMIT_RESET_CAP_SECONDS = 60.0
 
-_QUERY_ERROR_CODES = {"GRAPHQL_VALIDATION_FAILED", "GRAPHQL_PARSE_FAILED", "BAD_USER_INPUT", "INVALID_INPUT"}
+_QUERY_ERROR_CODES = {
+    "GRAPHQL_VALIDATION_FAILED",
+    "GRAPHQL_PARSE_FAILED",
+    "BAD_USER_INPUT",
+    "INVALID_INPUT",
+    "QUERY_TOO_COMPLEX",  # retrying cannot help: the query must get cheaper
+}
 
 
 class LinearClient(ApiClientResource):
