@@ -105,6 +105,13 @@ class _Handler(BaseHTTPRequestHandler):
     sys_version = ""
     timeout = 60  # idle keep-alive connections are dropped after a minute
 
+    def setup(self) -> None:
+        super().setup()
+        try:  # answers go out in one write; no Nagle/delayed-ACK stalls on keep-alive connections
+            self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        except OSError:
+            pass
+
     def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - no per-request logging
         pass
 
@@ -135,13 +142,13 @@ class _Handler(BaseHTTPRequestHandler):
             self.send_header(k, str(v))
         if self.close_connection:
             self.send_header("Connection", "close")
-        self.end_headers()
-        if fault is not None and fault.kind == "truncated" and fault.mode == "incomplete":
-            self.wfile.write(data[: len(data) // 2])
-            self.wfile.flush()
+        incomplete = fault is not None and fault.kind == "truncated" and fault.mode == "incomplete"
+        # headers and body in a single write
+        self._headers_buffer.append(b"\r\n")
+        self._headers_buffer.append(data[: len(data) // 2] if incomplete else data)
+        self.flush_headers()
+        if incomplete:
             self._abort(rst=False)
-            return
-        self.wfile.write(data)
 
     def _abort(self, rst: bool) -> None:
         self.close_connection = True
