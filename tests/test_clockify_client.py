@@ -153,6 +153,8 @@ import logging  # noqa: E402
 import socket  # noqa: E402
 import time  # noqa: E402
 
+import dagster as dg  # noqa: E402
+
 from orchestration.clients.errors import ConnectionFailed, RetriesExhausted  # noqa: E402
 
 ANCHOR = datetime(2024, 6, 28, tzinfo=UTC)
@@ -361,3 +363,30 @@ def test_unreachable_urls_name_their_setting(sb):
     client = _live(sb, reports_url=_closed_port_url("/v1"), max_attempts=2)
     with pytest.raises(ConnectionFailed, match="check CLOCKIFY_REPORTS_URL"):
         client.time_entries(ANCHOR - timedelta(days=1), ANCHOR)
+
+
+def test_in_a_dagster_run_retries_are_logged_and_the_key_never_appears(sb, monkeypatch):
+    env = sb.env()
+    monkeypatch.setenv("CLOCKIFY_API_KEY", env["CLOCKIFY_API_KEY"])
+
+    @dg.asset
+    def clockify_users(clockify: ClockifyClient) -> dg.MaterializeResult:
+        return dg.MaterializeResult(metadata={"rows": len(clockify.users()), "api_requests": clockify.requests_made})
+
+    client = ClockifyClient(
+        api_key=dg.EnvVar("CLOCKIFY_API_KEY"),
+        workspace_id=env["CLOCKIFY_WORKSPACE_ID"],
+        api_url=env["CLOCKIFY_API_URL"],
+        reports_url=env["CLOCKIFY_REPORTS_URL"],
+        backoff_base=0.01,
+    )
+    sb.faults.add("clockify", "503", times=1)
+    instance = dg.DagsterInstance.ephemeral()
+    result = dg.materialize([clockify_users], resources={"clockify": client}, instance=instance)
+    assert result.success
+    text = " ".join(f"{entry.user_message} {entry.dagster_event}" for entry in instance.all_logs(result.run_id))
+    text += str(instance.get_run_by_id(result.run_id))  # run config, tags
+    assert "Clockify GET" in text and "HTTP 503; retrying in" in text  # in the run's event log
+    assert env["CLOCKIFY_API_KEY"] not in text
+    materialization = result.asset_materializations_for_node("clockify_users")[0]
+    assert materialization.metadata["api_requests"].value == 2

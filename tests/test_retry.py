@@ -162,7 +162,7 @@ def test_retries_transient_answers_then_succeeds(caplog):
         _response(200, b'[{"id": "a"}]'),
     ]
     http, clock = _http(script)
-    with caplog.at_level(logging.WARNING, logger="orchestration.clients.http"):
+    with caplog.at_level(logging.WARNING):
         assert _request(http) == [{"id": "a"}]
     assert http.requests_made == 7
     # full jitter with rng=1 gives the window's top: 0.5, then Retry-After 2, then 2, 4, 8, 16

@@ -7,12 +7,12 @@ user and also sees running timers, which reports leave out.
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Iterable, Iterator
 from datetime import datetime, timedelta, timezone
 from typing import Any, Literal, cast
 from urllib.parse import urlsplit
 
+import dagster as dg
 import requests
 from pydantic import Field
 
@@ -29,7 +29,7 @@ from orchestration.clients.errors import ApiError, AuthenticationError, Configur
 from orchestration.clients.http import Service, Transient, is_transient_status, parse_json, parse_retry_after, redact
 from orchestration.clients.resource import ApiClientResource
 
-logger = logging.getLogger(__name__)
+logger = dg.get_dagster_logger(__name__)
 
 CLOCKIFY = Service(name="Clockify", env_prefix="CLOCKIFY", status_page="https://status.clockify.me")
 

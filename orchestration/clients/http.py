@@ -9,7 +9,6 @@ the parsed body, raises `Transient` (ask again later) or raises an `ApiError` (p
 from __future__ import annotations
 
 import email.utils
-import logging
 import random
 import time
 from collections.abc import Callable, Mapping
@@ -18,11 +17,14 @@ from datetime import datetime, timezone
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
+import dagster as dg
 import requests
 
 from orchestration.clients.errors import ApiError, ConnectionFailed, RetriesExhausted
 
-logger = logging.getLogger(__name__)
+# Dagster's builtin logger: retries show up in the run's event log, and it is a plain `logging`
+# logger (propagating to the root) outside Dagster.
+logger = dg.get_dagster_logger(__name__)
 
 T = TypeVar("T")
 
