@@ -40,7 +40,8 @@ def _response(status: int, body: bytes, path: str = "/api/v1/workspaces/ws1/user
 
 
 @pytest.mark.parametrize(
-    ("seconds", "iso"), [(0, "PT0S"), (45, "PT45S"), (60, "PT1M"), (5400, "PT1H30M"), (3725, "PT1H2M5S"), (90000, "PT25H")]
+    ("seconds", "iso"),
+    [(0, "PT0S"), (45, "PT45S"), (60, "PT1M"), (5400, "PT1H30M"), (3725, "PT1H2M5S"), (90000, "PT25H")],
 )
 def test_seconds_to_iso_duration(seconds, iso):
     assert seconds_to_iso_duration(seconds) == iso
@@ -86,12 +87,17 @@ def test_report_row_maps_to_main_api_shape_and_keeps_extras():
     assert entry["projectId"] is None and entry["taskId"] is None
     assert entry["tagIds"] == ["t1", "t2"]
     assert entry["workspaceId"] == "ws1"
-    assert entry["timeInterval"] == {"start": "2024-05-01T09:00:00Z", "end": "2024-05-01T10:30:00Z", "duration": "PT1H30M"}
+    assert entry["timeInterval"] == {
+        "start": "2024-05-01T09:00:00Z",
+        "end": "2024-05-01T10:30:00Z",
+        "duration": "PT1H30M",
+    }
     assert entry["userName"] == "Ada" and entry["billable"] is True and entry["type"] == "REGULAR"
 
 
 def test_running_timer_row_has_null_end_and_duration():
-    row = {"_id": "e2", "userId": "u1", "tagIds": None, "timeInterval": {"start": "2024-05-01T09:00:00Z", "end": None, "duration": None}}
+    interval = {"start": "2024-05-01T09:00:00Z", "end": None, "duration": None}
+    row = {"_id": "e2", "userId": "u1", "tagIds": None, "timeInterval": interval}
     entry = report_row_to_entry(row, "ws1")
     assert entry["timeInterval"] == {"start": "2024-05-01T09:00:00Z", "end": None, "duration": None}
     assert entry["tagIds"] == [] and entry["type"] == "REGULAR" and entry["description"] is None

@@ -127,7 +127,7 @@ class ClockifyClient(ApiClientResource):
             body = {
                 "dateRangeStart": format_report_timestamp(start),
                 # Inclusive on the API's side: stop just before `end`, the next window's start.
-                "dateRangeEnd": format_report_timestamp(end - timedelta(milliseconds=1)),
+                "dateRangeEnd": format_report_timestamp(max(start, end - timedelta(milliseconds=1))),
                 "detailedFilter": {"page": page, "pageSize": self.report_page_size, "sortColumn": "DATE"},
                 "sortOrder": "ASCENDING",
             }
