@@ -1,0 +1,83 @@
+"""Raw Clockify assets: the workspace's dimensions and its time entries, by day."""
+
+
+from dagster import AssetExecutionContext, BackfillPolicy, MaterializeResult, asset
+
+from assets import raw_tables as t
+from assets.raw_assets import DUCKDB_POOL, OWNERS, load_metadata, raw_key, snapshot_asset
+from orchestration.clients.clockify import ClockifyClient
+from orchestration.partitions import daily_partitions, window_dates
+from orchestration.warehouse import Warehouse
+
+clockify_workspaces = snapshot_asset(
+    t.CLOCKIFY_WORKSPACES, "clockify", "clockify", lambda c: c.workspaces(),
+    "Clockify workspaces the API key can see.",
+)
+clockify_users = snapshot_asset(
+    t.CLOCKIFY_USERS, "clockify", "clockify", lambda c: c.users(),
+    "Members of the Clockify workspace.",
+)
+clockify_clients = snapshot_asset(
+    t.CLOCKIFY_CLIENTS, "clockify", "clockify", lambda c: c.clients(),
+    "Clockify clients (customers that projects belong to).",
+)
+clockify_projects = snapshot_asset(
+    t.CLOCKIFY_PROJECTS, "clockify", "clockify", lambda c: c.projects(),
+    "Clockify projects, archived ones included.",
+)
+clockify_tags = snapshot_asset(
+    t.CLOCKIFY_TAGS, "clockify", "clockify", lambda c: c.tags(),
+    "Clockify tags.",
+)
+
+
+@asset(
+    key=raw_key(t.CLOCKIFY_TASKS),
+    group_name="clockify",
+    description="Clockify tasks of every project (one request per project page). Task names like "
+    "`ENG-42: Fix login` are the strongest link from time to a Linear issue.",
+    kinds={"clockify", "duckdb"},
+    owners=OWNERS,
+    pool=DUCKDB_POOL,
+    deps=[raw_key(t.CLOCKIFY_PROJECTS)],
+)
+def clockify_tasks(context: AssetExecutionContext, clockify: ClockifyClient, warehouse: Warehouse):
+    # Projects were just loaded upstream: read their ids instead of listing them from the API again.
+    with warehouse.connect(read_only=False) as con:
+        project_ids = [r[0] for r in con.execute(f"SELECT id FROM {t.CLOCKIFY_PROJECTS.qualified_name}").fetchall()]
+    records = clockify.tasks(project_ids)
+    result = warehouse.replace_snapshot(t.CLOCKIFY_TASKS, records)
+    return MaterializeResult(metadata=load_metadata(t.CLOCKIFY_TASKS, result, clockify.requests_made))
+
+
+@asset(
+    key=raw_key(t.CLOCKIFY_TIME_ENTRIES),
+    group_name="clockify",
+    description="Clockify time entries, partitioned by the UTC date of their start. Loading a range "
+    "replaces exactly those days, so edits and deletions upstream are corrected on reload. A backfill "
+    "runs as one run per range with ranged API calls.",
+    kinds={"clockify", "duckdb"},
+    owners=OWNERS,
+    pool=DUCKDB_POOL,
+    partitions_def=daily_partitions,
+    backfill_policy=BackfillPolicy.single_run(),
+)
+def clockify_time_entries(context: AssetExecutionContext, clockify: ClockifyClient, warehouse: Warehouse):
+    start, end = context.partition_time_window
+    window = window_dates(start, end)
+    context.log.info("Fetching Clockify time entries started %s .. %s", *window)
+    records = clockify.time_entries(start, end)
+    result = warehouse.replace_partitions(t.CLOCKIFY_TIME_ENTRIES, records, *window)
+    context.log.info("%s: %d rows for %s .. %s", t.CLOCKIFY_TIME_ENTRIES.qualified_name, result.rows, *window)
+    return MaterializeResult(metadata=load_metadata(t.CLOCKIFY_TIME_ENTRIES, result, clockify.requests_made, window))
+
+
+clockify_assets = [
+    clockify_workspaces,
+    clockify_users,
+    clockify_clients,
+    clockify_projects,
+    clockify_tasks,
+    clockify_tags,
+    clockify_time_entries,
+]

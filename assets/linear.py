@@ -1,0 +1,71 @@
+"""Raw Linear assets: teams, cycles and the other dimensions, and issues by day of last update."""
+
+
+from dagster import AssetExecutionContext, BackfillPolicy, MaterializeResult, asset
+
+from assets import raw_tables as t
+from assets.raw_assets import DUCKDB_POOL, OWNERS, load_metadata, raw_key, snapshot_asset
+from orchestration.clients.linear import LinearClient
+from orchestration.partitions import daily_partitions, window_dates
+from orchestration.warehouse import Warehouse
+
+linear_users = snapshot_asset(
+    t.LINEAR_USERS, "linear", "linear", lambda c: c.users(), "Linear users (assignees, creators)."
+)
+linear_teams = snapshot_asset(
+    t.LINEAR_TEAMS, "linear", "linear", lambda c: c.teams(), "Linear teams; the key prefixes issue identifiers."
+)
+linear_cycles = snapshot_asset(
+    t.LINEAR_CYCLES, "linear", "linear", lambda c: c.cycles(),
+    "Linear cycles (sprints) of every team, with their start and end.",
+)
+linear_projects = snapshot_asset(
+    t.LINEAR_PROJECTS, "linear", "linear", lambda c: c.projects(), "Linear projects."
+)
+linear_workflow_states = snapshot_asset(
+    t.LINEAR_WORKFLOW_STATES, "linear", "linear", lambda c: c.workflow_states(),
+    "Workflow states of every team; `type` says whether an issue is open, done or canceled.",
+)
+linear_customers = snapshot_asset(
+    t.LINEAR_CUSTOMERS, "linear", "linear", lambda c: c.customers(), "Linear customers."
+)
+
+
+@asset(
+    key=raw_key(t.LINEAR_ISSUES),
+    group_name="linear",
+    description="Linear issues (archived included), partitioned by the UTC date of their last update. "
+    "The first load brings the full history so every issue a time entry names is present; later loads "
+    "fetch issues updated since the start of the requested range. Raw keeps each issue's latest version.",
+    kinds={"linear", "duckdb"},
+    owners=OWNERS,
+    pool=DUCKDB_POOL,
+    partitions_def=daily_partitions,
+    backfill_policy=BackfillPolicy.single_run(),
+)
+def linear_issues(context: AssetExecutionContext, linear: LinearClient, warehouse: Warehouse):
+    start, end = context.partition_time_window
+    window = window_dates(start, end)
+    first_load = warehouse.row_count(t.LINEAR_ISSUES) == 0
+    # No upper bound: an issue updated after the range still is the latest version, and time entries
+    # in the range may name it. Issues are never deleted upstream, so nothing older is lost.
+    updated_from = None if first_load else start
+    context.log.info(
+        "Fetching Linear issues %s", "(full history, first load)" if first_load else f"updated since {start:%Y-%m-%d}"
+    )
+    records = linear.issues(updated_from=updated_from)
+    result = warehouse.upsert_by_id(t.LINEAR_ISSUES, records)
+    metadata = load_metadata(t.LINEAR_ISSUES, result, linear.requests_made, window)
+    metadata["full_history"] = first_load
+    return MaterializeResult(metadata=metadata)
+
+
+linear_assets = [
+    linear_users,
+    linear_teams,
+    linear_cycles,
+    linear_projects,
+    linear_workflow_states,
+    linear_issues,
+    linear_customers,
+]

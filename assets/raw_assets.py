@@ -1,0 +1,67 @@
+"""Shared shape of the raw-layer assets: they coordinate one fetch and one load, nothing more."""
+
+
+import datetime as dt
+from collections.abc import Callable, Sequence
+
+from dagster import AssetExecutionContext, AssetKey, MaterializeResult, MetadataValue, asset
+
+from assets.raw_tables import RawTable
+from orchestration.warehouse import LoadResult, Warehouse
+
+OWNERS = ["team:data-platform"]
+# Every DuckDB writer (raw loads and dbt) shares this pool; dagster.yaml gives it a limit of 1.
+DUCKDB_POOL = "duckdb"
+
+
+def raw_key(table: RawTable) -> AssetKey:
+    return AssetKey(["raw", table.name])
+
+
+def load_metadata(
+    table: RawTable,
+    result: LoadResult,
+    requests_made: int,
+    window: tuple[dt.date, dt.date] | None = None,
+) -> dict:
+    metadata = {
+        "dagster/row_count": result.rows,
+        "api_requests": requests_made,
+        "table": MetadataValue.text(table.qualified_name),
+    }
+    if window:
+        metadata["date_range"] = MetadataValue.text(f"{window[0]} .. {window[1]}")
+    if result.unplaceable:
+        metadata["unplaceable_records"] = result.unplaceable
+    return metadata
+
+
+def snapshot_asset(
+    table: RawTable,
+    source: str,
+    client_resource: str,
+    fetch: Callable[[object], Sequence[dict]],
+    description: str,
+    deps: Sequence[AssetKey] = (),
+):
+    """An unpartitioned asset whose table is replaced whole by each fetch (small dimensions)."""
+
+    @asset(
+        key=raw_key(table),
+        group_name=source,
+        description=description,
+        kinds={source, "duckdb"},
+        owners=OWNERS,
+        pool=DUCKDB_POOL,
+        deps=list(deps),
+        required_resource_keys={client_resource, "warehouse"},
+    )
+    def _snapshot(context: AssetExecutionContext) -> MaterializeResult:
+        client = getattr(context.resources, client_resource)
+        warehouse: Warehouse = context.resources.warehouse
+        records = fetch(client)
+        result = warehouse.replace_snapshot(table, records)
+        context.log.info("%s: %d rows loaded", table.qualified_name, result.rows)
+        return MaterializeResult(metadata=load_metadata(table, result, client.requests_made))
+
+    return _snapshot

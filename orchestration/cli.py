@@ -1,0 +1,159 @@
+"""`warehouse`: the headless command line.
+
+    warehouse demo                                   offline demo on the built-in sandbox
+    warehouse sync --start YYYY-MM-DD --end YYYY-MM-DD   load a date range from the configured APIs
+    warehouse ui                                     the Dagster UI on 127.0.0.1 (with the sandbox: --sandbox)
+    warehouse sandbox                                serve the sandbox APIs until Ctrl-C
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import logging
+import os
+import subprocess
+import sys
+from contextlib import contextmanager
+
+from orchestration import settings
+
+DEMO_DAYS = 30
+
+
+def _print(line: str = "") -> None:
+    print(line, flush=True)
+
+
+@contextmanager
+def _sandbox_env(**config):
+    """Start the sandbox and point every API setting at it for the duration."""
+    from sandbox import Sandbox, SandboxConfig
+
+    with Sandbox(SandboxConfig(**config)) as sb:
+        previous = {k: os.environ.get(k) for k in sb.env()}
+        os.environ.update(sb.env())
+        try:
+            yield sb
+        finally:
+            for key, value in previous.items():
+                if value is None:
+                    os.environ.pop(key, None)
+                else:
+                    os.environ[key] = value
+
+
+def raw_row_counts() -> dict[str, int]:
+    from assets.raw_tables import ALL_TABLES
+    from orchestration.warehouse import connect_with_lock_wait
+
+    with connect_with_lock_wait(settings.warehouse_path(), read_only=True) as con:
+        existing = {r[0] for r in con.execute("SELECT table_name FROM information_schema.tables WHERE table_schema='raw'").fetchall()}
+        return {
+            t.qualified_name: (con.execute(f"SELECT count(*) FROM {t.qualified_name}").fetchone()[0] if t.name in existing else 0)
+            for t in ALL_TABLES
+        }
+
+
+def print_summary(outcome) -> None:
+    _print(f"Loaded {outcome.start} .. {outcome.end} (run {outcome.run_id[:8]}).")
+    counts = raw_row_counts()
+    width = max(len(name) for name in counts)
+    for name, count in counts.items():
+        _print(f"  {name:<{width}}  {count:>9,}")
+    _print(f"Warehouse: {settings.warehouse_path()}")
+
+
+def cmd_sync(args) -> int:
+    from orchestration.sync import SyncError, parse_day, run_sync
+
+    try:
+        start = parse_day(args.start, "--start")
+        end = parse_day(args.end, "--end")
+        _print(f"Syncing {start} .. {end} into {settings.warehouse_path()} ...")
+        outcome = run_sync(start, end)
+    except (SyncError, settings.ConfigError) as error:
+        _print(f"error: {error}")
+        return 1
+    print_summary(outcome)
+    return 0
+
+
+def cmd_demo(args) -> int:
+    from orchestration.sync import SyncError, run_sync
+
+    today = dt.datetime.now(dt.timezone.utc).date()
+    start = today - dt.timedelta(days=DEMO_DAYS - 1)
+    _print(f"Starting the sandbox (a local stand-in for Clockify and Linear) and loading {start} .. {today} ...")
+    with _sandbox_env(seed=args.seed, users=args.users, days=DEMO_DAYS * 3):
+        try:
+            outcome = run_sync(start, today)
+        except (SyncError, settings.ConfigError) as error:
+            _print(f"error: {error}")
+            return 1
+    print_summary(outcome)
+    _print("Open the Dagster UI on the same data and run history with: make ui")
+    return 0
+
+
+def cmd_ui(args) -> int:
+    command = [sys.executable, "-m", "dagster", "dev", "-w", str(settings.PROJECT_ROOT / "workspace.yaml"),
+               "-h", "127.0.0.1", "-p", str(args.port)]
+    if args.sandbox:
+        with _sandbox_env(seed=args.seed, users=args.users, days=DEMO_DAYS * 3):
+            return subprocess.call(command, env=os.environ.copy())
+    return subprocess.call(command)
+
+
+def cmd_sandbox(args) -> int:
+    with _sandbox_env(seed=args.seed, users=args.users, days=args.days) as sb:
+        for key, value in sb.env().items():
+            _print(f"export {key}={value}")
+        _print("Sandbox serving; Ctrl-C to stop.")
+        try:
+            import threading
+
+            threading.Event().wait()
+        except KeyboardInterrupt:
+            pass
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="warehouse", description="Clockify + Linear hours warehouse.")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    sync = sub.add_parser("sync", help="load a date range (inclusive) from the APIs, then build the marts")
+    sync.add_argument("--start", required=True, help="first day, YYYY-MM-DD (UTC)")
+    sync.add_argument("--end", required=True, help="last day, YYYY-MM-DD (UTC)")
+    sync.set_defaults(func=cmd_sync)
+
+    def sandbox_options(p, days=DEMO_DAYS * 3):
+        p.add_argument("--seed", type=int, default=7)
+        p.add_argument("--users", type=int, default=12)
+        p.add_argument("--days", type=int, default=days)
+
+    demo = sub.add_parser("demo", help=f"offline demo: sandbox APIs, last {DEMO_DAYS} days, marts")
+    sandbox_options(demo)
+    demo.set_defaults(func=cmd_demo)
+
+    ui = sub.add_parser("ui", help="start the Dagster UI on 127.0.0.1")
+    ui.add_argument("--port", type=int, default=3000)
+    ui.add_argument("--sandbox", action="store_true", help="point the UI's runs at a sandbox it starts")
+    sandbox_options(ui)
+    ui.set_defaults(func=cmd_ui)
+
+    serve = sub.add_parser("sandbox", help="serve the sandbox APIs until Ctrl-C")
+    sandbox_options(serve)
+    serve.set_defaults(func=cmd_sandbox)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    args = build_parser().parse_args(argv)
+    return args.func(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,24 @@
+"""The code location: every asset, resource, job and schedule of the warehouse."""
+
+from __future__ import annotations
+
+from dagster import Definitions
+
+from assets.clockify import clockify_assets
+from assets.linear import linear_assets
+from orchestration.jobs import warehouse_job
+from orchestration.resources import build_resources
+from orchestration.schedules import daily_warehouse_schedule
+
+
+def build_definitions() -> Definitions:
+    """Definitions bound to the current environment (URLs and warehouse path are read now)."""
+    return Definitions(
+        assets=[*clockify_assets, *linear_assets],
+        resources=build_resources(),
+        jobs=[warehouse_job],
+        schedules=[daily_warehouse_schedule],
+    )
+
+
+defs = build_definitions()

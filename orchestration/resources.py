@@ -1,0 +1,41 @@
+"""Resources built from the environment. Secrets go through EnvVar: never in run config or logs."""
+
+from __future__ import annotations
+
+import os
+
+from dagster import EnvVar
+
+from orchestration import settings
+from orchestration.clients.clockify import ClockifyClient
+from orchestration.clients.linear import LinearClient
+from orchestration.warehouse import Warehouse
+
+
+def _float_env(name: str, default: float) -> float:
+    raw = os.environ.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        return float(raw)
+    except ValueError:
+        raise settings.ConfigError(f"{name}={raw!r} must be a number of seconds, e.g. {default:g}.") from None
+
+
+def build_resources() -> dict:
+    retry = {"max_retry_seconds": _float_env("API_MAX_RETRY_SECONDS", 300.0)}
+    return {
+        "clockify": ClockifyClient(
+            api_key=EnvVar("CLOCKIFY_API_KEY"),
+            workspace_id=EnvVar("CLOCKIFY_WORKSPACE_ID"),
+            api_url=settings.get("CLOCKIFY_API_URL"),
+            reports_url=settings.get("CLOCKIFY_REPORTS_URL"),
+            **retry,
+        ),
+        "linear": LinearClient(
+            api_key=EnvVar("LINEAR_API_KEY"),
+            api_url=settings.get("LINEAR_API_URL"),
+            **retry,
+        ),
+        "warehouse": Warehouse(path=str(settings.warehouse_path())),
+    }
