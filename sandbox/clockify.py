@@ -114,6 +114,8 @@ def handle_main(ws: Workspace, method: str, path: str, query: str, body: bytes) 
 
 def _route_main(ws: Workspace, method: str, path: str, q: dict, body: bytes) -> Response:
     parts = [p for p in path.split("/") if p]
+    if method in ("POST", "PUT"):
+        return _write(ws, method, parts, body)
     if method != "GET":
         return error(405, f"Request method '{method}' is not supported", 405)
     if parts == ["user"]:
@@ -410,3 +412,95 @@ def _report_entry(ws: Workspace, e: dict) -> dict:
         "rate": 0,
         "customFields": [],
     }
+
+
+# ------------------------------------------------------------------------------ write endpoints
+# POST /workspaces/{ws}/clients | /projects | /projects/{pid}/tasks  -> 201 with the new object
+# PUT  /workspaces/{ws}/clients/{id} | /projects/{id} | /projects/{pid}/tasks/{tid} -> 200
+# Names must be unique (clients and projects per workspace, tasks per project): else 400, code 501.
+_CLIENT_FIELDS = {"name", "note", "address", "email", "archived"}
+_PROJECT_FIELDS = {"name", "clientId", "billable", "color", "note", "archived", "isPublic", "public"}
+_TASK_FIELDS = {"name", "assigneeIds", "estimate", "status", "billable"}
+
+
+def _write(ws: Workspace, method: str, parts: list[str], body: bytes) -> Response:
+    if len(parts) < 3 or parts[0] != "workspaces":
+        return error(404, "Not found", 404)
+    if parts[1] != ws.workspace_id:
+        return error(403, "Access Denied", 1003)
+    try:
+        req = json.loads(body or b"{}")
+    except ValueError:
+        return error(400, "Malformed JSON request body", 400)
+    if not isinstance(req, dict):
+        return error(400, "Request body must be a JSON object", 400)
+    rest = parts[2:]
+    with ws.lock:
+        try:
+            if rest[0] == "clients" and len(rest) in (1, 2):
+                return _upsert(ws, ws.clockify_clients, rest[1] if len(rest) == 2 else None, req, _CLIENT_FIELDS,
+                               "Client", lambda r: {"name": r["name"], "workspaceId": ws.workspace_id, "archived": False,
+                                                    "address": "", "note": "", "email": None, "currencyId": None,
+                                                    "ccEmails": None})
+            if rest[0] == "projects" and len(rest) in (1, 2):
+                def new_project(r: dict) -> dict:
+                    return {"name": r["name"], "hourlyRate": {"amount": 0, "currency": "USD"}, "costRate": None,
+                            "clientId": "", "clientName": "", "workspaceId": ws.workspace_id, "billable": False,
+                            "memberships": [], "color": "#03A9F4", "estimate": {"estimate": "PT0S", "type": "AUTO"},
+                            "archived": False, "duration": "PT0S", "note": "", "template": False, "public": True,
+                            "budgetEstimate": None, "timeEstimate": None}
+                if req.get("clientId") and not any(c["id"] == req["clientId"] for c in ws.clockify_clients):
+                    raise BadRequest("Client doesn't belong to Workspace", 501)
+                resp = _upsert(ws, ws.clockify_projects, rest[1] if len(rest) == 2 else None, req, _PROJECT_FIELDS,
+                               "Project", new_project)
+                if resp.status < 300:
+                    p = resp.body
+                    if "isPublic" in p:
+                        p["public"] = p.pop("isPublic")
+                    client = next((c for c in ws.clockify_clients if c["id"] == p.get("clientId")), None)
+                    p["clientId"] = client["id"] if client else ""
+                    p["clientName"] = client["name"] if client else ""
+                    ws.clockify_tasks.setdefault(p["id"], [])
+                return resp
+            if rest[0] == "projects" and len(rest) in (3, 4) and rest[2] == "tasks":
+                pid = rest[1]
+                if not any(p["id"] == pid for p in ws.clockify_projects):
+                    return error(400, "Project doesn't belong to Workspace", 501)
+                tasks = ws.clockify_tasks.setdefault(pid, [])
+                if "status" in req and req["status"] not in ("ACTIVE", "DONE"):
+                    raise BadRequest("status must be ACTIVE or DONE")
+                return _upsert(ws, tasks, rest[3] if len(rest) == 4 else None, req, _TASK_FIELDS, "Task",
+                               lambda r: {"name": r["name"], "projectId": pid, "assigneeIds": [], "assigneeId": None,
+                                          "userGroupIds": [], "estimate": "PT0S", "status": "ACTIVE", "duration": "PT0S",
+                                          "billable": True, "hourlyRate": None, "costRate": None})
+        except BadRequest as e:
+            return error(e.status, e.message, e.code)
+    return error(405 if method == "PUT" else 404, "Not found", 404)
+
+
+def _upsert(ws: Workspace, items: list, item_id: Optional[str], req: dict, allowed: set, what: str, new) -> Response:
+    unknown = set(req) - allowed
+    if unknown:
+        raise BadRequest(f"Unrecognized field(s) {sorted(unknown)}")
+    name = req.get("name")
+    if item_id is None and (not isinstance(name, str) or not name.strip()):
+        raise BadRequest(f"{what} name is required")
+    if name is not None:
+        clash = next((i for i in items if i["name"].lower() == str(name).strip().lower() and i["id"] != item_id), None)
+        if clash is not None:
+            raise BadRequest(f"{what} with name '{name}' already exists", 501)
+    if item_id is None:
+        obj = new(req)
+        obj.update({k: v for k, v in req.items()})
+        obj["name"] = name.strip()
+        obj = {"id": ws.id_factory.oid(to_epoch(ws.now())), **obj}
+        items.append(obj)
+        status = 201
+    else:
+        obj = next((i for i in items if i["id"] == item_id), None)
+        if obj is None:
+            return error(404, f"{what} not found", 501)
+        obj.update(req)
+        status = 200
+    ws._touch_entries()  # refresh the name lookups used by the report
+    return Response(status, obj)

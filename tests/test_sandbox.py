@@ -199,11 +199,11 @@ def test_team_of_200_generates_fast():
     n = len(ws.clockify_time_entries)
     assert 200_000 < n < 300_000
     assert len(ws.linear_issues) == 20_000 and len(ws.clockify_users) == 200
-    assert elapsed < 20, elapsed
+    assert elapsed < 30, elapsed  # about 4 s on an idle machine; generous for loaded CI
     u = ws.clockify_users[17]["id"]
     t0 = time.perf_counter()
     week = ws.entries_for_user(u, f"{ANCHOR - dt.timedelta(days=6)}T00:00:00Z", f"{ANCHOR}T23:59:59Z")
-    assert time.perf_counter() - t0 < 2.0  # includes building the index once
+    assert time.perf_counter() - t0 < 5.0  # includes building the index once (about 0.6 s)
     assert 0 < len(week) < 60
     assert len(ws.entries_between("2024-06-28T00:00:00Z", "2024-06-28T23:59:59Z")) > 500  # a Friday
 
@@ -606,3 +606,26 @@ def test_cli_serve():
     finally:
         proc.terminate()
         proc.wait(timeout=10)
+
+
+def test_clockify_write_endpoints():
+    with Sandbox(SandboxConfig.small(anchor=ANCHOR)) as s, requests.Session() as http:
+        env = s.env()
+        h = {"X-Api-Key": env["CLOCKIFY_API_KEY"]}
+        base = env["CLOCKIFY_API_URL"] + ws_path(s)
+        r = http.post(base + "/clients", json={"name": "New Client"}, headers=h)
+        assert r.status_code == 201 and r.json()["name"] == "New Client"
+        cid = r.json()["id"]
+        assert http.post(base + "/clients", json={"name": "new client"}, headers=h).status_code == 400
+        r = http.post(base + "/projects", json={"name": "New Project", "clientId": cid, "billable": True}, headers=h)
+        assert r.status_code == 201 and r.json()["clientName"] == "New Client"
+        pid = r.json()["id"]
+        r = http.post(base + f"/projects/{pid}/tasks", json={"name": "ENG-1: Something"}, headers=h)
+        assert r.status_code == 201
+        tid = r.json()["id"]
+        r = http.put(base + f"/projects/{pid}/tasks/{tid}", json={"status": "DONE"}, headers=h)
+        assert r.status_code == 200 and r.json()["status"] == "DONE"
+        listed = ck(s, http, ws_path(s, f"/projects/{pid}/tasks")).json()
+        assert [(t["id"], t["status"]) for t in listed] == [(tid, "DONE")]
+        assert http.post(base + "/projects", json={"name": "X", "clientId": "nope"}, headers=h).status_code == 400
+        assert not any(p["name"] == "X" for p in s.workspace.clockify_projects)
