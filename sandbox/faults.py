@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import random
 import threading
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Optional
 
 APIS = ("clockify", "clockify_reports", "linear")

@@ -421,6 +421,9 @@ def paginate(ws: Workspace, kind: str, items_fn: Callable[[], list], args: dict,
             raise gql_error(f"Argument Validation Error: {name} must be between 0 and {MAX_FIRST}", "INVALID_INPUT")
     if first is not None and last is not None:
         raise gql_error("Argument Validation Error: use either first or last, not both", "INVALID_INPUT")
+    for unsupported in ("sort", "sorts", "includeSubTeams"):
+        if args.get(unsupported):
+            raise gql_error(f"Argument '{unsupported}' is not supported by the sandbox (use orderBy)", "INVALID_INPUT")
     include_archived = bool(args.get("includeArchived"))
     include_disabled = bool(args.get("includeDisabled"))
     order_by = args.get("orderBy") or "createdAt"
