@@ -1033,6 +1033,8 @@ def _gen_time_entries(ws, cfg, people, users, projects, project_team, archived_p
         return iss["identifier"]
 
     for ui, (p, u) in enumerate(zip(people, users)):
+        if mu <= 0:
+            break
         lu = linear_by_email.get(p["email"].lower())
         team_id = home.get(lu["id"]) if lu else teams[0]["id"]
         my_projects = team_projects.get(team_id) or live_projects or projects
