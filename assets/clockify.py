@@ -43,11 +43,12 @@ clockify_tags = snapshot_asset(
 )
 def clockify_tasks(context: AssetExecutionContext, clockify: ClockifyClient, warehouse: Warehouse):
     # Projects were just loaded upstream: read their ids instead of listing them from the API again.
-    with warehouse.connect(read_only=False) as con:
+    with warehouse.connect() as con:
         project_ids = [r[0] for r in con.execute(f"SELECT id FROM {t.CLOCKIFY_PROJECTS.qualified_name}").fetchall()]
+    before = clockify.requests_made
     records = clockify.tasks(project_ids)
     result = warehouse.replace_snapshot(t.CLOCKIFY_TASKS, records)
-    return MaterializeResult(metadata=load_metadata(t.CLOCKIFY_TASKS, result, clockify.requests_made))
+    return MaterializeResult(metadata=load_metadata(t.CLOCKIFY_TASKS, result, clockify.requests_made - before))
 
 
 @asset(
@@ -66,10 +67,11 @@ def clockify_time_entries(context: AssetExecutionContext, clockify: ClockifyClie
     start, end = context.partition_time_window
     window = window_dates(start, end)
     context.log.info("Fetching Clockify time entries started %s .. %s", *window)
+    before = clockify.requests_made
     records = clockify.time_entries(start, end)
     result = warehouse.replace_partitions(t.CLOCKIFY_TIME_ENTRIES, records, *window)
     context.log.info("%s: %d rows for %s .. %s", t.CLOCKIFY_TIME_ENTRIES.qualified_name, result.rows, *window)
-    return MaterializeResult(metadata=load_metadata(t.CLOCKIFY_TIME_ENTRIES, result, clockify.requests_made, window))
+    return MaterializeResult(metadata=load_metadata(t.CLOCKIFY_TIME_ENTRIES, result, clockify.requests_made - before, window))
 
 
 clockify_assets = [

@@ -12,7 +12,8 @@
 The manifest: `@dbt_assets` needs `dbt_project/target/manifest.json` when this module is imported. It is
 a build artifact (git-ignored), so a fresh clone has none. On import we therefore
   * under `dagster dev`, re-parse on every load (DbtProject.prepare_if_dev semantics, edits show up);
-  * otherwise parse only when the manifest is missing (CI, tests, `warehouse` CLI in a fresh clone).
+  * otherwise parse only when the manifest is missing (CI, tests, `warehouse` CLI in a fresh clone) or
+    older than a .sql/.yml file of the project (a model edited since the last parse); a few stat calls.
 Parsing runs `dbt parse` in a subprocess (~5 s) into a private temporary target dir and moves the
 manifest into place atomically, so concurrent imports cannot read a half-written file. `dbt parse` does
 not open the warehouse; a placeholder WAREHOUSE_PATH is supplied for it when none is set. Deployments
@@ -75,9 +76,25 @@ def prepare_manifest(project: DbtProject = dbt_project) -> Path:
     return project.manifest_path
 
 
+def manifest_is_stale(project: DbtProject = dbt_project) -> bool:
+    """True when the manifest is missing or older than a file of the dbt project (a model was edited)."""
+    manifest = project.manifest_path
+    if not manifest.exists():
+        return True
+    built = manifest.stat().st_mtime
+    skip = {project.project_dir / project.target_path, project.project_dir / "logs",
+            project.project_dir / "dbt_packages"}
+    for root, dirs, files in os.walk(project.project_dir):
+        dirs[:] = [d for d in dirs if Path(root, d) not in skip and not d.startswith(".")]
+        if any(Path(root, f).stat().st_mtime > built for f in files
+               if f.endswith((".sql", ".yml", ".yaml", ".csv", ".md"))):
+            return True
+    return False
+
+
 def _ensure_manifest() -> None:
     using_dagster_dev = bool(os.environ.get("DAGSTER_IS_DEV_CLI"))
-    if using_dagster_dev or not dbt_project.manifest_path.exists():
+    if using_dagster_dev or manifest_is_stale(dbt_project):
         prepare_manifest(dbt_project)
 
 

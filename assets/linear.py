@@ -53,9 +53,10 @@ def linear_issues(context: AssetExecutionContext, linear: LinearClient, warehous
     context.log.info(
         "Fetching Linear issues %s", "(full history, first load)" if first_load else f"updated since {start:%Y-%m-%d}"
     )
+    before = linear.requests_made
     records = linear.issues(updated_from=updated_from)
     result = warehouse.upsert_by_id(t.LINEAR_ISSUES, records)
-    metadata = load_metadata(t.LINEAR_ISSUES, result, linear.requests_made, window)
+    metadata = load_metadata(t.LINEAR_ISSUES, result, linear.requests_made - before, window)
     metadata["full_history"] = first_load
     return MaterializeResult(metadata=metadata)
 

@@ -59,9 +59,10 @@ def snapshot_asset(
     def _snapshot(context: AssetExecutionContext) -> MaterializeResult:
         client = getattr(context.resources, client_resource)
         warehouse: Warehouse = context.resources.warehouse
+        before = client.requests_made  # one client instance serves every asset of a run
         records = fetch(client)
         result = warehouse.replace_snapshot(table, records)
         context.log.info("%s: %d rows loaded", table.qualified_name, result.rows)
-        return MaterializeResult(metadata=load_metadata(table, result, client.requests_made))
+        return MaterializeResult(metadata=load_metadata(table, result, client.requests_made - before))
 
     return _snapshot

@@ -14,6 +14,7 @@ import logging
 import os
 import subprocess
 import sys
+import warnings
 from contextlib import contextmanager
 
 from orchestration import settings
@@ -55,13 +56,38 @@ def raw_row_counts() -> dict[str, int]:
         }
 
 
+def marts_summary(top: int = 5) -> tuple[list[tuple], list[tuple]]:
+    """Hours per team and the top issues by hours, from the marts."""
+    from orchestration.warehouse import connect_with_lock_wait
+
+    with connect_with_lock_wait(settings.warehouse_path(), read_only=True) as con:
+        teams = con.execute(
+            "SELECT team_key, team_name, round(hours, 1), round(billable_hours, 1), issue_count "
+            "FROM marts.hours_per_team ORDER BY hours DESC"
+        ).fetchall()
+        issues = con.execute(
+            "SELECT issue_identifier, issue_title, round(hours, 1), estimate FROM marts.hours_per_issue "
+            "ORDER BY hours DESC, issue_identifier LIMIT $top",
+            {"top": top},
+        ).fetchall()
+    return teams, issues
+
+
 def print_summary(outcome) -> None:
     _print(f"Loaded {outcome.start} .. {outcome.end} (run {outcome.run_id[:8]}).")
     counts = raw_row_counts()
     width = max(len(name) for name in counts)
     for name, count in counts.items():
         _print(f"  {name:<{width}}  {count:>9,}")
-    _print(f"Warehouse: {settings.warehouse_path()}")
+    teams, issues = marts_summary()
+    _print("\nHours per team (marts.hours_per_team):")
+    for key, name, total, billable, issue_count in teams:
+        _print(f"  {key:<6} {name:<24} {total:>8.1f} h  ({billable:.1f} billable, {issue_count} issues)")
+    _print("\nTop issues by hours (marts.hours_per_issue):")
+    for identifier, title, total, estimate in issues:
+        estimate_text = f"estimate {estimate:g}" if estimate is not None else "no estimate"
+        _print(f"  {identifier:<9} {total:>7.1f} h  {estimate_text:<13} {title[:60]}")
+    _print(f"\nWarehouse: {settings.warehouse_path()}")
 
 
 def cmd_sync(args) -> int:
@@ -151,6 +177,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    # Dagster flags some stable-in-practice parameters (backfill_policy, pool) as beta on every import.
+    warnings.filterwarnings("ignore", message=".*currently in beta.*")
+    warnings.filterwarnings("ignore", message=".*is in preview.*")
     args = build_parser().parse_args(argv)
     return args.func(args)
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dagster import Definitions
 
 from assets.clockify import clockify_assets
+from assets.dbt import dbt_resource, hours_dbt_assets
 from assets.linear import linear_assets
 from orchestration.jobs import warehouse_job
 from orchestration.resources import build_resources
@@ -14,8 +15,8 @@ from orchestration.schedules import daily_warehouse_schedule
 def build_definitions() -> Definitions:
     """Definitions bound to the current environment (URLs and warehouse path are read now)."""
     return Definitions(
-        assets=[*clockify_assets, *linear_assets],
-        resources=build_resources(),
+        assets=[*clockify_assets, *linear_assets, hours_dbt_assets],
+        resources={**build_resources(), "dbt": dbt_resource()},
         jobs=[warehouse_job],
         schedules=[daily_warehouse_schedule],
     )

@@ -12,18 +12,25 @@ from orchestration.clients.linear import LinearClient
 from orchestration.warehouse import Warehouse
 
 
-def _float_env(name: str, default: float) -> float:
+def _number_env(name: str, default: float, kind=float, unit: str = "seconds") -> float:
     raw = os.environ.get(name)
     if raw is None or raw == "":
         return default
     try:
-        return float(raw)
+        value = kind(raw)
     except ValueError:
-        raise settings.ConfigError(f"{name}={raw!r} must be a number of seconds, e.g. {default:g}.") from None
+        value = -1
+    if value <= 0:
+        raise settings.ConfigError(f"{name}={raw!r} must be a positive number of {unit}, e.g. {default:g}.")
+    return value
 
 
 def build_resources() -> dict:
-    retry = {"max_retry_seconds": _float_env("API_MAX_RETRY_SECONDS", 300.0)}
+    # Retries are bounded in attempts and in total time; both are settable for flaky networks.
+    retry = {
+        "max_retry_seconds": _number_env("API_MAX_RETRY_SECONDS", 300.0),
+        "max_attempts": _number_env("API_MAX_ATTEMPTS", 8, int, "attempts"),
+    }
     return {
         "clockify": ClockifyClient(
             api_key=EnvVar("CLOCKIFY_API_KEY"),

@@ -86,6 +86,7 @@ def run_sync(
     *,
     instance: DagsterInstance | None = None,
     asset_selection=None,
+    log_level: str = "INFO",
 ) -> SyncOutcome:
     """Materialise every asset (or `asset_selection`) for the days [start, end] in one run."""
     validate_range(start, end)
@@ -97,6 +98,8 @@ def run_sync(
 
     job = build_definitions().resolve_job_def("warehouse_job")
     result = job.execute_in_process(
+        # INFO keeps the assets' progress lines and drops Dagster's per-event debug chatter.
+        run_config={"loggers": {"console": {"config": {"log_level": log_level}}}},
         instance=instance or _instance(),
         tags=range_tags(start, end),
         raise_on_error=False,
