@@ -1,0 +1,218 @@
+"""Publish the dbt marts to a separate, read-only DuckDB file for BI tools and the report.
+
+DuckDB allows one writing process per file, and while a process writes the warehouse no other process
+can open it, not even to read. So BI tools never open the warehouse: after each successful dbt build the
+tables of schema `marts` are copied into a new file which then replaces the published one atomically:
+
+1. stale temp files left by a crashed publish (`<target>.tmp-<pid>-<token>`, and their `.wal`) are removed;
+2. the warehouse is opened read-only (waiting while a sync or dbt holds its write lock), the new file
+   `<target>.tmp-<pid>-<token>` in the same directory is attached read-write, and in one transaction every
+   table (and view, materialised as a table) of schema `marts` is copied into schema `marts` of the new
+   file under the same name, plus `marts._published` (one row per copied table: published_at in UTC, the
+   source path, table_name, row_count);
+3. the new file is checkpointed, detached, fsynced, and `os.replace`d over the target (then the directory
+   is fsynced).
+
+A reader that has the old file open keeps reading the old file (on Linux and macOS the replaced inode
+stays valid until its last reader closes it); a reader that opens the path gets the new file. Each
+published file is complete, so a reader sees old or new marts, never a mix, and no reader ever blocks
+publishing (there is no lock between them). Note that DuckDB caches open databases per process: a reader
+sees the new file once it has closed all its connections to the path and opens it again.
+
+The target is `MARTS_PATH` when set, else `marts.duckdb` beside the warehouse file.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import os
+import secrets
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from orchestration.warehouse import connect_with_lock_wait
+
+log = logging.getLogger(__name__)
+
+MARTS_SCHEMA = "marts"
+PUBLISHED_TABLE = "_published"
+DEFAULT_FILE_NAME = "marts.duckdb"
+# A temp file whose writer is gone is stale at once; one whose pid is (re)used is stale after this age.
+STALE_TEMP_AGE_SECONDS = 6 * 3600
+
+
+@dataclass(frozen=True)
+class PublishResult:
+    path: Path
+    tables: dict[str, int] = field(default_factory=dict)  # table name -> row count
+    published_at: dt.datetime | None = None  # UTC, naive (as stored in marts._published)
+    seconds: float = 0.0
+
+
+def default_marts_path(warehouse_path: str | Path) -> Path:
+    """`MARTS_PATH` when set (relative paths from the warehouse's directory), else marts.duckdb beside it."""
+    warehouse = Path(warehouse_path).expanduser().resolve()
+    configured = os.environ.get("MARTS_PATH")
+    if configured:
+        path = Path(configured).expanduser()
+        return path if path.is_absolute() else (warehouse.parent / path).resolve()
+    return warehouse.parent / DEFAULT_FILE_NAME
+
+
+def _quote(identifier: str) -> str:
+    return '"' + identifier.replace('"', '""') + '"'
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # exists, owned by someone else
+        return True
+    return True
+
+
+def clean_stale_temp_files(target: Path) -> list[Path]:
+    """Remove `<target>.tmp-*` siblings whose publishing process is gone (or that are very old)."""
+    removed = []
+    now = time.time()
+    for path in target.parent.glob(f"{target.name}.tmp-*"):
+        pid_text = path.name[len(target.name) + len(".tmp-"):].split("-", 1)[0]
+        try:
+            pid = int(pid_text)
+        except ValueError:
+            pid = -1
+        try:
+            age = now - path.stat().st_mtime
+        except FileNotFoundError:
+            continue
+        owner_running = pid > 0 and _pid_alive(pid)
+        if owner_running and age < STALE_TEMP_AGE_SECONDS:
+            continue  # another publish is building it right now
+        try:
+            path.unlink()
+            removed.append(path)
+        except FileNotFoundError:
+            pass
+    if removed:
+        log.info("Removed %d stale temp file(s) of %s: %s", len(removed), target, ", ".join(p.name for p in removed))
+    return removed
+
+
+def _fsync(path: Path, directory: bool = False) -> None:
+    flags = os.O_RDONLY | (getattr(os, "O_DIRECTORY", 0) if directory else 0)
+    try:
+        fd = os.open(path, flags)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def _remove(path: Path) -> None:
+    try:
+        path.unlink()
+    except FileNotFoundError:
+        pass
+
+
+def publish_marts(
+    warehouse_path: str | Path,
+    target_path: str | Path | None = None,
+    *,
+    lock_timeout_seconds: float = 600.0,
+) -> PublishResult:
+    """Copy every table of schema `marts` of the warehouse into a new file and swap it in atomically."""
+    started = time.monotonic()
+    warehouse = Path(warehouse_path).expanduser().resolve()
+    if not warehouse.exists():
+        raise FileNotFoundError(f"Warehouse file {warehouse} does not exist: run a sync (and dbt build) first.")
+    target = Path(target_path).expanduser().resolve() if target_path else default_marts_path(warehouse)
+    if target == warehouse:
+        raise ValueError(f"The marts must be published to another file than the warehouse ({warehouse}).")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    clean_stale_temp_files(target)
+
+    tmp = target.with_name(f"{target.name}.tmp-{os.getpid()}-{secrets.token_hex(4)}")
+    tmp_wal = tmp.with_name(tmp.name + ".wal")
+    published_at = dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)
+    counts: dict[str, int] = {}
+    try:
+        con = connect_with_lock_wait(warehouse, lock_timeout_seconds, read_only=True)
+        try:
+            # The read-only connection holds the warehouse's shared lock: no writer can change the marts
+            # while they are copied, and the transaction below reads them all at one snapshot.
+            con.execute(f"ATTACH '{str(tmp).replace(chr(39), chr(39) * 2)}' AS publish_out (READ_WRITE)")
+            try:
+                con.execute("BEGIN TRANSACTION")
+                # Fully qualified: a file named marts.duckdb has a catalog `marts` besides its schema `marts`.
+                (catalog,) = con.execute("SELECT current_database()").fetchone()
+                source = f"{_quote(catalog)}.{MARTS_SCHEMA}"
+                names = [
+                    row[0]
+                    for row in con.execute(
+                        "SELECT table_name FROM information_schema.tables "
+                        "WHERE table_catalog = current_database() AND table_schema = $schema "
+                        "ORDER BY table_name",
+                        {"schema": MARTS_SCHEMA},
+                    ).fetchall()
+                ]
+                names = [n for n in names if n != PUBLISHED_TABLE]
+                if not names:
+                    raise RuntimeError(
+                        f"Warehouse {warehouse} has no tables in schema {MARTS_SCHEMA!r}: run `dbt build` first."
+                    )
+                con.execute(f"CREATE SCHEMA publish_out.{MARTS_SCHEMA}")
+                for name in names:
+                    q = _quote(name)
+                    con.execute(
+                        f"CREATE TABLE publish_out.{MARTS_SCHEMA}.{q} AS SELECT * FROM {source}.{q}"
+                    )
+                    (count,) = con.execute(f"SELECT count(*) FROM publish_out.{MARTS_SCHEMA}.{q}").fetchone()
+                    counts[name] = int(count)
+                con.execute(
+                    f"CREATE TABLE publish_out.{MARTS_SCHEMA}.{PUBLISHED_TABLE} ("
+                    "published_at TIMESTAMP NOT NULL, source_path VARCHAR NOT NULL, "
+                    "table_name VARCHAR NOT NULL, row_count BIGINT NOT NULL)"
+                )
+                con.executemany(
+                    f"INSERT INTO publish_out.{MARTS_SCHEMA}.{PUBLISHED_TABLE} VALUES (?, ?, ?, ?)",
+                    [(published_at, str(warehouse), name, count) for name, count in counts.items()],
+                )
+                con.execute("COMMIT")
+            except BaseException:
+                con.execute("ROLLBACK")
+                raise
+            finally:
+                try:
+                    con.execute("CHECKPOINT publish_out")
+                finally:
+                    con.execute("DETACH publish_out")
+        finally:
+            con.close()
+
+        if tmp_wal.exists():  # everything was checkpointed: a WAL here would mean an unfinished file
+            raise RuntimeError(f"Publishing left a write-ahead log {tmp_wal}; the marts were not published.")
+        _fsync(tmp)
+        # A WAL beside the target belongs to the old file (someone opened it read-write): it must not be
+        # replayed onto the new one.
+        _remove(target.with_name(target.name + ".wal"))
+        os.replace(tmp, target)
+        _fsync(target.parent, directory=True)
+    finally:
+        _remove(tmp)
+        _remove(tmp_wal)
+
+    seconds = time.monotonic() - started
+    log.info(
+        "Published %d mart table(s), %d rows, to %s in %.2f s",
+        len(counts), sum(counts.values()), target, seconds,
+    )
+    return PublishResult(path=target, tables=counts, published_at=published_at, seconds=seconds)
