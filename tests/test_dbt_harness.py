@@ -118,6 +118,8 @@ def _add_edge_cases(t: dict[str, list[dict]]) -> None:
         _entry(template, "edge00000000000000000009", at(6), None, f"{a} running timer"),
         _entry(template, "edge00000000000000000010", at(7), at(7 + 1 / 3600), f"{a},{b} one second"),
         _entry(template, "edge00000000000000000011", at(14.5), at(16), "crosses UTC midnight, no id"),
+        _entry(template, "edge00000000000000000012", "2024-06-03T10:00:00Z", "2024-06-03T12:30:00Z",
+               f"{a} long before the first cycle"),
     ]
 
 

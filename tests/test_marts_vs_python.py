@@ -1,0 +1,310 @@
+"""Every mart against an independent plain-Python computation from the sandbox's own API records.
+
+The reference below re-implements the contract (dbt_project/README.md) without SQL: Python's `re` with
+real look-arounds for the identifier rule, datetime arithmetic for hours, a linear scan for cycles.
+The warehouse comes from `built_warehouse()` (sandbox data -> raw loader -> dbt build); swapping the raw
+loader (e.g. for the Dagster sync) does not change this file.
+"""
+
+import datetime as dt
+import re
+from collections import defaultdict
+from dataclasses import dataclass
+
+import pytest
+
+try:
+    from tests.test_dbt_harness import built_warehouse
+except ImportError:  # tests/ without __init__.py
+    from test_dbt_harness import built_warehouse
+
+TOL = 0.001  # hours
+ID_RULE = re.compile(r"(?<![A-Za-z0-9])([A-Za-z][A-Za-z0-9]{0,6})-([0-9]{1,7})(?![A-Za-z0-9])",
+                     re.IGNORECASE | re.ASCII)
+
+
+def _dt(value: str | None) -> dt.datetime | None:
+    if value is None:
+        return None
+    return dt.datetime.fromisoformat(value.replace("Z", "+00:00")).astimezone(dt.timezone.utc).replace(tzinfo=None)
+
+
+@dataclass
+class Entry:
+    id: str
+    user_id: str
+    project_id: str | None
+    billable: bool
+    start: dt.datetime
+    end: dt.datetime
+    hours: float
+    issue_id: str | None
+    match_source: str | None
+    team_id: str | None
+    cycle_id: str | None
+
+    @property
+    def date(self) -> dt.date:
+        return self.start.date()
+
+
+class Reference:
+    """The contract, computed from API-shaped records."""
+
+    def __init__(self, tables: dict[str, list[dict]]):
+        self.issues = {i["id"]: i for i in tables["linear_issues"]}
+        self.teams = {t["id"]: t for t in tables["linear_teams"]}
+        self.cycles = {c["id"]: c for c in tables["linear_cycles"]}
+        self.states = {s["id"]: s for s in tables["linear_workflow_states"]}
+        self.users = {u["id"]: u for u in tables["clockify_users"]}
+        tasks = {t["id"]: t["name"] for t in tables["clockify_tasks"]}
+        # identifier -> issue: current identifiers first, then previous ones not taken by a current one
+        self.identifier_to_issue: dict[str, str] = {}
+        for issue in self.issues.values():
+            self.identifier_to_issue[issue["identifier"].upper()] = issue["id"]
+        for issue in sorted(self.issues.values(), key=lambda i: i["updatedAt"], reverse=True):
+            for prev in issue.get("previousIdentifiers") or []:
+                self.identifier_to_issue.setdefault(prev.upper(), issue["id"])
+        cycles_by_team = defaultdict(list)
+        for c in self.cycles.values():
+            cycles_by_team[c["team"]["id"]].append(c)
+
+        self.entries: list[Entry] = []
+        for e in tables["clockify_time_entries"]:
+            start, end = _dt(e["timeInterval"]["start"]), _dt(e["timeInterval"].get("end"))
+            if start is None or end is None or end < start:  # running timer or bad interval: no hours
+                continue
+            issue_id = source = None
+            texts = [("task", tasks.get(e.get("taskId") or "")), ("description", e.get("description"))]
+            for name, text in texts:
+                for m in ID_RULE.finditer(text or ""):
+                    found = self.identifier_to_issue.get(f"{m.group(1).upper()}-{m.group(2)}")
+                    if found:
+                        issue_id, source = found, name
+                        break
+                if issue_id:
+                    break
+            team_id = self.issues[issue_id]["team"]["id"] if issue_id else None
+            cycle_id = None
+            for c in cycles_by_team.get(team_id, []):
+                if _dt(c["startsAt"]) <= start < _dt(c["endsAt"]):
+                    cycle_id = c["id"]
+            self.entries.append(Entry(
+                e["id"], e["userId"], e.get("projectId") or None, bool(e.get("billable")), start, end,
+                (end - start).total_seconds() / 3600.0, issue_id, source, team_id, cycle_id))
+        self.matched = [e for e in self.entries if e.issue_id]
+
+    # ---- marts
+    def hours_per_issue(self) -> dict:
+        out: dict = {}
+        for e in self.matched:
+            row = out.setdefault(e.issue_id, dict(hours=0.0, billable_hours=0.0, time_entry_count=0, users=set(),
+                                                  first_logged_at=e.start, last_logged_at=e.end))
+            row["hours"] += e.hours
+            row["billable_hours"] += e.hours if e.billable else 0.0
+            row["time_entry_count"] += 1
+            row["users"].add(e.user_id)
+            row["first_logged_at"] = min(row["first_logged_at"], e.start)
+            row["last_logged_at"] = max(row["last_logged_at"], e.end)
+        for issue_id, row in out.items():
+            issue = self.issues[issue_id]
+            row["contributors"] = len(row.pop("users"))
+            row["issue_identifier"] = issue["identifier"]
+            row["team_key"] = self.teams[issue["team"]["id"]]["key"]
+            row["state_type"] = self.states[issue["state"]["id"]]["type"]
+            row["estimate"] = issue.get("estimate")
+        return out
+
+    def _group(self, entries, key) -> dict:
+        out: dict = {}
+        for e in entries:
+            row = out.setdefault(key(e), dict(hours=0.0, billable_hours=0.0, matched_hours=0.0, issues=set()))
+            row["hours"] += e.hours
+            row["billable_hours"] += e.hours if e.billable else 0.0
+            row["matched_hours"] += e.hours if e.issue_id else 0.0
+            if e.issue_id:
+                row["issues"].add(e.issue_id)
+        return out
+
+    def hours_per_team(self) -> dict:
+        groups = self._group(self.matched, lambda e: e.team_id)
+        return {t: dict(hours=groups.get(t, {}).get("hours", 0.0),
+                        billable_hours=groups.get(t, {}).get("billable_hours", 0.0),
+                        issue_count=len(groups.get(t, {}).get("issues", ())), team_key=self.teams[t]["key"])
+                for t in self.teams}
+
+    def hours_per_cycle(self) -> dict:
+        groups = self._group([e for e in self.matched if e.cycle_id], lambda e: e.cycle_id)
+        return {c: dict(hours=groups.get(c, {}).get("hours", 0.0), issue_count=len(groups.get(c, {}).get("issues", ())),
+                        team_key=self.teams[self.cycles[c]["team"]["id"]]["key"],
+                        cycle_number=int(self.cycles[c]["number"]))
+                for c in self.cycles}
+
+    def hours_per_person_week(self) -> dict:
+        def week(e):
+            monday = e.date - dt.timedelta(days=e.date.weekday())
+            iso = monday.isocalendar()
+            return (e.user_id, monday, f"{iso[0]:04d}-W{iso[1]:02d}")
+        return self._group(self.entries, week)
+
+    def unmatched_by(self, key) -> dict:
+        return {k: dict(total_hours=v["hours"], unmatched_hours=v["hours"] - v["matched_hours"],
+                        unmatched_share=(v["hours"] - v["matched_hours"]) / v["hours"] if v["hours"] else None)
+                for k, v in self._group(self.entries, key).items()}
+
+    def estimate_vs_actual(self, per_issue_hours: dict, issue_key) -> dict:
+        """per_issue_hours: {(group, issue_id): hours}; over issues that have time."""
+        out: dict = {}
+        for (group, issue_id), hours in per_issue_hours.items():
+            row = out.setdefault(group, dict(issues_with_time=0, estimated_issue_count=0, estimate_points=0.0,
+                                             estimated_issue_hours=0.0, hours=0.0))
+            estimate = self.issues[issue_id].get("estimate")
+            row["issues_with_time"] += 1
+            row["hours"] += hours
+            if estimate is not None:
+                row["estimated_issue_count"] += 1
+                row["estimate_points"] += estimate
+                row["estimated_issue_hours"] += hours
+        for row in out.values():
+            p = row["estimate_points"]
+            row["hours_per_estimate_point"] = row["estimated_issue_hours"] / p if p else None
+        return out
+
+
+@pytest.fixture(scope="module")
+def warehouse():
+    w = built_warehouse()
+    assert w.build.returncode == 0, w.build.output[-5000:]
+    return w
+
+
+@pytest.fixture(scope="module")
+def ref(warehouse) -> Reference:
+    return Reference(warehouse.data.tables)
+
+
+def _close(a, b) -> bool:
+    if a is None or b is None:
+        return a is None and b is None
+    return abs(float(a) - float(b)) <= TOL
+
+
+def _compare(actual: dict, expected: dict, fields: list[str]) -> None:
+    assert set(actual) == set(expected), (set(actual) ^ set(expected))
+    bad = []
+    for key, exp in expected.items():
+        for f in fields:
+            a, e = actual[key][f], exp[f]
+            ok = _close(a, e) if isinstance(e, (int, float)) or isinstance(a, (int, float)) else a == e
+            if not ok:
+                bad.append((key, f, a, e))
+    assert not bad, bad[:20]
+
+
+def test_reference_sees_the_edge_cases(ref):
+    """Guard against a vacuous comparison: the data exercises every rule."""
+    assert {e.match_source for e in ref.entries} == {"task", "description", None}
+    assert any(e.hours == 0 for e in ref.entries)
+    assert any(e.cycle_id for e in ref.entries) and any(e.issue_id and not e.cycle_id for e in ref.entries)
+    assert len(ref.matched) > 100 and len(ref.entries) - len(ref.matched) > 100
+
+
+def test_fct_time_entries_row_by_row(warehouse, ref):
+    rows = {r["time_entry_id"]: r for r in warehouse.query("select * from marts.fct_time_entries")}
+    expected = {e.id: dict(hours=e.hours, issue_id=e.issue_id, match_source=e.match_source, team_id=e.team_id,
+                           cycle_id=e.cycle_id, entry_date=e.date, user_id=e.user_id, project_id=e.project_id,
+                           billable=e.billable, started_at=e.start, ended_at=e.end)
+                for e in ref.entries}
+    _compare(rows, expected, ["hours", "issue_id", "match_source", "team_id", "cycle_id", "entry_date", "user_id",
+                              "project_id", "billable", "started_at", "ended_at"])
+
+
+def test_hours_per_issue(warehouse, ref):
+    rows = {r["issue_id"]: r for r in warehouse.query("select * from marts.hours_per_issue")}
+    _compare(rows, ref.hours_per_issue(), ["hours", "billable_hours", "time_entry_count", "contributors",
+                                           "first_logged_at", "last_logged_at", "issue_identifier", "team_key",
+                                           "state_type", "estimate"])
+
+
+def test_hours_per_team(warehouse, ref):
+    rows = {r["team_id"]: r for r in warehouse.query("select * from marts.hours_per_team")}
+    _compare(rows, ref.hours_per_team(), ["hours", "billable_hours", "issue_count", "team_key"])
+    assert sum(r["hours"] for r in rows.values()) == pytest.approx(sum(e.hours for e in ref.matched), abs=TOL)
+
+
+def test_hours_per_cycle(warehouse, ref):
+    rows = {r["cycle_id"]: r for r in warehouse.query("select * from marts.hours_per_cycle")}
+    _compare(rows, ref.hours_per_cycle(), ["hours", "issue_count", "team_key", "cycle_number"])
+
+
+def test_hours_per_person_week(warehouse, ref):
+    rows = {(r["user_id"], r["week_start"], r["year_week"]): r
+            for r in warehouse.query("select * from marts.hours_per_person_week")}
+    _compare(rows, ref.hours_per_person_week(), ["hours", "billable_hours", "matched_hours"])
+
+
+def test_unmatched_hours_by_project(warehouse, ref):
+    rows = {r["project_id"]: r for r in warehouse.query("select * from marts.unmatched_hours_by_project")}
+    _compare(rows, ref.unmatched_by(lambda e: e.project_id), ["total_hours", "unmatched_hours", "unmatched_share"])
+
+
+def test_unmatched_hours_by_person(warehouse, ref):
+    rows = {r["user_id"]: r for r in warehouse.query("select * from marts.unmatched_hours_by_person")}
+    _compare(rows, ref.unmatched_by(lambda e: e.user_id), ["total_hours", "unmatched_hours", "unmatched_share"])
+
+
+def test_estimate_vs_actual_by_team(warehouse, ref):
+    per_issue = defaultdict(float)
+    for e in ref.matched:
+        per_issue[(e.team_id, e.issue_id)] += e.hours
+    expected = ref.estimate_vs_actual(per_issue, None)
+    for team_id in ref.teams:  # every team has a row, 0 without time
+        expected.setdefault(team_id, dict(issues_with_time=0, estimated_issue_count=0, estimate_points=0.0,
+                                          estimated_issue_hours=0.0, hours=0.0, hours_per_estimate_point=None))
+    rows = {r["team_id"]: r for r in warehouse.query("select * from marts.estimate_vs_actual_by_team")}
+    _compare(rows, expected, ["issues_with_time", "estimated_issue_count", "estimate_points",
+                              "estimated_issue_hours", "hours", "hours_per_estimate_point"])
+
+
+def test_estimate_vs_actual_by_cycle(warehouse, ref):
+    per_issue = defaultdict(float)
+    for e in ref.matched:
+        if e.cycle_id:
+            per_issue[(e.cycle_id, e.issue_id)] += e.hours
+    expected = ref.estimate_vs_actual(per_issue, None)
+    for cycle_id in ref.cycles:
+        expected.setdefault(cycle_id, dict(issues_with_time=0, estimated_issue_count=0, estimate_points=0.0,
+                                           estimated_issue_hours=0.0, hours=0.0, hours_per_estimate_point=None))
+    rows = {r["cycle_id"]: r for r in warehouse.query("select * from marts.estimate_vs_actual_by_cycle")}
+    _compare(rows, expected, ["issues_with_time", "estimated_issue_count", "estimate_points",
+                              "estimated_issue_hours", "hours", "hours_per_estimate_point"])
+
+
+def test_edge_cases_land_where_the_contract_says(warehouse, ref):
+    fct = {r["time_entry_id"]: r for r in warehouse.query("select * from marts.fct_time_entries where time_entry_id like 'edge%'")}
+    assert "edge00000000000000000001" not in fct  # end before start: excluded
+    assert "edge00000000000000000009" not in fct  # running timer: excluded
+    assert fct["edge00000000000000000002"]["hours"] == 0  # zero duration counts 0
+    at_boundary, before_boundary = fct["edge00000000000000000003"], fct["edge00000000000000000004"]
+    assert at_boundary["cycle_number"] == before_boundary["cycle_number"] + 1  # start == ends_at -> next cycle
+    assert fct["edge00000000000000000005"]["issue_identifier"] != fct["edge00000000000000000005"]["matched_identifier"]
+    assert fct["edge00000000000000000006"]["match_source"] == "task"
+    assert fct["edge00000000000000000008"]["project_id"] is None
+    stg = warehouse.query("select time_entry_id, is_running, is_valid_interval from staging.stg_clockify__time_entries "
+                          "where time_entry_id in ('edge00000000000000000001', 'edge00000000000000000009')")
+    assert {(r["time_entry_id"], r["is_running"], r["is_valid_interval"]) for r in stg} == {
+        ("edge00000000000000000001", False, False), ("edge00000000000000000009", True, True)}
+
+
+def test_staging_keeps_latest_versions(warehouse, ref):
+    """Older versions loaded before (Clockify) or after with an older updatedAt (Linear) never win."""
+    stale = warehouse.query(
+        "select count(*) as n from staging.stg_linear__issues where issue_identifier like 'OLD-%' or estimate = 99")
+    assert stale[0]["n"] == 0
+    stale = warehouse.query("select count(*) as n from staging.stg_clockify__time_entries where description like 'ZZZ-1%'")
+    assert stale[0]["n"] == 0
+    stale = warehouse.query("select count(*) as n from staging.stg_clockify__users where user_name like '%(old name)'")
+    assert stale[0]["n"] == 0
+    counts = warehouse.query("select (select count(*) from staging.stg_clockify__time_entries) as entries, "
+                             "(select count(*) from staging.stg_linear__issues) as issues")[0]
+    assert counts == {"entries": len(warehouse.data.tables["clockify_time_entries"]), "issues": len(ref.issues)}
