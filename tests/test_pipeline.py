@@ -51,6 +51,18 @@ def test_materializing_a_partition_loads_every_raw_table(pipeline_env):
     assert warehouse_rows("SELECT DISTINCT _partition_date FROM raw.clockify_time_entries") == [(DAY,)]
 
 
+def test_metadata_counts_each_assets_own_requests(pipeline_env):
+    result = materialize_day(DAY)
+    metadata = {
+        m.asset_key.path[-1]: m.metadata
+        for m in (e.materialization for e in result.get_asset_materialization_events())
+    }
+    assert metadata["clockify_time_entries"]["api_requests"].value == 1  # one report page for one day
+    assert metadata["clockify_time_entries"]["date_range"].value == f"{DAY} .. {DAY}"
+    total = sum(m["api_requests"].value for m in metadata.values())
+    assert total == sum(pipeline_env.request_counts().values())
+
+
 def test_first_issue_load_brings_the_full_history(pipeline_env):
     materialize_day(DAY)
     (count,) = warehouse_rows("SELECT count(*) FROM raw.linear_issues")[0]
@@ -83,9 +95,12 @@ def raw_snapshot() -> dict[str, list]:
     }
 
 
+RAW_KEYS = [key for a in RAW_ASSETS for key in a.keys]
+
+
 def test_sync_with_faults_leaves_the_same_raw_rows(pipeline_env, tmp_path, monkeypatch):
     start, end = ANCHOR - dt.timedelta(days=9), ANCHOR - dt.timedelta(days=1)
-    run_sync(start, end)
+    run_sync(start, end, asset_selection=RAW_KEYS)
     clean = raw_snapshot()
 
     monkeypatch.setenv("WAREHOUSE_PATH", str(tmp_path / "faulty.duckdb"))
@@ -98,7 +113,7 @@ def test_sync_with_faults_leaves_the_same_raw_rows(pipeline_env, tmp_path, monke
     faults.add("linear", "500", times=1, after=2)
     faults.add("linear", "reset", times=1, after=4)
     before = sum(pipeline_env.request_counts().values())
-    run_sync(start, end)
+    run_sync(start, end, asset_selection=RAW_KEYS)
     assert raw_snapshot() == clean
     # The faults really fired: at least the 9 injected failures were answered and retried.
     assert sum(pipeline_env.request_counts().values()) - before >= 9
