@@ -1,0 +1,492 @@
+"""The HTML report: its numbers equal the figures computed from the marts, it is self-contained and
+XSS-safe, and headless Chromium really draws its charts.
+
+Chromium is required (no skip): `apt-get install -y chromium` (Debian/Ubuntu), or set CHROMIUM to its path.
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import html
+import json
+import os
+import re
+import select
+import shutil
+import subprocess
+import tempfile
+import time
+from collections import defaultdict
+from html.parser import HTMLParser
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from orchestration.report import write_report
+
+XSS_TITLE = "<script>alert(1)</script>"
+XSS_USER = '<img src=x onerror="alert(2)">'
+AMP_PROJECT = 'R&D "Platform" <beta>'
+
+# ------------------------------------------------------------------------------------------ data
+
+T = dt.datetime
+CYCLES = [  # team, number, starts, ends
+    ("ENG", 1, T(2025, 1, 6), T(2025, 1, 20)),
+    ("ENG", 2, T(2025, 1, 20), T(2025, 2, 3)),
+    ("ENG", 3, T(2025, 2, 3), T(2025, 2, 17)),
+    ("ENG", 4, T(2025, 3, 3), T(2025, 3, 17)),  # after the data: not shown
+    ("DES", 1, T(2025, 1, 6), T(2025, 1, 20)),
+    ("DES", 2, T(2025, 1, 20), T(2025, 2, 3)),  # in range, no time: shown as 0
+    ("DES", 3, T(2025, 2, 3), T(2025, 2, 17)),
+]
+ISSUES = {  # id: identifier, title, team, state_type, estimate
+    "i1": ("ENG-1", XSS_TITLE, "ENG", "started", 3.0),
+    "i2": ("ENG-2", "Speed up invoice PDF", "ENG", "completed", 5.0),
+    "i3": ("ENG-3", "Unestimated chore", "ENG", "backlog", None),
+    "i4": ("DES-1", "New onboarding flow & <em>copy</em>", "DES", "started", 2.0),
+    "i5": ("DES-2", "Icons", "DES", "completed", 1.0),
+}
+USERS = {"u1": "Ada Lovelace", "u2": XSS_USER, "u3": "Grace Hopper"}
+PROJECTS = {"p1": ("Product", "Acme"), "p2": (AMP_PROJECT, None), None: (None, None)}
+ENTRIES = [  # user, project, issue, start, hours
+    ("u1", "p1", "i1", T(2025, 1, 8, 9), 3.5),
+    ("u1", "p1", "i1", T(2025, 1, 22, 9), 2.25),  # ENG-1 in two cycles
+    ("u2", "p1", "i2", T(2025, 1, 9, 10), 6.0),
+    ("u2", "p1", "i2", T(2025, 2, 4, 10), 4.5),
+    ("u3", "p2", "i3", T(2025, 2, 5, 13), 1.75),
+    ("u3", "p2", "i4", T(2025, 1, 7, 8), 2.0),
+    ("u1", "p2", "i5", T(2025, 2, 10, 8), 0.5),
+    ("u1", "p2", "i4", T(2025, 2, 12, 8), 1.25),
+    ("u1", "p1", None, T(2025, 1, 10, 15), 1.5),  # unmatched
+    ("u2", None, None, T(2025, 2, 1, 15), 2.0),  # unmatched, no project
+    ("u3", "p2", None, T(2025, 2, 14, 16), 0.75),  # unmatched
+    ("u3", "p1", "i2", T(2025, 2, 20, 9), 1.0),  # matched, after every cycle of its team
+]
+
+
+def build_marts(path: Path) -> None:
+    """The four marts the report reads, shaped like dbt's (plus a column it ignores)."""
+    building = path.with_name("building.duckdb")  # in a file named marts.duckdb, `marts.x` is ambiguous
+    con = duckdb.connect(str(building))
+    try:
+        con.execute("CREATE SCHEMA marts")
+        con.execute("""CREATE TABLE marts.fct_time_entries (time_entry_id VARCHAR, user_id VARCHAR,
+            user_name VARCHAR, project_id VARCHAR, project_name VARCHAR, client_name VARCHAR, task_id VARCHAR,
+            task_name VARCHAR, description VARCHAR, billable BOOLEAN, started_at TIMESTAMP, ended_at TIMESTAMP,
+            entry_date DATE, "hours" DOUBLE, issue_id VARCHAR, issue_identifier VARCHAR, match_source VARCHAR,
+            extra_column VARCHAR)""")
+        for n, (user, project, issue, start, hours) in enumerate(ENTRIES):
+            name, client = PROJECTS[project]
+            con.execute(
+                "INSERT INTO marts.fct_time_entries VALUES (?, ?, ?, ?, ?, ?, NULL, NULL, 'work', true, ?, ?, ?, ?,"
+                " ?, ?, ?, 'x')",
+                [f"e{n}", user, USERS[user], project, name, client, start, start + dt.timedelta(hours=hours),
+                 start.date(), hours, issue, ISSUES[issue][0] if issue else None, "description" if issue else None],
+            )
+        con.execute("""CREATE TABLE marts.issues_src (issue_id VARCHAR, issue_identifier VARCHAR,
+            issue_title VARCHAR, team_key VARCHAR, state_type VARCHAR, estimate DOUBLE)""")
+        con.executemany("INSERT INTO marts.issues_src VALUES (?, ?, ?, ?, ?, ?)",
+                        [(k, *v) for k, v in ISSUES.items()])
+        con.execute("""CREATE TABLE marts.hours_per_issue AS
+            SELECT i.issue_id, i.issue_identifier, i.issue_title, i.team_key, i.state_type, i.estimate,
+                   sum(e."hours") AS "hours", sum(e."hours") AS billable_hours, count(*) AS time_entry_count,
+                   count(DISTINCT e.user_id) AS contributors, min(e.started_at) AS first_logged_at,
+                   max(e.ended_at) AS last_logged_at
+            FROM marts.fct_time_entries e JOIN marts.issues_src i USING (issue_id) GROUP BY ALL""")
+        con.execute("""CREATE TABLE marts.cycles_src (team_key VARCHAR, cycle_number INTEGER,
+            cycle_starts_at TIMESTAMP, cycle_ends_at TIMESTAMP)""")
+        con.executemany("INSERT INTO marts.cycles_src VALUES (?, ?, ?, ?)", CYCLES)
+        con.execute("""CREATE TABLE marts.hours_per_cycle AS
+            SELECT c.team_key, c.cycle_number, c.cycle_starts_at, c.cycle_ends_at,
+                   coalesce(sum(e."hours"), 0) AS "hours", count(DISTINCT e.issue_id) AS issue_count
+            FROM marts.cycles_src c
+            LEFT JOIN (SELECT e.*, i.team_key FROM marts.fct_time_entries e JOIN marts.issues_src i USING (issue_id)) e
+              ON e.team_key = c.team_key AND c.cycle_starts_at <= e.started_at AND e.started_at < c.cycle_ends_at
+            GROUP BY ALL""")
+        con.execute("""CREATE TABLE marts.hours_per_team AS
+            SELECT * FROM (VALUES ('ENG', 'Engineering'), ('DES', 'Design')) t(team_key, team_name)""")
+        con.execute("DROP TABLE marts.issues_src")
+        con.execute("DROP TABLE marts.cycles_src")
+    finally:
+        con.close()
+    os.replace(building, path)
+
+
+def expected_figures() -> dict:
+    """The report's figures computed in plain Python from the fixture rows (independently of its SQL)."""
+    def cycle_of(team, start):
+        return next(((t, n) for t, n, s, e in CYCLES if t == team and s <= start < e), None)
+
+    per_cycle, cycle_issues = defaultdict(float), defaultdict(set)
+    per_issue = defaultdict(float)
+    per_issue_cycle = defaultdict(float)
+    for user, project, issue, start, hours in ENTRIES:
+        if issue:
+            per_issue[issue] += hours
+            cyc = cycle_of(ISSUES[issue][2], start)
+            if cyc:
+                per_cycle[cyc] += hours
+                cycle_issues[cyc].add(issue)
+                per_issue_cycle[(cyc, issue)] += hours
+    first = min(e[3] for e in ENTRIES)
+    last = max(e[3] for e in ENTRIES)
+    cycles = [(t, n, per_cycle[(t, n)], len(cycle_issues[(t, n)])) for t, n, s, e in CYCLES
+              if per_cycle[(t, n)] > 0 or (s <= last and e > first)]
+
+    def est(rows):  # rows: (estimate, hours)
+        points = sum(e for e, _ in rows if e is not None)
+        est_h = sum(h for e, h in rows if e is not None)
+        return points, est_h, (est_h / points if points else None), sum(hours for e, hours in rows if e is None)
+
+    by_team = {team: est([(ISSUES[i][4], h) for i, h in per_issue.items() if ISSUES[i][2] == team])
+               for team in ("DES", "ENG")}
+    by_cycle = {}
+    for (cyc, issue), hours in per_issue_cycle.items():
+        by_cycle.setdefault(cyc, []).append((ISSUES[issue][4], hours))
+    by_cycle = {cyc: est(rows) for cyc, rows in by_cycle.items()}
+
+    def unmatched(key_index, label):
+        totals, unmatched_h = defaultdict(float), defaultdict(float)
+        for entry in ENTRIES:
+            totals[entry[key_index]] += entry[4]
+            if entry[2] is None:
+                unmatched_h[entry[key_index]] += entry[4]
+        return {label(k): (unmatched_h[k], totals[k], unmatched_h[k] / totals[k]) for k in totals}
+
+    total = sum(e[4] for e in ENTRIES)
+    matched = sum(e[4] for e in ENTRIES if e[2])
+    return dict(
+        cycles=cycles, by_team=by_team, by_cycle=by_cycle,
+        top=sorted(per_issue.items(), key=lambda kv: (-kv[1], ISSUES[kv[0]][0])),
+        by_project=unmatched(1, lambda k: PROJECTS[k][0] or "(no project)"),
+        by_person=unmatched(0, lambda k: USERS[k]),
+        total=total, matched_share=matched / total,
+    )
+
+
+def h(value: float) -> str:
+    return f"{value:,.1f}"
+
+
+def pct(value: float) -> str:
+    return f"{value * 100:.1f}%"
+
+
+# ---------------------------------------------------------------------------------------- parsing
+
+
+class Tables(HTMLParser):
+    """Text of every cell of every table with an id: {table_id: [[cell, ...], ...]} (body rows only)."""
+
+    def __init__(self):
+        super().__init__(convert_charrefs=True)
+        self.tables: dict[str, list[list[str]]] = {}
+        self._table = None
+        self._in_body = False
+        self._cell: list[str] | None = None
+
+    def handle_starttag(self, tag, attrs):
+        attrs = dict(attrs)
+        if tag == "table" and "id" in attrs:
+            self._table = attrs["id"]
+            self.tables[self._table] = []
+        elif tag == "tbody":
+            self._in_body = True
+        elif tag == "tr" and self._table and self._in_body:
+            self.tables[self._table].append([])
+        elif tag in ("td", "th") and self._table and self._in_body:
+            self._cell = []
+
+    def handle_endtag(self, tag):
+        if tag == "table":
+            self._table = None
+        elif tag == "tbody":
+            self._in_body = False
+        elif tag in ("td", "th") and self._cell is not None:
+            self.tables[self._table][-1].append(" ".join("".join(self._cell).split()))
+            self._cell = None
+
+    def handle_data(self, data):
+        if self._cell is not None:
+            self._cell.append(data)
+
+
+def parse_tables(page: str) -> Tables:
+    parser = Tables()
+    parser.feed(page)
+    return parser
+
+
+@pytest.fixture(scope="module")
+def report(tmp_path_factory) -> tuple[Path, str]:
+    directory = tmp_path_factory.mktemp("report")
+    marts = directory / "marts.duckdb"  # the published name: catalog `marts` and schema `marts`
+    build_marts(marts)
+    out = write_report(marts, directory / "out" / "report.html")
+    return out, out.read_text(encoding="utf-8")
+
+
+# ---------------------------------------------------------------------------------- html content
+
+
+def test_numbers_equal_the_figures(report):
+    _, page = report
+    exp = expected_figures()
+    parsed = parse_tables(page)
+    t = parsed.tables
+
+    assert [(r[0], r[1], r[3], r[4]) for r in t["table-cycles"]] == [
+        (team, str(n), h(hours), str(issues))
+        for team, n, hours, issues in sorted(exp["cycles"], key=lambda c: (c[0], c[1]))
+    ]
+    assert ("ENG", "4") not in [(r[0], r[1]) for r in t["table-cycles"]]  # future cycle left out
+    assert ["DES", "2", "2025-01-20 – 2025-02-03", "0.0", "0"] in t["table-cycles"]  # idle cycle in range
+
+    assert [r[:5] for r in t["table-estimate-team"]] == [
+        [team, f"{points:,.0f}", h(est_h), h(ratio), h(unest)]
+        for team, (points, est_h, ratio, unest) in sorted(exp["by_team"].items())
+    ]
+    assert [(r[0], r[1], r[2], r[3], r[4], r[5]) for r in t["table-estimate-cycle"]] == [
+        (team, str(n), f"{points:,.0f}", h(est_h), h(ratio) if ratio is not None else "–", h(unest))
+        for (team, n), (points, est_h, ratio, unest) in sorted(exp["by_cycle"].items())
+    ]
+    # ENG-1 (3 points) was worked in ENG cycles 1 and 2: its points count in both.
+    assert [r[2] for r in t["table-estimate-cycle"] if r[0] == "ENG" and r[1] in ("1", "2")] == ["8", "3"]
+
+    assert [(r[0], r[1], r[4]) for r in t["table-top-issues"]] == [
+        (ISSUES[i][0], ISSUES[i][1], h(hours)) for i, hours in exp["top"]
+    ]
+
+    assert {r[0]: (r[2], r[3], r[4]) for r in t["table-unmatched-project"]} == {
+        k: (h(u), h(tot), pct(s)) for k, (u, tot, s) in exp["by_project"].items()
+    }
+    assert {r[0]: (r[1], r[2], r[3]) for r in t["table-unmatched-person"]} == {
+        k: (h(u), h(tot), pct(s)) for k, (u, tot, s) in exp["by_person"].items()
+    }
+    unmatched_first = [r[2] for r in t["table-unmatched-project"]]
+    assert unmatched_first == sorted(unmatched_first, key=float, reverse=True)
+
+    assert re.search(r'id="kpi-total-hours">([^<]*)<', page).group(1) == h(exp["total"])
+    assert re.search(r'id="kpi-matched-share">([^<]*)<', page).group(1) == pct(exp["matched_share"])
+    # title, data range, generation time
+    assert "<h1>Where did our hours go?</h1>" in page
+    assert "2025-01-07 – 2025-02-20" in page
+    assert re.search(r"generated <strong><time datetime=\"\d{4}-\d\d-\d\d \d\d:\d\d UTC\">", page)
+
+
+def test_self_contained_no_external_references(report):
+    _, page = report
+    assert "http://" not in page and "https://" not in page
+    assert not re.search(r"""(?:src|href|xlink:href|action)\s*=\s*["']?\s*(?:[a-z]+:)?//""", page, re.I)
+    assert not re.search(r"url\s*\(|@import|@font-face", page, re.I)
+    assert not re.search(r"<(?:script|link|img|iframe|object|embed)\b", page, re.I)
+    assert "default-src 'none'" in page  # the CSP forbids any fetch, should something slip in
+
+
+def test_user_text_is_escaped(report):
+    _, page = report
+    assert XSS_TITLE not in page and XSS_USER not in page
+    assert html.escape(XSS_TITLE, quote=False) in page  # &lt;script&gt;alert(1)&lt;/script&gt;
+    assert "&lt;img src=x onerror=" in page
+    assert "New onboarding flow &amp; &lt;em&gt;copy&lt;/em&gt;" in page
+    assert "R&amp;D &#34;Platform&#34; &lt;beta&gt;" in page
+    t = parse_tables(page).tables
+    assert t["table-top-issues"][0][:2] == ["ENG-2", "Speed up invoice PDF"]
+    assert [r[1] for r in t["table-top-issues"] if r[0] == "ENG-1"] == [XSS_TITLE]  # shown as text
+
+
+def test_empty_marts_still_render(tmp_path):
+    marts = tmp_path / "marts.duckdb"
+    build_marts(marts)
+    con = duckdb.connect(str(marts))
+    for table in ("fct_time_entries", "hours_per_issue", "hours_per_cycle"):
+        con.execute(f"DELETE FROM marts.marts.{table}")
+    con.close()
+    page = write_report(marts, tmp_path / "r.html").read_text()
+    assert "No cycles with logged time." in page and "No issues with logged time." in page
+    with pytest.raises(FileNotFoundError, match="sync"):
+        write_report(tmp_path / "missing.duckdb", tmp_path / "x.html")
+
+
+# ------------------------------------------------------------------------------------ in Chromium
+
+
+def chromium_path() -> str:
+    path = os.environ.get("CHROMIUM") or shutil.which("chromium") or shutil.which("chromium-browser")
+    if not path or not os.access(path, os.X_OK):
+        pytest.fail(
+            "Chromium is needed to render the report and is not installed. Install it with\n"
+            "    sudo apt-get update && sudo apt-get install -y chromium\n"
+            "(Debian/Ubuntu; or set CHROMIUM=/path/to/chromium).",
+            pytrace=False,
+        )
+    return path
+
+
+class Chromium:
+    """Headless Chromium driven through the DevTools protocol on a pipe (fds 3/4): no port, no network."""
+
+    def __init__(self, profile: Path, timeout: float = 30.0):
+        self.timeout = timeout
+        cmd_r, self._cmd_w = os.pipe()
+        self._res_r, res_w = os.pipe()
+
+        def wire_pipes():  # in the child: its fd 3 reads our commands, fd 4 writes the answers
+            a, b = os.dup(cmd_r), os.dup(res_w)
+            os.dup2(a, 3)
+            os.dup2(b, 4)
+
+        self.proc = subprocess.Popen(
+            [chromium_path(), "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+             "--disable-component-update", "--disable-sync", "--no-first-run", "--no-default-browser-check",
+             "--disable-extensions", "--hide-scrollbars", "--mute-audio", "--remote-debugging-pipe",
+             f"--user-data-dir={profile}", "about:blank"],
+            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+            preexec_fn=wire_pipes, close_fds=False,
+        )
+        os.close(cmd_r)
+        os.close(res_w)
+        self._next_id = 0
+        self._buffer = b""
+
+    def send(self, method: str, params: dict | None = None, session: str | None = None) -> dict:
+        self._next_id += 1
+        message = {"id": self._next_id, "method": method, "params": params or {}}
+        if session:
+            message["sessionId"] = session
+        os.write(self._cmd_w, json.dumps(message).encode() + b"\0")
+        deadline = time.monotonic() + self.timeout
+        while True:
+            while b"\0" not in self._buffer:
+                remaining = deadline - time.monotonic()
+                ready, _, _ = select.select([self._res_r], [], [], max(remaining, 0))
+                if not ready:
+                    raise TimeoutError(f"Chromium did not answer {method} within {self.timeout} s")
+                chunk = os.read(self._res_r, 1 << 20)
+                if not chunk:
+                    raise RuntimeError(f"Chromium exited: {self.proc.stderr.read().decode(errors='replace')[-2000:]}")
+                self._buffer += chunk
+            raw, self._buffer = self._buffer.split(b"\0", 1)
+            answer = json.loads(raw)
+            if answer.get("id") == self._next_id:
+                if "error" in answer:
+                    raise RuntimeError(f"{method}: {answer['error']}")
+                return answer["result"]
+
+    def evaluate(self, session: str, expression: str):
+        result = self.send("Runtime.evaluate", {"expression": expression, "returnByValue": True,
+                                                "awaitPromise": True}, session)
+        if "exceptionDetails" in result:
+            raise RuntimeError(f"JS error: {result['exceptionDetails']}")
+        return result["result"].get("value")
+
+    def close(self):
+        try:
+            self.send("Browser.close")
+        except Exception:
+            pass
+        try:
+            self.proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+        os.close(self._cmd_w)
+        os.close(self._res_r)
+        self.proc.stderr.close()
+
+
+# Each chart, its bars, and the screenshot pixel at the centre of every bar that has an area.
+CHART_SCAN = """
+(() => {
+  const charts = [...document.querySelectorAll('svg.chart')].map(svg => {
+    const box = svg.getBoundingClientRect();
+    const bars = [...svg.querySelectorAll('rect.bar')].map(r => {
+      const b = r.getBoundingClientRect();
+      const style = getComputedStyle(r);
+      return {x: b.x + scrollX, y: b.y + scrollY, w: b.width, h: b.height, fill: style.fill,
+              visible: style.visibility === 'visible' && style.display !== 'none' && style.opacity !== '0'};
+    });
+    return {id: svg.id, declared: Number(svg.dataset.bars), w: box.width, h: box.height, bars,
+            texts: svg.querySelectorAll('text').length};
+  });
+  return {charts, scripts: document.scripts.length, images: document.images.length,
+          width: document.documentElement.scrollWidth, height: document.documentElement.scrollHeight,
+          xss: [...document.querySelectorAll('#table-top-issues td.title-cell')].map(td => td.textContent)};
+})()
+"""
+
+PIXEL_CHECK = """
+(async () => {
+  const img = new Image();
+  img.src = 'data:image/png;base64,' + %s;
+  await img.decode();
+  const canvas = document.createElement('canvas');
+  canvas.width = img.width; canvas.height = img.height;
+  const ctx = canvas.getContext('2d');
+  ctx.drawImage(img, 0, 0);
+  const bars = %s;
+  return bars.map(b => Array.from(ctx.getImageData(Math.floor(b.cx), Math.floor(b.cy), 1, 1).data));
+})()
+"""
+
+
+def rgb(css: str) -> tuple[int, int, int]:
+    return tuple(int(x) for x in re.findall(r"\d+", css)[:3])
+
+
+def test_report_renders_in_chromium(report, tmp_path):
+    path, _ = report
+    browser = Chromium(tmp_path / "profile")
+    try:
+        target = browser.send("Target.createTarget", {"url": "about:blank"})["targetId"]
+        session = browser.send("Target.attachToTarget", {"targetId": target, "flatten": True})["sessionId"]
+        browser.send("Emulation.setDeviceMetricsOverride",
+                     {"width": 1280, "height": 900, "deviceScaleFactor": 1, "mobile": False}, session)
+        browser.send("Page.enable", {}, session)
+        browser.send("Page.navigate", {"url": path.as_uri()}, session)
+        deadline = time.monotonic() + 20
+        while browser.evaluate(session, "document.readyState") != "complete":
+            assert time.monotonic() < deadline, "the report did not finish loading"
+            time.sleep(0.05)
+        scan = browser.evaluate(session, CHART_SCAN)
+        shot = browser.send("Page.captureScreenshot", {
+            "format": "png", "captureBeyondViewport": True,
+            "clip": {"x": 0, "y": 0, "width": scan["width"], "height": scan["height"], "scale": 1}}, session)["data"]
+        (tmp_path / "report.png").write_bytes(base64.b64decode(shot))  # for a human look
+        drawn = [b for c in scan["charts"] for b in c["bars"] if b["w"] >= 2 and b["h"] >= 2]
+        centres = [{"cx": b["x"] + b["w"] / 2, "cy": b["y"] + b["h"] / 2} for b in drawn]
+        pixels = browser.evaluate(session, PIXEL_CHECK % (json.dumps(shot), json.dumps(centres)))
+    finally:
+        browser.close()
+
+    assert scan["scripts"] == 0 and scan["images"] == 0  # the escaped <script>/<img> stayed text
+    assert XSS_TITLE in scan["xss"]
+    assert scan["width"] <= 1280  # no horizontal overflow
+
+    exp = expected_figures()
+    charts = {c["id"]: c for c in scan["charts"]}
+    expected_bars = {
+        "chart-cycles-0": 3,  # ENG cycles 1-3 (4 is after the data)
+        "chart-cycles-1": 3,  # DES cycles 1-3 (2 has no time: a zero bar)
+        "chart-estimate-team": 2,
+        "chart-estimate-cycle": len(exp["by_cycle"]),
+        "chart-top-issues": len(ISSUES),
+        "chart-unmatched-project": len(PROJECTS),
+        "chart-unmatched-person": len(USERS),
+    }
+    assert {k: len(charts[k]["bars"]) for k in expected_bars} == expected_bars
+    for chart in charts.values():
+        assert chart["declared"] == len(chart["bars"])
+        assert chart["w"] > 300 and chart["h"] > 60, chart["id"]  # laid out at a readable size
+        assert all(b["visible"] for b in chart["bars"]), chart["id"]
+        assert chart["texts"] >= len(chart["bars"]), chart["id"]  # labels and values are drawn
+
+    nonzero = sum(1 for c in scan["charts"] for b in c["bars"] if b["w"] >= 2 and b["h"] >= 2)
+    assert nonzero == len(drawn) and nonzero >= sum(expected_bars.values()) - 1  # only DES cycle 2 is 0
+    # The screenshot has each bar's own colour at its centre: the charts were really painted.
+    wrong = [(b, p) for b, p in zip(drawn, pixels) if max(abs(a - e) for a, e in zip(p[:3], rgb(b["fill"]))) > 8]
+    assert not wrong, wrong[:3]
+    assert len({rgb(b["fill"]) for b in drawn}) == 2  # hours bars and unmatched-share bars differ
