@@ -248,3 +248,56 @@ def built_warehouse() -> BuiltWarehouse:
     load_seconds = time.monotonic() - start
     build = run_dbt(["build"], path, work_dir)
     return BuiltWarehouse(path, data, build, load_seconds)
+
+
+# ------------------------------------------------------------------- end to end through Dagster
+
+
+def _workspace_tables(ws) -> dict[str, list[dict]]:
+    names = ["clockify_workspaces", "clockify_users", "clockify_clients", "clockify_projects", "clockify_tags",
+             "clockify_time_entries", "linear_users", "linear_teams", "linear_cycles", "linear_projects",
+             "linear_workflow_states", "linear_issues", "linear_customers"]
+    tables = {n: copy.deepcopy(getattr(ws, n)) for n in names}
+    tables["clockify_tasks"] = [copy.deepcopy(t) for ts in ws.clockify_tasks.values() for t in ts]
+    return tables
+
+
+@functools.lru_cache(maxsize=None)
+def built_warehouse_via_sync() -> BuiltWarehouse:
+    """Sandbox API server -> the Dagster job (raw assets + dbt build) via orchestration.sync.run_sync.
+
+    The marts are then compared with the same Python reference as the direct load. A few changes are
+    made through the sandbox before the sync: an issue moves team (time logged under its old identifier
+    must follow it) and a timer is left running.
+    """
+    from orchestration.sync import run_sync
+    from sandbox import Sandbox, SandboxConfig
+
+    cfg = SandboxConfig(seed=5, anchor=dt.date(2024, 6, 28), users=5, teams=3, issues=80, days=21,
+                        projects=4, clients=2, tags=3)
+    work_dir = Path(tempfile.mkdtemp(prefix="dbt_e2e_"))
+    path = work_dir / "warehouse.duckdb"
+    saved = dict(os.environ)
+    start = time.monotonic()
+    try:
+        with Sandbox(cfg) as sb:
+            ws = sb.workspace
+            with_entries = {e["description"].split()[0].upper() for e in ws.clockify_time_entries if e["description"]}
+            issue = next(i for i in ws.linear_issues if i["identifier"] in with_entries)
+            other_team = next(t for t in ws.linear_teams if t["id"] != issue["team"]["id"])
+            ws.move_issue(issue["id"], other_team["key"])
+            user = ws.clockify_users[0]["id"]
+            ws.add_time_entry(user, dt.datetime(2024, 6, 27, 22, 0, tzinfo=dt.timezone.utc), None,
+                              description=f"{issue['identifier']} still running")
+            os.environ.update(sb.env())
+            os.environ.update(WAREHOUSE_PATH=str(path), WAREHOUSE_START_DATE=cfg.start_date.isoformat(),
+                              DBT_SEND_ANONYMOUS_USAGE_STATS="false")
+            os.environ.pop("DAGSTER_HOME", None)
+            run_sync(cfg.start_date, cfg.anchor_date)
+            data = SourceData(_workspace_tables(ws))
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
+    seconds = time.monotonic() - start
+    build = DbtRun(["dagster sync"], 0, "", seconds, None)
+    return BuiltWarehouse(path, data, build, seconds)

@@ -14,9 +14,9 @@ from dataclasses import dataclass
 import pytest
 
 try:
-    from tests.test_dbt_harness import built_warehouse
+    from tests.test_dbt_harness import built_warehouse, built_warehouse_via_sync
 except ImportError:  # tests/ without __init__.py
-    from test_dbt_harness import built_warehouse
+    from test_dbt_harness import built_warehouse, built_warehouse_via_sync
 
 TOL = 0.001  # hours
 ID_RULE = re.compile(r"(?<![A-Za-z0-9])([A-Za-z][A-Za-z0-9]{0,6})-([0-9]{1,7})(?![A-Za-z0-9])",
@@ -171,11 +171,22 @@ class Reference:
         return out
 
 
-@pytest.fixture(scope="module")
-def warehouse():
-    w = built_warehouse()
+# The raw-loading step is the only thing that differs between these: "direct" appends the sandbox's
+# records (plus stale versions and hand-made edge cases) to raw and runs `dbt build`; "dagster_sync" serves
+# the sandbox over HTTP and runs the real job (raw assets, then the dbt assets) through orchestration.sync.
+LOADERS = {"direct": built_warehouse, "dagster_sync": built_warehouse_via_sync}
+
+
+@pytest.fixture(scope="module", params=sorted(LOADERS))
+def warehouse(request):
+    w = LOADERS[request.param]()
     assert w.build.returncode == 0, w.build.output[-5000:]
     return w
+
+
+@pytest.fixture(scope="module")
+def direct_warehouse():
+    return built_warehouse()
 
 
 @pytest.fixture(scope="module")
@@ -201,8 +212,9 @@ def _compare(actual: dict, expected: dict, fields: list[str]) -> None:
     assert not bad, bad[:20]
 
 
-def test_reference_sees_the_edge_cases(ref):
+def test_reference_sees_the_edge_cases(direct_warehouse):
     """Guard against a vacuous comparison: the data exercises every rule."""
+    ref = Reference(direct_warehouse.data.tables)
     assert {e.match_source for e in ref.entries} == {"task", "description", None}
     assert any(e.hours == 0 for e in ref.entries)
     assert any(e.cycle_id for e in ref.entries) and any(e.issue_id and not e.cycle_id for e in ref.entries)
@@ -280,7 +292,8 @@ def test_estimate_vs_actual_by_cycle(warehouse, ref):
                               "estimated_issue_hours", "hours", "hours_per_estimate_point"])
 
 
-def test_edge_cases_land_where_the_contract_says(warehouse, ref):
+def test_edge_cases_land_where_the_contract_says(direct_warehouse):
+    warehouse = direct_warehouse
     fct = {r["time_entry_id"]: r for r in warehouse.query("select * from marts.fct_time_entries where time_entry_id like 'edge%'")}
     assert "edge00000000000000000001" not in fct  # end before start: excluded
     assert "edge00000000000000000009" not in fct  # running timer: excluded
@@ -296,8 +309,10 @@ def test_edge_cases_land_where_the_contract_says(warehouse, ref):
         ("edge00000000000000000001", False, False), ("edge00000000000000000009", True, True)}
 
 
-def test_staging_keeps_latest_versions(warehouse, ref):
+def test_staging_keeps_latest_versions(direct_warehouse):
     """Older versions loaded before (Clockify) or after with an older updatedAt (Linear) never win."""
+    warehouse = direct_warehouse
+    ref = Reference(warehouse.data.tables)
     stale = warehouse.query(
         "select count(*) as n from staging.stg_linear__issues where issue_identifier like 'OLD-%' or estimate = 99")
     assert stale[0]["n"] == 0
