@@ -20,6 +20,11 @@ publishing (there is no lock between them). Note that DuckDB caches open databas
 sees the new file once it has closed all its connections to the path and opens it again.
 
 The target is `MARTS_PATH` when set, else `marts.duckdb` beside the warehouse file.
+
+For BI tools: open the file read-only (DuckDB `read_only=True`, DBeaver "read-only connection", ...).
+DuckDB names a file's catalog after the file, so in `marts.duckdb` both the catalog and the schema are
+called `marts` and `marts.hours_per_cycle` is ambiguous: write `marts.marts.hours_per_cycle`, or run
+`USE marts.marts;` once and then query `hours_per_cycle`.
 """
 
 from __future__ import annotations

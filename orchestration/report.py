@@ -471,3 +471,21 @@ def write_report(marts_path: str | Path, out_path: str | Path, *, lock_timeout_s
     tmp.write_text(html, encoding="utf-8")
     tmp.replace(out_path)
     return out_path
+
+
+def run_report(out: str | Path | None = None) -> Path:
+    """What `warehouse report [--out PATH]` does: write the report of the published marts.
+
+    The marts file is `MARTS_PATH` or marts.duckdb beside the warehouse (see `orchestration.publish`);
+    when it is missing but the warehouse has marts (dbt ran before publishing existed), they are published
+    first. `out` defaults to data/report.html under the project root.
+    """
+    from orchestration import settings
+    from orchestration.publish import default_marts_path, publish_marts
+
+    warehouse = settings.warehouse_path()
+    marts = default_marts_path(warehouse)
+    if not marts.exists() and warehouse.exists():
+        publish_marts(warehouse, marts)
+    out_path = Path(out).expanduser() if out else settings.PROJECT_ROOT / "data" / "report.html"
+    return write_report(marts, out_path)

@@ -434,7 +434,8 @@ PIXEL_CHECK = """
 
 
 def rgb(css: str) -> tuple[int, int, int]:
-    return tuple(int(x) for x in re.findall(r"\d+", css)[:3])
+    numbers = [int(x) for x in re.findall(r"\d+", css)[:3]]
+    return tuple(numbers) if len(numbers) == 3 else (-999, -999, -999)  # e.g. fill "none"
 
 
 def test_report_renders_in_chromium(report, tmp_path):
@@ -490,3 +491,17 @@ def test_report_renders_in_chromium(report, tmp_path):
     wrong = [(b, p) for b, p in zip(drawn, pixels) if max(abs(a - e) for a, e in zip(p[:3], rgb(b["fill"]))) > 8]
     assert not wrong, wrong[:3]
     assert len({rgb(b["fill"]) for b in drawn}) == 2  # hours bars and unmatched-share bars differ
+
+
+def test_run_report_publishes_missing_marts_then_writes(tmp_path, monkeypatch):
+    from orchestration.report import run_report
+
+    warehouse = tmp_path / "warehouse.duckdb"
+    build_marts(warehouse)  # the warehouse has marts, nothing was published yet
+    monkeypatch.setenv("WAREHOUSE_PATH", str(warehouse))
+    monkeypatch.delenv("MARTS_PATH", raising=False)
+    out = run_report(tmp_path / "site" / "report.html")
+    assert (tmp_path / "marts.duckdb").exists()
+    page = out.read_text()
+    assert re.search(r'id="kpi-total-hours">([^<]*)<', page).group(1) == h(expected_figures()["total"])
+    assert "marts published" in page
