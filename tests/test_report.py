@@ -14,6 +14,7 @@ import os
 import re
 import select
 import shutil
+import signal
 import subprocess
 import tempfile
 import time
@@ -315,7 +316,9 @@ def test_empty_marts_still_render(tmp_path):
 
 
 def chromium_path() -> str:
-    path = os.environ.get("CHROMIUM") or shutil.which("chromium") or shutil.which("chromium-browser")
+    path = os.environ.get("CHROMIUM") or next(
+        (found for name in ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable")
+         if (found := shutil.which(name))), None)
     if not path or not os.access(path, os.X_OK):
         pytest.fail(
             "Chromium is needed to render the report and is not installed. Install it with\n"
@@ -342,10 +345,11 @@ class Chromium:
         self.proc = subprocess.Popen(
             [chromium_path(), "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
              "--disable-component-update", "--disable-sync", "--no-first-run", "--no-default-browser-check",
-             "--disable-extensions", "--hide-scrollbars", "--mute-audio", "--remote-debugging-pipe",
+             "--disable-extensions", "--disable-dev-shm-usage", "--hide-scrollbars", "--mute-audio",
+             "--remote-debugging-pipe",
              f"--user-data-dir={profile}", "about:blank"],
             stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-            preexec_fn=wire_pipes, close_fds=False,
+            preexec_fn=wire_pipes, close_fds=False, start_new_session=True,
         )
         os.close(cmd_r)
         os.close(res_w)
@@ -391,7 +395,7 @@ class Chromium:
         try:
             self.proc.wait(timeout=10)
         except subprocess.TimeoutExpired:
-            self.proc.kill()
+            os.killpg(self.proc.pid, signal.SIGKILL)  # the browser and its helpers: our own process group
             self.proc.wait()
         os.close(self._cmd_w)
         os.close(self._res_r)
