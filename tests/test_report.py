@@ -16,7 +16,6 @@ import select
 import shutil
 import signal
 import subprocess
-import tempfile
 import time
 from collections import defaultdict
 from html.parser import HTMLParser
