@@ -7,9 +7,9 @@ tables of schema `marts` are copied into a new file which then replaces the publ
 1. stale temp files left by a crashed publish (`<target>.tmp-<pid>-<token>`, and their `.wal`) are removed;
 2. the warehouse is opened read-only (waiting while a sync or dbt holds its write lock), the new file
    `<target>.tmp-<pid>-<token>` in the same directory is attached read-write, and in one transaction every
-   table (and view, materialised as a table) of schema `marts` is copied into schema `marts` of the new
-   file under the same name, plus `marts._published` (one row per copied table: published_at in UTC, the
-   source path, table_name, row_count);
+   table (and view, materialised as a table) of schema `marts` is copied into the default schema `main`
+   of the new file under the same name, plus `_published` (one row per copied table: published_at in UTC,
+   the source path, table_name, row_count);
 3. the new file is checkpointed, detached, fsynced, and `os.replace`d over the target (then the directory
    is fsynced).
 
@@ -22,9 +22,8 @@ sees the new file once it has closed all its connections to the path and opens i
 The target is `MARTS_PATH` when set, else `marts.duckdb` beside the warehouse file.
 
 For BI tools: open the file read-only (DuckDB `read_only=True`, DBeaver "read-only connection", ...).
-DuckDB names a file's catalog after the file, so in `marts.duckdb` both the catalog and the schema are
-called `marts` and `marts.hours_per_cycle` is ambiguous: write `marts.marts.hours_per_cycle`, or run
-`USE marts.marts;` once and then query `hours_per_cycle`.
+The marts sit in the file's default schema, so `SELECT * FROM hours_per_team` works as it is, and so does
+`marts.hours_per_team` (DuckDB names the catalog after the file): the same SQL runs on the warehouse.
 """
 
 from __future__ import annotations
@@ -41,7 +40,8 @@ from orchestration.warehouse import connect_with_lock_wait
 
 log = logging.getLogger(__name__)
 
-MARTS_SCHEMA = "marts"
+MARTS_SCHEMA = "marts"  # where dbt builds them in the warehouse
+PUBLISHED_SCHEMA = "main"  # where BI tools find them: the published file's default schema
 PUBLISHED_TABLE = "_published"
 DEFAULT_FILE_NAME = "marts.duckdb"
 # A temp file whose writer is gone is stale at once; one whose pid is (re)used is stale after this age.
@@ -52,7 +52,7 @@ STALE_TEMP_AGE_SECONDS = 6 * 3600
 class PublishResult:
     path: Path
     tables: dict[str, int] = field(default_factory=dict)  # table name -> row count
-    published_at: dt.datetime | None = None  # UTC, naive (as stored in marts._published)
+    published_at: dt.datetime | None = None  # UTC, naive (as stored in _published)
     seconds: float = 0.0
 
 
@@ -174,21 +174,20 @@ def publish_marts(
                     raise RuntimeError(
                         f"Warehouse {warehouse} has no tables in schema {MARTS_SCHEMA!r}: run `dbt build` first."
                     )
-                con.execute(f"CREATE SCHEMA publish_out.{MARTS_SCHEMA}")
                 for name in names:
                     q = _quote(name)
                     con.execute(
-                        f"CREATE TABLE publish_out.{MARTS_SCHEMA}.{q} AS SELECT * FROM {source}.{q}"
+                        f"CREATE TABLE publish_out.{PUBLISHED_SCHEMA}.{q} AS SELECT * FROM {source}.{q}"
                     )
-                    (count,) = con.execute(f"SELECT count(*) FROM publish_out.{MARTS_SCHEMA}.{q}").fetchone()
+                    (count,) = con.execute(f"SELECT count(*) FROM publish_out.{PUBLISHED_SCHEMA}.{q}").fetchone()
                     counts[name] = int(count)
                 con.execute(
-                    f"CREATE TABLE publish_out.{MARTS_SCHEMA}.{PUBLISHED_TABLE} ("
+                    f"CREATE TABLE publish_out.{PUBLISHED_SCHEMA}.{PUBLISHED_TABLE} ("
                     "published_at TIMESTAMP NOT NULL, source_path VARCHAR NOT NULL, "
                     "table_name VARCHAR NOT NULL, row_count BIGINT NOT NULL)"
                 )
                 con.executemany(
-                    f"INSERT INTO publish_out.{MARTS_SCHEMA}.{PUBLISHED_TABLE} VALUES (?, ?, ?, ?)",
+                    f"INSERT INTO publish_out.{PUBLISHED_SCHEMA}.{PUBLISHED_TABLE} VALUES (?, ?, ?, ?)",
                     [(published_at, str(warehouse), name, count) for name, count in counts.items()],
                 )
                 con.execute("COMMIT")

@@ -90,7 +90,7 @@ def _ratio(numerator: float | None, denominator: float | None) -> float | None:
 def query_figures(con) -> dict:
     """Every figure of the report, from the marts of the connection's database (see the module doc)."""
     (catalog,) = con.execute("SELECT current_database()").fetchone()
-    m = '"' + catalog.replace('"', '""') + '".marts'  # a file named marts.duckdb has a catalog `marts` too
+    m = '"' + catalog.replace('"', '""') + '".main'  # the published file keeps the marts in its default schema
 
     summary = _rows(con, f"""
         select min(entry_date) as date_from, max(entry_date) as date_to,
@@ -108,7 +108,7 @@ def query_figures(con) -> dict:
     published = None
     has_published = con.execute(
         "select count(*) from information_schema.tables where table_catalog = current_database() "
-        "and table_schema = 'marts' and table_name = '_published'"
+        "and table_schema = 'main' and table_name = '_published'"
     ).fetchone()[0]
     if has_published:
         published = con.execute(f"select max(published_at) from {m}._published").fetchone()[0]

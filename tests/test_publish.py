@@ -55,12 +55,12 @@ def read_published(path: Path) -> dict:
     con = duckdb.connect(str(path), read_only=True)
     try:
         (catalog,) = con.execute("SELECT current_database()").fetchone()
-        m = f'"{catalog}".marts'
+        m = f'"{catalog}".main'
         tables = {
             r[0]
             for r in con.execute(
                 "SELECT table_name FROM information_schema.tables WHERE table_catalog = current_database()"
-                " AND table_schema = 'marts'"
+                " AND table_schema = 'main'"
             ).fetchall()
         }
         other_schemas = {
@@ -95,7 +95,7 @@ def test_publish_copies_every_mart_table_and_records_counts(tmp_path):
     assert result.tables == {"big_entries": 51, "entries": 101, "late": 20001, "totals": 1}
     got = read_published(result.path)
     assert got["tables"] == {"big_entries", "entries", "late", "totals", "_published"}
-    assert got["schemas"] == {"marts"}  # raw and other schemas stay in the warehouse
+    assert got["schemas"] == {"main"}  # raw and other schemas stay in the warehouse
     assert (got["version"], got["count"], got["total"]) == (1, 101, 101.0)
     assert got["entries"] == (101, 101.0, 1, 1)
     assert [(name, rows, src) for name, rows, src, _ in got["published"]] == [
@@ -207,7 +207,7 @@ READER = textwrap.dedent(
 
     def check(con):
         (catalog,) = con.execute("SELECT current_database()").fetchone()
-        m = f'"{catalog}".marts'
+        m = f'"{catalog}".main'
         row = con.execute(
             f'SELECT (SELECT count(*) FROM {m}.entries), (SELECT sum("hours") FROM {m}.entries),'
             f' (SELECT min(version) FROM {m}.entries), (SELECT max(version) FROM {m}.entries),'
@@ -243,7 +243,7 @@ READER = textwrap.dedent(
     if held is not None:
         try:
             (catalog,) = held.execute("SELECT current_database()").fetchone()
-            late = list(held.execute(f'SELECT count(*), sum(version), sum(n) FROM "{catalog}".marts.late').fetchone())
+            late = list(held.execute(f'SELECT count(*), sum(version), sum(n) FROM "{catalog}".main.late').fetchone())
         except Exception as error:
             errors.append(repr(error))
     print(json.dumps({"seen": sorted(seen), "bad": bad[:5], "errors": errors[:5], "checks": checks, "late": late}),

@@ -24,6 +24,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
+from orchestration.publish import publish_marts
 from orchestration.report import write_report
 
 XSS_TITLE = "<script>alert(1)</script>"
@@ -68,7 +69,14 @@ ENTRIES = [  # user, project, issue, start, hours
 
 
 def build_marts(path: Path) -> None:
-    """The four marts the report reads, shaped like dbt's (plus a column it ignores)."""
+    """A published marts file, made from the fixture warehouse by the real publish step."""
+    warehouse = path.with_name("fixture-warehouse.duckdb")
+    build_warehouse_marts(warehouse)
+    publish_marts(warehouse, path)
+
+
+def build_warehouse_marts(path: Path) -> None:
+    """The four marts the report reads, in schema `marts` as dbt builds them (plus a column it ignores)."""
     building = path.with_name("building.duckdb")  # in a file named marts.duckdb, `marts.x` is ambiguous
     con = duckdb.connect(str(building))
     try:
@@ -223,7 +231,7 @@ def parse_tables(page: str) -> Tables:
 @pytest.fixture(scope="module")
 def report(tmp_path_factory) -> tuple[Path, str]:
     directory = tmp_path_factory.mktemp("report")
-    marts = directory / "marts.duckdb"  # the published name: catalog `marts` and schema `marts`
+    marts = directory / "marts.duckdb"  # the published name
     build_marts(marts)
     out = write_report(marts, directory / "out" / "report.html")
     return out, out.read_text(encoding="utf-8")
@@ -303,7 +311,7 @@ def test_empty_marts_still_render(tmp_path):
     build_marts(marts)
     con = duckdb.connect(str(marts))
     for table in ("fct_time_entries", "hours_per_issue", "hours_per_cycle"):
-        con.execute(f"DELETE FROM marts.marts.{table}")
+        con.execute(f"DELETE FROM {table}")
     con.close()
     page = write_report(marts, tmp_path / "r.html").read_text()
     assert "No cycles with logged time." in page and "No issues with logged time." in page
@@ -500,7 +508,7 @@ def test_run_report_publishes_missing_marts_then_writes(tmp_path, monkeypatch):
     from orchestration.report import run_report
 
     warehouse = tmp_path / "warehouse.duckdb"
-    build_marts(warehouse)  # the warehouse has marts, nothing was published yet
+    build_warehouse_marts(warehouse)  # the warehouse has marts, nothing was published yet
     monkeypatch.setenv("WAREHOUSE_PATH", str(warehouse))
     monkeypatch.delenv("MARTS_PATH", raising=False)
     out = run_report(tmp_path / "site" / "report.html")
