@@ -118,7 +118,20 @@ def cmd_demo(args) -> int:
             _print(f"error: {error}")
             return 1
     print_summary(outcome)
+    report_status = cmd_report(argparse.Namespace(out=None))
     _print("Open the Dagster UI on the same data and run history with: make ui")
+    return report_status
+
+
+def cmd_report(args) -> int:
+    from orchestration.report import run_report
+
+    try:
+        path = run_report(args.out)
+    except (FileNotFoundError, RuntimeError, settings.ConfigError) as error:
+        _print(f"error: {error}")
+        return 1
+    _print(f"Report: {path}")
     return 0
 
 
@@ -162,6 +175,10 @@ def build_parser() -> argparse.ArgumentParser:
     demo = sub.add_parser("demo", help=f"offline demo: sandbox APIs, last {DEMO_DAYS} days, marts")
     sandbox_options(demo)
     demo.set_defaults(func=cmd_demo)
+
+    report = sub.add_parser("report", help="write the HTML report of the published marts (opens offline)")
+    report.add_argument("--out", help="output file (default: data/report.html)")
+    report.set_defaults(func=cmd_report)
 
     ui = sub.add_parser("ui", help="start the Dagster UI on 127.0.0.1")
     ui.add_argument("--port", type=int, default=3000)
