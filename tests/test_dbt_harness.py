@@ -8,12 +8,15 @@ whole session builds the warehouse once. The raw-loading step is one function, `
 
 from __future__ import annotations
 
+import atexit
 import copy
 import datetime as dt
 import functools
 import json
 import os
+import shutil
 import subprocess
+import sys
 import tempfile
 import time
 from collections.abc import Callable
@@ -26,7 +29,9 @@ from assets.raw_tables import ALL_TABLES, RawTable
 
 REPO = Path(__file__).resolve().parent.parent
 DBT_PROJECT_DIR = REPO / "dbt_project"
-DBT_BIN = Path(os.environ.get("VIRTUAL_ENV", REPO / ".venv")) / "bin" / "dbt"
+DBT_BIN = Path(sys.executable).parent / "dbt"  # this interpreter's environment, activated or not
+if not DBT_BIN.exists():
+    DBT_BIN = Path(shutil.which("dbt") or "dbt")
 ANCHOR = dt.date(2025, 3, 31)  # pinned: the sandbox's data depends on its anchor date
 
 
@@ -241,6 +246,7 @@ class BuiltWarehouse:
 def built_warehouse() -> BuiltWarehouse:
     """Sandbox data -> raw layer (RAW_LOADER) -> `dbt build`. Once per test session."""
     work_dir = Path(tempfile.mkdtemp(prefix="dbt_build_"))
+    atexit.register(shutil.rmtree, work_dir, ignore_errors=True)
     path = work_dir / "warehouse.duckdb"
     data = sandbox_source_data()
     start = time.monotonic()
@@ -276,6 +282,7 @@ def built_warehouse_via_sync() -> BuiltWarehouse:
     cfg = SandboxConfig(seed=5, anchor=dt.date(2024, 6, 28), users=5, teams=3, issues=80, days=21,
                         projects=4, clients=2, tags=3)
     work_dir = Path(tempfile.mkdtemp(prefix="dbt_e2e_"))
+    atexit.register(shutil.rmtree, work_dir, ignore_errors=True)
     path = work_dir / "warehouse.duckdb"
     saved = dict(os.environ)
     start = time.monotonic()
