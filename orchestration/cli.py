@@ -91,11 +91,19 @@ def print_summary(outcome) -> None:
 
 
 def cmd_sync(args) -> int:
-    from orchestration.sync import SyncError, parse_day, run_sync
+    from orchestration import preflight
+    from orchestration.sync import SyncError, parse_day, run_sync, validate_range
 
     try:
         start = parse_day(args.start, "--start")
         end = parse_day(args.end, "--end")
+        validate_range(start, end)
+        # Before anything is written: settings, URLs, keys and the workspace id, one line per problem.
+        problems = preflight.check()
+        if problems:
+            for problem in problems:
+                _print(f"error: {problem}")
+            return 2
         _print(f"Syncing {start} .. {end} into {settings.warehouse_path()} ...")
         outcome = run_sync(start, end)
     except (SyncError, settings.ConfigError) as error:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+import socket
 from dataclasses import dataclass
 
 from dagster import DagsterInstance, ExecuteInProcessResult
@@ -51,11 +52,70 @@ def missing_settings() -> list[str]:
     ]
 
 
+# Which process runs a headless sync: lets the next sync recognise runs whose process was killed.
+PROCESS_TAG = "warehouse/process"
+
+
+def _process_start(pid: int) -> str:
+    """The process's start time in clock ticks since boot (Linux), so a recycled pid is not mistaken."""
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            return stat.read().rsplit(")", 1)[1].split()[19]
+    except (OSError, IndexError):
+        return ""
+
+
+def process_tag() -> str:
+    pid = os.getpid()
+    return f"{socket.gethostname()}:{pid}:{_process_start(pid)}"
+
+
+def _process_is_gone(tag: str) -> bool:
+    host, _, rest = tag.partition(":")
+    pid_text, _, started = rest.partition(":")
+    if host != socket.gethostname() or not pid_text.isdigit():
+        return False  # another machine's run: not ours to judge
+    pid = int(pid_text)
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        pass
+    return bool(started) and _process_start(pid) not in ("", started)
+
+
+def recover_abandoned_runs(instance: DagsterInstance) -> list[str]:
+    """Mark failed the unfinished headless runs whose process is gone, and free their pool slots.
+
+    A sync killed with SIGKILL (OOM killer, `kill -9`, a closed CI job) never reports its end: its run
+    stays STARTED and keeps the "duckdb" pool slot (limit 1), so every later run would wait for it
+    forever. Returns the ids of the runs recovered.
+    """
+    from dagster import DagsterRunStatus, RunsFilter
+
+    unfinished = [DagsterRunStatus.STARTED, DagsterRunStatus.STARTING, DagsterRunStatus.NOT_STARTED]
+    recovered = []
+    for run in instance.get_runs(RunsFilter(statuses=unfinished)):
+        tag = run.tags.get(PROCESS_TAG)
+        if not tag or not _process_is_gone(tag):
+            continue
+        instance.report_run_failed(run, message=f"The process that ran this sync ({tag}) is gone (killed?).")
+        if instance.event_log_storage.supports_global_concurrency_limits:
+            instance.event_log_storage.free_concurrency_slots_for_run(run.run_id)
+        recovered.append(run.run_id)
+    return recovered
+
+
 def _instance() -> DagsterInstance:
     # With DAGSTER_HOME (make sets a project-local one) runs are recorded and show in the UI.
     if os.environ.get("DAGSTER_HOME"):
         settings.ensure_dagster_home()
-        return DagsterInstance.get()
+        instance = DagsterInstance.get()
+        for run_id in recover_abandoned_runs(instance):
+            print(f"note: run {run_id[:8]} was left unfinished by a killed sync; marked failed, pool slot freed.",
+                  flush=True)
+        return instance
     return DagsterInstance.ephemeral()
 
 
@@ -101,7 +161,7 @@ def run_sync(
         # INFO keeps the assets' progress lines and drops Dagster's per-event debug chatter.
         run_config={"loggers": {"console": {"config": {"log_level": log_level}}}},
         instance=instance or _instance(),
-        tags=range_tags(start, end),
+        tags={**range_tags(start, end), PROCESS_TAG: process_tag()},
         raise_on_error=False,
         asset_selection=asset_selection,
     )
