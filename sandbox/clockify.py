@@ -418,12 +418,30 @@ def _report_entry(ws: Workspace, e: dict) -> dict:
 # POST /workspaces/{ws}/clients | /projects | /projects/{pid}/tasks  -> 201 with the new object
 # PUT  /workspaces/{ws}/clients/{id} | /projects/{id} | /projects/{pid}/tasks/{tid} -> 200
 # Names must be unique (clients and projects per workspace, tasks per project): else 400, code 501.
+# Names must be non-empty (after trimming) and not longer than the limits below: else 400, code 501
+# (Clockify answers a too-long project name with "Project name has to be between 2 and 250 characters
+# long"; the task and client limits are the sandbox's choice, documented here).
+# Every write that reaches these handlers is appended to ``write_log(ws)`` as (method, path, status):
+# tests assert "no writes" with it (faults injected before the handler are not in it).
+NAME_LIMITS = {"Client": (1, 100), "Project": (2, 250), "Task": (1, 1000)}
 _CLIENT_FIELDS = {"name", "note", "address", "email", "archived"}
 _PROJECT_FIELDS = {"name", "clientId", "billable", "color", "note", "archived", "isPublic", "public"}
 _TASK_FIELDS = {"name", "assigneeIds", "estimate", "status", "billable"}
 
 
+def write_log(ws: Workspace) -> list[tuple[str, str, int]]:
+    """(method, path, status) of every POST/PUT the main API handled for this workspace, oldest first."""
+    with ws.lock:
+        return ws.__dict__.setdefault("_clockify_write_log", [])
+
+
 def _write(ws: Workspace, method: str, parts: list[str], body: bytes) -> Response:
+    resp = _write_unlogged(ws, method, parts, body)
+    write_log(ws).append((method, "/" + "/".join(parts), resp.status))
+    return resp
+
+
+def _write_unlogged(ws: Workspace, method: str, parts: list[str], body: bytes) -> Response:
     if len(parts) < 3 or parts[0] != "workspaces":
         return error(404, "Not found", 404)
     if parts[1] != ws.workspace_id:
@@ -483,9 +501,12 @@ def _upsert(ws: Workspace, items: list, item_id: Optional[str], req: dict, allow
     if unknown:
         raise BadRequest(f"Unrecognized field(s) {sorted(unknown)}")
     name = req.get("name")
-    if item_id is None and (not isinstance(name, str) or not name.strip()):
-        raise BadRequest(f"{what} name is required")
+    if (item_id is None or "name" in req) and (not isinstance(name, str) or not name.strip()):
+        raise BadRequest(f"{what} name is required", 501)
     if name is not None:
+        lo, hi = NAME_LIMITS[what]
+        if not lo <= len(name.strip()) <= hi:
+            raise BadRequest(f"{what} name has to be between {lo} and {hi} characters long", 501)
         clash = next((i for i in items if i["name"].lower() == str(name).strip().lower() and i["id"] != item_id), None)
         if clash is not None:
             raise BadRequest(f"{what} with name '{name}' already exists", 501)
@@ -501,6 +522,8 @@ def _upsert(ws: Workspace, items: list, item_id: Optional[str], req: dict, allow
         if obj is None:
             return error(404, f"{what} not found", 501)
         obj.update(req)
+        if name is not None:
+            obj["name"] = name.strip()
         status = 200
     ws._touch_entries()  # refresh the name lookups used by the report
     return Response(status, obj)
