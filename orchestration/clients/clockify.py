@@ -25,8 +25,17 @@ from orchestration.clients.clockify_records import (
     ClockifyUser,
     ClockifyWorkspace,
 )
-from orchestration.clients.errors import ApiError, AuthenticationError, ConfigurationError, QueryError
-from orchestration.clients.http import Service, Transient, is_transient_status, parse_json, parse_retry_after, redact
+from orchestration.clients.errors import ApiError, AuthenticationError, ConfigurationError, QueryError, RetriesExhausted
+from orchestration.clients.http import (
+    Service,
+    Transient,
+    backoff_delay,
+    describe_exception,
+    is_transient_status,
+    parse_json,
+    parse_retry_after,
+    redact,
+)
 from orchestration.clients.resource import ApiClientResource
 
 logger = dg.get_dagster_logger(__name__)
@@ -165,6 +174,87 @@ class ClockifyClient(ApiClientResource):
         for user_id in user_ids:
             for record in self._pages(self._ws_path(f"/user/{user_id}/time-entries"), params):
                 yield normalise_entry(record, self.workspace_id)
+
+    # --- writes (Clockify write-back, orchestration/writeback.py) ---------------------------------
+    #
+    # A POST is not idempotent: when its answer is lost (5xx, read timeout, reset, cut body) the object
+    # may exist anyway. So a create is only resent blindly when the request provably did not take effect
+    # (HTTP 429, or the connection failed before the request was sent); otherwise the list is re-read
+    # and an object with the requested name is returned instead of creating a duplicate. A PUT sets the
+    # same fields to the same values however often it is sent, so it uses the ordinary retrying loop.
+
+    def create_client(self, name: str) -> ClockifyClientRecord:
+        """POST /workspaces/{ws}/clients {"name"}: the created client."""
+        path = self._ws_path("/clients")
+        return cast(ClockifyClientRecord, self._create(path, {"name": name}, lambda: self.clients()))
+
+    def create_project(self, name: str, client_id: str | None = None) -> ClockifyProject:
+        """POST /workspaces/{ws}/projects {"name", "clientId", "isPublic": true}: the created project."""
+        body: dict[str, Any] = {"name": name, "isPublic": True}
+        if client_id:
+            body["clientId"] = client_id
+        return cast(ClockifyProject, self._create(self._ws_path("/projects"), body, lambda: self.projects()))
+
+    def create_task(self, project_id: str, name: str) -> ClockifyTask:
+        """POST /workspaces/{ws}/projects/{pid}/tasks {"name"}: the created task (status ACTIVE)."""
+        path = self._ws_path(f"/projects/{project_id}/tasks")
+        task = self._create(path, {"name": name}, lambda: self.tasks([project_id]))
+        task.setdefault("projectId", project_id)
+        return cast(ClockifyTask, task)
+
+    def update_task(self, project_id: str, task_id: str, name: str, status: str) -> ClockifyTask:
+        """PUT /workspaces/{ws}/projects/{pid}/tasks/{tid} {"name", "status"} (Clockify requires the name)."""
+        url = self._api_url(self._ws_path(f"/projects/{project_id}/tasks/{task_id}"))
+        task = self.http.request(
+            "PUT", url, json={"name": name, "status": status}, check=self._check, url_setting="CLOCKIFY_API_URL"
+        )
+        task.setdefault("projectId", project_id)
+        return cast(ClockifyTask, task)
+
+    def _create(self, path: str, body: dict[str, Any], existing: Any) -> dict[str, Any]:
+        """POST `body` to `path` once; see the section comment for when it is sent again."""
+        http, policy = self.http, self.http.policy
+        url, name = self._api_url(path), body["name"]
+        started = http._clock()
+        attempt = 0
+        while True:
+            attempt += 1
+            retry_after: float | None = None
+            try:
+                http.requests_made += 1
+                response = http.session.request("POST", url, json=body, timeout=http.timeout)
+            except requests.RequestException as exc:
+                reason, unsent = describe_exception(exc, http.timeout[1])
+                ambiguous = not unsent
+            else:
+                status = response.status_code
+                if status == 429:
+                    reason, ambiguous = "HTTP 429", False
+                    retry_after = parse_retry_after(response.headers.get("Retry-After"))
+                elif is_transient_status(status):
+                    reason, ambiguous = f"HTTP {status}", True
+                else:
+                    try:
+                        return self._check(response)  # 2xx: the object; 4xx: a permanent ApiError
+                    except Transient as transient:  # 2xx with a cut body: created, answer lost
+                        reason, ambiguous = transient.reason, True
+            if ambiguous:
+                found = _named(existing(), name)
+                if found is not None:
+                    logger.warning("Clockify POST %s: %s, but %r exists now; using it", path, reason, name)
+                    return found
+            elapsed = http._clock() - started
+            delay = backoff_delay(attempt, retry_after, policy.backoff_base, policy.backoff_cap, http._rng)
+            if attempt >= policy.max_attempts or elapsed + delay > policy.max_retry_seconds:
+                raise RetriesExhausted(
+                    f"Clockify POST {path} ({name!r}) still failing after {attempt} attempts over {elapsed:.0f} s "
+                    f"(last: {reason}); nothing named {name!r} was created. Check {CLOCKIFY.status_page} "
+                    "or retry later.",
+                    service="Clockify",
+                )
+            logger.warning("Clockify POST %s: %s; retrying in %.1f s (attempt %d of %d)",
+                           path, reason, delay, attempt, policy.max_attempts)
+            http._sleep(delay)
 
     # --- plumbing --------------------------------------------------------------------------------
 
@@ -345,6 +435,12 @@ def _report_entry_count(answer: dict[str, Any]) -> int | None:
     if totals and isinstance(totals[0], dict) and isinstance(totals[0].get("entriesCount"), int):
         return totals[0]["entriesCount"]
     return None
+
+
+def _named(records: Iterable[dict[str, Any]], name: str) -> dict[str, Any] | None:
+    """The record Clockify would consider to have `name` (names are unique ignoring case and edge spaces)."""
+    wanted = name.strip().casefold()
+    return next((r for r in records if str(r.get("name") or "").strip().casefold() == wanted), None)
 
 
 def _server_message(response: requests.Response) -> str:

@@ -1,0 +1,477 @@
+"""Write-back: mirror Linear issues into Clockify as tasks, so people log time against the right issue.
+
+Matching time to issues by identifiers typed into descriptions is only as good as people's habits; a
+Clockify task per Linear issue is a reliable link: people pick the task and the time lands on the issue.
+This module holds the pure planning (`plan_writeback`, unit-tested without any I/O), the settings, and the
+warehouse side (the link table). `assets/writeback.py` coordinates: it reads the warehouse and Clockify,
+plans, applies up to the bound through `ClockifyClient` and records the links.
+
+What the plan does, per run:
+
+- **Scope.** The Linear teams in `LINEAR_TEAM_KEYS` (comma-separated keys, case-insensitive; all teams
+  when empty). An unknown key is a configuration error (one line naming the known keys). Issues that
+  already have a linked task are kept up to date even after they move to a team outside the scope:
+  what write-back created, it maintains.
+- **Client and projects.** One Clockify client `Linear` and, per team in scope, a project
+  `Linear · <TEAM KEY>` under it (`PROJECT_PREFIX`). Both are found by name (Clockify names are unique
+  per workspace ignoring case), created when missing, never renamed, archived or deleted. A project
+  that exists under another client, or archived, is used as it is.
+- **Tasks.** One task per *open* issue, named `IDENTIFIER: title` (whitespace collapsed, cut to
+  `MAX_TASK_NAME_LENGTH` characters with an ellipsis). Open = the state type is backlog, unstarted or
+  started and the issue is neither archived nor trashed. Closed = completed, canceled or duplicate, or
+  archived, or trashed: a closed issue gets no new task and its linked task is set DONE (an issue
+  reopened in Linear sets its task ACTIVE again). **Triage** issues (not yet accepted by the team) get
+  no task, and a linked task of an issue moved back to triage keeps its status; it is still renamed.
+  Issues without a known state are treated like triage.
+- **Renames.** When the title or the identifier changes (a team move gives a new identifier) the linked
+  task is renamed in place: Clockify cannot move a task to another project, and a new task would split
+  the issue's time in two. Linear is the source of truth: a task renamed or re-opened by hand in
+  Clockify is set back on the next run.
+- **Links.** `raw.clockify_issue_task_links` remembers issue id <-> task id, so later runs match by id,
+  never by name. A linked task that no longer exists in Clockify (deleted by hand) is created again
+  (if the issue is open) and linked anew; the old link row stays, because time entries may still
+  carry the old task id (dbt maps every linked task id to its issue).
+- **Adoption.** An issue without a live link adopts an unlinked task of its team's Linear project
+  named exactly `IDENTIFIER: title` or starting with `IDENTIFIER:` (ignoring case) instead of creating
+  a duplicate. This is how a run that crashed between creating a task and recording its link heals,
+  and how tasks made by hand in those projects are taken over. Adopting writes nothing to Clockify.
+- **Conflicts.** A rename or create whose name another task of the same project already has (Clockify
+  would answer 400) is skipped and reported, not attempted: one odd task must not stop the rest.
+- **Bound.** At most `max_writes` API writes (POST/PUT) per run; the rest are listed as deferred and
+  done by the next runs (the plan is recomputed from fresh reads each time). Changes come in dependency
+  order (client, projects, then tasks by team key and issue number), so a cut never leaves a task
+  without its project. Link-only changes (adopt, refresh) cost no write and are never deferred.
+- **Idempotent.** A second run with nothing changed in Linear or Clockify plans nothing: zero writes,
+  zero link changes.
+
+Failures: a write Clockify rejects (HTTP 400, e.g. a name over its limit) stops the run with one line
+naming the change and Clockify's message; the links of the writes that succeeded before it are recorded
+(in the same transaction as every other link change of the run), nothing else is written.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+from collections.abc import Iterable, Sequence
+from dataclasses import asdict, dataclass, field, replace
+from typing import Any
+
+from orchestration import settings
+
+CLIENT_NAME = "Linear"
+PROJECT_PREFIX = "Linear · "  # + team key
+MAX_TASK_NAME_LENGTH = 1000  # Clockify rejects longer task names (HTTP 400); cut with an ellipsis
+DEFAULT_MAX_WRITES = 200
+
+OPEN_STATE_TYPES = frozenset({"backlog", "unstarted", "started"})
+CLOSED_STATE_TYPES = frozenset({"completed", "canceled", "duplicate"})
+
+ACTIVE, DONE = "ACTIVE", "DONE"
+
+# Change kinds. The first three and UPDATE_TASK are API writes; ADOPT and REFRESH only touch the links.
+CREATE_CLIENT = "create_client"
+CREATE_PROJECT = "create_project"
+CREATE_TASK = "create_task"
+UPDATE_TASK = "update_task"
+ADOPT = "adopt"
+REFRESH = "refresh_link"
+WRITES = frozenset({CREATE_CLIENT, CREATE_PROJECT, CREATE_TASK, UPDATE_TASK})
+
+LINKS_TABLE = "raw.clockify_issue_task_links"
+LINKS_DDL = f"""
+CREATE TABLE IF NOT EXISTS {LINKS_TABLE} (
+  task_id VARCHAR NOT NULL,        -- Clockify task (unique: a task belongs to one issue)
+  issue_id VARCHAR NOT NULL,       -- Linear issue
+  issue_identifier VARCHAR,        -- identifier when last written (informational)
+  project_id VARCHAR,              -- the task's Clockify project
+  workspace_id VARCHAR NOT NULL,   -- the Clockify workspace
+  task_name VARCHAR,               -- the task's name in Clockify as last seen or written
+  status VARCHAR,                  -- ACTIVE | DONE, as last seen or written
+  linked_at TIMESTAMP NOT NULL,    -- when the link was made (UTC)
+  updated_at TIMESTAMP NOT NULL    -- when the row last changed (UTC)
+)"""
+
+
+class WritebackError(RuntimeError):
+    """Write-back cannot run or stopped; the message is one line naming the problem and the fix."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(" ".join(message.split()))
+
+
+# --- settings ------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class WritebackSettings:
+    enabled: bool  # CLOCKIFY_WRITEBACK=1
+    team_keys: frozenset[str] | None  # LINEAR_TEAM_KEYS; None = all teams
+    max_writes: int  # CLOCKIFY_WRITEBACK_MAX_WRITES
+
+
+def writeback_settings(env: dict[str, str] | None = None) -> WritebackSettings:
+    """Read CLOCKIFY_WRITEBACK, LINEAR_TEAM_KEYS and CLOCKIFY_WRITEBACK_MAX_WRITES (at run time)."""
+    env = os.environ if env is None else env
+    flag = (env.get("CLOCKIFY_WRITEBACK") or "0").strip().lower()
+    if flag not in ("0", "1", "true", "false", "yes", "no", "on", "off", ""):
+        raise settings.ConfigError(f"CLOCKIFY_WRITEBACK={flag!r} must be 1 (write to Clockify) or 0 (default).")
+    keys = frozenset(k.strip().upper() for k in (env.get("LINEAR_TEAM_KEYS") or "").split(",") if k.strip())
+    raw_max = (env.get("CLOCKIFY_WRITEBACK_MAX_WRITES") or "").strip() or str(DEFAULT_MAX_WRITES)
+    if not raw_max.isdigit() or int(raw_max) < 1:
+        raise settings.ConfigError(
+            f"CLOCKIFY_WRITEBACK_MAX_WRITES={raw_max!r} must be a whole number of writes per run, at least 1 "
+            f"(default {DEFAULT_MAX_WRITES})."
+        )
+    return WritebackSettings(flag in ("1", "true", "yes", "on"), keys or None, int(raw_max))
+
+
+# --- plan ----------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Issue:
+    id: str
+    identifier: str
+    title: str
+    team_id: str
+    number: float | None = None
+    state_type: str | None = None  # the state's type; None when unknown
+    archived: bool = False
+    trashed: bool = False
+
+    @property
+    def is_open(self) -> bool:
+        return self.state_type in OPEN_STATE_TYPES and not self.archived and not self.trashed
+
+    @property
+    def is_closed(self) -> bool:
+        return self.state_type in CLOSED_STATE_TYPES or self.archived or self.trashed
+
+
+@dataclass(frozen=True)
+class Team:
+    id: str
+    key: str
+    name: str = ""
+
+
+@dataclass(frozen=True)
+class Link:
+    issue_id: str
+    task_id: str
+    project_id: str | None
+    workspace_id: str
+    task_name: str | None = None
+    status: str | None = None
+    issue_identifier: str | None = None
+    linked_at: dt.datetime | None = None
+    updated_at: dt.datetime | None = None
+
+
+@dataclass(frozen=True)
+class Change:
+    kind: str
+    name: str  # the client's, project's or task's name after the change
+    team_key: str | None = None
+    team_id: str | None = None
+    issue_id: str | None = None
+    identifier: str | None = None
+    project_id: str | None = None  # None for a task of a project this run creates first
+    client_id: str | None = None  # None for a project of a client this run creates first
+    task_id: str | None = None
+    status: str | None = None  # the task's status after the change
+    old_name: str | None = None
+    old_status: str | None = None
+
+    @property
+    def writes(self) -> bool:
+        return self.kind in WRITES
+
+    def describe(self) -> str:
+        """One line for metadata, logs and the CLI."""
+        if self.kind == CREATE_CLIENT:
+            return f"create client {self.name!r}"
+        if self.kind == CREATE_PROJECT:
+            return f"create project {self.name!r} for team {self.team_key}"
+        if self.kind == CREATE_TASK:
+            return f"create task {self.name!r}"
+        if self.kind == UPDATE_TASK:
+            parts = []
+            if self.old_name != self.name:
+                parts.append(f"rename {self.old_name!r} -> {self.name!r}")
+            if self.old_status != self.status:
+                parts.append(f"{self.old_status or '?'} -> {self.status}")
+            return f"update task of {self.identifier}: " + ", ".join(parts)
+        if self.kind == ADOPT:
+            return f"adopt existing task {self.name!r} for {self.identifier} (no write)"
+        return f"record link of {self.identifier} to task {self.name!r} ({self.status}) (no write)"
+
+
+@dataclass
+class Plan:
+    changes: list[Change]  # to apply this run, in order (writes within the bound, and link-only changes)
+    deferred: list[Change] = field(default_factory=list)  # writes beyond the bound: next runs
+    conflicts: list[str] = field(default_factory=list)  # skipped, with the reason
+    projects: dict[str, str] = field(default_factory=dict)  # team id -> existing project id
+
+    @property
+    def writes(self) -> int:
+        return sum(c.writes for c in self.changes)
+
+    def lines(self) -> list[str]:
+        out = [c.describe() for c in self.changes]
+        out += [f"deferred (write bound): {c.describe()}" for c in self.deferred]
+        out += [f"skipped: {text}" for text in self.conflicts]
+        return out
+
+
+def task_name(identifier: str, title: str | None) -> str:
+    """`ENG-42: Fix login`, whitespace collapsed, at most MAX_TASK_NAME_LENGTH characters."""
+    title = " ".join((title or "").split())
+    name = f"{identifier}: {title}" if title else f"{identifier}:"
+    if len(name) > MAX_TASK_NAME_LENGTH:
+        name = name[: MAX_TASK_NAME_LENGTH - 1].rstrip() + "…"
+    return name
+
+
+def project_name(team_key: str) -> str:
+    return f"{PROJECT_PREFIX}{team_key}"
+
+
+def _key(name: Any) -> str:
+    return str(name or "").strip().casefold()
+
+
+def _named(records: Iterable[dict], name: str) -> dict | None:
+    wanted = _key(name)
+    return next((r for r in records if _key(r.get("name")) == wanted), None)
+
+
+def plan_writeback(
+    issues: Sequence[Issue],
+    teams: Sequence[Team],
+    existing_links: Sequence[Link],
+    clockify_clients: Sequence[dict],
+    clockify_projects: Sequence[dict],
+    clockify_tasks: Sequence[dict],
+    team_keys: Iterable[str] | None,
+    max_writes: int,
+) -> Plan:
+    """The changes that bring Clockify in line with Linear (see the module docstring). Pure: no I/O.
+
+    `issues` carry their state's type; `existing_links` are this workspace's link rows; the Clockify
+    records are fresh reads in the API's shapes (`clockify_tasks` of every project that matters: the
+    teams' Linear projects and the projects of linked tasks, each with `projectId`).
+    """
+    if max_writes < 1:
+        raise ValueError("max_writes must be at least 1")
+    teams_by_key = {t.key.upper(): t for t in teams}
+    wanted = {k.strip().upper() for k in team_keys or () if k.strip()}
+    unknown = sorted(wanted - set(teams_by_key))
+    if unknown:
+        raise WritebackError(
+            f"LINEAR_TEAM_KEYS names {', '.join(unknown)}, which {'is' if len(unknown) == 1 else 'are'} not "
+            f"a Linear team in the warehouse (teams: {', '.join(sorted(teams_by_key)) or 'none loaded'}): "
+            "fix the keys or leave LINEAR_TEAM_KEYS empty for all teams."
+        )
+    scope = [teams_by_key[k] for k in sorted(wanted or teams_by_key)]
+    scope_ids = {t.id for t in scope}
+    teams_by_id = {t.id: t for t in teams}
+
+    changes: list[Change] = []
+    conflicts: list[str] = []
+
+    # Client and projects, created in this order when missing.
+    client = _named(clockify_clients, CLIENT_NAME)
+    projects: dict[str, str] = {}  # team id -> project id (existing)
+    for team in scope:
+        project = _named(clockify_projects, project_name(team.key))
+        if project is not None:
+            projects[team.id] = project["id"]
+        else:
+            if client is None and not any(c.kind == CREATE_CLIENT for c in changes):
+                changes.append(Change(CREATE_CLIENT, CLIENT_NAME))
+            changes.append(Change(CREATE_PROJECT, project_name(team.key), team_key=team.key, team_id=team.id,
+                                  client_id=client["id"] if client else None))
+
+    tasks_by_id = {t["id"]: t for t in clockify_tasks}
+    tasks_by_project: dict[str, list[dict]] = {}
+    for t in clockify_tasks:
+        tasks_by_project.setdefault(t.get("projectId") or "", []).append(t)
+    linked_task_ids = {link.task_id for link in existing_links}
+    # Live link per issue: the most recent one whose task still exists in Clockify.
+    live: dict[str, Link] = {}
+    for link in sorted(existing_links, key=lambda l: (l.linked_at or dt.datetime.min, l.task_id)):
+        if link.task_id in tasks_by_id:
+            live[link.issue_id] = link
+    taken: set[str] = set()  # task ids adopted this run
+
+    def name_clash(project_id: str | None, name: str, own_task_id: str | None) -> dict | None:
+        return next((t for t in tasks_by_project.get(project_id or "", [])
+                     if _key(t.get("name")) == _key(name) and t["id"] != own_task_id), None)
+
+    def update(issue: Issue, task: dict, desired: str, link: Link | None) -> None:
+        current_name, current_status = task.get("name"), task.get("status")
+        status = ACTIVE if issue.is_open else DONE if issue.is_closed else current_status
+        if current_name != desired or current_status != status:
+            clash = name_clash(task.get("projectId"), desired, task["id"]) if _key(current_name) != _key(desired) else None
+            if clash is not None:
+                conflicts.append(f"{issue.identifier}: cannot rename task {current_name!r} to {desired!r}, another "
+                                 f"task of its project (id {clash['id']}) already has that name; rename or "
+                                 "archive that task in Clockify")
+                return
+            changes.append(Change(UPDATE_TASK, desired, team_key=_team_key(issue), team_id=issue.team_id,
+                                  issue_id=issue.id, identifier=issue.identifier, project_id=task.get("projectId"),
+                                  task_id=task["id"], status=status, old_name=current_name,
+                                  old_status=current_status))
+        elif link is not None and (link.task_name != current_name or link.status != current_status
+                                   or link.issue_identifier != issue.identifier):
+            changes.append(Change(REFRESH, current_name, team_key=_team_key(issue), team_id=issue.team_id,
+                                  issue_id=issue.id, identifier=issue.identifier, project_id=task.get("projectId"),
+                                  task_id=task["id"], status=current_status))
+
+    def _team_key(issue: Issue) -> str | None:
+        team = teams_by_id.get(issue.team_id)
+        return team.key if team else None
+
+    def order(issue: Issue) -> tuple:
+        return (_team_key(issue) or "", issue.number if issue.number is not None else float("inf"), issue.identifier)
+
+    for issue in sorted(issues, key=order):
+        desired = task_name(issue.identifier, issue.title)
+        link = live.get(issue.id)
+        if link is not None:
+            update(issue, tasks_by_id[link.task_id], desired, link)
+            continue
+        if issue.team_id not in scope_ids:
+            continue
+        project_id = projects.get(issue.team_id)
+        prefix = _key(f"{issue.identifier}:")
+        candidates = [t for t in tasks_by_project.get(project_id or "", [])
+                      if t["id"] not in linked_task_ids and t["id"] not in taken
+                      and (_key(t.get("name")) == _key(desired) or _key(t.get("name")).startswith(prefix))]
+        if candidates:
+            task = min(candidates, key=lambda t: (_key(t.get("name")) != _key(desired), t["id"]))
+            taken.add(task["id"])
+            changes.append(Change(ADOPT, task.get("name") or "", team_key=_team_key(issue), team_id=issue.team_id,
+                                  issue_id=issue.id, identifier=issue.identifier, project_id=project_id,
+                                  task_id=task["id"], status=task.get("status")))
+            update(issue, task, desired, None)
+            continue
+        if not issue.is_open:
+            continue
+        clash = name_clash(project_id, desired, None) if project_id else None
+        if clash is not None:
+            conflicts.append(f"{issue.identifier}: cannot create task {desired!r}, a task of that name (id "
+                             f"{clash['id']}) is linked to another issue; rename it in Clockify")
+            continue
+        changes.append(Change(CREATE_TASK, desired, team_key=_team_key(issue), team_id=issue.team_id,
+                              issue_id=issue.id, identifier=issue.identifier, project_id=project_id, status=ACTIVE))
+
+    # The write bound: keep order; link-only changes are free and never deferred.
+    kept: list[Change] = []
+    deferred: list[Change] = []
+    budget = max_writes
+    for change in changes:
+        if not change.writes:
+            # An adopt/refresh whose follow-up update is deferred is still fine on its own.
+            kept.append(change)
+        elif budget > 0:
+            kept.append(change)
+            budget -= 1
+        else:
+            deferred.append(change)
+    return Plan(changes=kept, deferred=deferred, conflicts=conflicts, projects=projects)
+
+
+# --- warehouse side ------------------------------------------------------------------------------
+
+ISSUES_SQL = """
+WITH issues AS (
+    SELECT * FROM raw.linear_issues WHERE id IS NOT NULL
+    QUALIFY row_number() OVER (PARTITION BY id ORDER BY updated_at DESC NULLS LAST, _loaded_at DESC) = 1
+),
+states AS (
+    SELECT * FROM raw.linear_workflow_states WHERE id IS NOT NULL
+    QUALIFY row_number() OVER (PARTITION BY id ORDER BY _loaded_at DESC) = 1
+)
+SELECT issues.id, issues.identifier, issues.title, issues.team_id, issues.number, states.type,
+       issues.archived_at IS NOT NULL, coalesce(issues.trashed, false)
+FROM issues LEFT JOIN states ON states.id = issues.state_id
+WHERE issues.identifier IS NOT NULL AND issues.team_id IS NOT NULL
+"""
+
+TEAMS_SQL = """
+SELECT id, key, name FROM raw.linear_teams WHERE id IS NOT NULL AND key IS NOT NULL
+QUALIFY row_number() OVER (PARTITION BY id ORDER BY _loaded_at DESC) = 1
+"""
+
+
+def ensure_links_table(con) -> None:
+    con.execute("CREATE SCHEMA IF NOT EXISTS raw")
+    con.execute(LINKS_DDL)
+
+
+def read_linear(con) -> tuple[list[Issue], list[Team]]:
+    """Issues (with their state's type) and teams from the raw layer; an error if Linear was never loaded."""
+    present = {r[0] for r in con.execute(
+        "SELECT table_name FROM information_schema.tables WHERE table_schema = 'raw'").fetchall()}
+    missing = [t for t in ("linear_issues", "linear_teams", "linear_workflow_states") if t not in present]
+    if missing:
+        raise WritebackError(
+            f"the warehouse has no {', '.join('raw.' + m for m in missing)}: load Linear first "
+            "(warehouse sync --start YYYY-MM-DD --end YYYY-MM-DD), then run write-back."
+        )
+    issues = [Issue(id=r[0], identifier=r[1], title=r[2] or "", team_id=r[3], number=r[4], state_type=r[5],
+                    archived=bool(r[6]), trashed=bool(r[7])) for r in con.execute(ISSUES_SQL).fetchall()]
+    teams = [Team(id=r[0], key=r[1], name=r[2] or "") for r in con.execute(TEAMS_SQL).fetchall()]
+    return issues, teams
+
+
+def links_table_exists(con) -> bool:
+    return bool(con.execute(
+        "SELECT count(*) FROM information_schema.tables WHERE table_schema = 'raw' "
+        "AND table_name = 'clockify_issue_task_links'").fetchone()[0])
+
+
+def read_links(con, workspace_id: str) -> list[Link]:
+    """This workspace's link rows; none when the table does not exist yet (nothing is created here)."""
+    if not links_table_exists(con):
+        return []
+    rows = con.execute(
+        f"SELECT issue_id, task_id, project_id, workspace_id, task_name, status, issue_identifier, linked_at, "
+        f"updated_at FROM {LINKS_TABLE} WHERE workspace_id = $ws",
+        {"ws": workspace_id},
+    ).fetchall()
+    return [Link(*row) for row in rows]
+
+
+def record_links(con, links: Sequence[Link]) -> None:
+    """Upsert link rows by task id in one transaction (all or nothing)."""
+    if not links:
+        return
+    ensure_links_table(con)
+    con.execute("BEGIN TRANSACTION")
+    try:
+        for link in links:
+            con.execute(f"DELETE FROM {LINKS_TABLE} WHERE task_id = $task", {"task": link.task_id})
+            con.execute(
+                f"INSERT INTO {LINKS_TABLE} (task_id, issue_id, issue_identifier, project_id, workspace_id, "
+                "task_name, status, linked_at, updated_at) VALUES ($task_id, $issue_id, $issue_identifier, "
+                "$project_id, $workspace_id, $task_name, $status, $linked_at, $updated_at)",
+                {k: v for k, v in asdict(link).items()},
+            )
+        con.execute("COMMIT")
+    except BaseException:
+        con.execute("ROLLBACK")
+        raise
+
+
+def link_after(change: Change, task: dict, workspace_id: str, existing: Link | None, now: dt.datetime) -> Link:
+    """The link row once `change` (create, update, adopt or refresh) has been applied to `task`."""
+    base = existing or Link(issue_id=change.issue_id or "", task_id=task["id"], project_id=None,
+                            workspace_id=workspace_id, linked_at=now)
+    return replace(base, task_id=task["id"], project_id=task.get("projectId") or change.project_id,
+                   task_name=task.get("name"), status=task.get("status"), issue_identifier=change.identifier,
+                   updated_at=now, linked_at=base.linked_at or now)
