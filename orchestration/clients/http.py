@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import email.utils
 import random
+import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -19,6 +20,11 @@ from urllib.parse import urlsplit
 
 import dagster as dg
 import requests
+
+try:  # a dependency of dagster-dbt
+    import orjson
+except ImportError:  # pragma: no cover
+    orjson = None
 
 from orchestration.clients.errors import ApiError, ConnectionFailed, RetriesExhausted
 
@@ -97,10 +103,20 @@ def parse_retry_after(value: str | None, now: datetime | None = None) -> float |
     return max(0.0, (when - (now or datetime.now(timezone.utc))).total_seconds())
 
 
+def json_body(response: requests.Response) -> Any:
+    """The response's JSON body; ValueError when it is not JSON."""
+    if orjson is not None:
+        try:  # several times faster on 1,000-entry report pages; anything it refuses goes to `json`
+            return orjson.loads(response.content)
+        except ValueError:
+            pass
+    return response.json()
+
+
 def parse_json(response: requests.Response) -> Any:
     """The response's JSON body; a cut-off or garbled body is treated as transient."""
     try:
-        return response.json()
+        return json_body(response)
     except ValueError as exc:  # requests' JSONDecodeError subclasses ValueError
         raise Transient(f"invalid JSON body on HTTP {response.status_code}") from exc
 
@@ -159,6 +175,7 @@ class RetryingHttp:
         self.session = requests.Session()
         self.session.headers.update(headers)
         self.requests_made = 0
+        self._count_lock = threading.Lock()  # pages may be fetched from several threads
         self._sleep, self._clock, self._rng = sleep, clock, rng
 
     def __repr__(self) -> str:  # never show the session's headers (they hold the key)
@@ -189,7 +206,8 @@ class RetryingHttp:
             attempt += 1
             unreachable = False
             try:
-                self.requests_made += 1
+                with self._count_lock:
+                    self.requests_made += 1
                 # Not streamed: the body is read (and the connection released) before `check` runs.
                 response = self.session.request(method, url, timeout=self.timeout, **kwargs)
                 return check(response)

@@ -13,7 +13,7 @@ from pydantic import Field
 
 from orchestration.clients import linear_queries as q
 from orchestration.clients.errors import ApiError, AuthenticationError, QueryError
-from orchestration.clients.http import Service, Transient, is_transient_status, parse_retry_after, redact
+from orchestration.clients.http import Service, Transient, is_transient_status, json_body, parse_retry_after, redact
 from orchestration.clients.linear_records import (
     LinearCustomer,
     LinearCycle,
@@ -189,7 +189,7 @@ def classify_response(response: requests.Response, operation: str, secret: str =
     """`data` of a successful answer; raises Transient for what is worth retrying, ApiError otherwise."""
     status = response.status_code
     try:
-        body = response.json()
+        body = json_body(response)
     except ValueError:
         body = None
     codes = error_codes(body)
