@@ -32,6 +32,8 @@ except ImportError:  # pragma: no cover
     orjson = None
 
 from assets.raw_tables import RawTable
+from orchestration.locking import LockedConnection
+from orchestration.locking import acquire as acquire_lock
 
 log = logging.getLogger(__name__)
 
@@ -44,11 +46,22 @@ def _is_lock_conflict(error: BaseException) -> bool:
 def connect_with_lock_wait(path: str | Path, timeout_seconds: float = 600.0, read_only: bool = False):
     """Open the DuckDB file, waiting while another process holds its write lock.
 
-    DuckDB allows one writing process per file; runs, steps and dbt take turns instead of failing.
+    DuckDB allows one writing process per file; runs, steps and dbt take turns instead of failing. The
+    connection holds the cross-process warehouse lock (`orchestration.locking`: exclusive for writers,
+    shared for readers) until it is closed, so dbt, which cannot wait for DuckDB's own lock, never meets it.
     """
     deadline = time.monotonic() + timeout_seconds
-    delay = 0.05
     Path(path).parent.mkdir(parents=True, exist_ok=True)
+    release = acquire_lock(path, shared=read_only, timeout_seconds=timeout_seconds)
+    try:
+        return LockedConnection(_connect_waiting(path, read_only, deadline, timeout_seconds), release)
+    except BaseException:
+        release()
+        raise
+
+
+def _connect_waiting(path: str | Path, read_only: bool, deadline: float, timeout_seconds: float):
+    delay = 0.05
     while True:
         try:
             return duckdb.connect(str(path), read_only=read_only)
