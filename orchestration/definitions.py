@@ -7,6 +7,7 @@ from dagster import Definitions
 from assets.clockify import clockify_assets
 from assets.dbt import dbt_resource, hours_dbt_assets
 from assets.linear import linear_assets
+from assets.writeback import writeback_assets, writeback_job
 from orchestration.jobs import warehouse_job
 from orchestration.resources import build_resources
 from orchestration.schedules import daily_warehouse_schedule
@@ -15,9 +16,9 @@ from orchestration.schedules import daily_warehouse_schedule
 def build_definitions() -> Definitions:
     """Definitions bound to the current environment (URLs and warehouse path are read now)."""
     return Definitions(
-        assets=[*clockify_assets, *linear_assets, hours_dbt_assets],
+        assets=[*clockify_assets, *linear_assets, hours_dbt_assets, *writeback_assets],
         resources={**build_resources(), "dbt": dbt_resource()},
-        jobs=[warehouse_job],
+        jobs=[warehouse_job, writeback_job],
         schedules=[daily_warehouse_schedule],
     )
 

@@ -189,7 +189,8 @@ class Change:
         return self.kind in WRITES
 
     def describe(self) -> str:
-        """One line for metadata, logs and the CLI."""
+        """One line for metadata, logs and the CLI (names cut to 80 characters)."""
+        self = replace(self, name=_short(self.name), old_name=_short(self.old_name))
         if self.kind == CREATE_CLIENT:
             return f"create client {self.name!r}"
         if self.kind == CREATE_PROJECT:
@@ -224,6 +225,10 @@ class Plan:
         out += [f"deferred (write bound): {c.describe()}" for c in self.deferred]
         out += [f"skipped: {text}" for text in self.conflicts]
         return out
+
+
+def _short(text: str | None, limit: int = 80) -> str | None:
+    return text if text is None or len(text) <= limit else text[: limit - 1] + "…"
 
 
 def task_name(identifier: str, title: str | None) -> str:
