@@ -1,0 +1,202 @@
+"""`python -m benchmarks` (= `make bench`): what the pipeline costs against the sandbox APIs.
+
+The sandbox runs in its own process with 50 ms latency per request and Clockify's / Linear's rate limits
+enforced; every measurement is a fresh pipeline process (`benchmarks.runner`) with a fresh temp
+WAREHOUSE_PATH and an ephemeral Dagster instance. Prints a table and writes JSON.
+
+    python -m benchmarks [--scale 0.1,1,10] [--only backfill,daily,strategies]
+                         [--json benchmarks/results/latest.json] [--partition-days 5]
+
+Scale s = round(200 s) users and 20,000 s issues over 365 days (s=1 is "team of 200", ~250k entries).
+`--wide` adds the 10x-users check feasible on one machine: 2,000 users over 36 days (~250k entries).
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import os
+import platform
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from sandbox import SandboxConfig
+
+from benchmarks.sandbox_proc import SandboxProcess
+
+ROOT = Path(__file__).resolve().parents[1]
+DEFAULT_JSON = ROOT / "benchmarks" / "results" / "latest.json"
+RESYNC_DAYS = 7
+
+
+def machine() -> dict:
+    def run(cmd: list[str]) -> str:
+        try:
+            return subprocess.run(cmd, capture_output=True, text=True, timeout=10).stdout.strip()
+        except (OSError, subprocess.SubprocessError):
+            return ""
+
+    lscpu = {k.strip(): v.strip() for k, _, v in (line.partition(":") for line in run(["lscpu"]).splitlines())}
+    mem_kib = 0
+    try:
+        mem_kib = int(next(x for x in open("/proc/meminfo") if x.startswith("MemTotal")).split()[1])
+    except (OSError, StopIteration, ValueError):
+        pass
+    return {
+        "cpu": lscpu.get("Model name", platform.processor()),
+        "cores": os.cpu_count(),
+        "memory_gib": round(mem_kib / 1024 / 1024, 1),
+        "python": platform.python_version(),
+        "os": platform.platform(),
+    }
+
+
+def workload(scale: float, anchor: dt.date, latency_ms: int, users: int | None = None,
+             days: int | None = None) -> SandboxConfig:
+    overrides = dict(users=users or max(1, round(200 * scale)), issues=max(10, round(20000 * scale)))
+    if days:
+        overrides["days"] = days
+    return SandboxConfig.team_of_200(anchor=anchor, latency_ms=latency_ms, enforce_rate_limits=True, **overrides)
+
+
+def measure(sb: SandboxProcess, runs: list[tuple[dt.date, dt.date]], warehouse: Path, *,
+            selection="all", strategy: str | None = None, log_dir: Path) -> dict:
+    """One pipeline process; its own figures plus the sandbox's request counts."""
+    spec = {
+        "env": {**sb.env, "WAREHOUSE_PATH": str(warehouse), "WAREHOUSE_START_DATE": sb.info["start_date"],
+                "DBT_SEND_ANONYMOUS_USAGE_STATS": "false"},
+        "runs": [[a.isoformat(), b.isoformat()] for a, b in runs],
+        "selection": selection,
+        "strategy": strategy,
+    }
+    spec_path = log_dir / f"spec-{time.monotonic_ns()}.json"
+    out_path = spec_path.with_suffix(".out.json")
+    spec_path.write_text(json.dumps(spec))
+    sb.reset()
+    env = {k: v for k, v in os.environ.items() if k != "DAGSTER_HOME"}
+    started = time.perf_counter()
+    with open(spec_path.with_suffix(".log"), "w") as log:
+        proc = subprocess.run([sys.executable, "-m", "benchmarks.runner", str(spec_path), str(out_path)],
+                              cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+    wall = time.perf_counter() - started
+    if proc.returncode != 0:
+        tail = "\n".join(spec_path.with_suffix(".log").read_text().splitlines()[-40:])
+        raise RuntimeError(f"pipeline run failed:\n{tail}")
+    result = json.loads(out_path.read_text())
+    counts = sb.counts()
+    result.update(
+        wall_s=wall,
+        requests=counts,
+        requests_total=sum(counts.values()),
+        requests_clockify=counts["clockify"] + counts["clockify_reports"],
+        requests_linear=counts["linear"],
+        rows_per_s=(result["duckdb_rows"] / result["duckdb_write_s"]) if result["duckdb_write_s"] else None,
+        strategy=strategy or "report",
+        first_day=runs[0][0].isoformat(), last_day=runs[-1][1].isoformat(),
+    )
+    return result
+
+
+def bench_workload(label: str, cfg: SandboxConfig, only: set[str], partition_days: int, tmp: Path) -> dict:
+    today = cfg.anchor_date + dt.timedelta(days=1)
+    out: dict = {"label": label, "users": cfg.users, "days": cfg.days, "issues": cfg.issues}
+    with SandboxProcess(cfg) as sb:
+        out["entries"] = sb.info["summary"]["clockify_time_entries"]
+        out["sandbox_build_s"] = sb.info["build_seconds"]
+        start, end = dt.date.fromisoformat(sb.info["start_date"]), dt.date.fromisoformat(sb.info["anchor"])
+        daily = (max(end - dt.timedelta(days=RESYNC_DAYS), start), end)  # = schedules.daily_window(today, 7)
+        backfilled = tmp / f"{label}-backfill.duckdb"
+        if only & {"backfill", "daily"}:
+            print(f"[{label}] year backfill {start} .. {end} ({out['entries']} entries)", flush=True)
+            out["backfill"] = measure(sb, [(start, end)], backfilled, log_dir=tmp)
+        if "daily" in only:
+            print(f"[{label}] daily run on {today}: {daily[0]} .. {daily[1]}", flush=True)
+            warehouse = tmp / f"{label}-daily.duckdb"
+            shutil.copy(backfilled, warehouse)
+            out["daily"] = measure(sb, [daily], warehouse, log_dir=tmp)
+        if "strategies" in only:
+            strategies = out["strategies"] = {}
+            for strategy in ("report", "per_user"):
+                for name, window in (("year", (start, end)), ("daily_window", daily)):
+                    print(f"[{label}] time entries only, {strategy}, {name}", flush=True)
+                    strategies[f"{strategy}_{name}"] = measure(
+                        sb, [window], tmp / f"{label}-{strategy}-{name}.duckdb",
+                        selection=["clockify_time_entries"], strategy=strategy, log_dir=tmp)
+            days = [end - dt.timedelta(days=i) for i in range(partition_days - 1, -1, -1)]
+            print(f"[{label}] one run per partition, {partition_days} days, full job", flush=True)
+            per_partition = measure(sb, [(d, d) for d in days], tmp / f"{label}-partitions.duckdb", log_dir=tmp)
+            factor = cfg.days / partition_days
+            per_partition["extrapolated_to_days"] = cfg.days
+            per_partition["extrapolated_requests_total"] = per_partition["requests_total"] * factor
+            per_partition["extrapolated_wall_s"] = per_partition["run_wall_s"] * factor
+            strategies["per_partition_runs"] = per_partition
+        out["sandbox_peak_rss_mib"] = sb.rss_mib()
+    return out
+
+
+def _row(name: str, r: dict) -> str:
+    return (f"| {name} | {r['requests_total']} ({r['requests_clockify']} C / {r['requests_linear']} L) "
+            f"| {r['wall_s']:.1f} | {r['run_wall_s']:.1f} | {r['dbt_build_s']:.1f} | {r['duckdb_rows']:,} "
+            f"| {(r['rows_per_s'] or 0):,.0f} | {r['peak_rss_mib']:,.0f} |")
+
+
+def table(results: list[dict]) -> str:
+    lines = ["| workload / measurement | API requests (Clockify / Linear) | process wall s | run wall s "
+             "| dbt build s | rows written | rows/s into DuckDB | peak RSS MiB |",
+             "|---|---|---|---|---|---|---|---|"]
+    for w in results:
+        head = f"{w['label']}: {w['users']} users, {w['days']} d, {w['entries']:,} entries"
+        if "backfill" in w:
+            lines.append(_row(f"{head}: backfill", w["backfill"]))
+        if "daily" in w:
+            lines.append(_row(f"{head}: daily run", w["daily"]))
+        for name, r in w.get("strategies", {}).items():
+            lines.append(_row(f"{head}: {name}", r))
+            if "extrapolated_requests_total" in r:
+                lines.append(f"| {head}: per-partition runs extrapolated to {r['extrapolated_to_days']} days "
+                             f"| {r['extrapolated_requests_total']:,.0f} | | {r['extrapolated_wall_s']:,.0f} "
+                             "| | | | |")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__.splitlines()[0])
+    ap.add_argument("--scale", default="0.1,1", help="comma-separated workload scales (1 = team of 200)")
+    ap.add_argument("--wide", action="store_true", help="also 10x users over 36 days (~250k entries)")
+    ap.add_argument("--only", default="backfill,daily,strategies")
+    ap.add_argument("--strategies-scale", default="0.1", help="scales that also run the strategy comparison")
+    ap.add_argument("--partition-days", type=int, default=5, help="days measured for one-run-per-partition")
+    ap.add_argument("--latency-ms", type=int, default=50)
+    ap.add_argument("--json", default=str(DEFAULT_JSON))
+    args = ap.parse_args(argv)
+    only = set(args.only.split(","))
+    strategy_scales = {float(x) for x in args.strategies_scale.split(",") if x}
+    anchor = dt.datetime.now(dt.timezone.utc).date() - dt.timedelta(days=1)  # a year ending yesterday
+    report: dict = {"machine": machine(), "started": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+                    "latency_ms": args.latency_ms, "rate_limits": "enforced", "workloads": []}
+    with tempfile.TemporaryDirectory(prefix="bench-") as tmp:
+        plan = [(f"x{s:g}", workload(s, anchor, args.latency_ms),
+                 only if s in strategy_scales else only - {"strategies"})
+                for s in (float(x) for x in args.scale.split(",") if x)]
+        if args.wide:
+            plan.append(("x10-users-36d", workload(10, anchor, args.latency_ms, days=36),
+                         only - {"strategies"}))
+        for label, cfg, parts in plan:
+            report["workloads"].append(bench_workload(label, cfg, parts, args.partition_days, Path(tmp)))
+            Path(args.json).parent.mkdir(parents=True, exist_ok=True)
+            Path(args.json).write_text(json.dumps(report, indent=2))
+    print()
+    print(f"machine: {report['machine']['cpu']}, {report['machine']['cores']} cores, "
+          f"{report['machine']['memory_gib']} GiB; sandbox latency {args.latency_ms} ms, rate limits enforced")
+    print(table(report["workloads"]))
+    print(f"\nJSON: {args.json}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

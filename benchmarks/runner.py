@@ -1,0 +1,148 @@
+"""One measured pipeline process: `python -m benchmarks.runner SPEC.json OUT.json`.
+
+Runs `run_sync` (the same code path as `warehouse sync`) once per range, or once per day, with an
+ephemeral Dagster instance and the spec's environment, and writes what it measured:
+wall time (process and runs), per-step wall time from the run's event log (dbt included), time spent in
+API calls and in DuckDB writes, rows written, and peak RSS of this process and of its children (dbt).
+A fresh process per measurement keeps each peak RSS to its own measurement.
+"""
+
+from __future__ import annotations
+
+import time
+
+_PROCESS_STARTED = time.perf_counter()
+
+import datetime as dt  # noqa: E402
+import functools  # noqa: E402
+import json  # noqa: E402
+import os  # noqa: E402
+import resource  # noqa: E402
+import sys  # noqa: E402
+from collections import defaultdict  # noqa: E402
+
+
+class Meter:
+    """Accumulates seconds and counts of wrapped calls."""
+
+    def __init__(self) -> None:
+        self.seconds: dict[str, float] = defaultdict(float)
+        self.calls: dict[str, int] = defaultdict(int)
+        self.rows: dict[str, int] = defaultdict(int)
+
+    def wrap(self, owner, name: str, label: str, rows_arg: int | None = None) -> None:
+        original = getattr(owner, name)
+        meter = self
+
+        @functools.wraps(original)
+        def timed(*args, **kwargs):
+            started = time.perf_counter()
+            try:
+                return original(*args, **kwargs)
+            finally:
+                meter.seconds[label] += time.perf_counter() - started
+                meter.calls[label] += 1
+                if rows_arg is not None and len(args) > rows_arg:
+                    meter.rows[label] += len(args[rows_arg])
+
+        setattr(owner, name, timed)
+
+
+def step_seconds(instance, run_id: str) -> dict[str, float]:
+    """Wall seconds of each step, from STEP_START to STEP_SUCCESS/FAILURE in the run's event log."""
+    starts: dict[str, float] = {}
+    out: dict[str, float] = {}
+    for entry in instance.all_logs(run_id):
+        event = entry.dagster_event
+        if event is None or not event.step_key:
+            continue
+        if event.event_type_value == "STEP_START":
+            starts[event.step_key] = entry.timestamp
+        elif event.event_type_value in ("STEP_SUCCESS", "STEP_FAILURE") and event.step_key in starts:
+            out[event.step_key] = out.get(event.step_key, 0.0) + entry.timestamp - starts[event.step_key]
+    return out
+
+
+def main(spec_path: str, out_path: str) -> int:
+    with open(spec_path) as f:
+        spec = json.load(f)
+    os.environ.pop("DAGSTER_HOME", None)  # ephemeral instance: no run storage on disk
+    os.environ.update(spec["env"])
+
+    import_started = time.perf_counter()
+    from dagster import AssetKey, DagsterInstance
+
+    import orchestration.definitions as definitions
+    from orchestration.clients.http import RetryingHttp
+    from orchestration.sync import run_sync
+    from orchestration.warehouse import Warehouse
+
+    imported = time.perf_counter()
+
+    strategy = spec.get("strategy")
+    if strategy:
+        build = definitions.build_resources
+
+        def build_with_strategy():
+            resources = build()
+            resources["clockify"] = resources["clockify"].model_copy(update={"time_entries_strategy": strategy})
+            return resources
+
+        definitions.build_resources = build_with_strategy
+
+    meter = Meter()
+    meter.wrap(RetryingHttp, "request", "api")
+    for method in ("replace_snapshot", "replace_partitions", "upsert_by_id"):
+        meter.wrap(Warehouse, method, "duckdb_write", rows_arg=2)
+
+    selection = spec.get("selection", "all")
+    if selection == "all":
+        asset_selection = None
+    elif selection == "raw":
+        from assets.clockify import clockify_assets
+        from assets.linear import linear_assets
+
+        asset_selection = [k for a in (*clockify_assets, *linear_assets) for k in a.keys]
+    else:  # a list of raw table names
+        asset_selection = [AssetKey(["raw", name]) for name in selection]
+
+    runs = [(dt.date.fromisoformat(a), dt.date.fromisoformat(b)) for a, b in spec["runs"]]
+    instance = DagsterInstance.ephemeral()
+    steps: dict[str, float] = defaultdict(float)
+    run_walls = []
+    for start, end in runs:
+        started = time.perf_counter()
+        outcome = run_sync(start, end, instance=instance, asset_selection=asset_selection, log_level="WARNING")
+        run_walls.append(time.perf_counter() - started)
+        for key, seconds in step_seconds(instance, outcome.run_id).items():
+            steps[key] += seconds
+
+    self_usage = resource.getrusage(resource.RUSAGE_SELF)
+    child_usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    dbt_seconds = sum(s for k, s in steps.items() if "dbt" in k)
+    result = {
+        "runs": len(runs),
+        "process_wall_s": time.perf_counter() - _PROCESS_STARTED,
+        "import_s": imported - import_started,
+        "run_wall_s": sum(run_walls),
+        "run_wall_each_s": run_walls,
+        "dbt_build_s": dbt_seconds,
+        "raw_steps_s": sum(s for k, s in steps.items() if "dbt" not in k),
+        "steps_s": dict(steps),
+        "api_s": meter.seconds["api"],
+        "api_calls_client": meter.calls["api"],
+        "duckdb_write_s": meter.seconds["duckdb_write"],
+        "duckdb_rows": meter.rows["duckdb_write"],
+        "peak_rss_mib": self_usage.ru_maxrss / 1024.0,
+        "peak_rss_children_mib": child_usage.ru_maxrss / 1024.0,
+        "cpu_user_s": self_usage.ru_utime,
+        "cpu_sys_s": self_usage.ru_stime,
+        "cpu_children_s": child_usage.ru_utime + child_usage.ru_stime,
+    }
+    with open(out_path, "w") as f:
+        json.dump(result, f, indent=2)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1], sys.argv[2]))
