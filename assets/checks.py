@@ -1,0 +1,118 @@
+"""Asset checks on the raw layer: a working day without time entries is flagged.
+
+A weekday (Monday to Friday) in the loaded range with no Clockify time entry at all usually means a
+failed or partial load, a wrong workspace or an expired key, not a team that did not work. The check
+warns (severity WARN: holidays exist) and lists the days; it never blocks the dbt build.
+
+The range checked is the run's: its partition range (a backfill or the daily run) or its single
+partition; a check run on its own checks every day from the first to the last loaded one. Today (UTC) is
+never checked: its entries are still being typed.
+"""
+
+
+import datetime as dt
+
+from dagster import (
+    AssetCheckExecutionContext,
+    AssetCheckResult,
+    AssetCheckSeverity,
+    MetadataValue,
+    asset_check,
+)
+from dagster._core.storage.tags import (
+    ASSET_PARTITION_RANGE_END_TAG,
+    ASSET_PARTITION_RANGE_START_TAG,
+    PARTITION_NAME_TAG,
+)
+
+from assets import raw_tables as t
+from assets.raw_assets import raw_key
+from orchestration.warehouse import Warehouse
+
+TIME_ENTRIES = t.CLOCKIFY_TIME_ENTRIES
+
+
+def working_days(first: dt.date, last: dt.date) -> list[dt.date]:
+    days = (first + dt.timedelta(days=i) for i in range((last - first).days + 1))
+    return [d for d in days if d.isoweekday() <= 5]
+
+
+def working_days_without_entries(con, first: dt.date, last: dt.date, today: dt.date | None = None) -> list[dt.date]:
+    """Weekdays in [first, last], before `today`, on which raw time entries has no row."""
+    today = today or dt.datetime.now(dt.timezone.utc).date()
+    last = min(last, today - dt.timedelta(days=1))
+    if last < first:
+        return []
+    present = {
+        row[0]
+        for row in con.execute(
+            f"SELECT DISTINCT _partition_date FROM {TIME_ENTRIES.qualified_name} "
+            "WHERE _partition_date BETWEEN $first AND $last",
+            {"first": first, "last": last},
+        ).fetchall()
+    }
+    return [d for d in working_days(first, last) if d not in present]
+
+
+def run_window(tags: dict[str, str]) -> tuple[dt.date, dt.date] | None:
+    """The days a run loaded, from its partition tags (None when it was not partitioned)."""
+    if ASSET_PARTITION_RANGE_START_TAG in tags and ASSET_PARTITION_RANGE_END_TAG in tags:
+        return (dt.date.fromisoformat(tags[ASSET_PARTITION_RANGE_START_TAG]),
+                dt.date.fromisoformat(tags[ASSET_PARTITION_RANGE_END_TAG]))
+    if PARTITION_NAME_TAG in tags:
+        day = dt.date.fromisoformat(tags[PARTITION_NAME_TAG])
+        return day, day
+    return None
+
+
+def _table_exists(con) -> bool:
+    (count,) = con.execute(
+        "SELECT count(*) FROM information_schema.tables WHERE table_schema = 'raw' AND table_name = $name",
+        {"name": TIME_ENTRIES.name},
+    ).fetchone()
+    return bool(count)
+
+
+@asset_check(
+    asset=raw_key(TIME_ENTRIES),
+    name="working_days_have_entries",
+    description="Warns when a working day (Mon-Fri, before today UTC) in the loaded range has no time "
+    "entries at all: usually a failed or partial load rather than a day nobody worked.",
+    blocking=False,
+)
+def working_days_have_entries(context: AssetCheckExecutionContext, warehouse: Warehouse) -> AssetCheckResult:
+    with warehouse.connect(read_only=True) as con:
+        if not _table_exists(con):
+            return AssetCheckResult(
+                passed=False, severity=AssetCheckSeverity.WARN,
+                metadata={"reason": MetadataValue.text("raw.clockify_time_entries has not been loaded yet")},
+            )
+        window = run_window(context.run.tags)
+        if window is None:
+            first, last = con.execute(
+                f"SELECT min(_partition_date), max(_partition_date) FROM {TIME_ENTRIES.qualified_name}"
+            ).fetchone()
+            if first is None:
+                return AssetCheckResult(
+                    passed=False, severity=AssetCheckSeverity.WARN,
+                    metadata={"reason": MetadataValue.text("raw.clockify_time_entries is empty")},
+                )
+            window = (first, last)
+        missing = working_days_without_entries(con, *window)
+    yesterday = dt.datetime.now(dt.timezone.utc).date() - dt.timedelta(days=1)
+    checked = len(working_days(window[0], min(window[1], yesterday)))
+    return AssetCheckResult(
+        passed=not missing,
+        severity=AssetCheckSeverity.WARN,
+        metadata={
+            "date_range": MetadataValue.text(f"{window[0]} .. {window[1]}"),
+            "working_days_checked": checked,
+            "working_days_without_entries": len(missing),
+            "days": MetadataValue.text(", ".join(d.isoformat() for d in missing[:60]) or "none"),
+        },
+        description=(f"{len(missing)} working day(s) without time entries: "
+                     + ", ".join(d.isoformat() for d in missing[:10])) if missing else None,
+    )
+
+
+raw_checks = [working_days_have_entries]
