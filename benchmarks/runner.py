@@ -40,10 +40,15 @@ class Meter:
             try:
                 return original(*args, **kwargs)
             finally:
-                meter.seconds[label] += time.perf_counter() - started
-                meter.calls[label] += 1
-                if rows_arg is not None and len(args) > rows_arg:
-                    meter.rows[label] += len(args[rows_arg])
+                elapsed = time.perf_counter() - started
+                labels = [label]
+                if rows_arg is not None and len(args) > rows_arg:  # also per table: (self, table, records)
+                    labels.append(f"{label}:{args[1].name}")
+                for key in labels:
+                    meter.seconds[key] += elapsed
+                    meter.calls[key] += 1
+                    if rows_arg is not None and len(args) > rows_arg:
+                        meter.rows[key] += len(args[rows_arg])
 
         setattr(owner, name, timed)
 
@@ -133,6 +138,8 @@ def main(spec_path: str, out_path: str) -> int:
         "api_calls_client": meter.calls["api"],
         "duckdb_write_s": meter.seconds["duckdb_write"],
         "duckdb_rows": meter.rows["duckdb_write"],
+        "time_entries_write_s": meter.seconds["duckdb_write:clockify_time_entries"],
+        "time_entries_rows": meter.rows["duckdb_write:clockify_time_entries"],
         "peak_rss_mib": self_usage.ru_maxrss / 1024.0,
         "peak_rss_children_mib": child_usage.ru_maxrss / 1024.0,
         "cpu_user_s": self_usage.ru_utime,
