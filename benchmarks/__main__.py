@@ -78,6 +78,7 @@ def measure(sb: SandboxProcess, runs: list[tuple[dt.date, dt.date]], warehouse: 
     out_path = spec_path.with_suffix(".out.json")
     spec_path.write_text(json.dumps(spec))
     sb.reset()
+    load_before = os.getloadavg()[0]
     env = {k: v for k, v in os.environ.items() if k != "DAGSTER_HOME"}
     started = time.perf_counter()
     with open(spec_path.with_suffix(".log"), "w") as log:
@@ -99,12 +100,16 @@ def measure(sb: SandboxProcess, runs: list[tuple[dt.date, dt.date]], warehouse: 
         time_entries_rows_per_s=(result["time_entries_rows"] / result["time_entries_write_s"])
         if result["time_entries_write_s"] else None,
         strategy=strategy or "report",
+        # other work on the machine inflates wall times; CPU seconds are less affected
+        load_avg_1min=[round(load_before, 2), round(os.getloadavg()[0], 2)],
+        cpu_s=result["cpu_user_s"] + result["cpu_sys_s"],
         first_day=runs[0][0].isoformat(), last_day=runs[-1][1].isoformat(),
     )
     return result
 
 
-def bench_workload(label: str, cfg: SandboxConfig, only: set[str], partition_days: int, tmp: Path) -> dict:
+def bench_workload(label: str, cfg: SandboxConfig, only: set[str], partition_days: int, tmp: Path,
+                   selection="all") -> dict:
     today = cfg.anchor_date + dt.timedelta(days=1)
     out: dict = {"label": label, "users": cfg.users, "days": cfg.days, "issues": cfg.issues}
     with SandboxProcess(cfg) as sb:
@@ -115,12 +120,12 @@ def bench_workload(label: str, cfg: SandboxConfig, only: set[str], partition_day
         backfilled = tmp / f"{label}-backfill.duckdb"
         if only & {"backfill", "daily"}:
             print(f"[{label}] year backfill {start} .. {end} ({out['entries']} entries)", flush=True)
-            out["backfill"] = measure(sb, [(start, end)], backfilled, log_dir=tmp)
+            out["backfill"] = measure(sb, [(start, end)], backfilled, selection=selection, log_dir=tmp)
         if "daily" in only:
             print(f"[{label}] daily run on {today}: {daily[0]} .. {daily[1]}", flush=True)
             warehouse = tmp / f"{label}-daily.duckdb"
             shutil.copy(backfilled, warehouse)
-            out["daily"] = measure(sb, [daily], warehouse, log_dir=tmp)
+            out["daily"] = measure(sb, [daily], warehouse, selection=selection, log_dir=tmp)
         if "strategies" in only:
             strategies = out["strategies"] = {}
             for strategy in ("report", "per_user"):
@@ -131,7 +136,8 @@ def bench_workload(label: str, cfg: SandboxConfig, only: set[str], partition_day
                         selection=["clockify_time_entries"], strategy=strategy, log_dir=tmp)
             days = [end - dt.timedelta(days=i) for i in range(partition_days - 1, -1, -1)]
             print(f"[{label}] one run per partition, {partition_days} days, full job", flush=True)
-            per_partition = measure(sb, [(d, d) for d in days], tmp / f"{label}-partitions.duckdb", log_dir=tmp)
+            per_partition = measure(sb, [(d, d) for d in days], tmp / f"{label}-partitions.duckdb",
+                                    selection=selection, log_dir=tmp)
             factor = cfg.days / partition_days
             per_partition["extrapolated_to_days"] = cfg.days
             per_partition["extrapolated_requests_total"] = per_partition["requests_total"] * factor
@@ -176,6 +182,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--partition-days", type=int, default=5, help="days measured for one-run-per-partition")
     ap.add_argument("--latency-ms", type=int, default=50)
     ap.add_argument("--json", default=str(DEFAULT_JSON))
+    ap.add_argument("--raw-only", action="store_true", help="raw loads only, no dbt build (smoke test)")
     args = ap.parse_args(argv)
     only = set(args.only.split(","))
     strategy_scales = {float(x) for x in args.strategies_scale.split(",") if x}
@@ -190,7 +197,8 @@ def main(argv: list[str] | None = None) -> int:
             plan.append(("x10-users-36d", workload(10, anchor, args.latency_ms, days=36),
                          only - {"strategies"}))
         for label, cfg, parts in plan:
-            report["workloads"].append(bench_workload(label, cfg, parts, args.partition_days, Path(tmp)))
+            report["workloads"].append(bench_workload(label, cfg, parts, args.partition_days, Path(tmp),
+                                                      selection="raw" if args.raw_only else "all"))
             Path(args.json).parent.mkdir(parents=True, exist_ok=True)
             Path(args.json).write_text(json.dumps(report, indent=2))
     print()

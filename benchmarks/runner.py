@@ -90,7 +90,9 @@ def main(spec_path: str, out_path: str) -> int:
 
         def build_with_strategy():
             resources = build()
-            resources["clockify"] = resources["clockify"].model_copy(update={"time_entries_strategy": strategy})
+            client = resources["clockify"]  # rebuilt, not model_copy'd: Dagster re-reads a resource's init values
+            fields = {name: getattr(client, name) for name in type(client).model_fields}
+            resources["clockify"] = type(client)(**{**fields, "time_entries_strategy": strategy})
             return resources
 
         definitions.build_resources = build_with_strategy

@@ -1,0 +1,32 @@
+"""`python -m benchmarks` works end to end on a tiny workload and writes the JSON the README quotes (not timed)."""
+
+from __future__ import annotations
+
+import json
+
+from benchmarks.__main__ import main
+
+RUN_FIELDS = {
+    "requests", "requests_total", "requests_clockify", "requests_linear", "wall_s", "run_wall_s", "dbt_build_s",
+    "duckdb_rows", "duckdb_write_s", "rows_per_s", "time_entries_rows_per_s", "peak_rss_mib", "steps_s",
+}
+
+
+def test_tiny_benchmark_writes_every_field(tmp_path):
+    out = tmp_path / "bench.json"
+    assert main(["--scale", "0.01", "--strategies-scale", "0.01", "--partition-days", "2", "--latency-ms", "0",
+                 "--raw-only", "--json", str(out)]) == 0
+    report = json.loads(out.read_text())
+    assert report["machine"]["cores"] >= 1
+    (workload,) = report["workloads"]
+    assert workload["users"] == 2 and workload["entries"] > 0
+    runs = [workload["backfill"], workload["daily"], *workload["strategies"].values()]
+    for run in runs:
+        assert RUN_FIELDS <= run.keys()
+        assert run["requests_total"] > 0
+    backfill = workload["backfill"]
+    assert backfill["time_entries_rows"] == workload["entries"]  # every entry of the year loaded once
+    assert backfill["requests_linear"] > 0 and backfill["requests_clockify"] > 0
+    per_user = workload["strategies"]["per_user_year"]
+    assert per_user["requests_total"] == 1 + workload["users"]  # users list, then one page per user
+    assert workload["strategies"]["per_partition_runs"]["runs"] == 2
