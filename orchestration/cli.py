@@ -91,9 +91,13 @@ def print_summary(outcome) -> None:
 
 
 def cmd_sync(args) -> int:
-    from orchestration import preflight
-    from orchestration.sync import SyncError, parse_day, run_sync, validate_range
-
+    try:
+        # Importing the job reads WAREHOUSE_START_DATE (the partitions): a malformed one is a ConfigError.
+        from orchestration import preflight
+        from orchestration.sync import SyncError, parse_day, run_sync, validate_range
+    except settings.ConfigError as error:
+        _print(f"error: {error}")
+        return 1
     try:
         start = parse_day(args.start, "--start")
         end = parse_day(args.end, "--end")

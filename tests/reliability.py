@@ -1,0 +1,192 @@
+"""Shared helpers of the reliability suites (fault matrix, crash recovery, bad input, secrets).
+
+The reference: one clean sync of `RANGE` against a sandbox whose data was changed up front (`mutate`), built
+once per test session (`clean_reference()`, memoised). Every faulty, crashed or incremental scenario must end
+with marts (and raw rows) identical to it: no row lost, none doubled.
+"""
+
+from __future__ import annotations
+
+import atexit
+import datetime as dt
+import functools
+import os
+import re
+import shutil
+import tempfile
+from contextlib import contextmanager
+from pathlib import Path
+
+import duckdb
+
+from tests.conftest import ANCHOR, SMALL
+
+RANGE = (ANCHOR - dt.timedelta(days=13), ANCHOR)
+# "Now" for the sandbox's mutations: inside RANGE's last days, so a reload of those days sees them.
+FROZEN_NOW = dt.datetime(2024, 6, 28, 18, 0, tzinfo=dt.timezone.utc)
+MUTATED_DAYS_FROM = ANCHOR - dt.timedelta(days=3)  # every mutation touches days >= this one
+TMP = Path(tempfile.mkdtemp(prefix="reliability-"))
+atexit.register(shutil.rmtree, TMP, True)
+
+
+def sandbox_config():
+    from sandbox import SandboxConfig
+
+    return SandboxConfig(**SMALL)
+
+
+def _day(entry) -> dt.date:
+    return dt.date.fromisoformat(entry["timeInterval"]["start"][:10])
+
+
+def mutate(ws) -> dict:
+    """The "data changed between loads" cases, deterministic: returns what was changed."""
+    ws.clock = lambda: FROZEN_NOW
+    entries = sorted(ws.clockify_time_entries, key=lambda e: (e["timeInterval"]["start"], e["id"]))
+    done = [e for e in entries if e["timeInterval"]["end"] and MUTATED_DAYS_FROM <= _day(e) < ANCHOR]
+    running = [e for e in entries if e["timeInterval"]["end"] is None]
+    known = {i["identifier"]: i for i in ws.linear_issues if not i.get("archivedAt")}
+    mentioned = []
+    for e in entries:
+        for ident in re.findall(r"\b[A-Z]+-\d+\b", e.get("description") or ""):
+            if ident in known and known[ident]["id"] not in [m["id"] for m in mentioned]:
+                mentioned.append(known[ident])
+    moved, archived = mentioned[0], mentioned[1]
+    old_identifier = moved["identifier"]
+    edited, deleted, stopped = done[0], done[-1], running[0]
+    start = dt.datetime.fromisoformat(edited["timeInterval"]["start"].replace("Z", "+00:00"))
+    ws.edit_time_entry(edited["id"], description=f"{archived['identifier']} rework", end=start + dt.timedelta(hours=3))
+    ws.delete_time_entry(deleted["id"])
+    stopped_start = dt.datetime.fromisoformat(stopped["timeInterval"]["start"].replace("Z", "+00:00"))
+    ws.stop_timer(stopped["id"], end=stopped_start + dt.timedelta(minutes=50))
+    other_team = next(t["key"] for t in ws.linear_teams if t is not moved["team"])
+    ws.move_issue(moved["id"], other_team)
+    ws.archive_issue(archived["id"])
+    odd = add_odd_records(ws)
+    return {"odd": odd,
+        "edited": edited["id"], "deleted": deleted["id"], "stopped": stopped["id"],
+        "moved": moved["id"], "old_identifier": old_identifier, "new_identifier": moved["identifier"],
+        "archived": archived["id"],
+    }
+
+
+@contextmanager
+def environment(**values):
+    """Set (or, with None, remove) environment variables for the duration."""
+    previous = {k: os.environ.get(k) for k in values}
+    for k, v in values.items():
+        if v is None:
+            os.environ.pop(k, None)
+        else:
+            os.environ[k] = str(v)
+    try:
+        yield
+    finally:
+        for k, v in previous.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+
+
+def sync_env(sb, warehouse: Path, **extra) -> dict:
+    return {**sb.env(), "WAREHOUSE_PATH": str(warehouse), "DAGSTER_HOME": None, "API_MAX_RETRY_SECONDS": "60",
+            "API_MAX_ATTEMPTS": "10", **extra}
+
+
+def _rows(con, sql):
+    rounded = []
+    for row in con.execute(sql).fetchall():
+        rounded.append(tuple(round(v, 9) if isinstance(v, float) else v for v in row))
+    return rounded
+
+
+def schema_snapshot(path: Path, schema: str, exclude: tuple[str, ...] = ()) -> dict[str, list]:
+    """Every table of `schema`, ORDER BY ALL, floats rounded to 1e-9."""
+    with duckdb.connect(str(path), read_only=True) as con:
+        tables = [r[0] for r in con.execute(
+            "SELECT table_name FROM information_schema.tables WHERE table_schema = $s AND table_type = 'BASE TABLE' "
+            "ORDER BY 1", {"s": schema}).fetchall()]
+        out = {}
+        for name in tables:
+            cols = [r[0] for r in con.execute(
+                "SELECT column_name FROM information_schema.columns WHERE table_schema = $s AND table_name = $t",
+                {"s": schema, "t": name}).fetchall()]
+            skip = [c for c in cols if c in exclude]
+            star = f"* EXCLUDE ({', '.join(skip)})" if skip else "*"
+            out[name] = _rows(con, f'SELECT {star} FROM "{schema}"."{name}" ORDER BY ALL')
+        return out
+
+
+def marts(path: Path) -> dict[str, list]:
+    return schema_snapshot(path, "marts")
+
+
+def raw(path: Path) -> dict[str, list]:
+    return schema_snapshot(path, "raw", exclude=("_loaded_at",))
+
+
+def assert_same(actual: dict[str, list], expected: dict[str, list], what: str) -> None:
+    assert sorted(actual) == sorted(expected), f"{what}: tables differ"
+    for name, rows in expected.items():
+        got = actual[name]
+        assert len(got) == len(rows), f"{what}.{name}: {len(got)} rows, clean run has {len(rows)}"
+        assert got == rows, f"{what}.{name}: rows differ from the clean run"
+    assert any(expected.values()), f"{what}: the clean run is empty"
+
+
+@functools.lru_cache(maxsize=None)
+def clean_reference() -> Path:
+    """The clean run's warehouse (built once per session): the mutated sandbox data, no faults."""
+    from dagster import DagsterInstance
+
+    from orchestration.sync import run_sync
+    from sandbox import Sandbox
+
+    path = TMP / "clean.duckdb"
+    with Sandbox(sandbox_config()) as sb:
+        mutate(sb.workspace)
+        with environment(**sync_env(sb, path)):
+            run_sync(*RANGE, instance=DagsterInstance.ephemeral())
+    return path
+
+
+def copy_warehouse(source: Path, target: Path) -> Path:
+    shutil.copyfile(source, target)
+    return target
+
+
+def _raw_keys():
+    from assets.clockify import clockify_assets
+    from assets.linear import linear_assets
+
+    return [key for a in [*clockify_assets, *linear_assets] for key in a.keys]
+
+
+RAW_KEYS = _raw_keys()
+
+
+ODD_DAY = ANCHOR - dt.timedelta(days=2)
+
+
+def add_odd_records(ws) -> dict:
+    """Records that break assumptions: missing optional fields, extra fields, null project/task, zero and
+    negative duration, an unknown enum value. They must load, be flagged, never crash a partition."""
+    user = sorted(u["id"] for u in ws.clockify_users)[0]
+    at = dt.datetime.combine(ODD_DAY, dt.time(22, 0), tzinfo=dt.timezone.utc)
+    hour = dt.timedelta(hours=1)
+    # (Records missing optional fields cannot come out of the sandbox's report: see test_bad_input's loader test.)
+    missing = ws.add_time_entry(user, at, at + hour, description="", tag_ids=())
+    extra = ws.add_time_entry(user, at + dt.timedelta(minutes=5), at + hour, description="ENG-1 extra fields")
+    extra["someNewField"] = {"nested": [1, 2, 3]}
+    extra["anotherNewField"] = "surprise"
+    nulls = ws.add_time_entry(user, at + dt.timedelta(minutes=10), at + hour, description=None,
+                              project_id=None, task_id=None)
+    zero = ws.add_time_entry(user, at + dt.timedelta(minutes=15), at + dt.timedelta(minutes=15), description="zero")
+    negative = ws.add_time_entry(user, at + dt.timedelta(minutes=20), at + hour, description="negative")
+    negative["timeInterval"] = {**negative["timeInterval"], "end": (at - hour).strftime("%Y-%m-%dT%H:%M:%SZ"),
+                                "duration": "PT-1H20M"}
+    enum = ws.add_time_entry(user, at + dt.timedelta(minutes=25), at + hour, description="odd type")
+    enum["type"] = "SOME_FUTURE_TYPE"
+    return {"missing": missing["id"], "extra": extra["id"], "nulls": nulls["id"], "zero": zero["id"],
+            "negative": negative["id"], "enum": enum["id"]}
