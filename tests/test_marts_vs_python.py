@@ -58,6 +58,12 @@ class Reference:
         self.states = {s["id"]: s for s in tables["linear_workflow_states"]}
         self.users = {u["id"]: u for u in tables["clockify_users"]}
         tasks = {t["id"]: t["name"] for t in tables["clockify_tasks"]}
+        # Write-back links (raw.clockify_issue_task_links rows): task id -> issue id, when the issue exists.
+        # The latest row per task wins, as in staging.
+        task_links: dict[str, str] = {}
+        for link in sorted(tables.get("clockify_issue_task_links", []), key=lambda l: l["updated_at"]):
+            task_links[link["task_id"]] = link["issue_id"]
+        task_links = {t: i for t, i in task_links.items() if i in self.issues}
         # identifier -> issue: current identifiers first, then previous ones not taken by a current one
         self.identifier_to_issue: dict[str, str] = {}
         for issue in self.issues.values():
@@ -75,8 +81,10 @@ class Reference:
             if start is None or end is None or end < start:  # running timer or bad interval: no hours
                 continue
             issue_id = source = None
+            if task_links.get(e.get("taskId") or ""):  # an explicit link beats any identifier in text
+                issue_id, source = task_links[e["taskId"]], "link"
             texts = [("task", tasks.get(e.get("taskId") or "")), ("description", e.get("description"))]
-            for name, text in texts:
+            for name, text in texts if issue_id is None else ():
                 for m in ID_RULE.finditer(text or ""):
                     found = self.identifier_to_issue.get(f"{m.group(1).upper()}-{m.group(2)}")
                     if found:

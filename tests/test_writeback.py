@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+from pathlib import Path
 
 import duckdb
 import pytest
@@ -230,3 +231,33 @@ def test_dagster_asset_metadata_and_dry_run_config(env, monkeypatch):
     meta = result.get_asset_materialization_events()[0].materialization.metadata
     assert meta["mode"].value == "write" and meta["writes"].value == meta["planned_writes"].value > 2
     assert meta["dagster/row_count"].value == len(open_eng_issues(sb))
+
+
+def test_dbt_prefers_the_link_over_identifiers_in_text(env, tmp_path):
+    """End to end: write-back links a task; an entry on it whose text names another issue matches the link."""
+    from assets.clockify import clockify_assets
+    from assets.linear import linear_assets
+    from tests.test_dbt_harness import run_dbt
+
+    sb = env
+    run()
+    linked_issue, other = open_eng_issues(sb)[:2]
+    task_id = links()[linked_issue["id"]][0]
+    ws = sb.workspace
+    day = ANCHOR - dt.timedelta(days=1)
+    start = dt.datetime(day.year, day.month, day.day, 9, 0, tzinfo=dt.timezone.utc)
+    user = ws.clockify_users[0]["id"]
+    on_task = ws.add_time_entry(user, start, start + dt.timedelta(hours=2), description=f"{other['identifier']} review",
+                                project_id=eng_project(sb)["id"], task_id=task_id)
+    text_only = ws.add_time_entry(user, start + dt.timedelta(hours=3), start + dt.timedelta(hours=4),
+                                  description=f"{other['identifier']} review")
+    result = materialize([*clockify_assets, *linear_assets], partition_key=day.isoformat(), resources=build_resources())
+    assert result.success
+    build = run_dbt(["run", "--select", "+fct_time_entries"],
+                    Path(os.environ["WAREHOUSE_PATH"]), tmp_path)
+    assert build.returncode == 0, build.output[-3000:]
+    fct = {r[0]: r[1:] for r in rows(
+        "SELECT time_entry_id, issue_id, match_source, matched_identifier FROM marts.fct_time_entries "
+        f"WHERE time_entry_id IN ('{on_task['id']}', '{text_only['id']}')")}
+    assert fct[on_task["id"]] == (linked_issue["id"], "link", linked_issue["identifier"])
+    assert fct[text_only["id"]] == (other["id"], "description", other["identifier"])

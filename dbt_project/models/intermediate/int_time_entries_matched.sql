@@ -7,15 +7,20 @@ time_entries as (
 
 ),
 
--- Hook for explicit links: when Clockify tasks can be linked to a Linear issue explicitly (a planned
--- feature), select (time_entry_id, issue_id) here; an explicit link beats parsed identifiers and gets
--- match_source 'explicit' (add it to the accepted_values test then). Empty until the feature exists.
+-- Explicit links: a Clockify task that write-back created (or adopted) for a Linear issue names its
+-- issue by id, which beats any identifier in the task name or the description (match_source 'link').
+-- Links to an issue the warehouse does not know are ignored (the entry falls back to parsed identifiers).
 explicit_links as (
 
     select
-        cast(null as varchar) as time_entry_id,
-        cast(null as varchar) as issue_id
-    where false
+        time_entries.time_entry_id,
+        links.issue_id,
+        issues.issue_identifier
+    from time_entries
+    inner join {{ ref('stg_clockify__issue_task_links') }} as links
+        on time_entries.task_id = links.task_id
+    inner join {{ ref('stg_linear__issues') }} as issues
+        on links.issue_id = issues.issue_id
 
 ),
 
@@ -32,10 +37,13 @@ matched as (
     select
         time_entries.*,
         coalesce(explicit_links.issue_id, parsed_matches.issue_id) as issue_id,
-        case when explicit_links.issue_id is null then parsed_matches.candidate_identifier end
-            as matched_identifier,
+        -- for a link: the issue's current identifier
         case
-            when explicit_links.issue_id is not null then 'explicit'
+            when explicit_links.issue_id is not null then explicit_links.issue_identifier
+            else parsed_matches.candidate_identifier
+        end as matched_identifier,
+        case
+            when explicit_links.issue_id is not null then 'link'
             else parsed_matches.match_source
         end as match_source
     from time_entries
