@@ -206,3 +206,36 @@ writeback_job = define_asset_job(
     description="Mirror Linear issues into Clockify as tasks (needs CLOCKIFY_WRITEBACK=1 to write; "
     "dry_run lists the changes). Run it after warehouse_job has loaded Linear.",
 )
+
+
+def execute_writeback_job(dry_run: bool = False, max_writes: int | None = None, log_level: str = "WARNING"):
+    """Run clockify_writeback_job in process (what `warehouse writeback` calls); the asset's metadata.
+
+    Raises WritebackError (one line) when settings are missing or the run fails. Runs are recorded in
+    DAGSTER_HOME when it is set, like `warehouse sync`.
+    """
+    import os
+
+    from orchestration.definitions import build_definitions
+    from orchestration.sync import PROCESS_TAG, _instance, first_failure, process_tag
+
+    missing = [name for name in ("CLOCKIFY_API_KEY", "CLOCKIFY_WORKSPACE_ID") if not os.environ.get(name)]
+    if missing:
+        raise wb.WritebackError(f"{' and '.join(missing)} not set: set them in the environment or in .env.")
+    op_config: dict = {"dry_run": dry_run}
+    if max_writes is not None:
+        op_config["max_writes"] = max_writes
+    job = build_definitions().resolve_job_def(writeback_job.name)
+    result = job.execute_in_process(
+        run_config={
+            "ops": {"raw__clockify_issue_task_links": {"config": op_config}},
+            "loggers": {"console": {"config": {"log_level": log_level}}},
+        },
+        instance=_instance(),
+        tags={PROCESS_TAG: process_tag()},
+        raise_on_error=False,
+    )
+    if not result.success:
+        raise wb.WritebackError(f"write-back failed at {first_failure(result)}")
+    (event,) = result.get_asset_materialization_events()
+    return event.materialization.metadata

@@ -4,6 +4,7 @@
     warehouse sync --start YYYY-MM-DD --end YYYY-MM-DD   load a date range from the configured APIs
     warehouse ui                                     the Dagster UI on 127.0.0.1 (with the sandbox: --sandbox)
     warehouse sandbox                                serve the sandbox APIs until Ctrl-C
+    warehouse writeback [--dry-run]                  mirror Linear issues into Clockify as tasks (opt-in)
 """
 
 from __future__ import annotations
@@ -170,6 +171,32 @@ def cmd_sandbox(args) -> int:
     return 0
 
 
+def cmd_writeback(args) -> int:
+    """Needs a warehouse with Linear loaded (`warehouse sync`); reads Clockify fresh, then writes."""
+    from assets.writeback import execute_writeback_job
+    from orchestration.writeback import WritebackError, writeback_settings
+
+    if args.max_writes is not None and args.max_writes < 1:
+        _print(f"error: --max-writes {args.max_writes} must be at least 1.")
+        return 2
+    try:
+        enabled = writeback_settings().enabled
+        if not enabled and not args.dry_run:
+            _print("error: write-back disabled: set CLOCKIFY_WRITEBACK=1 to write to Clockify, "
+                   "or add --dry-run to list the planned changes.")
+            return 2
+        metadata = execute_writeback_job(dry_run=args.dry_run, max_writes=args.max_writes)
+    except (WritebackError, settings.ConfigError) as error:
+        _print(f"error: {error}")
+        return 1
+    mode = metadata["mode"].value
+    _print(f"Write-back ({mode}): {metadata['writes'].value} write(s) made, {metadata['planned_writes'].value} "
+           f"planned, {metadata['deferred_writes'].value} deferred to later runs, "
+           f"{metadata['conflicts'].value} conflict(s), {metadata['links_changed'].value} link(s) recorded.")
+    _print(metadata["plan"].value)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="warehouse", description="Clockify + Linear hours warehouse.")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -197,6 +224,14 @@ def build_parser() -> argparse.ArgumentParser:
     ui.add_argument("--sandbox", action="store_true", help="point the UI's runs at a sandbox it starts")
     sandbox_options(ui)
     ui.set_defaults(func=cmd_ui)
+
+    writeback = sub.add_parser(
+        "writeback", help="mirror Linear issues into Clockify as tasks (needs CLOCKIFY_WRITEBACK=1 and a synced warehouse)"
+    )
+    writeback.add_argument("--dry-run", action="store_true", help="list the planned changes, write nothing")
+    writeback.add_argument("--max-writes", type=int, default=None,
+                           help="writes this run may make (default CLOCKIFY_WRITEBACK_MAX_WRITES, 200)")
+    writeback.set_defaults(func=cmd_writeback)
 
     serve = sub.add_parser("sandbox", help="serve the sandbox APIs until Ctrl-C")
     sandbox_options(serve)

@@ -261,3 +261,24 @@ def test_dbt_prefers_the_link_over_identifiers_in_text(env, tmp_path):
         f"WHERE time_entry_id IN ('{on_task['id']}', '{text_only['id']}')")}
     assert fct[on_task["id"]] == (linked_issue["id"], "link", linked_issue["identifier"])
     assert fct[text_only["id"]] == (other["id"], "description", other["identifier"])
+
+
+def test_cli_writeback(env, monkeypatch, capsys):
+    from orchestration.cli import main
+
+    sb = env
+    assert main(["writeback", "--dry-run"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("Write-back (dry run): 0 write(s) made,") and "- create project 'Linear · ENG' for team ENG" in out
+    assert writes(sb) == []
+    monkeypatch.setenv("CLOCKIFY_WRITEBACK", "0")
+    assert main(["writeback"]) == 2
+    assert capsys.readouterr().out.startswith("error: write-back disabled: set CLOCKIFY_WRITEBACK=1")
+    monkeypatch.setenv("CLOCKIFY_WRITEBACK", "1")
+    assert main(["writeback", "--max-writes", "2"]) == 0
+    assert "Write-back (write): 2 write(s) made" in capsys.readouterr().out and len(writes(sb)) == 2
+    monkeypatch.setenv("LINEAR_TEAM_KEYS", "ENG,NOPE")
+    assert main(["writeback"]) == 1
+    line = capsys.readouterr().out.strip()
+    assert "\n" not in line and line.startswith("error: write-back failed at raw__clockify_issue_task_links: ")
+    assert "LINEAR_TEAM_KEYS names NOPE" in line
