@@ -107,11 +107,21 @@ def recover_abandoned_runs(instance: DagsterInstance) -> list[str]:
     return recovered
 
 
+def initialize_pool(instance: DagsterInstance, pool: str = "duckdb") -> None:
+    """Give pool `duckdb` its limit (dagster.yaml default_limit) now: the run queue only learns of a pool
+    the first time it sees one, and dequeues that first time without counting it, so on a fresh
+    DAGSTER_HOME two runs queued at once from the UI could both start."""
+    storage = instance.event_log_storage
+    if storage.supports_global_concurrency_limits and pool not in storage.get_concurrency_keys():
+        storage.initialize_concurrency_limit_to_default(pool)
+
+
 def _instance() -> DagsterInstance:
     # With DAGSTER_HOME (make sets a project-local one) runs are recorded and show in the UI.
     if os.environ.get("DAGSTER_HOME"):
         settings.ensure_dagster_home()
         instance = DagsterInstance.get()
+        initialize_pool(instance)
         for run_id in recover_abandoned_runs(instance):
             print(f"note: run {run_id[:8]} was left unfinished by a killed sync; marked failed, pool slot freed.",
                   flush=True)
