@@ -282,3 +282,15 @@ def test_cli_writeback(env, monkeypatch, capsys):
     line = capsys.readouterr().out.strip()
     assert "\n" not in line and line.startswith("error: write-back failed at raw__clockify_issue_task_links: ")
     assert "LINEAR_TEAM_KEYS names NOPE" in line
+
+
+def test_writeback_is_visible_but_never_in_warehouse_job():
+    from orchestration.definitions import build_definitions
+
+    defs = build_definitions()
+    links_key = clockify_issue_task_links.key
+    assert links_key not in defs.resolve_job_def("warehouse_job").asset_layer.selected_asset_keys
+    assert defs.resolve_job_def("clockify_writeback_job").asset_layer.selected_asset_keys == {links_key}
+    spec = next(s for s in clockify_issue_task_links.specs)
+    assert spec.group_name == "writeback" and "CLOCKIFY_WRITEBACK=1" in spec.description
+    assert {d.asset_key.path[-1] for d in spec.deps} == {"linear_issues", "linear_teams", "linear_workflow_states"}
