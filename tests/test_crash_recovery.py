@@ -1,0 +1,132 @@
+"""SIGKILL in the middle of a partition load and in the middle of the dbt build, then the same sync again.
+
+`warehouse sync` runs as a subprocess (its own process group, so dbt dies with it, as in a container or
+CI kill) against a sandbox served from this process, with a persistent DAGSTER_HOME holding the project's
+dagster.yaml (pool "duckdb" limited to 1). The killed runs never report their end and keep their pool slot:
+the next sync must notice their process is gone and free it, instead of waiting forever.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from tests import reliability as r
+from tests.test_secrets import assert_no_secret
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+class CliSync:
+    """`python -m orchestration.cli sync` over RANGE, its output collected line by line."""
+
+    def __init__(self, env: dict):
+        start, end = r.RANGE
+        self.lines: list[str] = []
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "orchestration.cli", "sync", "--start", str(start), "--end", str(end)],
+            cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+            start_new_session=True,
+        )
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
+
+    def _read(self):
+        for line in self.proc.stdout:
+            self.lines.append(line)
+
+    @property
+    def output(self) -> str:
+        return "".join(self.lines)
+
+    def wait_for(self, predicate, timeout: float, what: str):
+        deadline = time.monotonic() + timeout
+        while not predicate():
+            if self.proc.poll() is not None:
+                pytest.fail(f"sync exited ({self.proc.returncode}) before {what}:\n{self.output[-3000:]}")
+            if time.monotonic() > deadline:
+                self.kill()
+                pytest.fail(f"no {what} within {timeout} s:\n{self.output[-3000:]}")
+            time.sleep(0.1)
+
+    def kill(self):
+        os.killpg(self.proc.pid, signal.SIGKILL)  # the CLI and its dbt child, no chance to clean up
+        self.proc.wait()
+        self._reader.join(5)
+
+    def finish(self, timeout: float) -> int:
+        try:
+            self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.kill()
+            pytest.fail(f"the re-run did not finish within {timeout} s (a killed run's pool slot?):\n"
+                        f"{self.output[-3000:]}")
+        self._reader.join(5)
+        return self.proc.returncode
+
+
+def assert_readable(path: Path) -> None:
+    """DuckDB replays or discards its WAL: the killed writer's file opens and answers queries."""
+    with duckdb.connect(str(path), read_only=True) as con:
+        con.execute("SELECT count(*) FROM information_schema.tables").fetchone()
+
+
+def test_sigkill_mid_load_and_mid_dbt_then_the_same_sync_recovers(tmp_path):
+    from sandbox import Sandbox
+
+    reference = r.clean_reference()
+    warehouse = tmp_path / "warehouse.duckdb"
+    home = tmp_path / "dagster_home"
+    home.mkdir()
+    (home / "dagster.yaml").write_text((ROOT / "dagster.yaml").read_text())
+    with Sandbox(r.sandbox_config()) as sb:
+        r.mutate(sb.workspace)
+        env = {**os.environ, **{k: v for k, v in r.sync_env(sb, warehouse).items() if v is not None},
+               "DAGSTER_HOME": str(home), "PYTHONUNBUFFERED": "1"}
+
+        # 1. Killed in the middle of the time-entry partition load (its report request hangs).
+        sb.faults.add("clockify_reports", "slow", after=1, delay=300)  # after the preflight check
+        first = CliSync(env)
+        first.wait_for(lambda: ("clockify_reports", "slow") in [h[:2] for h in sb.faults.history], 180,
+                       "time-entry load")
+        first.kill()
+        sb.faults.clear()
+        assert_readable(warehouse)
+
+        # 2. The same sync again, killed in the middle of dbt build (after a mart table was written).
+        second = CliSync(env)
+        second.wait_for(lambda: "OK created sql table model marts." in second.output, 240, "dbt mart build")
+        second.kill()
+        assert_readable(warehouse)
+        assert "marked failed, pool slot freed" in second.output  # the first killed run's slot
+
+        # 3. The same sync once more: it completes and the warehouse equals the clean run.
+        third = CliSync(env)
+        assert third.finish(300) == 0, third.output[-3000:]
+        assert "marked failed, pool slot freed" in third.output
+
+    r.assert_same(r.marts(warehouse), r.marts(reference), "marts")
+    r.assert_same(r.raw(warehouse), r.raw(reference), "raw")
+
+    from dagster import DagsterInstance, DagsterRunStatus
+
+    with r.environment(DAGSTER_HOME=str(home)):
+        with DagsterInstance.get() as instance:
+            statuses = sorted(run.status.value for run in instance.get_runs())
+            info = instance.event_log_storage.get_concurrency_info("duckdb")
+    assert statuses == sorted([DagsterRunStatus.FAILURE.value] * 2 + [DagsterRunStatus.SUCCESS.value])
+    assert not info.claimed_slots and not info.pending_steps
+
+    # The same run history, warehouse and console output never hold an API key.
+    assert_no_secret(
+        [first.output, second.output, third.output], [home, warehouse], [sb.config.clockify_api_key,
+                                                                        sb.config.linear_api_key],
+    )
