@@ -119,9 +119,14 @@ def initialize_pool(instance: DagsterInstance, pool: str = "duckdb") -> None:
 def _instance() -> DagsterInstance:
     # With DAGSTER_HOME (make sets a project-local one) runs are recorded and show in the UI.
     if os.environ.get("DAGSTER_HOME"):
-        settings.ensure_dagster_home()
-        instance = DagsterInstance.get()
-        initialize_pool(instance)
+        from orchestration.locking import warehouse_lock
+
+        home = settings.ensure_dagster_home()
+        # Two syncs started at once on a fresh DAGSTER_HOME would both create its SQLite storages (and
+        # stamp their schema versions twice): take turns creating the instance.
+        with warehouse_lock(home / "instance", timeout_seconds=300):
+            instance = DagsterInstance.get()
+            initialize_pool(instance)
         for run_id in recover_abandoned_runs(instance):
             print(f"note: run {run_id[:8]} was left unfinished by a killed sync; marked failed, pool slot freed.",
                   flush=True)
