@@ -149,6 +149,9 @@ def cmd_report(args) -> int:
 
 
 def cmd_ui(args) -> int:
+    from orchestration.sync import _instance
+
+    _instance()  # the project's dagster.yaml and the duckdb pool limit are in place before the UI starts
     command = [sys.executable, "-m", "dagster", "dev", "-w", str(settings.PROJECT_ROOT / "workspace.yaml"),
                "-h", "127.0.0.1", "-p", str(args.port)]
     if args.sandbox:

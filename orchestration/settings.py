@@ -55,12 +55,17 @@ def warehouse_path() -> Path:
 
 
 def ensure_dagster_home() -> Path:
-    """Use the project-local DAGSTER_HOME (run history persists) with the project's dagster.yaml."""
+    """Use the project-local DAGSTER_HOME (run history persists) with the project's dagster.yaml.
+
+    The copy in DAGSTER_HOME is kept equal to the project's file, so a changed instance setting (such as
+    the duckdb pool) reaches homes created by an older checkout; edit the project's dagster.yaml instead.
+    """
     home = Path(os.environ.get("DAGSTER_HOME") or PROJECT_ROOT / ".dagster_home")
     home.mkdir(parents=True, exist_ok=True)
     config = home / "dagster.yaml"
-    if not config.exists():
-        config.write_text((PROJECT_ROOT / "dagster.yaml").read_text())
+    wanted = (PROJECT_ROOT / "dagster.yaml").read_text()
+    if not config.exists() or config.read_text() != wanted:
+        config.write_text(wanted)
     os.environ["DAGSTER_HOME"] = str(home)
     return home
 
