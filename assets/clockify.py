@@ -34,7 +34,8 @@ clockify_tags = snapshot_asset(
 @asset(
     key=raw_key(t.CLOCKIFY_TASKS),
     group_name="clockify",
-    description="Clockify tasks of every project (one request per project page). Task names like "
+    description="Clockify tasks of every project, read from the hydrated project list (one request per "
+    "page of projects; a project listed without tasks is read on its own). Task names like "
     "`ENG-42: Fix login` are the strongest link from time to a Linear issue.",
     kinds={"clockify", "duckdb"},
     owners=OWNERS,
@@ -46,7 +47,7 @@ def clockify_tasks(context: AssetExecutionContext, clockify: ClockifyClient, war
     with warehouse.connect() as con:
         project_ids = [r[0] for r in con.execute(f"SELECT id FROM {t.CLOCKIFY_PROJECTS.qualified_name}").fetchall()]
     before = clockify.requests_made
-    records = clockify.tasks(project_ids)
+    records = clockify.hydrated_tasks(project_ids)
     result = warehouse.replace_snapshot(t.CLOCKIFY_TASKS, records)
     return MaterializeResult(metadata=load_metadata(t.CLOCKIFY_TASKS, result, clockify.requests_made - before))
 

@@ -14,6 +14,9 @@ Behaviour choices where Clockify's documentation is silent (kept deliberately, t
 - Main API lists are in creation order; time entries newest first (by start, then id); the
   detailed report sorts by (start, id), ``sortOrder`` DESCENDING by default (ASCENDING allowed),
   so paging never repeats or skips an entry while the data does not change.
+- ``GET /projects?hydrated=true`` embeds each project's ``tasks`` (all of them, in the shape and order
+  of ``/projects/{id}/tasks``); without ``hydrated`` the projects come without ``tasks``. Clockify's
+  hydrated projects also carry memberships and estimates; the sandbox adds only the tasks.
 - The detailed report includes running timers (``end``/``duration`` null) and counts only
   finished entries in ``totals.totalTime``.
 """
@@ -149,7 +152,11 @@ def _route_main(ws: Workspace, method: str, path: str, q: dict, body: bytes) -> 
             billable = _bool_param(q, "billable")
             if billable is not None:
                 projects = [p for p in projects if p["billable"] == billable]
-            return Response(200, _paginate(projects, q))
+            page = _paginate(projects, q)
+            if _bool_param(q, "hydrated"):
+                # Like Clockify: each project with its tasks embedded, as /projects/{id}/tasks lists them.
+                page = [{**p, "tasks": [dict(t) for t in ws.clockify_tasks.get(p["id"], [])]} for p in page]
+            return Response(200, page)
         pid = rest[1]
         project = next((p for p in ws.clockify_projects if p["id"] == pid), None)
         if project is None:

@@ -237,6 +237,43 @@ def test_lists_page_to_the_end_and_count_requests(sb):
     assert after["clockify_reports"] == before["clockify_reports"]
 
 
+def test_tasks_from_the_hydrated_project_list_cost_pages_of_projects_not_projects(sb):
+    client = _live(sb, page_size=3)
+    project_ids = [p["id"] for p in sb.workspace.clockify_projects]
+    assert len(project_ids) > 3  # more than one page of projects
+    per_project = client.tasks(project_ids)
+    before = client.requests_made
+    hydrated = client.hydrated_tasks(project_ids)
+    requests = client.requests_made - before
+    assert hydrated == per_project and all(t["projectId"] for t in hydrated)
+    assert len(hydrated) > 3 * len(project_ids)  # the per-project endpoint itself needed several pages
+    assert requests == len(project_ids) // 3 + 1  # pages of projects (a short page is the last one)
+    assert client.hydrated_tasks() == per_project  # default: every listed project
+    subset = project_ids[1:3]
+    assert client.hydrated_tasks(subset) == client.tasks(subset)
+
+
+def test_hydrated_tasks_fall_back_per_project_when_a_record_lacks_tasks(sb, monkeypatch):
+    client = _live(sb, page_size=50)
+    project_ids = [p["id"] for p in sb.workspace.clockify_projects]
+    stripped = project_ids[2]
+    real_get = ClockifyClient._get
+
+    def get_without_one_task_list(self, url, url_setting, params=None):
+        answer = real_get(self, url, url_setting, params)
+        if (params or {}).get("hydrated") == "true":
+            answer = [{k: v for k, v in p.items() if not (k == "tasks" and p["id"] == stripped)} for p in answer]
+        return answer
+
+    monkeypatch.setattr(ClockifyClient, "_get", get_without_one_task_list)
+    before = _counts(sb)["clockify"]
+    tasks = client.hydrated_tasks(project_ids)
+    assert _counts(sb)["clockify"] - before == 2  # the listing, then the stripped project's own tasks
+    monkeypatch.undo()
+    assert tasks == client.tasks(project_ids)
+    assert any(t["projectId"] == stripped for t in tasks)
+
+
 @pytest.mark.parametrize("strategy", ["report", "per_user"])
 def test_time_entries_match_the_workspace_exactly(sb, strategy):
     start, end = _all_range()

@@ -243,6 +243,16 @@ def test_clockify_list_pagination(sb, http):
     assert len(tasks) == 3 and all(t["projectId"] == pid for t in tasks)
     all_tasks = ck(sb, http, ws_path(sb, f"/projects/{pid}/tasks"), **{"page-size": 500}).json()
     assert all_tasks == sb.workspace.clockify_tasks[pid]
+    # ?hydrated=true embeds every project's tasks exactly as /projects/{id}/tasks lists them; default: none
+    assert all("tasks" not in p for p in projects)
+    hydrated = [p for page in (1, 2, 3) for p in ck(sb, http, ws_path(sb, "/projects"), hydrated="true", page=page,
+                                                     **{"page-size": 3}).json()]
+    assert [{k: v for k, v in p.items() if k != "tasks"} for p in hydrated] == projects
+    for p in hydrated:
+        listed = ck(sb, http, ws_path(sb, f"/projects/{p['id']}/tasks"), **{"page-size": 500}).json()
+        assert p["tasks"] == listed == sb.workspace.clockify_tasks.get(p["id"], [])
+    assert sum(len(p["tasks"]) for p in hydrated) > 0
+    assert all("tasks" not in p for p in sb.workspace.clockify_projects)  # served copies, data untouched
 
 
 def test_clockify_time_entries(sb, http):

@@ -105,12 +105,44 @@ class ClockifyClient(ApiClientResource):
         return cast(list[ClockifyTag], self._pages(self._ws_path("/tags")))
 
     def tasks(self, project_ids: Iterable[str]) -> list[ClockifyTask]:
+        """Tasks of the given projects, one paged GET /projects/{id}/tasks per project (cheap for a few)."""
         tasks: list[ClockifyTask] = []
         for project_id in dict.fromkeys(project_ids):  # de-duplicated, order kept
             for task in self._pages(self._ws_path(f"/projects/{project_id}/tasks")):
                 task.setdefault("projectId", project_id)
                 tasks.append(cast(ClockifyTask, task))
         return tasks
+
+    def hydrated_tasks(self, project_ids: Iterable[str] | None = None) -> list[ClockifyTask]:
+        """Tasks of the given projects (default: every listed project) from one paged
+        GET /projects?hydrated=true, which embeds each project's `tasks`: requests grow with pages of
+        projects, not with projects. Same records and order as `tasks(project_ids)`.
+
+        A project whose hydrated record has no `tasks` list, or that the listing lacks, is read from its
+        own tasks endpoint instead, so an API that hydrates differently costs requests, never tasks.
+        """
+        listed = {p["id"]: p for p in self._pages(self._ws_path("/projects"), {"hydrated": "true"}) if p.get("id")}
+        wanted = list(listed) if project_ids is None else list(dict.fromkeys(project_ids))
+        by_project: dict[str, list[ClockifyTask]] = {}
+        fallback: list[str] = []
+        for project_id in wanted:
+            embedded = listed.get(project_id, {}).get("tasks")
+            if not isinstance(embedded, list):
+                fallback.append(project_id)
+                continue
+            by_project[project_id] = []
+            for record in embedded:
+                task = dict(record)
+                task.setdefault("projectId", project_id)
+                by_project[project_id].append(cast(ClockifyTask, task))
+        if fallback:
+            logger.warning(
+                "Clockify GET /projects?hydrated=true gave no task list for %d project(s) (%s); "
+                "reading their tasks one project at a time", len(fallback), ", ".join(fallback[:5]),
+            )  # fmt: skip
+            for project_id in fallback:
+                by_project[project_id] = self.tasks([project_id])
+        return [task for project_id in wanted for task in by_project.get(project_id, [])]
 
     # --- time entries ----------------------------------------------------------------------------
 
