@@ -1,3 +1,6 @@
+-- Shown in Dagster as an asset check on fct_time_entries (it reads several models).
+{{ config(meta={'dagster': {'ref': {'name': 'fct_time_entries'}}}) }}
+
 -- fct_time_entries holds exactly the completed entries with a valid interval of staging, once each,
 -- with their staging hours: nothing dropped by a join, nothing duplicated, no running timer.
 with

@@ -1,3 +1,6 @@
+-- Shown in Dagster as an asset check on hours_per_team (it reads several models).
+{{ config(meta={'dagster': {'ref': {'name': 'hours_per_team'}}}) }}
+
 -- hours_per_team sums to the matched hours of fct_time_entries (an hour counted once, in one team),
 -- and so does hours_per_issue; each team's hours equal the sum over its issues.
 with

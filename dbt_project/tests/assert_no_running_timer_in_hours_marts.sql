@@ -1,3 +1,6 @@
+-- Shown in Dagster as an asset check on fct_time_entries (it reads several models).
+{{ config(meta={'dagster': {'ref': {'name': 'fct_time_entries'}}}) }}
+
 -- No running timer (and no invalid interval) counts anywhere: every hours mart's total equals the
 -- total over completed, valid entries in staging (matched/cycled subsets where the mart is).
 with

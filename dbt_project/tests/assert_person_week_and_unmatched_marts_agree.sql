@@ -1,3 +1,6 @@
+-- Shown in Dagster as an asset check on hours_per_person_week (it reads several models).
+{{ config(meta={'dagster': {'ref': {'name': 'hours_per_person_week'}}}) }}
+
 -- The per-person marts agree with each other: a person's hours over all weeks equal their total in
 -- unmatched_hours_by_person, and their unmatched hours equal hours minus matched hours over the weeks.
 with
