@@ -18,6 +18,14 @@ Parsing runs `dbt parse` in a subprocess (~5 s) into a private temporary target 
 manifest into place atomically, so concurrent imports cannot read a half-written file. `dbt parse` does
 not open the warehouse; a placeholder WAREHOUSE_PATH is supplied for it when none is set. Deployments
 can still prepare it ahead of time (`dagster-dbt project prepare-and-package` or `dbt parse`).
+
+Partial parsing: dagster-dbt runs every invocation in a fresh `target/<id>/` dir and seeds it with
+`target/partial_parse.msgpack` when that exists. So after a successful `dbt build` (and after
+`prepare_manifest`) the invocation's `partial_parse.msgpack` is copied back to `target/` (temp file +
+os.replace, so concurrent runs never see half a file), and the next build re-parses only what changed.
+dbt discards it ("Unable to do partial parsing because profile has changed") when the rendered profile
+differs, i.e. when WAREHOUSE_PATH differs from the run that wrote it: it helps consecutive runs on one
+warehouse (the daily runs), not alternating warehouses.
 """
 
 
@@ -45,6 +53,7 @@ DUCKDB_POOL = "duckdb"
 # not CPU, so more threads than cores overlap it: on 2 cores `dbt build` took 26 s with the profile's
 # 2 threads and 17 s with 8 (benchmarks/RESULTS.md). DuckDB runs the threads' queries in one process.
 DBT_THREADS = 8
+PARTIAL_PARSE_FILE = "partial_parse.msgpack"
 
 dbt_project = DbtProject(project_dir=DBT_PROJECT_DIR, profiles_dir=DBT_PROJECT_DIR)
 
@@ -77,7 +86,34 @@ def prepare_manifest(project: DbtProject = dbt_project) -> Path:
         if result.returncode != 0:
             raise RuntimeError(f"dbt parse failed ({result.returncode}):\n{result.stdout}\n{result.stderr}")
         os.replace(Path(tmp) / "manifest.json", project.manifest_path)
+        if (Path(tmp) / PARTIAL_PARSE_FILE).exists():
+            os.replace(Path(tmp) / PARTIAL_PARSE_FILE, partial_parse_path(project))
     return project.manifest_path
+
+
+def partial_parse_path(project: DbtProject = dbt_project) -> Path:
+    """Where dagster-dbt looks for the msgpack it seeds each invocation with (DBT_TARGET_PATH or target/)."""
+    target = Path(os.environ.get("DBT_TARGET_PATH", "target"))
+    return (target if target.is_absolute() else project.project_dir / target) / PARTIAL_PARSE_FILE
+
+
+def keep_partial_parse(invocation_target: Path, project: DbtProject = dbt_project) -> Path | None:
+    """Atomically install an invocation's partial_parse.msgpack as the one the next invocation starts from."""
+    source = Path(invocation_target) / PARTIAL_PARSE_FILE
+    if not source.exists():
+        return None
+    destination = partial_parse_path(project)
+    destination.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=destination.parent, prefix=".partial_parse-", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as out, open(source, "rb") as data:
+            shutil.copyfileobj(data, out)
+        shutil.copymode(source, tmp)  # mkstemp's 0600 -> dbt's own mode
+        os.replace(tmp, destination)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return destination
 
 
 def manifest_is_stale(project: DbtProject = dbt_project) -> bool:
@@ -142,4 +178,9 @@ def hours_dbt_assets(context: AssetExecutionContext, dbt: DbtCliResource):
     from orchestration.locking import warehouse_lock
 
     with warehouse_lock(settings.warehouse_path(), timeout_seconds=3600):
-        yield from dbt.cli(["build", "--threads", str(DBT_THREADS)], context=context).stream()
+        invocation = dbt.cli(["build", "--threads", str(DBT_THREADS)], context=context)
+        yield from invocation.stream()  # raises if the build failed
+    try:  # the next build partially parses from it (module docstring); an optimisation, never fatal
+        keep_partial_parse(invocation.target_path)
+    except OSError as error:
+        context.log.warning(f"could not keep dbt's {PARTIAL_PARSE_FILE} for the next build: {error}")
