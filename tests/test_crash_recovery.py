@@ -60,6 +60,11 @@ class CliSync:
     def kill(self):
         os.killpg(self.proc.pid, signal.SIGKILL)  # the CLI and its dbt child, no chance to clean up
         self.proc.wait()
+        # proc.wait() only reaps the CLI: its dbt child may still be exiting (and holding DuckDB's file
+        # lock) for a moment. Wait until the kernel has torn the whole group down.
+        deadline = time.monotonic() + 15
+        while time.monotonic() < deadline and _group_alive(self.proc.pid):
+            time.sleep(0.05)
         self._reader.join(5)
 
     def finish(self, timeout: float) -> int:
@@ -71,6 +76,18 @@ class CliSync:
                         f"{self.output[-3000:]}")
         self._reader.join(5)
         return self.proc.returncode
+
+
+def _group_alive(pgid: int) -> bool:
+    """True while a live (not zombie) process of the group remains."""
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue
+        if int(fields[2]) == pgid and fields[0] != "Z":
+            return True
+    return False
 
 
 def assert_readable(path: Path) -> None:
