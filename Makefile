@@ -5,7 +5,8 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 export DBT_SEND_ANONYMOUS_USAGE_STATS := false
-export DAGSTER_HOME ?= $(CURDIR)/.dagster_home
+# Run history of the demo and the UI persists here (tests use their own temp homes).
+DAGSTER_HOME ?= $(CURDIR)/.dagster_home
 
 .PHONY: install demo test ui bench clean browser
 
@@ -18,7 +19,7 @@ $(STAMP): pyproject.toml
 install: $(STAMP)
 
 demo: $(STAMP)
-	$(BIN)/warehouse demo
+	DAGSTER_HOME=$(DAGSTER_HOME) $(BIN)/warehouse demo
 
 # The report test renders the HTML in headless Chromium: Debian's package (no browser download).
 browser:
@@ -32,7 +33,7 @@ test: $(STAMP) browser
 	$(BIN)/python -m pytest
 
 ui: $(STAMP)
-	$(BIN)/warehouse ui
+	DAGSTER_HOME=$(DAGSTER_HOME) $(BIN)/warehouse ui
 
 bench: $(STAMP)
 	$(BIN)/python -m benchmarks

@@ -154,7 +154,10 @@ def cmd_ui(args) -> int:
     _instance()  # the project's dagster.yaml and the duckdb pool limit are in place before the UI starts
     command = [sys.executable, "-m", "dagster", "dev", "-w", str(settings.PROJECT_ROOT / "workspace.yaml"),
                "-h", "127.0.0.1", "-p", str(args.port)]
-    if args.sandbox:
+    # With no Clockify key configured (the offline demo), runs launched from the UI go to a sandbox too.
+    if args.sandbox or not os.environ.get("CLOCKIFY_API_KEY"):
+        if not args.sandbox:
+            _print("No CLOCKIFY_API_KEY set: the UI's runs will use the built-in sandbox APIs.")
         with _sandbox_env(seed=args.seed, users=args.users, days=DEMO_DAYS * 3):
             return subprocess.call(command, env=os.environ.copy())
     return subprocess.call(command)

@@ -8,6 +8,8 @@ import os
 import pytest
 
 os.environ.setdefault("DBT_SEND_ANONYMOUS_USAGE_STATS", "false")
+# Tests never write run history into a developer's DAGSTER_HOME; those that need one make a temp home.
+os.environ.pop("DAGSTER_HOME", None)
 
 from sandbox import Sandbox, SandboxConfig  # noqa: E402
 
