@@ -8,16 +8,22 @@
 
 Each write is one transaction: a failed load leaves the warehouse as it was. Records are bulk-loaded as
 one JSON column and typed by DuckDB (see `assets.raw_tables`), never row by row.
+
+Records may be any iterable, a generator over API pages included: they are staged in chunks into a private
+DuckDB file while the fetch goes on, so a year of time entries never sits in Python memory at once, and
+the warehouse lock is taken only for the final delete-and-insert (a slow API never blocks other writers).
+Within one load a later record with the same id supersedes an earlier one (a page re-read while paging).
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 import json
 import logging
 import random
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,7 +37,7 @@ try:  # a dependency of dagster-dbt; ~10x faster than the json module (the load'
 except ImportError:  # pragma: no cover
     orjson = None
 
-from assets.raw_tables import RawTable
+from assets.raw_tables import RAW_COMPRESSION, RawTable
 from orchestration.locking import LockedConnection
 from orchestration.locking import acquire as acquire_lock
 
@@ -60,11 +66,14 @@ def connect_with_lock_wait(path: str | Path, timeout_seconds: float = 600.0, rea
         raise
 
 
-def _connect_waiting(path: str | Path, read_only: bool, deadline: float, timeout_seconds: float):
+def _connect_waiting(path: str | Path, read_only: bool, deadline: float, timeout_seconds: float,
+                     open_file=None):
+    """`open_file()` (default: a connection to `path`), retried while another process holds DuckDB's lock."""
+    open_file = open_file or (lambda: duckdb.connect(str(path), read_only=read_only))
     delay = 0.05
     while True:
         try:
-            return duckdb.connect(str(path), read_only=read_only)
+            return open_file()
         except duckdb.IOException as error:
             if not _is_lock_conflict(error) or time.monotonic() >= deadline:
                 if _is_lock_conflict(error):
@@ -118,24 +127,75 @@ def _typed_selects(table: RawTable, source: str, values: str) -> tuple[list[str]
     return selects, path_list
 
 
-def _stage(con, table: RawTable, records: Sequence[dict], loaded_at: dt.datetime) -> None:
-    """Create temp table `incoming` with the table's exact column layout."""
-    frame = records_frame(records)  # noqa: F841 - read by DuckDB's replacement scan below
-    con.register("incoming_json", frame)
-    selects, paths = _typed_selects(table, "j._raw", "j._v")
-    selects += ["CAST(j._raw AS JSON) AS _raw", "CAST($loaded_at AS TIMESTAMP) AS _loaded_at"]
-    con.execute(
-        f"CREATE OR REPLACE TEMP TABLE incoming AS SELECT {', '.join(selects)} "
-        f"FROM (SELECT _raw, json_extract_string(_raw, {paths}) AS _v FROM incoming_json) AS j",
-        {"loaded_at": loaded_at},
-    )
-    con.unregister("incoming_json")
+# Records typed per staging statement: bounds Python memory to one chunk (~5 KiB per time entry as dicts)
+# while keeping DuckDB's per-statement overhead negligible.
+STAGE_CHUNK_RECORDS = 20_000
+
+
+def _chunks(records: Iterable[dict], size: int) -> Iterator[list[dict]]:
+    iterator = iter(records)
+    while chunk := list(itertools.islice(iterator, size)):
+        yield chunk
+
+
+class _Staging:
+    """The records of one load, typed into temp table `incoming` of a private in-memory DuckDB.
+
+    Staging needs no warehouse lock, so it runs while the records are still being fetched (a generator
+    over API pages); only then is the warehouse attached, under its lock, for the load's transaction.
+    The connection is the load's: `incoming` stays visible to the statements run on the warehouse.
+    """
+
+    def __init__(self, table: RawTable, loaded_at: dt.datetime) -> None:
+        self.table = table
+        self.loaded_at = loaded_at
+        self.con = duckdb.connect()  # in memory
+        self.seconds = 0.0  # time spent staging, not waiting for the records' source
+        self.records = 0
+
+    def stage(self, records: Iterable[dict]) -> None:
+        table = self.table
+        selects, paths = _typed_selects(table, "j._raw", "j._v")
+        selects += ["CAST(j._raw AS JSON) AS _raw", "CAST($loaded_at AS TIMESTAMP) AS _loaded_at", "j._seq"]
+        insert = (
+            f"INSERT INTO staged SELECT {', '.join(selects)} FROM "
+            f"(SELECT _raw, _seq, json_extract_string(_raw, {paths}) AS _v FROM incoming_json) AS j"
+        )
+        layout = table.create_sql().replace(f"TABLE IF NOT EXISTS {table.qualified_name}", "TEMP TABLE staged")
+        self.con.execute(layout.replace("NOT NULL", "").replace(RAW_COMPRESSION, ""))  # unplaceable rows too
+        self.con.execute("ALTER TABLE staged ADD COLUMN _seq BIGINT")
+        for chunk in _chunks(records, STAGE_CHUNK_RECORDS):
+            started = time.perf_counter()
+            frame = records_frame(chunk)
+            frame["_seq"] = range(self.records, self.records + len(chunk))
+            self.con.register("incoming_json", frame)
+            self.con.execute(insert, {"loaded_at": self.loaded_at})
+            self.con.unregister("incoming_json")
+            del frame
+            self.records += len(chunk)
+            self.seconds += time.perf_counter() - started
+        started = time.perf_counter()
+        # One row per id, the last one read; records without an id are all kept (dbt flags them).
+        columns = ", ".join(c.name for c in table.columns)
+        partition = ", _partition_date" if table.partitioned else ""
+        self.con.execute(
+            f"CREATE TEMP TABLE incoming AS SELECT {columns}{partition}, _raw, _loaded_at FROM staged "
+            "QUALIFY id IS NULL OR row_number() OVER (PARTITION BY id ORDER BY _seq DESC) = 1"
+        )
+        self.con.execute("DROP TABLE staged")
+        self.seconds += time.perf_counter() - started
+
+    def close(self) -> None:
+        self.con.close()
 
 
 @dataclass(frozen=True)
 class LoadResult:
     rows: int  # rows the load left in the replaced scope
     unplaceable: int = 0  # records whose partition timestamp is missing or malformed (kept out, reported)
+    records: int = 0  # records received (before de-duplication by id)
+    stage_seconds: float = 0.0  # typing the records into the staging file (overlaps the fetch)
+    commit_seconds: float = 0.0  # the transaction on the warehouse (lock held)
 
 
 def _count_unplaceable(con, table: RawTable) -> int:
@@ -148,6 +208,21 @@ def _count_unplaceable(con, table: RawTable) -> int:
             table.qualified_name, count, table.partition_column,
         )
     return int(count)
+
+
+@dataclass
+class _LoadContext:
+    """What a load's statements run on, and what it measured."""
+
+    con: duckdb.DuckDBPyConnection | None
+    records: int
+    stage_seconds: float
+    commit_seconds: float = 0.0
+    unplaceable: int = 0
+
+    def result(self, rows: int) -> LoadResult:
+        return LoadResult(rows=int(rows), unplaceable=self.unplaceable, records=self.records,
+                          stage_seconds=self.stage_seconds, commit_seconds=self.commit_seconds)
 
 
 class Warehouse(ConfigurableResource):
@@ -165,36 +240,59 @@ class Warehouse(ConfigurableResource):
             con.close()
 
     @contextmanager
-    def _load(self, table: RawTable, records: Sequence[dict]) -> Iterator[duckdb.DuckDBPyConnection]:
-        """Stage records then run the caller's statements in one transaction."""
+    def _load(self, table: RawTable, records: Iterable[dict]) -> Iterator[_LoadContext]:
+        """Stage records (no lock held), then run the caller's statements in one transaction on the
+        warehouse, attached to the staging connection as its default database (`incoming` is a temp table)."""
         loaded_at = dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)
-        with self.connect() as con:
-            con.execute("CREATE SCHEMA IF NOT EXISTS raw")
-            con.execute(table.create_sql())
-            _stage(con, table, records, loaded_at)
-            con.execute("BEGIN TRANSACTION")
+        staging = _Staging(table, loaded_at)
+        try:
+            staging.stage(records)
+            load = _LoadContext(con=staging.con, records=staging.records, stage_seconds=staging.seconds)
+            con = staging.con
+            Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+            release = acquire_lock(self.path, timeout_seconds=self.lock_timeout_seconds)
             try:
-                yield con
-                con.execute("COMMIT")
-            except BaseException:
-                con.execute("ROLLBACK")
-                raise
+                started = time.perf_counter()
+                deadline = started + self.lock_timeout_seconds
+                _connect_waiting(self.path, False, deadline, self.lock_timeout_seconds,
+                                 open_file=lambda: con.execute("ATTACH $path AS warehouse", {"path": str(self.path)}))
+                try:
+                    con.execute("USE warehouse")
+                    con.execute("CREATE SCHEMA IF NOT EXISTS raw")
+                    con.execute(table.create_sql())
+                    con.execute("BEGIN TRANSACTION")
+                    try:
+                        yield load
+                        con.execute("COMMIT")
+                    except BaseException:
+                        con.execute("ROLLBACK")
+                        raise
+                finally:
+                    con.execute("USE memory")
+                    con.execute("DETACH warehouse")
+                load.commit_seconds = time.perf_counter() - started
+            finally:
+                release()
+        finally:
+            staging.close()
 
-    def replace_snapshot(self, table: RawTable, records: Sequence[dict]) -> LoadResult:
-        with self._load(table, records) as con:
-            con.execute(f"DELETE FROM {table.qualified_name}")
-            con.execute(f"INSERT INTO {table.qualified_name} SELECT * FROM incoming")
-        return LoadResult(rows=len(records))
+    def replace_snapshot(self, table: RawTable, records: Iterable[dict]) -> LoadResult:
+        with self._load(table, records) as load:
+            load.con.execute(f"DELETE FROM {table.qualified_name}")
+            load.con.execute(f"INSERT INTO {table.qualified_name} SELECT * FROM incoming")
+            (rows,) = load.con.execute("SELECT count(*) FROM incoming").fetchone()
+        return load.result(rows)
 
     def replace_partitions(
-        self, table: RawTable, records: Sequence[dict], first_day: dt.date, last_day: dt.date
+        self, table: RawTable, records: Iterable[dict], first_day: dt.date, last_day: dt.date
     ) -> LoadResult:
         """Replace every row of days [first_day, last_day] with `records` (outside rows are ignored)."""
         if not table.partitioned:
             raise ValueError(f"{table.qualified_name} is not partitioned")
         window = {"first": first_day, "last": last_day}
-        with self._load(table, records) as con:
-            unplaceable = _count_unplaceable(con, table)
+        with self._load(table, records) as load:
+            con = load.con
+            load.unplaceable = _count_unplaceable(con, table)
             con.execute(
                 f"DELETE FROM {table.qualified_name} WHERE _partition_date BETWEEN $first AND $last", window
             )
@@ -207,17 +305,19 @@ class Warehouse(ConfigurableResource):
                 f"SELECT count(*) FROM {table.qualified_name} WHERE _partition_date BETWEEN $first AND $last",
                 window,
             ).fetchone()
-        return LoadResult(rows=int(inserted), unplaceable=unplaceable)
+        return load.result(inserted)
 
-    def upsert_by_id(self, table: RawTable, records: Sequence[dict]) -> LoadResult:
+    def upsert_by_id(self, table: RawTable, records: Iterable[dict]) -> LoadResult:
         placeable = "WHERE _partition_date IS NOT NULL" if table.partitioned else ""
-        with self._load(table, records) as con:
-            unplaceable = _count_unplaceable(con, table)
+        with self._load(table, records) as load:
+            con = load.con
+            load.unplaceable = _count_unplaceable(con, table)
             con.execute(
                 f"DELETE FROM {table.qualified_name} WHERE id IN (SELECT id FROM incoming {placeable})"
             )
             con.execute(f"INSERT INTO {table.qualified_name} SELECT * FROM incoming {placeable}")
-        return LoadResult(rows=len(records) - unplaceable, unplaceable=unplaceable)
+            (rows,) = con.execute(f"SELECT count(*) FROM incoming {placeable}").fetchone()
+        return load.result(rows)
 
     def row_count(self, table: RawTable) -> int:
         """Rows in a raw table, 0 when it does not exist yet."""

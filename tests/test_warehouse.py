@@ -90,16 +90,92 @@ def test_a_failed_load_leaves_the_table_as_it_was(warehouse, monkeypatch):
 
     import orchestration.warehouse as w
 
-    real_stage = w._stage
+    real_stage = w._Staging.stage
 
-    def stage_then_break(con, table, records, loaded_at):
-        real_stage(con, table, records, loaded_at)
-        con.execute("DROP TABLE incoming")  # the INSERT after the DELETE will fail
+    def stage_then_break(self, records):
+        real_stage(self, records)
+        self.con.execute("DROP TABLE incoming")  # the INSERT after the DELETE will fail
 
-    monkeypatch.setattr(w, "_stage", stage_then_break)
+    monkeypatch.setattr(w._Staging, "stage", stage_then_break)
     with pytest.raises(duckdb.Error):
         warehouse.replace_partitions(t.CLOCKIFY_TIME_ENTRIES, [], D1, D1)
     assert rows(warehouse, "SELECT id FROM raw.clockify_time_entries") == [("a",)]
+
+
+def test_a_source_failing_midway_leaves_the_table_as_it_was(warehouse, monkeypatch):
+    """Records from a generator (API pages): an error after some chunks were staged writes nothing."""
+    import orchestration.warehouse as w
+
+    monkeypatch.setattr(w, "STAGE_CHUNK_RECORDS", 2)
+    warehouse.replace_partitions(t.CLOCKIFY_TIME_ENTRIES, [entry("a", "2024-03-01T09:00:00Z", None)], D1, D1)
+
+    def pages():
+        for i in range(5):
+            yield entry(f"n{i}", "2024-03-01T10:00:00Z", "2024-03-01T11:00:00Z")
+        raise RuntimeError("Clockify detailed report: retries exhausted")
+
+    with pytest.raises(RuntimeError, match="retries exhausted"):
+        warehouse.replace_partitions(t.CLOCKIFY_TIME_ENTRIES, pages(), D1, D1)
+    assert rows(warehouse, "SELECT id FROM raw.clockify_time_entries") == [("a",)]
+
+
+def test_records_stream_in_chunks_and_the_last_read_of_an_id_wins(warehouse, monkeypatch):
+    import orchestration.warehouse as w
+
+    monkeypatch.setattr(w, "STAGE_CHUNK_RECORDS", 3)
+
+    def pages():  # "b" is read again in a later chunk (edited while paging): that version wins
+        yield entry("a", "2024-03-01T09:00:00Z", "2024-03-01T10:00:00Z")
+        yield entry("b", "2024-03-01T11:00:00Z", None, "first read")
+        yield entry("c", "2024-03-01T12:00:00Z", "2024-03-01T13:00:00Z")
+        yield entry("d", "2024-03-02T08:00:00Z", "2024-03-02T09:00:00Z")
+        yield entry("b", "2024-03-01T11:00:00Z", "2024-03-01T12:30:00Z", "second read")
+        yield {"timeInterval": {"start": "2024-03-01T14:00:00Z"}}  # no id: kept (dbt flags it)
+
+    result = warehouse.replace_partitions(t.CLOCKIFY_TIME_ENTRIES, pages(), D1, D2)
+    assert result.records == 6 and result.rows == 5
+    assert rows(warehouse, "SELECT id, description, ended_at FROM raw.clockify_time_entries ORDER BY id NULLS LAST") == [
+        ("a", "work", dt.datetime(2024, 3, 1, 10)),
+        ("b", "second read", dt.datetime(2024, 3, 1, 12, 30)),
+        ("c", "work", dt.datetime(2024, 3, 1, 13)),
+        ("d", "work", dt.datetime(2024, 3, 2, 9)),
+        (None, None, None),
+    ]
+
+
+def test_the_warehouse_lock_is_free_while_records_are_fetched(warehouse):
+    """Staging happens outside the lock: a slow API never blocks other writers."""
+    import fcntl
+
+    from orchestration.locking import lock_file
+
+    warehouse.replace_snapshot(t.CLOCKIFY_USERS, [{"id": "u0"}])  # the file and its lock file exist
+    seen = []
+
+    def pages():
+        for i in range(3):
+            with open(lock_file(warehouse.path), "a+") as other:  # a second open file: flock conflicts
+                try:
+                    fcntl.flock(other, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                    fcntl.flock(other, fcntl.LOCK_UN)
+                    seen.append("free")
+                except BlockingIOError:
+                    seen.append("held")
+            yield {"id": f"u{i}"}
+
+    warehouse.replace_snapshot(t.CLOCKIFY_USERS, pages())
+    assert seen == ["free"] * 3
+    assert rows(warehouse, "SELECT id FROM raw.clockify_users ORDER BY id") == [("u0",), ("u1",), ("u2",)]
+
+
+def test_record_json_is_stored_with_zstd(warehouse):
+    warehouse.replace_partitions(t.CLOCKIFY_TIME_ENTRIES, [entry("a", "2024-03-01T09:00:00Z", None)], D1, D1)
+    with warehouse.connect() as con:
+        con.execute("CHECKPOINT")
+        compressions = {r[0] for r in con.execute(
+            "SELECT compression FROM pragma_storage_info('raw.clockify_time_entries') "
+            "WHERE column_name = '_raw' AND segment_type = 'JSON'").fetchall()}
+    assert compressions == {"ZSTD"}, compressions
 
 
 def test_snapshot_replaces_the_whole_table(warehouse):
