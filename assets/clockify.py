@@ -69,7 +69,8 @@ def clockify_time_entries(context: AssetExecutionContext, clockify: ClockifyClie
     window = window_dates(start, end)
     context.log.info("Fetching Clockify time entries started %s .. %s", *window)
     before = clockify.requests_made
-    records = clockify.time_entries(start, end)
+    # A generator over the report's pages: the warehouse stages them as they arrive (bounded memory).
+    records = clockify.iter_time_entries(start, end)
     result = warehouse.replace_partitions(t.CLOCKIFY_TIME_ENTRIES, records, *window)
     context.log.info("%s: %d rows for %s .. %s", t.CLOCKIFY_TIME_ENTRIES.qualified_name, result.rows, *window)
     return MaterializeResult(metadata=load_metadata(t.CLOCKIFY_TIME_ENTRIES, result, clockify.requests_made - before, window))

@@ -147,16 +147,24 @@ class ClockifyClient(ApiClientResource):
     # --- time entries ----------------------------------------------------------------------------
 
     def time_entries(self, start: datetime, end: datetime) -> list[ClockifyTimeEntry]:
-        """Every entry whose start lies in [start, end), in the main API's shape, oldest first.
+        """Every entry whose start lies in [start, end), in the main API's shape, oldest first, one per id
+        (a later read of the same id is the fresher one). Naive datetimes are taken as UTC."""
+        entries: dict[str, ClockifyTimeEntry] = {}
+        for entry in self.iter_time_entries(start, end):
+            entries[entry["id"]] = entry
+        return sorted(entries.values(), key=lambda e: (e["timeInterval"]["start"], e["id"]))
 
-        Naive datetimes are taken as UTC. The APIs' bounds are inclusive, so entries starting exactly at
-        `end` are dropped here: adjacent partitions must not both count them.
+    def iter_time_entries(self, start: datetime, end: datetime) -> Iterator[ClockifyTimeEntry]:
+        """The entries of [start, end) as their pages arrive, so a year need not sit in memory at once.
+
+        An id may come twice (an entry edited while the report was paged): the later one is the fresher,
+        which is how `Warehouse` de-duplicates. The APIs' bounds are inclusive, so entries starting exactly
+        at `end` are dropped here: adjacent partitions must not both count them.
         """
         start, end = as_utc(start), as_utc(end)
         if end <= start:
-            return []
+            return
         user_ids = [u["id"] for u in self.users()] if self.time_entries_strategy == "per_user" else []
-        entries: dict[str, ClockifyTimeEntry] = {}
         for window_start, window_end in split_range(start, end, MAX_RANGE):
             if self.time_entries_strategy == "report":
                 batch = self._report_entries(window_start, window_end)
@@ -167,8 +175,7 @@ class ClockifyClient(ApiClientResource):
                 if started is None:
                     logger.warning("Clockify time entry %s has no readable start; skipped", entry.get("id"))
                 elif start <= started < end:
-                    entries[entry["id"]] = entry  # a later read of the same id is the fresher one
-        return sorted(entries.values(), key=lambda e: (e["timeInterval"]["start"], e["id"]))
+                    yield entry
 
     def _report_entries(self, start: datetime, end: datetime) -> Iterator[ClockifyTimeEntry]:
         url = f"{self.reports_url.rstrip('/')}/workspaces/{self.workspace_id}/reports/detailed"
