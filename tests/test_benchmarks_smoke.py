@@ -8,7 +8,8 @@ from benchmarks.__main__ import main
 
 RUN_FIELDS = {
     "requests", "requests_total", "requests_clockify", "requests_linear", "wall_s", "run_wall_s", "dbt_build_s",
-    "duckdb_rows", "duckdb_write_s", "rows_per_s", "time_entries_rows_per_s", "peak_rss_mib", "steps_s",
+    "duckdb_rows", "duckdb_write_s", "rows_per_s", "time_entries_rows_per_s", "time_entries_commit_rows_per_s",
+    "peak_rss_mib", "steps_s",
 }
 
 
