@@ -22,6 +22,7 @@ import itertools
 import json
 import logging
 import random
+import tempfile
 import time
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
@@ -130,6 +131,9 @@ def _typed_selects(table: RawTable, source: str, values: str) -> tuple[list[str]
 # Records typed per staging statement: bounds Python memory to one chunk (~5 KiB per time entry as dicts)
 # while keeping DuckDB's per-statement overhead negligible.
 STAGE_CHUNK_RECORDS = 20_000
+# DuckDB memory of one load; beyond it the staged rows spill to a temporary directory, so a backfill of
+# millions of entries runs in bounded memory (a year of the team-of-200 workload stays below it).
+STAGE_MEMORY_LIMIT = "1GB"
 
 
 def _chunks(records: Iterable[dict], size: int) -> Iterator[list[dict]]:
@@ -149,7 +153,10 @@ class _Staging:
     def __init__(self, table: RawTable, loaded_at: dt.datetime) -> None:
         self.table = table
         self.loaded_at = loaded_at
-        self.con = duckdb.connect()  # in memory
+        self._spill = tempfile.TemporaryDirectory(prefix="warehouse-stage-")
+        self.con = duckdb.connect(  # in memory
+            config={"memory_limit": STAGE_MEMORY_LIMIT, "temp_directory": self._spill.name}
+        )
         self.seconds = 0.0  # time spent staging, not waiting for the records' source
         self.records = 0
 
@@ -186,7 +193,10 @@ class _Staging:
         self.seconds += time.perf_counter() - started
 
     def close(self) -> None:
-        self.con.close()
+        try:
+            self.con.close()
+        finally:
+            self._spill.cleanup()
 
 
 @dataclass(frozen=True)

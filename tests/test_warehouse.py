@@ -201,3 +201,13 @@ def test_issue_upsert_keeps_one_latest_row_per_issue_wherever_its_partition(ware
 
 def test_row_count_of_a_missing_table_is_zero(warehouse):
     assert warehouse.row_count(t.LINEAR_ISSUES) == 0
+
+
+def test_staging_beyond_its_memory_limit_spills_instead_of_failing(warehouse, monkeypatch):
+    import orchestration.warehouse as w
+
+    monkeypatch.setattr(w, "STAGE_MEMORY_LIMIT", "100MB")
+    many = (entry(f"e{i}", f"2024-03-01T{i % 24:02d}:00:00Z", None, "x" * 1000) for i in range(150_000))
+    result = warehouse.replace_partitions(t.CLOCKIFY_TIME_ENTRIES, many, D1, D1)
+    assert result.rows == 150_000  # ~300 MB staged (description twice: column and _raw)
+    assert rows(warehouse, "SELECT count(DISTINCT id), min(length(description)) FROM raw.clockify_time_entries") == [(150_000, 1000)]
