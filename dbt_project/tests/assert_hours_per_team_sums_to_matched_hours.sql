@@ -22,15 +22,15 @@ per_team_from_issues as (
 totals_mismatch as (
     select 'total' as what, fct.matched_hours, team_total.hours as team_hours, issue_total.hours as issue_hours
     from fct, team_total, issue_total
-    where abs(fct.matched_hours - team_total.hours) > 1e-6
-       or abs(fct.matched_hours - issue_total.hours) > 1e-6
+    where {{ hours_differ('fct.matched_hours', 'team_total.hours') }}
+       or {{ hours_differ('fct.matched_hours', 'issue_total.hours') }}
 ),
 
 team_mismatch as (
     select 'team ' || coalesce(t.team_key, t.team_id) as what, null, t.hours, coalesce(i.hours, 0)
     from {{ ref('hours_per_team') }} as t
     left join per_team_from_issues as i on t.team_id is not distinct from i.team_id
-    where abs(t.hours - coalesce(i.hours, 0)) > 1e-6
+    where {{ hours_differ('t.hours', 'coalesce(i.hours, 0)') }}
 )
 
 select * from totals_mismatch

@@ -30,7 +30,7 @@ marts as (
 select marts.*, stg.*
 from marts
 cross join stg
-where abs(
-    coalesce(marts.hours, 0)
-    - coalesce(case marts.expected when 'total' then stg.total when 'matched' then stg.matched else stg.cycled end, 0)
-) > 1e-6
+where {{ hours_differ(
+    'coalesce(marts.hours, 0)',
+    "coalesce(case marts.expected when 'total' then stg.total when 'matched' then stg.matched else stg.cycled end, 0)"
+) }}

@@ -20,5 +20,5 @@ select coalesce(weeks.user_id, people.user_id) as user_id, weeks.hours, people.t
 from weeks
 full outer join people on weeks.user_id = people.user_id
 where weeks.user_id is null or people.user_id is null
-   or abs(weeks.hours - people.total_hours) > 1e-6
-   or abs(weeks.unmatched_hours - people.unmatched_hours) > 1e-6
+   or {{ hours_differ('weeks.hours', 'people.total_hours') }}
+   or {{ hours_differ('weeks.unmatched_hours', 'people.unmatched_hours') }}
