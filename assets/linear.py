@@ -54,7 +54,7 @@ def linear_issues(context: AssetExecutionContext, linear: LinearClient, warehous
         "Fetching Linear issues %s", "(full history, first load)" if first_load else f"updated since {start:%Y-%m-%d}"
     )
     before = linear.requests_made
-    records = linear.issues(updated_from=updated_from)
+    records = linear.iter_issues(updated_from=updated_from)  # staged page by page (bounded memory)
     result = warehouse.upsert_by_id(t.LINEAR_ISSUES, records)
     metadata = load_metadata(t.LINEAR_ISSUES, result, linear.requests_made - before, window)
     metadata["full_history"] = first_load

@@ -286,6 +286,18 @@ def test_time_entries_match_the_workspace_exactly(sb, strategy):
     assert any(e["timeInterval"]["end"] is None for e in entries)  # running timers included
 
 
+def test_time_entries_stream_page_by_page(sb):
+    """iter_time_entries yields a report page's entries before the whole range is fetched."""
+    start, end = _all_range()
+    client = _live(sb, report_page_size=100, report_concurrency=1)
+    stream = client.iter_time_entries(start, end)
+    first = next(stream)
+    assert client.requests_made == 1
+    streamed = [first, *stream]
+    assert client.requests_made > 3
+    assert sorted(e["id"] for e in streamed) == sorted(e["id"] for e in client.time_entries(start, end))
+
+
 def test_both_strategies_give_identical_entries(sb):
     start, end = ANCHOR - timedelta(days=20), ANCHOR + timedelta(days=1)
     by_report = _live(sb, time_entries_strategy="report", report_page_size=77).time_entries(start, end)

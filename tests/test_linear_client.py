@@ -189,6 +189,17 @@ def test_every_list_pages_to_the_end(sb):
     assert client.requests_made == sb.request_counts()["linear"] - before
 
 
+def test_issues_stream_page_by_page(sb):
+    """iter_issues yields a page's issues before asking for the next page (bounded memory in the load)."""
+    client = _live(sb, page_size=7)
+    stream = client.iter_issues()
+    first = [next(stream) for _ in range(7)]
+    assert client.requests_made == 1
+    rest = list(stream)
+    assert client.requests_made > 3
+    assert _ids(first + rest) == _ids(sb.workspace.linear_issues)
+
+
 def test_records_have_the_fields_the_warehouse_reads(sb):
     issue = _live(sb).issues()[0]
     fields = "id identifier number title estimate priority previousIdentifiers createdAt updatedAt startedAt"

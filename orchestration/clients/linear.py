@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from datetime import datetime, timezone
 from typing import Any, cast
 
@@ -82,6 +82,14 @@ class LinearClient(ApiClientResource):
             self._paginate("issues", q.ISSUES_QUERY, {"filter": updated_at_filter(updated_from, updated_to)}),
         )
 
+    def iter_issues(
+        self, updated_from: datetime | None = None, updated_to: datetime | None = None
+    ) -> Iterator[LinearIssue]:
+        """`issues()` as its pages arrive (a full history need not sit in memory). An issue that moved
+        between pages while paging comes twice; the later one is the fresher (`Warehouse` keeps it)."""
+        filters = {"filter": updated_at_filter(updated_from, updated_to)}
+        return cast(Iterator[LinearIssue], self._iter_nodes("issues", q.ISSUES_QUERY, filters))
+
     def query(self, document: str, variables: Mapping[str, Any] | None = None) -> dict[str, Any]:
         """One GraphQL request; returns `data`. Any error in the answer fails it (no partial data)."""
         operation = operation_name(document)
@@ -91,8 +99,16 @@ class LinearClient(ApiClientResource):
         )
 
     def _paginate(self, field: str, document: str, variables: Mapping[str, Any] | None = None) -> list[dict]:
-        operation = operation_name(document)
         nodes: dict[str, dict[str, Any]] = {}
+        for node in self._iter_nodes(field, document, variables):
+            nodes[node["id"]] = node  # records may move between pages while paging: keep one each
+        return list(nodes.values())
+
+    def _iter_nodes(
+        self, field: str, document: str, variables: Mapping[str, Any] | None = None
+    ) -> Iterator[dict[str, Any]]:
+        """Every node of every page, to the last page, as the pages arrive."""
+        operation = operation_name(document)
         cursors: set[str] = set()
         after: str | None = None
         while True:
@@ -104,10 +120,9 @@ class LinearClient(ApiClientResource):
                     f"Linear query {operation} answered without {field}.nodes and pageInfo; cannot page it.",
                     service="Linear",
                 )
-            for node in connection["nodes"]:
-                nodes[node["id"]] = node  # records may move between pages while paging: keep one each
+            yield from connection["nodes"]
             if page_info.get("hasNextPage") is not True:
-                return list(nodes.values())
+                return
             after = page_info.get("endCursor")
             if not after or after in cursors:
                 raise ApiError(
