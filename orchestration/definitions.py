@@ -13,6 +13,7 @@ from assets.writeback import writeback_assets, writeback_job
 from orchestration.jobs import warehouse_job
 from orchestration.resources import build_resources
 from orchestration.schedules import daily_warehouse_schedule
+from orchestration.sensors import writeback_after_warehouse_run
 
 
 def build_definitions() -> Definitions:
@@ -23,6 +24,7 @@ def build_definitions() -> Definitions:
         resources={**build_resources(), "dbt": dbt_resource()},
         jobs=[warehouse_job, writeback_job],
         schedules=[daily_warehouse_schedule],
+        sensors=[writeback_after_warehouse_run],
     )
 
 
