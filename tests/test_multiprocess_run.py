@@ -1,6 +1,6 @@
 """A run as the Dagster UI, the schedule and backfills launch it: the multiprocess executor (every step in its
 own process, each staging its records and then taking the warehouse lock) on a persistent instance with the
-project's dagster.yaml. It must leave exactly what the clean in-process sync leaves."""
+project's dagster.yaml. It must leave exactly what the clean in-process sync leaves, and the write-back sensor must answer that run."""
 
 from __future__ import annotations
 
@@ -40,3 +40,21 @@ def test_a_multiprocess_run_of_the_range_equals_the_clean_sync(tmp_path):
     assert "Multiprocess executor" in output  # the executor UI-launched runs use, not the in-process one
     r.assert_same(r.marts(warehouse), r.marts(reference), "marts")
     r.assert_same(r.raw(warehouse), r.raw(reference), "raw")
+
+    # The write-back sensor, evaluated on that real run: it asks for one write-back run when enabled.
+    from dagster import DagsterEventType, DagsterInstance, RunRequest, SkipReason, build_run_status_sensor_context
+
+    from orchestration.sensors import writeback_after_warehouse_run
+
+    with r.environment(DAGSTER_HOME=str(home)):
+        with DagsterInstance.get() as instance:
+            (run_record,) = instance.get_runs()
+            (success,) = instance.all_logs(run_record.run_id, of_type=DagsterEventType.RUN_SUCCESS)
+            context = build_run_status_sensor_context(
+                sensor_name=writeback_after_warehouse_run.name, dagster_instance=instance,
+                dagster_run=run_record, dagster_event=success.dagster_event)
+            with r.environment(CLOCKIFY_WRITEBACK=None):
+                assert isinstance(writeback_after_warehouse_run(context), SkipReason)
+            with r.environment(CLOCKIFY_WRITEBACK="1"):
+                request = writeback_after_warehouse_run(context)
+    assert isinstance(request, RunRequest) and run_record.run_id in request.run_key
