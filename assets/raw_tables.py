@@ -53,11 +53,17 @@ class RawTable:
         return f"raw.{self.name}"
 
     def create_sql(self) -> str:
+        return f"CREATE TABLE IF NOT EXISTS {self.qualified_name} (\n  " + ",\n  ".join(self.column_defs()) + "\n)"
+
+    def column_defs(self, staging: bool = False) -> list[str]:
+        """Column definitions in table order. `staging`: for a load's private staging copy, where rows
+        without a partition date are kept (to be counted, then left out) and storage is in memory."""
+        not_null = "" if staging else " NOT NULL"
         cols = [f"{c.name} {c.sql_type}" for c in self.columns]
         if self.partitioned:
-            cols.append("_partition_date DATE NOT NULL")
-        cols += [f"_raw JSON{RAW_COMPRESSION}", "_loaded_at TIMESTAMP NOT NULL"]
-        return f"CREATE TABLE IF NOT EXISTS {self.qualified_name} (\n  " + ",\n  ".join(cols) + "\n)"
+            cols.append(f"_partition_date DATE{not_null}")
+        cols += [f"_raw JSON{'' if staging else RAW_COMPRESSION}", f"_loaded_at TIMESTAMP{not_null}"]
+        return cols
 
 
 def _cols(*specs: tuple[str, str, str]) -> tuple[Column, ...]:

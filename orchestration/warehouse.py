@@ -10,7 +10,7 @@ Each write is one transaction: a failed load leaves the warehouse as it was. Rec
 one JSON column and typed by DuckDB (see `assets.raw_tables`), never row by row.
 
 Records may be any iterable, a generator over API pages included: they are staged in chunks into a private
-DuckDB file while the fetch goes on, so a year of time entries never sits in Python memory at once, and
+in-memory DuckDB while the fetch goes on, so a year of time entries never sits in Python memory at once, and
 the warehouse lock is taken only for the final delete-and-insert (a slow API never blocks other writers).
 Within one load a later record with the same id supersedes an earlier one (a page re-read while paging).
 """
@@ -38,7 +38,7 @@ try:  # a dependency of dagster-dbt; ~10x faster than the json module (the load'
 except ImportError:  # pragma: no cover
     orjson = None
 
-from assets.raw_tables import RAW_COMPRESSION, RawTable
+from assets.raw_tables import RawTable
 from orchestration.locking import LockedConnection
 from orchestration.locking import acquire as acquire_lock
 
@@ -168,9 +168,7 @@ class _Staging:
             f"INSERT INTO staged SELECT {', '.join(selects)} FROM "
             f"(SELECT _raw, _seq, json_extract_string(_raw, {paths}) AS _v FROM incoming_json) AS j"
         )
-        layout = table.create_sql().replace(f"TABLE IF NOT EXISTS {table.qualified_name}", "TEMP TABLE staged")
-        self.con.execute(layout.replace("NOT NULL", "").replace(RAW_COMPRESSION, ""))  # unplaceable rows too
-        self.con.execute("ALTER TABLE staged ADD COLUMN _seq BIGINT")
+        self.con.execute(f"CREATE TEMP TABLE staged ({', '.join(table.column_defs(staging=True))}, _seq BIGINT)")
         for chunk in _chunks(records, STAGE_CHUNK_RECORDS):
             started = time.perf_counter()
             frame = records_frame(chunk)
@@ -178,7 +176,7 @@ class _Staging:
             self.con.register("incoming_json", frame)
             self.con.execute(insert, {"loaded_at": self.loaded_at})
             self.con.unregister("incoming_json")
-            del frame
+            del frame  # not held while the next chunk is fetched
             self.records += len(chunk)
             self.seconds += time.perf_counter() - started
         started = time.perf_counter()
@@ -204,7 +202,7 @@ class LoadResult:
     rows: int  # rows the load left in the replaced scope
     unplaceable: int = 0  # records whose partition timestamp is missing or malformed (kept out, reported)
     records: int = 0  # records received (before de-duplication by id)
-    stage_seconds: float = 0.0  # typing the records into the staging file (overlaps the fetch)
+    stage_seconds: float = 0.0  # typing the records into the staging DuckDB (overlaps the fetch)
     commit_seconds: float = 0.0  # the transaction on the warehouse (lock held)
 
 
@@ -224,7 +222,7 @@ def _count_unplaceable(con, table: RawTable) -> int:
 class _LoadContext:
     """What a load's statements run on, and what it measured."""
 
-    con: duckdb.DuckDBPyConnection | None
+    con: duckdb.DuckDBPyConnection
     records: int
     stage_seconds: float
     commit_seconds: float = 0.0
