@@ -94,6 +94,20 @@ def sync_env(sb, warehouse: Path, **extra) -> dict:
             "API_MAX_ATTEMPTS": "10", **extra}
 
 
+def dagster_home(tmp_path: Path) -> Path:
+    """A persistent Dagster instance configured like the project's (`dagster.yaml`: pool `duckdb`)."""
+    home = tmp_path / "dagster_home"
+    home.mkdir()
+    (home / "dagster.yaml").write_text((Path(__file__).resolve().parents[1] / "dagster.yaml").read_text())
+    return home
+
+
+def subprocess_env(sb, warehouse: Path, home: Path, **extra) -> dict:
+    """The environment of a pipeline subprocess: this one, pointed at the sandbox, warehouse and home."""
+    settings = {k: v for k, v in sync_env(sb, warehouse).items() if v is not None}
+    return {**os.environ, **settings, "DAGSTER_HOME": str(home), **extra}
+
+
 def _rows(con, sql):
     rounded = []
     for row in con.execute(sql).fetchall():

@@ -101,13 +101,10 @@ def test_sigkill_mid_load_and_mid_dbt_then_the_same_sync_recovers(tmp_path):
 
     reference = r.clean_reference()
     warehouse = tmp_path / "warehouse.duckdb"
-    home = tmp_path / "dagster_home"
-    home.mkdir()
-    (home / "dagster.yaml").write_text((ROOT / "dagster.yaml").read_text())
+    home = r.dagster_home(tmp_path)
     with Sandbox(r.sandbox_config()) as sb:
         r.mutate(sb.workspace)
-        env = {**os.environ, **{k: v for k, v in r.sync_env(sb, warehouse).items() if v is not None},
-               "DAGSTER_HOME": str(home), "PYTHONUNBUFFERED": "1"}
+        env = r.subprocess_env(sb, warehouse, home, PYTHONUNBUFFERED="1")
 
         # 1. Killed in the middle of the time-entry partition load (its report request hangs).
         sb.faults.add("clockify_reports", "slow", after=1, delay=300)  # after the preflight check
