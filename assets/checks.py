@@ -9,7 +9,6 @@ partition; a check run on its own checks every day from the first to the last lo
 never checked: its entries are still being typed.
 """
 
-
 import datetime as dt
 
 from dagster import (
@@ -58,8 +57,10 @@ def working_days_without_entries(con, first: dt.date, last: dt.date, today: dt.d
 def run_window(tags: dict[str, str]) -> tuple[dt.date, dt.date] | None:
     """The days a run loaded, from its partition tags (None when it was not partitioned)."""
     if ASSET_PARTITION_RANGE_START_TAG in tags and ASSET_PARTITION_RANGE_END_TAG in tags:
-        return (dt.date.fromisoformat(tags[ASSET_PARTITION_RANGE_START_TAG]),
-                dt.date.fromisoformat(tags[ASSET_PARTITION_RANGE_END_TAG]))
+        return (
+            dt.date.fromisoformat(tags[ASSET_PARTITION_RANGE_START_TAG]),
+            dt.date.fromisoformat(tags[ASSET_PARTITION_RANGE_END_TAG]),
+        )
     if PARTITION_NAME_TAG in tags:
         day = dt.date.fromisoformat(tags[PARTITION_NAME_TAG])
         return day, day
@@ -92,7 +93,8 @@ def working_days_have_entries(context: AssetCheckExecutionContext, warehouse: Wa
     with warehouse.connect(read_only=True) as con:
         if not _table_exists(con):
             return AssetCheckResult(
-                passed=False, severity=AssetCheckSeverity.WARN,
+                passed=False,
+                severity=AssetCheckSeverity.WARN,
                 metadata={"reason": MetadataValue.text("raw.clockify_time_entries has not been loaded yet")},
             )
         window = run_window(_run_tags(context))
@@ -102,7 +104,8 @@ def working_days_have_entries(context: AssetCheckExecutionContext, warehouse: Wa
             ).fetchone()
             if first is None:
                 return AssetCheckResult(
-                    passed=False, severity=AssetCheckSeverity.WARN,
+                    passed=False,
+                    severity=AssetCheckSeverity.WARN,
                     metadata={"reason": MetadataValue.text("raw.clockify_time_entries is empty")},
                 )
             window = (first, last)
@@ -118,8 +121,11 @@ def working_days_have_entries(context: AssetCheckExecutionContext, warehouse: Wa
             "working_days_without_entries": len(missing),
             "days": MetadataValue.text(", ".join(d.isoformat() for d in missing[:60]) or "none"),
         },
-        description=(f"{len(missing)} working day(s) without time entries: "
-                     + ", ".join(d.isoformat() for d in missing[:10])) if missing else None,
+        description=(
+            f"{len(missing)} working day(s) without time entries: " + ", ".join(d.isoformat() for d in missing[:10])
+        )
+        if missing
+        else None,
     )
 
 

@@ -1,6 +1,5 @@
 """Raw Clockify assets: the workspace's dimensions and its time entries, by day."""
 
-
 from dagster import AssetExecutionContext, BackfillPolicy, MaterializeResult, asset
 
 from assets import raw_tables as t
@@ -10,23 +9,38 @@ from orchestration.partitions import daily_partitions, window_dates
 from orchestration.warehouse import Warehouse
 
 clockify_workspaces = snapshot_asset(
-    t.CLOCKIFY_WORKSPACES, "clockify", "clockify", lambda c: c.workspaces(),
+    t.CLOCKIFY_WORKSPACES,
+    "clockify",
+    "clockify",
+    lambda c: c.workspaces(),
     "Clockify workspaces the API key can see.",
 )
 clockify_users = snapshot_asset(
-    t.CLOCKIFY_USERS, "clockify", "clockify", lambda c: c.users(),
+    t.CLOCKIFY_USERS,
+    "clockify",
+    "clockify",
+    lambda c: c.users(),
     "Members of the Clockify workspace.",
 )
 clockify_clients = snapshot_asset(
-    t.CLOCKIFY_CLIENTS, "clockify", "clockify", lambda c: c.clients(),
+    t.CLOCKIFY_CLIENTS,
+    "clockify",
+    "clockify",
+    lambda c: c.clients(),
     "Clockify clients (customers that projects belong to).",
 )
 clockify_projects = snapshot_asset(
-    t.CLOCKIFY_PROJECTS, "clockify", "clockify", lambda c: c.projects(),
+    t.CLOCKIFY_PROJECTS,
+    "clockify",
+    "clockify",
+    lambda c: c.projects(),
     "Clockify projects, archived ones included.",
 )
 clockify_tags = snapshot_asset(
-    t.CLOCKIFY_TAGS, "clockify", "clockify", lambda c: c.tags(),
+    t.CLOCKIFY_TAGS,
+    "clockify",
+    "clockify",
+    lambda c: c.tags(),
     "Clockify tags.",
 )
 
@@ -73,7 +87,9 @@ def clockify_time_entries(context: AssetExecutionContext, clockify: ClockifyClie
     records = clockify.iter_time_entries(start, end)
     result = warehouse.replace_partitions(t.CLOCKIFY_TIME_ENTRIES, records, *window)
     context.log.info("%s: %d rows for %s .. %s", t.CLOCKIFY_TIME_ENTRIES.qualified_name, result.rows, *window)
-    return MaterializeResult(metadata=load_metadata(t.CLOCKIFY_TIME_ENTRIES, result, clockify.requests_made - before, window))
+    return MaterializeResult(
+        metadata=load_metadata(t.CLOCKIFY_TIME_ENTRIES, result, clockify.requests_made - before, window)
+    )
 
 
 clockify_assets = [

@@ -28,7 +28,6 @@ differs, i.e. when WAREHOUSE_PATH differs from the run that wrote it: it helps c
 warehouse (the daily runs), not alternating warehouses.
 """
 
-
 import os
 import shutil
 import subprocess
@@ -76,8 +75,19 @@ def prepare_manifest(project: DbtProject = dbt_project) -> Path:
     target_dir.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=target_dir, prefix=".parse-") as tmp:
         result = subprocess.run(
-            [dbt_executable(), "parse", "--quiet", "--project-dir", str(project.project_dir),
-             "--profiles-dir", str(project.profiles_dir), "--target-path", tmp, "--log-path", tmp],
+            [
+                dbt_executable(),
+                "parse",
+                "--quiet",
+                "--project-dir",
+                str(project.project_dir),
+                "--profiles-dir",
+                str(project.profiles_dir),
+                "--target-path",
+                tmp,
+                "--log-path",
+                tmp,
+            ],
             cwd=project.project_dir,
             env=env,
             capture_output=True,
@@ -122,12 +132,16 @@ def manifest_is_stale(project: DbtProject = dbt_project) -> bool:
     if not manifest.exists():
         return True
     built = manifest.stat().st_mtime
-    skip = {project.project_dir / project.target_path, project.project_dir / "logs",
-            project.project_dir / "dbt_packages"}
+    skip = {
+        project.project_dir / project.target_path,
+        project.project_dir / "logs",
+        project.project_dir / "dbt_packages",
+    }
     for root, dirs, files in os.walk(project.project_dir):
         dirs[:] = [d for d in dirs if Path(root, d) not in skip and not d.startswith(".")]
-        if any(Path(root, f).stat().st_mtime > built for f in files
-               if f.endswith((".sql", ".yml", ".yaml", ".csv", ".md"))):
+        if any(
+            Path(root, f).stat().st_mtime > built for f in files if f.endswith((".sql", ".yml", ".yaml", ".csv", ".md"))
+        ):
             return True
     return False
 

@@ -1,6 +1,5 @@
 """Raw Linear assets: teams, cycles and the other dimensions, and issues by day of last update."""
 
-
 from dagster import AssetExecutionContext, BackfillPolicy, MaterializeResult, asset
 
 from assets import raw_tables as t
@@ -16,19 +15,21 @@ linear_teams = snapshot_asset(
     t.LINEAR_TEAMS, "linear", "linear", lambda c: c.teams(), "Linear teams; the key prefixes issue identifiers."
 )
 linear_cycles = snapshot_asset(
-    t.LINEAR_CYCLES, "linear", "linear", lambda c: c.cycles(),
+    t.LINEAR_CYCLES,
+    "linear",
+    "linear",
+    lambda c: c.cycles(),
     "Linear cycles (sprints) of every team, with their start and end.",
 )
-linear_projects = snapshot_asset(
-    t.LINEAR_PROJECTS, "linear", "linear", lambda c: c.projects(), "Linear projects."
-)
+linear_projects = snapshot_asset(t.LINEAR_PROJECTS, "linear", "linear", lambda c: c.projects(), "Linear projects.")
 linear_workflow_states = snapshot_asset(
-    t.LINEAR_WORKFLOW_STATES, "linear", "linear", lambda c: c.workflow_states(),
+    t.LINEAR_WORKFLOW_STATES,
+    "linear",
+    "linear",
+    lambda c: c.workflow_states(),
     "Workflow states of every team; `type` says whether an issue is open, done or canceled.",
 )
-linear_customers = snapshot_asset(
-    t.LINEAR_CUSTOMERS, "linear", "linear", lambda c: c.customers(), "Linear customers."
-)
+linear_customers = snapshot_asset(t.LINEAR_CUSTOMERS, "linear", "linear", lambda c: c.customers(), "Linear customers.")
 
 
 @asset(

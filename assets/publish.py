@@ -10,7 +10,6 @@ this asset's materialisation and as an observation on each mart's own asset (dbt
 no row counts: counting while `dbt build` still holds the DuckDB file is impossible).
 """
 
-
 import duckdb
 from dagster import (
     AssetExecutionContext,

@@ -1,6 +1,5 @@
 """Shared shape of the raw-layer assets: they coordinate one fetch and one load, nothing more."""
 
-
 import datetime as dt
 from collections.abc import Callable, Sequence
 

@@ -11,7 +11,6 @@ metadata. `dry_run: true` in the run config (or `warehouse writeback --dry-run`)
 changes and writes nothing, enabled or not.
 """
 
-
 import datetime as dt
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -36,6 +35,7 @@ from orchestration.clients.errors import ApiError
 from orchestration.warehouse import Warehouse
 
 from orchestration.jobs import WRITEBACK_GROUP
+
 LINKS_KEY = AssetKey(["raw", "clockify_issue_task_links"])
 LINK_BATCH = 50  # link rows are committed after every this many successful writes, and at the end
 METADATA_LINES = 200  # planned changes listed in metadata (the count is always complete)
@@ -60,8 +60,9 @@ class Outcome:
 
     def metadata(self) -> dict:
         lines = self.plan.lines()
-        shown = lines[:METADATA_LINES] + ([f"... and {len(lines) - METADATA_LINES} more"]
-                                          if len(lines) > METADATA_LINES else [])
+        shown = lines[:METADATA_LINES] + (
+            [f"... and {len(lines) - METADATA_LINES} more"] if len(lines) > METADATA_LINES else []
+        )
         return {
             "mode": MetadataValue.text(self.mode),
             "writes": self.writes,
@@ -101,11 +102,14 @@ def run_writeback(
         tasks = clockify.tasks(sorted(project_ids))
     except ApiError as error:
         raise wb.WritebackError(f"write-back could not read Clockify: {error}") from error
-    plan = wb.plan_writeback(issues, teams, links, clients, projects, tasks, conf.team_keys,
-                             max_writes or conf.max_writes)
+    plan = wb.plan_writeback(
+        issues, teams, links, clients, projects, tasks, conf.team_keys, max_writes or conf.max_writes
+    )
     outcome = Outcome(mode=mode, plan=plan)
-    log(f"write-back ({mode}): {plan.writes} write(s) planned, {len(plan.deferred)} deferred, "
-        f"{len(plan.conflicts)} conflict(s), {len(plan.changes) - plan.writes} link-only change(s)")
+    log(
+        f"write-back ({mode}): {plan.writes} write(s) planned, {len(plan.deferred)} deferred, "
+        f"{len(plan.conflicts)} conflict(s), {len(plan.changes) - plan.writes} link-only change(s)"
+    )
     for line in plan.lines():
         log(f"  {line}")
     if mode != "write":
@@ -139,14 +143,19 @@ def run_writeback(
                     task = clockify.create_task(project_id, change.name)
                     pending.append(wb.link_after(change, task, workspace_id, None, now()))
                 elif change.kind == wb.UPDATE_TASK:
-                    task = clockify.update_task(change.project_id or "", change.task_id or "", change.name,
-                                                change.status or wb.ACTIVE)
+                    task = clockify.update_task(
+                        change.project_id or "", change.task_id or "", change.name, change.status or wb.ACTIVE
+                    )
                     link = links_by_task.get(task["id"])
                     links_by_task[task["id"]] = wb.link_after(change, task, workspace_id, link, now())
                     pending.append(links_by_task[task["id"]])
                 else:  # ADOPT / REFRESH: the task as Clockify has it now, no write
-                    task = {"id": change.task_id, "name": change.name, "status": change.status,
-                            "projectId": change.project_id}
+                    task = {
+                        "id": change.task_id,
+                        "name": change.name,
+                        "status": change.status,
+                        "projectId": change.project_id,
+                    }
                     link = links_by_task.get(change.task_id or "")
                     links_by_task[task["id"]] = wb.link_after(change, task, workspace_id, link, now())
                     pending.append(links_by_task[task["id"]])
@@ -191,8 +200,9 @@ def _count_links(con) -> int:
 def clockify_issue_task_links(
     context: AssetExecutionContext, config: WritebackConfig, clockify: ClockifyClient, warehouse: Warehouse
 ) -> MaterializeResult:
-    outcome = run_writeback(clockify, warehouse, dry_run=config.dry_run, max_writes=config.max_writes,
-                            log=context.log.info)
+    outcome = run_writeback(
+        clockify, warehouse, dry_run=config.dry_run, max_writes=config.max_writes, log=context.log.info
+    )
     if outcome.mode == "write-back disabled":
         context.log.warning("write-back disabled: set CLOCKIFY_WRITEBACK=1 to write these changes to Clockify")
     return MaterializeResult(metadata=outcome.metadata())

@@ -56,20 +56,37 @@ def machine() -> dict:
     }
 
 
-def workload(scale: float, anchor: dt.date, latency_ms: int, users: int | None = None,
-             days: int | None = None, issues: int | None = None) -> SandboxConfig:
+def workload(
+    scale: float,
+    anchor: dt.date,
+    latency_ms: int,
+    users: int | None = None,
+    days: int | None = None,
+    issues: int | None = None,
+) -> SandboxConfig:
     overrides = dict(users=users or max(1, round(200 * scale)), issues=issues or max(10, round(20000 * scale)))
     if days:
         overrides["days"] = days
     return SandboxConfig.team_of_200(anchor=anchor, latency_ms=latency_ms, enforce_rate_limits=True, **overrides)
 
 
-def measure(sb: SandboxProcess, runs: list[tuple[dt.date, dt.date]], warehouse: Path, *,
-            selection="all", strategy: str | None = None, log_dir: Path) -> dict:
+def measure(
+    sb: SandboxProcess,
+    runs: list[tuple[dt.date, dt.date]],
+    warehouse: Path,
+    *,
+    selection="all",
+    strategy: str | None = None,
+    log_dir: Path,
+) -> dict:
     """One pipeline process; its own figures plus the sandbox's request counts."""
     spec = {
-        "env": {**sb.env, "WAREHOUSE_PATH": str(warehouse), "WAREHOUSE_START_DATE": sb.info["start_date"],
-                "DBT_SEND_ANONYMOUS_USAGE_STATS": "false"},
+        "env": {
+            **sb.env,
+            "WAREHOUSE_PATH": str(warehouse),
+            "WAREHOUSE_START_DATE": sb.info["start_date"],
+            "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
+        },
         "runs": [[a.isoformat(), b.isoformat()] for a, b in runs],
         "selection": selection,
         "strategy": strategy,
@@ -82,8 +99,13 @@ def measure(sb: SandboxProcess, runs: list[tuple[dt.date, dt.date]], warehouse: 
     env = {k: v for k, v in os.environ.items() if k != "DAGSTER_HOME"}
     started = time.perf_counter()
     with open(spec_path.with_suffix(".log"), "w") as log:
-        proc = subprocess.run([sys.executable, "-m", "benchmarks.runner", str(spec_path), str(out_path)],
-                              cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+        proc = subprocess.run(
+            [sys.executable, "-m", "benchmarks.runner", str(spec_path), str(out_path)],
+            cwd=ROOT,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
     wall = time.perf_counter() - started
     if proc.returncode != 0:
         tail = "\n".join(spec_path.with_suffix(".log").read_text().splitlines()[-40:])
@@ -98,21 +120,25 @@ def measure(sb: SandboxProcess, runs: list[tuple[dt.date, dt.date]], warehouse: 
         requests_linear=counts["linear"],
         rows_per_s=(result["duckdb_rows"] / result["duckdb_write_s"]) if result["duckdb_write_s"] else None,
         time_entries_rows_per_s=(result["time_entries_rows"] / result["time_entries_write_s"])
-        if result["time_entries_write_s"] else None,
+        if result["time_entries_write_s"]
+        else None,
         # the part of the load left after the last page arrived (staging overlaps the fetch)
         time_entries_commit_rows_per_s=(result["time_entries_rows"] / result["time_entries_commit_s"])
-        if result.get("time_entries_commit_s") else None,
+        if result.get("time_entries_commit_s")
+        else None,
         strategy=strategy or "report",
         # other work on the machine inflates wall times; CPU seconds are less affected
         load_avg_1min=[round(load_before, 2), round(os.getloadavg()[0], 2)],
         cpu_s=result["cpu_user_s"] + result["cpu_sys_s"],
-        first_day=runs[0][0].isoformat(), last_day=runs[-1][1].isoformat(),
+        first_day=runs[0][0].isoformat(),
+        last_day=runs[-1][1].isoformat(),
     )
     return result
 
 
-def bench_workload(label: str, cfg: SandboxConfig, only: set[str], partition_days: int, tmp: Path,
-                   selection="all") -> dict:
+def bench_workload(
+    label: str, cfg: SandboxConfig, only: set[str], partition_days: int, tmp: Path, selection="all"
+) -> dict:
     today = cfg.anchor_date + dt.timedelta(days=1)
     out: dict = {"label": label, "users": cfg.users, "days": cfg.days, "issues": cfg.issues}
     with SandboxProcess(cfg) as sb:
@@ -135,12 +161,18 @@ def bench_workload(label: str, cfg: SandboxConfig, only: set[str], partition_day
                 for name, window in (("year", (start, end)), ("daily_window", daily)):
                     print(f"[{label}] time entries only, {strategy}, {name}", flush=True)
                     strategies[f"{strategy}_{name}"] = measure(
-                        sb, [window], tmp / f"{label}-{strategy}-{name}.duckdb",
-                        selection=["clockify_time_entries"], strategy=strategy, log_dir=tmp)
+                        sb,
+                        [window],
+                        tmp / f"{label}-{strategy}-{name}.duckdb",
+                        selection=["clockify_time_entries"],
+                        strategy=strategy,
+                        log_dir=tmp,
+                    )
             days = [end - dt.timedelta(days=i) for i in range(partition_days - 1, -1, -1)]
             print(f"[{label}] one run per partition, {partition_days} days, full job", flush=True)
-            per_partition = measure(sb, [(d, d) for d in days], tmp / f"{label}-partitions.duckdb",
-                                    selection=selection, log_dir=tmp)
+            per_partition = measure(
+                sb, [(d, d) for d in days], tmp / f"{label}-partitions.duckdb", selection=selection, log_dir=tmp
+            )
             factor = cfg.days / partition_days
             per_partition["extrapolated_to_days"] = cfg.days
             per_partition["extrapolated_requests_total"] = per_partition["requests_total"] * factor
@@ -151,18 +183,22 @@ def bench_workload(label: str, cfg: SandboxConfig, only: set[str], partition_day
 
 
 def _row(name: str, r: dict) -> str:
-    return (f"| {name} | {r['requests_total']} ({r['requests_clockify']} C / {r['requests_linear']} L) "
-            f"| {r['wall_s']:.1f} | {r['run_wall_s']:.1f} | {r['dbt_build_s']:.1f} | {r['duckdb_rows']:,} "
-            f"| {(r['rows_per_s'] or 0):,.0f} | {(r['time_entries_rows_per_s'] or 0):,.0f} "
-            f"| {(r.get('time_entries_commit_rows_per_s') or 0):,.0f} "
-            f"| {r['peak_rss_mib']:,.0f} |")
+    return (
+        f"| {name} | {r['requests_total']} ({r['requests_clockify']} C / {r['requests_linear']} L) "
+        f"| {r['wall_s']:.1f} | {r['run_wall_s']:.1f} | {r['dbt_build_s']:.1f} | {r['duckdb_rows']:,} "
+        f"| {(r['rows_per_s'] or 0):,.0f} | {(r['time_entries_rows_per_s'] or 0):,.0f} "
+        f"| {(r.get('time_entries_commit_rows_per_s') or 0):,.0f} "
+        f"| {r['peak_rss_mib']:,.0f} |"
+    )
 
 
 def table(results: list[dict]) -> str:
-    lines = ["| workload / measurement | API requests (Clockify / Linear) | process wall s | run wall s "
-             "| dbt build s | rows written | rows/s, all loads | rows/s, time-entry load (stage + commit) "
-             "| rows/s, time-entry commit | peak RSS MiB |",
-             "|---|---|---|---|---|---|---|---|---|---|"]
+    lines = [
+        "| workload / measurement | API requests (Clockify / Linear) | process wall s | run wall s "
+        "| dbt build s | rows written | rows/s, all loads | rows/s, time-entry load (stage + commit) "
+        "| rows/s, time-entry commit | peak RSS MiB |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+    ]
     for w in results:
         head = f"{w['label']}: {w['users']} users, {w['days']} d, {w['entries']:,} entries"
         if "backfill" in w:
@@ -172,9 +208,11 @@ def table(results: list[dict]) -> str:
         for name, r in w.get("strategies", {}).items():
             lines.append(_row(f"{head}: {name}", r))
             if "extrapolated_requests_total" in r:
-                lines.append(f"| {head}: per-partition runs extrapolated to {r['extrapolated_to_days']} days "
-                             f"| {r['extrapolated_requests_total']:,.0f} | | {r['extrapolated_wall_s']:,.0f} "
-                             "| | | | | | |")
+                lines.append(
+                    f"| {head}: per-partition runs extrapolated to {r['extrapolated_to_days']} days "
+                    f"| {r['extrapolated_requests_total']:,.0f} | | {r['extrapolated_wall_s']:,.0f} "
+                    "| | | | | | |"
+                )
     return "\n".join(lines)
 
 
@@ -192,23 +230,35 @@ def main(argv: list[str] | None = None) -> int:
     only = set(args.only.split(","))
     strategy_scales = {float(x) for x in args.strategies_scale.split(",") if x}
     anchor = dt.datetime.now(dt.timezone.utc).date() - dt.timedelta(days=1)  # a year ending yesterday
-    report: dict = {"machine": machine(), "started": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
-                    "latency_ms": args.latency_ms, "rate_limits": "enforced", "workloads": []}
+    report: dict = {
+        "machine": machine(),
+        "started": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+        "latency_ms": args.latency_ms,
+        "rate_limits": "enforced",
+        "workloads": [],
+    }
     with tempfile.TemporaryDirectory(prefix="bench-") as tmp:
-        plan = [(f"x{s:g}", workload(s, anchor, args.latency_ms),
-                 only if s in strategy_scales else only - {"strategies"})
-                for s in (float(x) for x in args.scale.split(",") if x)]
+        plan = [
+            (f"x{s:g}", workload(s, anchor, args.latency_ms), only if s in strategy_scales else only - {"strategies"})
+            for s in (float(x) for x in args.scale.split(",") if x)
+        ]
         if args.wide:
-            plan.append(("x10-users-36d", workload(10, anchor, args.latency_ms, days=36, issues=20000),
-                         only - {"strategies"}))
+            plan.append(
+                ("x10-users-36d", workload(10, anchor, args.latency_ms, days=36, issues=20000), only - {"strategies"})
+            )
         for label, cfg, parts in plan:
-            report["workloads"].append(bench_workload(label, cfg, parts, args.partition_days, Path(tmp),
-                                                      selection="raw" if args.raw_only else "all"))
+            report["workloads"].append(
+                bench_workload(
+                    label, cfg, parts, args.partition_days, Path(tmp), selection="raw" if args.raw_only else "all"
+                )
+            )
             Path(args.json).parent.mkdir(parents=True, exist_ok=True)
             Path(args.json).write_text(json.dumps(report, indent=2))
     print()
-    print(f"machine: {report['machine']['cpu']}, {report['machine']['cores']} cores, "
-          f"{report['machine']['memory_gib']} GiB; sandbox latency {args.latency_ms} ms, rate limits enforced")
+    print(
+        f"machine: {report['machine']['cpu']}, {report['machine']['cores']} cores, "
+        f"{report['machine']['memory_gib']} GiB; sandbox latency {args.latency_ms} ms, rate limits enforced"
+    )
     print(table(report["workloads"]))
     print(f"\nJSON: {args.json}")
     return 0

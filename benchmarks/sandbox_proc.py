@@ -22,8 +22,15 @@ def _serve(cfg: SandboxConfig, conn) -> None:
     started = time.perf_counter()
     sb = Sandbox(cfg).start()
     summary = sb.workspace.summary()
-    conn.send({"env": sb.env(), "summary": summary, "build_seconds": time.perf_counter() - started,
-               "start_date": cfg.start_date.isoformat(), "anchor": cfg.anchor_date.isoformat()})
+    conn.send(
+        {
+            "env": sb.env(),
+            "summary": summary,
+            "build_seconds": time.perf_counter() - started,
+            "start_date": cfg.start_date.isoformat(),
+            "anchor": cfg.anchor_date.isoformat(),
+        }
+    )
     try:
         while True:
             command = conn.recv()

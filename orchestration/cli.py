@@ -1,10 +1,10 @@
 """`warehouse`: the headless command line.
 
-    warehouse demo                                   offline demo on the built-in sandbox
-    warehouse sync --start YYYY-MM-DD --end YYYY-MM-DD   load a date range from the configured APIs
-    warehouse ui                                     the Dagster UI on 127.0.0.1 (with the sandbox: --sandbox)
-    warehouse sandbox                                serve the sandbox APIs until Ctrl-C
-    warehouse writeback [--dry-run]                  mirror Linear issues into Clockify as tasks (opt-in)
+warehouse demo                                   offline demo on the built-in sandbox
+warehouse sync --start YYYY-MM-DD --end YYYY-MM-DD   load a date range from the configured APIs
+warehouse ui                                     the Dagster UI on 127.0.0.1 (with the sandbox: --sandbox)
+warehouse sandbox                                serve the sandbox APIs until Ctrl-C
+warehouse writeback [--dry-run]                  mirror Linear issues into Clockify as tasks (opt-in)
 """
 
 from __future__ import annotations
@@ -50,9 +50,14 @@ def raw_row_counts() -> dict[str, int]:
     from orchestration.warehouse import connect_with_lock_wait
 
     with connect_with_lock_wait(settings.warehouse_path(), read_only=True) as con:
-        existing = {r[0] for r in con.execute("SELECT table_name FROM information_schema.tables WHERE table_schema='raw'").fetchall()}
+        existing = {
+            r[0]
+            for r in con.execute("SELECT table_name FROM information_schema.tables WHERE table_schema='raw'").fetchall()
+        }
         return {
-            t.qualified_name: (con.execute(f"SELECT count(*) FROM {t.qualified_name}").fetchone()[0] if t.name in existing else 0)
+            t.qualified_name: (
+                con.execute(f"SELECT count(*) FROM {t.qualified_name}").fetchone()[0] if t.name in existing else 0
+            )
             for t in ALL_TABLES
         }
 
@@ -152,8 +157,18 @@ def cmd_ui(args) -> int:
     from orchestration.sync import _instance
 
     _instance()  # the project's dagster.yaml and the duckdb pool limit are in place before the UI starts
-    command = [sys.executable, "-m", "dagster", "dev", "-w", str(settings.PROJECT_ROOT / "workspace.yaml"),
-               "-h", "127.0.0.1", "-p", str(args.port)]
+    command = [
+        sys.executable,
+        "-m",
+        "dagster",
+        "dev",
+        "-w",
+        str(settings.PROJECT_ROOT / "workspace.yaml"),
+        "-h",
+        "127.0.0.1",
+        "-p",
+        str(args.port),
+    ]
     # With no Clockify key configured (the offline demo), runs launched from the UI go to a sandbox too.
     if args.sandbox or not os.environ.get("CLOCKIFY_API_KEY"):
         if not args.sandbox:
@@ -188,17 +203,21 @@ def cmd_writeback(args) -> int:
     try:
         enabled = writeback_settings().enabled
         if not enabled and not args.dry_run:
-            _print("error: write-back disabled: set CLOCKIFY_WRITEBACK=1 to write to Clockify, "
-                   "or add --dry-run to list the planned changes.")
+            _print(
+                "error: write-back disabled: set CLOCKIFY_WRITEBACK=1 to write to Clockify, "
+                "or add --dry-run to list the planned changes."
+            )
             return 2
         metadata = execute_writeback_job(dry_run=args.dry_run, max_writes=args.max_writes)
     except (WritebackError, settings.ConfigError) as error:
         _print(f"error: {error}")
         return 1
     mode = metadata["mode"].value
-    _print(f"Write-back ({mode}): {metadata['writes'].value} write(s) made, {metadata['planned_writes'].value} "
-           f"planned, {metadata['deferred_writes'].value} deferred to later runs, "
-           f"{metadata['conflicts'].value} conflict(s), {metadata['links_changed'].value} link(s) recorded.")
+    _print(
+        f"Write-back ({mode}): {metadata['writes'].value} write(s) made, {metadata['planned_writes'].value} "
+        f"planned, {metadata['deferred_writes'].value} deferred to later runs, "
+        f"{metadata['conflicts'].value} conflict(s), {metadata['links_changed'].value} link(s) recorded."
+    )
     _print(metadata["plan"].value)
     return 0
 
@@ -232,11 +251,16 @@ def build_parser() -> argparse.ArgumentParser:
     ui.set_defaults(func=cmd_ui)
 
     writeback = sub.add_parser(
-        "writeback", help="mirror Linear issues into Clockify as tasks (needs CLOCKIFY_WRITEBACK=1 and a synced warehouse)"
+        "writeback",
+        help="mirror Linear issues into Clockify as tasks (needs CLOCKIFY_WRITEBACK=1 and a synced warehouse)",
     )
     writeback.add_argument("--dry-run", action="store_true", help="list the planned changes, write nothing")
-    writeback.add_argument("--max-writes", type=int, default=None,
-                           help="writes this run may make (default CLOCKIFY_WRITEBACK_MAX_WRITES, 200)")
+    writeback.add_argument(
+        "--max-writes",
+        type=int,
+        default=None,
+        help="writes this run may make (default CLOCKIFY_WRITEBACK_MAX_WRITES, 200)",
+    )
     writeback.set_defaults(func=cmd_writeback)
 
     serve = sub.add_parser("sandbox", help="serve the sandbox APIs until Ctrl-C")

@@ -10,9 +10,7 @@ from orchestration import settings
 
 # One partition per UTC day, from WAREHOUSE_START_DATE up to today: today's partition is partial and is
 # re-loaded by the next daily run's trailing window.
-daily_partitions = DailyPartitionsDefinition(
-    start_date=settings.start_date().isoformat(), timezone="UTC", end_offset=1
-)
+daily_partitions = DailyPartitionsDefinition(start_date=settings.start_date().isoformat(), timezone="UTC", end_offset=1)
 
 
 def window_dates(start: dt.datetime, end: dt.datetime) -> tuple[dt.date, dt.date]:

@@ -36,8 +36,10 @@ def _bad_urls() -> list[str]:
         value = settings.get(name)
         parts = urlsplit(value)
         if parts.scheme not in ("http", "https") or not parts.netloc:
-            problems.append(f"{name}={value!r} is not an http(s) URL: set it to the API's base URL "
-                            f"(default {settings.DEFAULTS[name]}).")
+            problems.append(
+                f"{name}={value!r} is not an http(s) URL: set it to the API's base URL "
+                f"(default {settings.DEFAULTS[name]})."
+            )
     return problems
 
 
@@ -102,8 +104,9 @@ def _check_clockify(problems: list[str]) -> None:
 def _check_linear(problems: list[str]) -> None:
     from orchestration.clients.linear import LinearClient
 
-    client = LinearClient(api_key=os.environ["LINEAR_API_KEY"].strip(), api_url=settings.get("LINEAR_API_URL"),
-                          **CHECK_RETRY)
+    client = LinearClient(
+        api_key=os.environ["LINEAR_API_KEY"].strip(), api_url=settings.get("LINEAR_API_URL"), **CHECK_RETRY
+    )
     try:
         client.query(LINEAR_CHECK_QUERY)
     except ApiError as error:
@@ -120,8 +123,9 @@ def check() -> list[str]:
     except settings.ConfigError as error:
         problems.append(str(error))
     bad_url = " ".join(problems)
-    if not any(n in bad_url for n in ("CLOCKIFY_API_KEY", "CLOCKIFY_WORKSPACE_ID", "CLOCKIFY_API_URL",
-                                      "CLOCKIFY_REPORTS_URL")):
+    if not any(
+        n in bad_url for n in ("CLOCKIFY_API_KEY", "CLOCKIFY_WORKSPACE_ID", "CLOCKIFY_API_URL", "CLOCKIFY_REPORTS_URL")
+    ):
         _check_clockify(problems)
     if not any(n in bad_url for n in ("LINEAR_API_KEY", "LINEAR_API_URL")):
         _check_linear(problems)

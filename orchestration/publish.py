@@ -85,7 +85,7 @@ def clean_stale_temp_files(target: Path) -> list[Path]:
     removed = []
     now = time.time()
     for path in target.parent.glob(f"{target.name}.tmp-*"):
-        pid_text = path.name[len(target.name) + len(".tmp-"):].split("-", 1)[0]
+        pid_text = path.name[len(target.name) + len(".tmp-") :].split("-", 1)[0]
         try:
             pid = int(pid_text)
         except ValueError:
@@ -176,9 +176,7 @@ def publish_marts(
                     )
                 for name in names:
                     q = _quote(name)
-                    con.execute(
-                        f"CREATE TABLE publish_out.{PUBLISHED_SCHEMA}.{q} AS SELECT * FROM {source}.{q}"
-                    )
+                    con.execute(f"CREATE TABLE publish_out.{PUBLISHED_SCHEMA}.{q} AS SELECT * FROM {source}.{q}")
                     (count,) = con.execute(f"SELECT count(*) FROM publish_out.{PUBLISHED_SCHEMA}.{q}").fetchone()
                     counts[name] = int(count)
                 con.execute(
@@ -217,6 +215,9 @@ def publish_marts(
     seconds = time.monotonic() - started
     log.info(
         "Published %d mart table(s), %d rows, to %s in %.2f s",
-        len(counts), sum(counts.values()), target, seconds,
+        len(counts),
+        sum(counts.values()),
+        target,
+        seconds,
     )
     return PublishResult(path=target, tables=counts, published_at=published_at, seconds=seconds)

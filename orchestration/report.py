@@ -92,7 +92,9 @@ def query_figures(con) -> dict:
     (catalog,) = con.execute("SELECT current_database()").fetchone()
     m = '"' + catalog.replace('"', '""') + '".main'  # the published file keeps the marts in its default schema
 
-    summary = _rows(con, f"""
+    summary = _rows(
+        con,
+        f"""
         select min(entry_date) as date_from, max(entry_date) as date_to,
                min(started_at) as first_start, max(started_at) as last_start,
                coalesce(sum("hours"), 0) as total_hours,
@@ -101,7 +103,8 @@ def query_figures(con) -> dict:
                count(distinct user_id) as people,
                count(distinct issue_id) as issues
         from {m}.fct_time_entries
-    """)[0]
+    """,
+    )[0]
     summary["unmatched_hours"] = summary["total_hours"] - summary["matched_hours"]
     summary["matched_share"] = _ratio(summary["matched_hours"], summary["total_hours"])
 
@@ -113,7 +116,9 @@ def query_figures(con) -> dict:
     if has_published:
         published = con.execute(f"select max(published_at) from {m}._published").fetchone()[0]
 
-    cycles = _rows(con, f"""
+    cycles = _rows(
+        con,
+        f"""
         select c.team_key, t.team_name, c.cycle_number, c.cycle_starts_at, c.cycle_ends_at,
                coalesce(c."hours", 0) as "hours", coalesce(c.issue_count, 0) as issue_count
         from {m}.hours_per_cycle c
@@ -122,7 +127,9 @@ def query_figures(con) -> dict:
         where coalesce(c."hours", 0) > 0
            or (c.cycle_starts_at <= $last_start and c.cycle_ends_at > $first_start)
         order by c.team_key nulls last, c.cycle_starts_at, c.cycle_number
-    """, {"first_start": summary["first_start"], "last_start": summary["last_start"]})
+    """,
+        {"first_start": summary["first_start"], "last_start": summary["last_start"]},
+    )
 
     estimate_columns = """
         count(*) as issues_with_time,
@@ -132,13 +139,18 @@ def query_figures(con) -> dict:
         coalesce(sum("hours") filter (where estimate is null), 0) as unestimated_hours,
         coalesce(sum("hours"), 0) as "hours"
     """
-    estimate_by_team = _rows(con, f"""
+    estimate_by_team = _rows(
+        con,
+        f"""
         select team_key, {estimate_columns}
         from {m}.hours_per_issue
         group by team_key
         order by team_key nulls last
-    """)
-    estimate_by_cycle = _rows(con, f"""
+    """,
+    )
+    estimate_by_cycle = _rows(
+        con,
+        f"""
         with entries as (
             select e.time_entry_id, e.issue_id, e.started_at, e."hours", i.team_key, i.estimate
             from {m}.fct_time_entries e
@@ -165,43 +177,57 @@ def query_figures(con) -> dict:
         from per_issue
         group by team_key, cycle_number, cycle_starts_at
         order by team_key, cycle_starts_at, cycle_number
-    """)
+    """,
+    )
     overall_points = sum(r["estimate_points"] for r in estimate_by_team)
     overall_estimated_hours = sum(r["estimated_hours"] for r in estimate_by_team)
     for row in [*estimate_by_team, *estimate_by_cycle]:
         row["hours_per_point"] = _ratio(row["estimated_hours"], row["estimate_points"])
 
-    top_issues = _rows(con, f"""
+    top_issues = _rows(
+        con,
+        f"""
         select issue_id, issue_identifier, issue_title, team_key, state_type, estimate, "hours", contributors
         from {m}.hours_per_issue
         order by "hours" desc nulls last, issue_identifier
         limit {TOP_ISSUES}
-    """)
+    """,
+    )
 
-    unmatched_by_project = _rows(con, f"""
+    unmatched_by_project = _rows(
+        con,
+        f"""
         select project_id, any_value(project_name) as project_name, any_value(client_name) as client_name,
                coalesce(sum("hours") filter (where issue_id is null), 0) as unmatched_hours,
                coalesce(sum("hours"), 0) as total_hours
         from {m}.fct_time_entries
         group by project_id
         order by unmatched_hours desc, total_hours desc, project_name nulls last, project_id nulls last
-    """)
-    unmatched_by_person = _rows(con, f"""
+    """,
+    )
+    unmatched_by_person = _rows(
+        con,
+        f"""
         select user_id, any_value(user_name) as user_name,
                coalesce(sum("hours") filter (where issue_id is null), 0) as unmatched_hours,
                coalesce(sum("hours"), 0) as total_hours
         from {m}.fct_time_entries
         group by user_id
         order by unmatched_hours desc, total_hours desc, user_name nulls last, user_id nulls last
-    """)
+    """,
+    )
     for row in [*unmatched_by_project, *unmatched_by_person]:
         row["unmatched_share"] = _ratio(row["unmatched_hours"], row["total_hours"])
 
     return dict(
-        summary=summary, published_at=published, cycles=cycles,
-        estimate_by_team=estimate_by_team, estimate_by_cycle=estimate_by_cycle,
+        summary=summary,
+        published_at=published,
+        cycles=cycles,
+        estimate_by_team=estimate_by_team,
+        estimate_by_cycle=estimate_by_cycle,
         overall_hours_per_point=_ratio(overall_estimated_hours, overall_points),
-        top_issues=top_issues, unmatched_by_project=unmatched_by_project,
+        top_issues=top_issues,
+        unmatched_by_project=unmatched_by_project,
         unmatched_by_person=unmatched_by_person,
     )
 
@@ -247,17 +273,28 @@ class Chart:
     bars: int = 0
 
     def rect(self, x, y, w, h, cls, tooltip=None, bar=False):
-        self.shapes.append(dict(kind="rect", x=round(x, 2), y=round(y, 2), w=round(max(w, 0), 2),
-                                h=round(h, 2), cls=cls + (" bar" if bar else ""), tooltip=tooltip))
+        self.shapes.append(
+            dict(
+                kind="rect",
+                x=round(x, 2),
+                y=round(y, 2),
+                w=round(max(w, 0), 2),
+                h=round(h, 2),
+                cls=cls + (" bar" if bar else ""),
+                tooltip=tooltip,
+            )
+        )
         self.bars += bool(bar)
 
     def text(self, x, y, content, cls="", anchor="start", tooltip=None):
-        self.shapes.append(dict(kind="text", x=round(x, 2), y=round(y, 2), content=content, cls=cls,
-                                anchor=anchor, tooltip=tooltip))
+        self.shapes.append(
+            dict(kind="text", x=round(x, 2), y=round(y, 2), content=content, cls=cls, anchor=anchor, tooltip=tooltip)
+        )
 
     def line(self, x1, y1, x2, y2, cls):
-        self.shapes.append(dict(kind="line", x1=round(x1, 2), y1=round(y1, 2), x2=round(x2, 2),
-                                y2=round(y2, 2), cls=cls))
+        self.shapes.append(
+            dict(kind="line", x1=round(x1, 2), y1=round(y1, 2), x2=round(x2, 2), y2=round(y2, 2), cls=cls)
+        )
 
 
 @dataclass
@@ -269,9 +306,18 @@ class BarRow:
     group: str | None = None
 
 
-def hbar_chart(chart_id: str, title: str, description: str, rows: list[BarRow], *, percent: bool = False,
-               reference: tuple[float, str] | None = None, track: bool = False, width: float = 560,
-               bar_class: str = "series-a") -> Chart:
+def hbar_chart(
+    chart_id: str,
+    title: str,
+    description: str,
+    rows: list[BarRow],
+    *,
+    percent: bool = False,
+    reference: tuple[float, str] | None = None,
+    track: bool = False,
+    width: float = 560,
+    bar_class: str = "series-a",
+) -> Chart:
     """Horizontal bars, one per row, optionally under group headings; value printed after each bar.
 
     percent: the axis runs 0..100 %; track: a light full-length track behind each bar (for shares);
@@ -338,9 +384,13 @@ def cycle_charts(cycles: list[dict]) -> list[Chart]:
         heading = f"{team} · {name}" if name and name != team else team
         width, height, left, top, bottom = 560.0, 200.0, 44.0, 22.0, 34.0
         plot_w, plot_h = width - left - 8, height - top - bottom
-        chart = Chart(f"chart-cycles-{index}", f"Hours per cycle, team {heading}",
-                      f"Column chart: hours logged in each of the {len(rows)} cycles of team {heading}.",
-                      width, height)
+        chart = Chart(
+            f"chart-cycles-{index}",
+            f"Hours per cycle, team {heading}",
+            f"Column chart: hours logged in each of the {len(rows)} cycles of team {heading}.",
+            width,
+            height,
+        )
         for tick in ticks:
             y = top + plot_h - plot_h * tick / scale_max
             chart.line(left, y, width - 8, y, "grid")
@@ -351,8 +401,10 @@ def cycle_charts(cycles: list[dict]) -> list[Chart]:
             x = left + slot * i + (slot - bar_w) / 2
             h = plot_h * row["hours"] / scale_max
             label = f"C{row['cycle_number']}"
-            tip = (f"{team} cycle {row['cycle_number']} ({fmt_date(row['cycle_starts_at'])} – "
-                   f"{fmt_date(row['cycle_ends_at'])}): {fmt_hours(row['hours'])} h, {row['issue_count']} issues")
+            tip = (
+                f"{team} cycle {row['cycle_number']} ({fmt_date(row['cycle_starts_at'])} – "
+                f"{fmt_date(row['cycle_ends_at'])}): {fmt_hours(row['hours'])} h, {row['issue_count']} issues"
+            )
             chart.rect(x, top + plot_h - h, bar_w, h, "series-a", tip, bar=True)
             if row["hours"] > 0:
                 chart.text(x + bar_w / 2, top + plot_h - h - 4, fmt_hours(row["hours"]), "value", "middle")
@@ -375,24 +427,35 @@ def build_context(figures: dict, marts_path: Path, generated_at: dt.datetime) ->
     s = figures["summary"]
 
     est_team_rows = [
-        BarRow(_team_label(r["team_key"]), r["hours_per_point"], fmt_ratio(r["hours_per_point"]) + " h/pt",
-               f"{_team_label(r['team_key'])}: {fmt_hours(r['estimated_hours'])} h on "
-               f"{fmt_points(r['estimate_points'])} points")
+        BarRow(
+            _team_label(r["team_key"]),
+            r["hours_per_point"],
+            fmt_ratio(r["hours_per_point"]) + " h/pt",
+            f"{_team_label(r['team_key'])}: {fmt_hours(r['estimated_hours'])} h on "
+            f"{fmt_points(r['estimate_points'])} points",
+        )
         for r in figures["estimate_by_team"]
     ]
     overall = figures["overall_hours_per_point"]
     reference = (overall, f"all teams {fmt_ratio(overall)}") if overall is not None else None
     est_cycle_rows = [
-        BarRow(f"C{r['cycle_number']} · {fmt_date(r['cycle_starts_at'])}", r["hours_per_point"],
-               fmt_ratio(r["hours_per_point"]) + " h/pt",
-               f"{r['team_key']} cycle {r['cycle_number']}: {fmt_hours(r['estimated_hours'])} h on "
-               f"{fmt_points(r['estimate_points'])} points", group=r["team_key"])
+        BarRow(
+            f"C{r['cycle_number']} · {fmt_date(r['cycle_starts_at'])}",
+            r["hours_per_point"],
+            fmt_ratio(r["hours_per_point"]) + " h/pt",
+            f"{r['team_key']} cycle {r['cycle_number']}: {fmt_hours(r['estimated_hours'])} h on "
+            f"{fmt_points(r['estimate_points'])} points",
+            group=r["team_key"],
+        )
         for r in figures["estimate_by_cycle"]
     ]
     issue_rows = [
-        BarRow(f"{r['issue_identifier'] or r['issue_id'] or '?'} {r['issue_title'] or ''}".strip(), r["hours"],
-               fmt_hours(r["hours"]) + " h",
-               f"{r['issue_identifier']}: {r['issue_title'] or ''} ({fmt_hours(r['hours'])} h)")
+        BarRow(
+            f"{r['issue_identifier'] or r['issue_id'] or '?'} {r['issue_title'] or ''}".strip(),
+            r["hours"],
+            fmt_hours(r["hours"]) + " h",
+            f"{r['issue_identifier']}: {r['issue_title'] or ''} ({fmt_hours(r['hours'])} h)",
+        )
         for r in figures["top_issues"]
     ]
 
@@ -409,39 +472,76 @@ def build_context(figures: dict, marts_path: Path, generated_at: dt.datetime) ->
 
     def share_rows(rows):
         return [
-            BarRow(r["label"], r["unmatched_share"], fmt_share(r["unmatched_share"]),
-                   f"{r['label']}: {fmt_hours(r['unmatched_hours'])} of {fmt_hours(r['total_hours'])} h unmatched")
+            BarRow(
+                r["label"],
+                r["unmatched_share"],
+                fmt_share(r["unmatched_share"]),
+                f"{r['label']}: {fmt_hours(r['unmatched_hours'])} of {fmt_hours(r['total_hours'])} h unmatched",
+            )
             for r in rows[:MAX_ROWS]
         ]
 
     charts = dict(
         cycles=cycle_charts(figures["cycles"]),
-        est_team=hbar_chart("chart-estimate-team", "Hours per estimate point, by team",
-                            "Bar chart: hours logged on estimated issues divided by their estimate points, "
-                            "per team; the dashed line is all teams together.", est_team_rows,
-                            reference=reference),
-        est_cycle=hbar_chart("chart-estimate-cycle", "Hours per estimate point, by cycle",
-                             "Bar chart: hours per estimate point in each cycle, grouped by team; the dashed "
-                             "line is all teams over the whole range.", est_cycle_rows, reference=reference),
-        issues=hbar_chart("chart-top-issues", f"Top {len(issue_rows)} issues by hours",
-                          "Bar chart: the issues with the most hours logged.", issue_rows),
-        unmatched_project=hbar_chart("chart-unmatched-project", "Unmatched share of hours, by project",
-                                     "Bar chart: share of each project's hours not linked to a Linear issue.",
-                                     share_rows(figures["unmatched_by_project"]), percent=True, track=True,
-                                     bar_class="series-b"),
-        unmatched_person=hbar_chart("chart-unmatched-person", "Unmatched share of hours, by person",
-                                    "Bar chart: share of each person's hours not linked to a Linear issue.",
-                                    share_rows(figures["unmatched_by_person"]), percent=True, track=True,
-                                    bar_class="series-b"),
+        est_team=hbar_chart(
+            "chart-estimate-team",
+            "Hours per estimate point, by team",
+            "Bar chart: hours logged on estimated issues divided by their estimate points, "
+            "per team; the dashed line is all teams together.",
+            est_team_rows,
+            reference=reference,
+        ),
+        est_cycle=hbar_chart(
+            "chart-estimate-cycle",
+            "Hours per estimate point, by cycle",
+            "Bar chart: hours per estimate point in each cycle, grouped by team; the dashed "
+            "line is all teams over the whole range.",
+            est_cycle_rows,
+            reference=reference,
+        ),
+        issues=hbar_chart(
+            "chart-top-issues",
+            f"Top {len(issue_rows)} issues by hours",
+            "Bar chart: the issues with the most hours logged.",
+            issue_rows,
+        ),
+        unmatched_project=hbar_chart(
+            "chart-unmatched-project",
+            "Unmatched share of hours, by project",
+            "Bar chart: share of each project's hours not linked to a Linear issue.",
+            share_rows(figures["unmatched_by_project"]),
+            percent=True,
+            track=True,
+            bar_class="series-b",
+        ),
+        unmatched_person=hbar_chart(
+            "chart-unmatched-person",
+            "Unmatched share of hours, by person",
+            "Bar chart: share of each person's hours not linked to a Linear issue.",
+            share_rows(figures["unmatched_by_person"]),
+            percent=True,
+            track=True,
+            bar_class="series-b",
+        ),
     )
     return dict(
-        figures=figures, s=s, charts=charts, marts_path=str(marts_path),
+        figures=figures,
+        s=s,
+        charts=charts,
+        marts_path=str(marts_path),
         generated_at=generated_at.strftime("%Y-%m-%d %H:%M UTC"),
         published_at=(figures["published_at"].strftime("%Y-%m-%d %H:%M UTC") if figures["published_at"] else None),
-        date_from=fmt_date(s["date_from"]), date_to=fmt_date(s["date_to"]),
-        top_n=TOP_ISSUES, max_rows=MAX_ROWS,
-        fmt_hours=fmt_hours, fmt_share=fmt_share, fmt_ratio=fmt_ratio, fmt_points=fmt_points,
-        fmt_int=fmt_int, fmt_date=fmt_date, team_label=_team_label,
+        date_from=fmt_date(s["date_from"]),
+        date_to=fmt_date(s["date_to"]),
+        top_n=TOP_ISSUES,
+        max_rows=MAX_ROWS,
+        fmt_hours=fmt_hours,
+        fmt_share=fmt_share,
+        fmt_ratio=fmt_ratio,
+        fmt_points=fmt_points,
+        fmt_int=fmt_int,
+        fmt_date=fmt_date,
+        team_label=_team_label,
     )
 
 

@@ -128,8 +128,10 @@ def _instance() -> DagsterInstance:
             instance = DagsterInstance.get()
             initialize_pool(instance)
         for run_id in recover_abandoned_runs(instance):
-            print(f"note: run {run_id[:8]} was left unfinished by a killed sync; marked failed, pool slot freed.",
-                  flush=True)
+            print(
+                f"note: run {run_id[:8]} was left unfinished by a killed sync; marked failed, pool slot freed.",
+                flush=True,
+            )
         return instance
     return DagsterInstance.ephemeral()
 

@@ -67,8 +67,7 @@ def connect_with_lock_wait(path: str | Path, timeout_seconds: float = 600.0, rea
         raise
 
 
-def _connect_waiting(path: str | Path, read_only: bool, deadline: float, timeout_seconds: float,
-                     open_file=None):
+def _connect_waiting(path: str | Path, read_only: bool, deadline: float, timeout_seconds: float, open_file=None):
     """`open_file()` (default: a connection to `path`), retried while another process holds DuckDB's lock."""
     open_file = open_file or (lambda: duckdb.connect(str(path), read_only=read_only))
     delay = 0.05
@@ -213,7 +212,9 @@ def _count_unplaceable(con, table: RawTable) -> int:
     if count:
         log.warning(
             "%s: %d record(s) without a valid %s were not loaded (their JSON is malformed upstream)",
-            table.qualified_name, count, table.partition_column,
+            table.qualified_name,
+            count,
+            table.partition_column,
         )
     return int(count)
 
@@ -229,8 +230,13 @@ class _LoadContext:
     unplaceable: int = 0
 
     def result(self, rows: int) -> LoadResult:
-        return LoadResult(rows=int(rows), unplaceable=self.unplaceable, records=self.records,
-                          stage_seconds=self.stage_seconds, commit_seconds=self.commit_seconds)
+        return LoadResult(
+            rows=int(rows),
+            unplaceable=self.unplaceable,
+            records=self.records,
+            stage_seconds=self.stage_seconds,
+            commit_seconds=self.commit_seconds,
+        )
 
 
 class Warehouse(ConfigurableResource):
@@ -262,8 +268,13 @@ class Warehouse(ConfigurableResource):
             try:
                 started = time.perf_counter()
                 deadline = started + self.lock_timeout_seconds
-                _connect_waiting(self.path, False, deadline, self.lock_timeout_seconds,
-                                 open_file=lambda: con.execute("ATTACH $path AS warehouse", {"path": str(self.path)}))
+                _connect_waiting(
+                    self.path,
+                    False,
+                    deadline,
+                    self.lock_timeout_seconds,
+                    open_file=lambda: con.execute("ATTACH $path AS warehouse", {"path": str(self.path)}),
+                )
                 try:
                     con.execute("USE warehouse")
                     con.execute("CREATE SCHEMA IF NOT EXISTS raw")
@@ -301,9 +312,7 @@ class Warehouse(ConfigurableResource):
         with self._load(table, records) as load:
             con = load.con
             load.unplaceable = _count_unplaceable(con, table)
-            con.execute(
-                f"DELETE FROM {table.qualified_name} WHERE _partition_date BETWEEN $first AND $last", window
-            )
+            con.execute(f"DELETE FROM {table.qualified_name} WHERE _partition_date BETWEEN $first AND $last", window)
             con.execute(
                 f"INSERT INTO {table.qualified_name} SELECT * FROM incoming "
                 "WHERE _partition_date BETWEEN $first AND $last",
@@ -320,9 +329,7 @@ class Warehouse(ConfigurableResource):
         with self._load(table, records) as load:
             con = load.con
             load.unplaceable = _count_unplaceable(con, table)
-            con.execute(
-                f"DELETE FROM {table.qualified_name} WHERE id IN (SELECT id FROM incoming {placeable})"
-            )
+            con.execute(f"DELETE FROM {table.qualified_name} WHERE id IN (SELECT id FROM incoming {placeable})")
             con.execute(f"INSERT INTO {table.qualified_name} SELECT * FROM incoming {placeable}")
             (rows,) = con.execute(f"SELECT count(*) FROM incoming {placeable}").fetchone()
         return load.result(rows)

@@ -297,8 +297,15 @@ def plan_writeback(
         else:
             if client is None and not any(c.kind == CREATE_CLIENT for c in changes):
                 changes.append(Change(CREATE_CLIENT, CLIENT_NAME))
-            changes.append(Change(CREATE_PROJECT, project_name(team.key), team_key=team.key, team_id=team.id,
-                                  client_id=client["id"] if client else None))
+            changes.append(
+                Change(
+                    CREATE_PROJECT,
+                    project_name(team.key),
+                    team_key=team.key,
+                    team_id=team.id,
+                    client_id=client["id"] if client else None,
+                )
+            )
 
     tasks_by_id = {t["id"]: t for t in clockify_tasks}
     tasks_by_project: dict[str, list[dict]] = {}
@@ -313,28 +320,60 @@ def plan_writeback(
     taken: set[str] = set()  # task ids adopted this run
 
     def name_clash(project_id: str | None, name: str, own_task_id: str | None) -> dict | None:
-        return next((t for t in tasks_by_project.get(project_id or "", [])
-                     if _key(t.get("name")) == _key(name) and t["id"] != own_task_id), None)
+        return next(
+            (
+                t
+                for t in tasks_by_project.get(project_id or "", [])
+                if _key(t.get("name")) == _key(name) and t["id"] != own_task_id
+            ),
+            None,
+        )
 
     def update(issue: Issue, task: dict, desired: str, link: Link | None) -> None:
         current_name, current_status = task.get("name"), task.get("status")
         status = ACTIVE if issue.is_open else DONE if issue.is_closed else current_status
         if current_name != desired or current_status != status:
-            clash = name_clash(task.get("projectId"), desired, task["id"]) if _key(current_name) != _key(desired) else None
+            clash = (
+                name_clash(task.get("projectId"), desired, task["id"]) if _key(current_name) != _key(desired) else None
+            )
             if clash is not None:
-                conflicts.append(f"{issue.identifier}: cannot rename task {current_name!r} to {desired!r}, another "
-                                 f"task of its project (id {clash['id']}) already has that name; rename or "
-                                 "archive that task in Clockify")
+                conflicts.append(
+                    f"{issue.identifier}: cannot rename task {current_name!r} to {desired!r}, another "
+                    f"task of its project (id {clash['id']}) already has that name; rename or "
+                    "archive that task in Clockify"
+                )
                 return
-            changes.append(Change(UPDATE_TASK, desired, team_key=_team_key(issue), team_id=issue.team_id,
-                                  issue_id=issue.id, identifier=issue.identifier, project_id=task.get("projectId"),
-                                  task_id=task["id"], status=status, old_name=current_name,
-                                  old_status=current_status))
-        elif link is not None and (link.task_name != current_name or link.status != current_status
-                                   or link.issue_identifier != issue.identifier):
-            changes.append(Change(REFRESH, current_name, team_key=_team_key(issue), team_id=issue.team_id,
-                                  issue_id=issue.id, identifier=issue.identifier, project_id=task.get("projectId"),
-                                  task_id=task["id"], status=current_status))
+            changes.append(
+                Change(
+                    UPDATE_TASK,
+                    desired,
+                    team_key=_team_key(issue),
+                    team_id=issue.team_id,
+                    issue_id=issue.id,
+                    identifier=issue.identifier,
+                    project_id=task.get("projectId"),
+                    task_id=task["id"],
+                    status=status,
+                    old_name=current_name,
+                    old_status=current_status,
+                )
+            )
+        elif link is not None and (
+            link.task_name != current_name or link.status != current_status or link.issue_identifier != issue.identifier
+        ):
+            changes.append(
+                Change(
+                    REFRESH,
+                    current_name,
+                    team_key=_team_key(issue),
+                    team_id=issue.team_id,
+                    issue_id=issue.id,
+                    identifier=issue.identifier,
+                    project_id=task.get("projectId"),
+                    task_id=task["id"],
+                    status=current_status,
+                )
+            )
 
     def _team_key(issue: Issue) -> str | None:
         team = teams_by_id.get(issue.team_id)
@@ -353,26 +392,52 @@ def plan_writeback(
             continue
         project_id = projects.get(issue.team_id)
         prefix = _key(f"{issue.identifier}:")
-        candidates = [t for t in tasks_by_project.get(project_id or "", [])
-                      if t["id"] not in linked_task_ids and t["id"] not in taken
-                      and (_key(t.get("name")) == _key(desired) or _key(t.get("name")).startswith(prefix))]
+        candidates = [
+            t
+            for t in tasks_by_project.get(project_id or "", [])
+            if t["id"] not in linked_task_ids
+            and t["id"] not in taken
+            and (_key(t.get("name")) == _key(desired) or _key(t.get("name")).startswith(prefix))
+        ]
         if candidates:
             task = min(candidates, key=lambda t: (_key(t.get("name")) != _key(desired), t["id"]))
             taken.add(task["id"])
-            changes.append(Change(ADOPT, task.get("name") or "", team_key=_team_key(issue), team_id=issue.team_id,
-                                  issue_id=issue.id, identifier=issue.identifier, project_id=project_id,
-                                  task_id=task["id"], status=task.get("status")))
+            changes.append(
+                Change(
+                    ADOPT,
+                    task.get("name") or "",
+                    team_key=_team_key(issue),
+                    team_id=issue.team_id,
+                    issue_id=issue.id,
+                    identifier=issue.identifier,
+                    project_id=project_id,
+                    task_id=task["id"],
+                    status=task.get("status"),
+                )
+            )
             update(issue, task, desired, None)
             continue
         if not issue.is_open:
             continue
         clash = name_clash(project_id, desired, None) if project_id else None
         if clash is not None:
-            conflicts.append(f"{issue.identifier}: cannot create task {desired!r}, a task of that name (id "
-                             f"{clash['id']}) is linked to another issue; rename it in Clockify")
+            conflicts.append(
+                f"{issue.identifier}: cannot create task {desired!r}, a task of that name (id "
+                f"{clash['id']}) is linked to another issue; rename it in Clockify"
+            )
             continue
-        changes.append(Change(CREATE_TASK, desired, team_key=_team_key(issue), team_id=issue.team_id,
-                              issue_id=issue.id, identifier=issue.identifier, project_id=project_id, status=ACTIVE))
+        changes.append(
+            Change(
+                CREATE_TASK,
+                desired,
+                team_key=_team_key(issue),
+                team_id=issue.team_id,
+                issue_id=issue.id,
+                identifier=issue.identifier,
+                project_id=project_id,
+                status=ACTIVE,
+            )
+        )
 
     # The write bound: keep order; link-only changes are free and never deferred.
     kept: list[Change] = []
@@ -420,24 +485,40 @@ def ensure_links_table(con) -> None:
 
 def read_linear(con) -> tuple[list[Issue], list[Team]]:
     """Issues (with their state's type) and teams from the raw layer; an error if Linear was never loaded."""
-    present = {r[0] for r in con.execute(
-        "SELECT table_name FROM information_schema.tables WHERE table_schema = 'raw'").fetchall()}
+    present = {
+        r[0]
+        for r in con.execute("SELECT table_name FROM information_schema.tables WHERE table_schema = 'raw'").fetchall()
+    }
     missing = [t for t in ("linear_issues", "linear_teams", "linear_workflow_states") if t not in present]
     if missing:
         raise WritebackError(
             f"the warehouse has no {', '.join('raw.' + m for m in missing)}: load Linear first "
             "(warehouse sync --start YYYY-MM-DD --end YYYY-MM-DD), then run write-back."
         )
-    issues = [Issue(id=r[0], identifier=r[1], title=r[2] or "", team_id=r[3], number=r[4], state_type=r[5],
-                    archived=bool(r[6]), trashed=bool(r[7])) for r in con.execute(ISSUES_SQL).fetchall()]
+    issues = [
+        Issue(
+            id=r[0],
+            identifier=r[1],
+            title=r[2] or "",
+            team_id=r[3],
+            number=r[4],
+            state_type=r[5],
+            archived=bool(r[6]),
+            trashed=bool(r[7]),
+        )
+        for r in con.execute(ISSUES_SQL).fetchall()
+    ]
     teams = [Team(id=r[0], key=r[1], name=r[2] or "") for r in con.execute(TEAMS_SQL).fetchall()]
     return issues, teams
 
 
 def links_table_exists(con) -> bool:
-    return bool(con.execute(
-        "SELECT count(*) FROM information_schema.tables WHERE table_schema = 'raw' "
-        "AND table_name = 'clockify_issue_task_links'").fetchone()[0])
+    return bool(
+        con.execute(
+            "SELECT count(*) FROM information_schema.tables WHERE table_schema = 'raw' "
+            "AND table_name = 'clockify_issue_task_links'"
+        ).fetchone()[0]
+    )
 
 
 def read_links(con, workspace_id: str) -> list[Link]:
@@ -475,8 +556,16 @@ def record_links(con, links: Sequence[Link]) -> None:
 
 def link_after(change: Change, task: dict, workspace_id: str, existing: Link | None, now: dt.datetime) -> Link:
     """The link row once `change` (create, update, adopt or refresh) has been applied to `task`."""
-    base = existing or Link(issue_id=change.issue_id or "", task_id=task["id"], project_id=None,
-                            workspace_id=workspace_id, linked_at=now)
-    return replace(base, task_id=task["id"], project_id=task.get("projectId") or change.project_id,
-                   task_name=task.get("name"), status=task.get("status"), issue_identifier=change.identifier,
-                   updated_at=now, linked_at=base.linked_at or now)
+    base = existing or Link(
+        issue_id=change.issue_id or "", task_id=task["id"], project_id=None, workspace_id=workspace_id, linked_at=now
+    )
+    return replace(
+        base,
+        task_id=task["id"],
+        project_id=task.get("projectId") or change.project_id,
+        task_name=task.get("name"),
+        status=task.get("status"),
+        issue_identifier=change.identifier,
+        updated_at=now,
+        linked_at=base.linked_at or now,
+    )

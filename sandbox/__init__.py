@@ -5,6 +5,7 @@ Linear's GraphQL API, serving deterministic synthetic data with fault injection.
     with Sandbox(SandboxConfig(seed=7)) as sb:
         os.environ.update(sb.env())
 """
+
 from .config import SandboxConfig
 from .data import Workspace, generate_workspace
 
@@ -14,8 +15,10 @@ __all__ = ["Sandbox", "SandboxConfig", "Workspace", "generate_workspace", "Fault
 def __getattr__(name):  # lazy: importing the data model must not start building GraphQL schemas
     if name == "Sandbox":
         from .server import Sandbox
+
         return Sandbox
     if name == "FaultInjector":
         from .faults import FaultInjector
+
         return FaultInjector
     raise AttributeError(name)

@@ -1,4 +1,5 @@
 """``python -m sandbox serve --port 8765 [--users N --days N --seed N --latency-ms N --enforce-rate-limits]``"""
+
 from __future__ import annotations
 
 import argparse
@@ -21,7 +22,9 @@ def main(argv: list[str] | None = None) -> int:
     s.add_argument("--teams", type=int, default=3)
     s.add_argument("--issues", type=int, default=240)
     s.add_argument("--days", type=int, default=90)
-    s.add_argument("--anchor", type=dt.date.fromisoformat, default=None, help="last day of data, YYYY-MM-DD (default: today UTC)")
+    s.add_argument(
+        "--anchor", type=dt.date.fromisoformat, default=None, help="last day of data, YYYY-MM-DD (default: today UTC)"
+    )
     s.add_argument("--entries-per-user-per-day", type=float, default=4.0)
     s.add_argument("--projects", type=int, default=8)
     s.add_argument("--clients", type=int, default=4)
@@ -33,13 +36,24 @@ def main(argv: list[str] | None = None) -> int:
 
     from .server import Sandbox
 
-    sizes = dict(seed=args.seed, users=args.users, teams=args.teams, issues=args.issues, days=args.days,
-                 anchor=args.anchor, entries_per_user_per_day=args.entries_per_user_per_day,
-                 projects=args.projects, clients=args.clients, tags=args.tags,
-                 latency_ms=args.latency_ms, enforce_rate_limits=args.enforce_rate_limits)
+    sizes = dict(
+        seed=args.seed,
+        users=args.users,
+        teams=args.teams,
+        issues=args.issues,
+        days=args.days,
+        anchor=args.anchor,
+        entries_per_user_per_day=args.entries_per_user_per_day,
+        projects=args.projects,
+        clients=args.clients,
+        tags=args.tags,
+        latency_ms=args.latency_ms,
+        enforce_rate_limits=args.enforce_rate_limits,
+    )
     if args.team_of_200:
-        cfg = SandboxConfig.team_of_200(seed=args.seed, anchor=args.anchor, latency_ms=args.latency_ms,
-                                        enforce_rate_limits=args.enforce_rate_limits)
+        cfg = SandboxConfig.team_of_200(
+            seed=args.seed, anchor=args.anchor, latency_ms=args.latency_ms, enforce_rate_limits=args.enforce_rate_limits
+        )
     else:
         cfg = SandboxConfig(**sizes)
     t0 = time.time()
@@ -47,8 +61,11 @@ def main(argv: list[str] | None = None) -> int:
     summary = sb.workspace.summary()
     for k, v in sb.env().items():
         print(f"export {k}={v}")
-    print(f"# sandbox on {sb.base_url}: {summary['clockify_time_entries']} time entries, "
-          f"{summary['linear_issues']} issues, built in {time.time() - t0:.1f}s; Ctrl-C to stop", file=sys.stderr)
+    print(
+        f"# sandbox on {sb.base_url}: {summary['clockify_time_entries']} time entries, "
+        f"{summary['linear_issues']} issues, built in {time.time() - t0:.1f}s; Ctrl-C to stop",
+        file=sys.stderr,
+    )
     sys.stdout.flush()
     try:
         threading.Event().wait()

@@ -20,6 +20,7 @@ Behaviour choices where Clockify's documentation is silent (kept deliberately, t
 - The detailed report includes running timers (``end``/``duration`` null) and counts only
   finished entries in ``totals.totalTime``.
 """
+
 from __future__ import annotations
 
 import json
@@ -91,7 +92,7 @@ def _bool_param(q: dict, name: str) -> Optional[bool]:
 def _paginate(items: list, q: dict) -> list:
     page = _int_param(q, "page", 1)
     size = _int_param(q, "page-size", 50, hi=MAX_PAGE_SIZE)
-    return items[(page - 1) * size: page * size]
+    return items[(page - 1) * size : page * size]
 
 
 _TS_RE = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,9})?(Z|[+-]\d{2}:\d{2})$")
@@ -206,11 +207,14 @@ def _time_entries(ws: Workspace, user_id: str, q: dict) -> Response:
     project = q.get("project")
     task = q.get("task")
     if in_progress or desc or project or task:
-        entries = [e for e in entries
-                   if (not in_progress or e["timeInterval"]["end"] is None)
-                   and (not desc or desc.lower() in (e["description"] or "").lower())
-                   and (not project or e["projectId"] == project)
-                   and (not task or e["taskId"] == task)]
+        entries = [
+            e
+            for e in entries
+            if (not in_progress or e["timeInterval"]["end"] is None)
+            and (not desc or desc.lower() in (e["description"] or "").lower())
+            and (not project or e["projectId"] == project)
+            and (not task or e["taskId"] == task)
+        ]
     # newest first, page by page, without reversing the whole list
     n = len(entries)
     hi = n - (page - 1) * size
@@ -229,6 +233,7 @@ def _lookups(ws: Workspace) -> dict:
             "tasks": {t["id"]: t for ts in ws.clockify_tasks.values() for t in ts},
             "tags": {t["id"]: t for t in ws.clockify_tags},
         }
+
     return ws.cached(("clockify_lookups", ws.entries_version), build)
 
 
@@ -340,15 +345,22 @@ def _detailed(ws: Workspace, req: dict) -> Response:
     billable = req.get("billable")
     desc = req.get("description")
     without_desc = bool(req.get("withoutDescription"))
-    key = ("report", ws.entries_version, start, end, order,
-           json.dumps({k: sorted(v[0]) if v else None for k, v in filters.items()}, sort_keys=True),
-           json.dumps([{k: v[1] if v else None for k, v in filters.items()}, billable, desc, without_desc]))
+    key = (
+        "report",
+        ws.entries_version,
+        start,
+        end,
+        order,
+        json.dumps({k: sorted(v[0]) if v else None for k, v in filters.items()}, sort_keys=True),
+        json.dumps([{k: v[1] if v else None for k, v in filters.items()}, billable, desc, without_desc]),
+    )
 
     def build():
         entries = ws.entries_between(start, end)
         lk = _lookups(ws)
         projects = lk["projects"]
         if any(filters.values()) or billable is not None or desc or without_desc:
+
             def keep(e: dict) -> bool:
                 for name, field in (("users", "userId"), ("projects", "projectId"), ("tasks", "taskId")):
                     f = filters[name]
@@ -369,6 +381,7 @@ def _detailed(ws: Workspace, req: dict) -> Response:
                 if without_desc and e["description"]:
                     return False
                 return True
+
             entries = [e for e in entries if keep(e)]
         if order == "DESCENDING":
             entries = entries[::-1]
@@ -379,12 +392,20 @@ def _detailed(ws: Workspace, req: dict) -> Response:
                 total += secs
                 if e["billable"]:
                     billable_total += secs
-        totals = [{"_id": "", "totalTime": total, "totalBillableTime": billable_total, "entriesCount": len(entries),
-                   "totalAmount": 0, "amounts": []}]
+        totals = [
+            {
+                "_id": "",
+                "totalTime": total,
+                "totalBillableTime": billable_total,
+                "entriesCount": len(entries),
+                "totalAmount": 0,
+                "amounts": [],
+            }
+        ]
         return entries, totals
 
     entries, totals = ws.cached(key, build, max_items=32)
-    page_entries = entries[(page - 1) * size: page * size]
+    page_entries = entries[(page - 1) * size : page * size]
     return Response(200, {"totals": totals, "timeentries": [_report_entry(ws, e) for e in page_entries]})
 
 
@@ -463,21 +484,58 @@ def _write_unlogged(ws: Workspace, method: str, parts: list[str], body: bytes) -
     with ws.lock:
         try:
             if rest[0] == "clients" and len(rest) in (1, 2):
-                return _upsert(ws, ws.clockify_clients, rest[1] if len(rest) == 2 else None, req, _CLIENT_FIELDS,
-                               "Client", lambda r: {"name": r["name"], "workspaceId": ws.workspace_id, "archived": False,
-                                                    "address": "", "note": "", "email": None, "currencyId": None,
-                                                    "ccEmails": None})
+                return _upsert(
+                    ws,
+                    ws.clockify_clients,
+                    rest[1] if len(rest) == 2 else None,
+                    req,
+                    _CLIENT_FIELDS,
+                    "Client",
+                    lambda r: {
+                        "name": r["name"],
+                        "workspaceId": ws.workspace_id,
+                        "archived": False,
+                        "address": "",
+                        "note": "",
+                        "email": None,
+                        "currencyId": None,
+                        "ccEmails": None,
+                    },
+                )
             if rest[0] == "projects" and len(rest) in (1, 2):
+
                 def new_project(r: dict) -> dict:
-                    return {"name": r["name"], "hourlyRate": {"amount": 0, "currency": "USD"}, "costRate": None,
-                            "clientId": "", "clientName": "", "workspaceId": ws.workspace_id, "billable": False,
-                            "memberships": [], "color": "#03A9F4", "estimate": {"estimate": "PT0S", "type": "AUTO"},
-                            "archived": False, "duration": "PT0S", "note": "", "template": False, "public": True,
-                            "budgetEstimate": None, "timeEstimate": None}
+                    return {
+                        "name": r["name"],
+                        "hourlyRate": {"amount": 0, "currency": "USD"},
+                        "costRate": None,
+                        "clientId": "",
+                        "clientName": "",
+                        "workspaceId": ws.workspace_id,
+                        "billable": False,
+                        "memberships": [],
+                        "color": "#03A9F4",
+                        "estimate": {"estimate": "PT0S", "type": "AUTO"},
+                        "archived": False,
+                        "duration": "PT0S",
+                        "note": "",
+                        "template": False,
+                        "public": True,
+                        "budgetEstimate": None,
+                        "timeEstimate": None,
+                    }
+
                 if req.get("clientId") and not any(c["id"] == req["clientId"] for c in ws.clockify_clients):
                     raise BadRequest("Client doesn't belong to Workspace", 501)
-                resp = _upsert(ws, ws.clockify_projects, rest[1] if len(rest) == 2 else None, req, _PROJECT_FIELDS,
-                               "Project", new_project)
+                resp = _upsert(
+                    ws,
+                    ws.clockify_projects,
+                    rest[1] if len(rest) == 2 else None,
+                    req,
+                    _PROJECT_FIELDS,
+                    "Project",
+                    new_project,
+                )
                 if resp.status < 300:
                     p = resp.body
                     if "isPublic" in p:
@@ -494,10 +552,27 @@ def _write_unlogged(ws: Workspace, method: str, parts: list[str], body: bytes) -
                 tasks = ws.clockify_tasks.setdefault(pid, [])
                 if "status" in req and req["status"] not in ("ACTIVE", "DONE"):
                     raise BadRequest("status must be ACTIVE or DONE")
-                return _upsert(ws, tasks, rest[3] if len(rest) == 4 else None, req, _TASK_FIELDS, "Task",
-                               lambda r: {"name": r["name"], "projectId": pid, "assigneeIds": [], "assigneeId": None,
-                                          "userGroupIds": [], "estimate": "PT0S", "status": "ACTIVE", "duration": "PT0S",
-                                          "billable": True, "hourlyRate": None, "costRate": None})
+                return _upsert(
+                    ws,
+                    tasks,
+                    rest[3] if len(rest) == 4 else None,
+                    req,
+                    _TASK_FIELDS,
+                    "Task",
+                    lambda r: {
+                        "name": r["name"],
+                        "projectId": pid,
+                        "assigneeIds": [],
+                        "assigneeId": None,
+                        "userGroupIds": [],
+                        "estimate": "PT0S",
+                        "status": "ACTIVE",
+                        "duration": "PT0S",
+                        "billable": True,
+                        "hourlyRate": None,
+                        "costRate": None,
+                    },
+                )
         except BadRequest as e:
             return error(e.status, e.message, e.code)
     return error(405 if method == "PUT" else 404, "Not found", 404)

@@ -1,4 +1,5 @@
 """Configuration of a sandbox dataset and server."""
+
 from __future__ import annotations
 
 import datetime as _dt
@@ -58,8 +59,9 @@ class SandboxConfig:
     @classmethod
     def team_of_200(cls, **overrides) -> "SandboxConfig":
         """The benchmark workload: 200 people, a year of data, ~250k time entries."""
-        base = dict(users=200, days=365, entries_per_user_per_day=5.0, teams=10, issues=20000,
-                    projects=24, clients=10, tags=12)
+        base = dict(
+            users=200, days=365, entries_per_user_per_day=5.0, teams=10, issues=20000, projects=24, clients=10, tags=12
+        )
         base.update(overrides)
         return cls(**base)
 

@@ -9,6 +9,7 @@ Determinism: every random choice comes from ``random.Random`` seeded with a stri
 from ``cfg.seed`` and a section name (string seeds are hashed with SHA-512 by ``random``, so
 they are stable across processes, unlike ``hash()``).
 """
+
 from __future__ import annotations
 
 import bisect
@@ -37,61 +38,287 @@ DAY = 86400
 # vocabulary
 # --------------------------------------------------------------------------------------------
 FIRST_NAMES = [
-    "Alice", "Bruno", "Chiara", "Dmitri", "Elena", "Farid", "Greta", "Hiro", "Ines", "Jonas",
-    "Kofi", "Lena", "Mateo", "Nadia", "Oskar", "Priya", "Quentin", "Rosa", "Sven", "Tamara",
-    "Umar", "Vera", "Wei", "Ximena", "Yusuf", "Zoe", "Amir", "Bianca", "Carlos", "Dana",
-    "Emil", "Fatima", "Gustav", "Hana", "Ivan", "Julia", "Karim", "Lucia", "Marek", "Nora",
-    "Omar", "Paula", "Rafael", "Sofia", "Tomas", "Ulla", "Viktor", "Wanda", "Yara", "Zeno",
+    "Alice",
+    "Bruno",
+    "Chiara",
+    "Dmitri",
+    "Elena",
+    "Farid",
+    "Greta",
+    "Hiro",
+    "Ines",
+    "Jonas",
+    "Kofi",
+    "Lena",
+    "Mateo",
+    "Nadia",
+    "Oskar",
+    "Priya",
+    "Quentin",
+    "Rosa",
+    "Sven",
+    "Tamara",
+    "Umar",
+    "Vera",
+    "Wei",
+    "Ximena",
+    "Yusuf",
+    "Zoe",
+    "Amir",
+    "Bianca",
+    "Carlos",
+    "Dana",
+    "Emil",
+    "Fatima",
+    "Gustav",
+    "Hana",
+    "Ivan",
+    "Julia",
+    "Karim",
+    "Lucia",
+    "Marek",
+    "Nora",
+    "Omar",
+    "Paula",
+    "Rafael",
+    "Sofia",
+    "Tomas",
+    "Ulla",
+    "Viktor",
+    "Wanda",
+    "Yara",
+    "Zeno",
 ]
 LAST_NAMES = [
-    "Andersen", "Bauer", "Costa", "Dubois", "Eriksen", "Fischer", "Garcia", "Hoffmann", "Ivanova",
-    "Jansen", "Kowalski", "Larsen", "Moreau", "Nakamura", "Okafor", "Petrov", "Quinn", "Rossi",
-    "Schmidt", "Tanaka", "Umarov", "Varga", "Weber", "Xu", "Yilmaz", "Zimmermann", "Alvarez",
-    "Becker", "Chen", "Dimitrov", "Esposito", "Fernandes", "Gruber", "Horvat", "Ito", "Jovanovic",
-    "Kim", "Lopez", "Meyer", "Novak", "Olsen", "Popescu", "Romano", "Silva", "Torres", "Vogel",
+    "Andersen",
+    "Bauer",
+    "Costa",
+    "Dubois",
+    "Eriksen",
+    "Fischer",
+    "Garcia",
+    "Hoffmann",
+    "Ivanova",
+    "Jansen",
+    "Kowalski",
+    "Larsen",
+    "Moreau",
+    "Nakamura",
+    "Okafor",
+    "Petrov",
+    "Quinn",
+    "Rossi",
+    "Schmidt",
+    "Tanaka",
+    "Umarov",
+    "Varga",
+    "Weber",
+    "Xu",
+    "Yilmaz",
+    "Zimmermann",
+    "Alvarez",
+    "Becker",
+    "Chen",
+    "Dimitrov",
+    "Esposito",
+    "Fernandes",
+    "Gruber",
+    "Horvat",
+    "Ito",
+    "Jovanovic",
+    "Kim",
+    "Lopez",
+    "Meyer",
+    "Novak",
+    "Olsen",
+    "Popescu",
+    "Romano",
+    "Silva",
+    "Torres",
+    "Vogel",
 ]
 # (IANA name, UTC offset in hours used for working hours; DST is ignored on purpose)
 TIMEZONES = [
-    ("Europe/Berlin", 1.0), ("Europe/London", 0.0), ("Europe/Berlin", 1.0), ("America/New_York", -5.0),
-    ("Europe/Lisbon", 0.0), ("America/Los_Angeles", -8.0), ("Europe/Warsaw", 1.0), ("Asia/Kolkata", 5.5),
-    ("Europe/Madrid", 1.0), ("Europe/Helsinki", 2.0), ("America/Chicago", -6.0), ("Europe/Paris", 1.0),
+    ("Europe/Berlin", 1.0),
+    ("Europe/London", 0.0),
+    ("Europe/Berlin", 1.0),
+    ("America/New_York", -5.0),
+    ("Europe/Lisbon", 0.0),
+    ("America/Los_Angeles", -8.0),
+    ("Europe/Warsaw", 1.0),
+    ("Asia/Kolkata", 5.5),
+    ("Europe/Madrid", 1.0),
+    ("Europe/Helsinki", 2.0),
+    ("America/Chicago", -6.0),
+    ("Europe/Paris", 1.0),
 ]
 TEAM_DEFS = [
-    ("ENG", "Engineering"), ("OPS", "Operations"), ("DES", "Design"), ("MOB", "Mobile"), ("WEB", "Web"),
-    ("DATA", "Data"), ("SEC", "Security"), ("QA", "Quality"), ("INF", "Infrastructure"), ("API", "API Platform"),
+    ("ENG", "Engineering"),
+    ("OPS", "Operations"),
+    ("DES", "Design"),
+    ("MOB", "Mobile"),
+    ("WEB", "Web"),
+    ("DATA", "Data"),
+    ("SEC", "Security"),
+    ("QA", "Quality"),
+    ("INF", "Infrastructure"),
+    ("API", "API Platform"),
 ]
 CLIENT_NAMES = [
-    "Acme Corp", "Globex", "Initech", "Umbrella Health", "Stark Industries", "Wayne Enterprises",
-    "Hooli", "Soylent", "Cyberdyne", "Tyrell", "Wonka Foods", "Vandelay Imports",
+    "Acme Corp",
+    "Globex",
+    "Initech",
+    "Umbrella Health",
+    "Stark Industries",
+    "Wayne Enterprises",
+    "Hooli",
+    "Soylent",
+    "Cyberdyne",
+    "Tyrell",
+    "Wonka Foods",
+    "Vandelay Imports",
 ]
 PROJECT_NAMES = [
-    "Platform", "Internal", "Mobile App", "Website Redesign", "Data Pipeline", "Customer Support",
-    "Security Audit", "Onboarding", "Billing Revamp", "Infrastructure", "Design System", "Analytics",
-    "Partner API", "QA Automation", "Search", "Notifications",
+    "Platform",
+    "Internal",
+    "Mobile App",
+    "Website Redesign",
+    "Data Pipeline",
+    "Customer Support",
+    "Security Audit",
+    "Onboarding",
+    "Billing Revamp",
+    "Infrastructure",
+    "Design System",
+    "Analytics",
+    "Partner API",
+    "QA Automation",
+    "Search",
+    "Notifications",
 ]
 TAG_NAMES = [
-    "Bug", "Feature", "Meeting", "Support", "Overtime", "Research", "Ops", "Urgent", "Refactor",
-    "Docs", "Hiring", "Travel",
+    "Bug",
+    "Feature",
+    "Meeting",
+    "Support",
+    "Overtime",
+    "Research",
+    "Ops",
+    "Urgent",
+    "Refactor",
+    "Docs",
+    "Hiring",
+    "Travel",
 ]
 PLAIN_TASKS = [
-    "Code review", "Meetings", "Support", "Planning", "Development", "Testing", "Documentation",
-    "Deployment", "Research", "Design",
+    "Code review",
+    "Meetings",
+    "Support",
+    "Planning",
+    "Development",
+    "Testing",
+    "Documentation",
+    "Deployment",
+    "Research",
+    "Design",
 ]
-COLORS = ["#03A9F4", "#E91E63", "#4CAF50", "#FF9800", "#9C27B0", "#607D8B", "#795548", "#00BCD4",
-          "#8BC34A", "#F44336", "#3F51B5", "#CDDC39"]
-VERBS = ["Fix", "Add", "Refactor", "Investigate", "Update", "Remove", "Improve", "Migrate", "Document",
-         "Support", "Speed up", "Redesign", "Clean up", "Handle", "Validate"]
-OBJECTS = ["login", "billing page", "CSV export", "password reset", "onboarding flow", "search index",
-           "webhook retries", "invoice PDF", "dark mode", "rate limiter", "audit log", "user settings",
-           "SSO with Okta", "push notifications", "checkout", "report builder", "API pagination",
-           "signup form", "cache invalidation", "timezone handling", "file uploads", "dashboard charts",
-           "email templates", "feature flags", "mobile navigation", "access tokens", "data retention job"]
-QUALIFIERS = ["", "", "", " on Safari", " for admins", " in production", " on Android", " for large teams",
-              " after deploy", " edge cases", " v2", " regression"]
+COLORS = [
+    "#03A9F4",
+    "#E91E63",
+    "#4CAF50",
+    "#FF9800",
+    "#9C27B0",
+    "#607D8B",
+    "#795548",
+    "#00BCD4",
+    "#8BC34A",
+    "#F44336",
+    "#3F51B5",
+    "#CDDC39",
+]
+VERBS = [
+    "Fix",
+    "Add",
+    "Refactor",
+    "Investigate",
+    "Update",
+    "Remove",
+    "Improve",
+    "Migrate",
+    "Document",
+    "Support",
+    "Speed up",
+    "Redesign",
+    "Clean up",
+    "Handle",
+    "Validate",
+]
+OBJECTS = [
+    "login",
+    "billing page",
+    "CSV export",
+    "password reset",
+    "onboarding flow",
+    "search index",
+    "webhook retries",
+    "invoice PDF",
+    "dark mode",
+    "rate limiter",
+    "audit log",
+    "user settings",
+    "SSO with Okta",
+    "push notifications",
+    "checkout",
+    "report builder",
+    "API pagination",
+    "signup form",
+    "cache invalidation",
+    "timezone handling",
+    "file uploads",
+    "dashboard charts",
+    "email templates",
+    "feature flags",
+    "mobile navigation",
+    "access tokens",
+    "data retention job",
+]
+QUALIFIERS = [
+    "",
+    "",
+    "",
+    " on Safari",
+    " for admins",
+    " in production",
+    " on Android",
+    " for large teams",
+    " after deploy",
+    " edge cases",
+    " v2",
+    " regression",
+]
 NO_ID_DESCRIPTIONS = [
-    "Meetings", "Daily standup", "Standup", "Support", "Code review", "", "", "Email", "1:1",
-    "Sprint planning", "Retro", "Interviewing", "Customer call", "Admin", "Planning", "Onboarding",
-    "Slack & email", "Team sync", "Research", "Support rotation", "Documentation", "Lunch & learn",
+    "Meetings",
+    "Daily standup",
+    "Standup",
+    "Support",
+    "Code review",
+    "",
+    "",
+    "Email",
+    "1:1",
+    "Sprint planning",
+    "Retro",
+    "Interviewing",
+    "Customer call",
+    "Admin",
+    "Planning",
+    "Onboarding",
+    "Slack & email",
+    "Team sync",
+    "Research",
+    "Support rotation",
+    "Documentation",
+    "Lunch & learn",
 ]
 GENERIC_TASK_DESCRIPTIONS = ["", "", "", "wip", "continued", "dev", "work", "follow-up", "review feedback"]
 STATE_DEFS = [
@@ -108,12 +335,21 @@ STATE_DEFS = [
 STATE_TYPES = ["triage", "backlog", "unstarted", "started", "completed", "canceled", "duplicate"]
 PRIORITY_LABELS = ["No priority", "Urgent", "High", "Medium", "Low"]
 UNKNOWN_ID_DESCRIPTIONS = [
-    "ABC-999 vendor ticket follow-up", "JIRA-1234 legacy ticket cleanup", "{key}-99999 (typo?)",
-    "UTF-8 encoding bug in export", "ISO-8601 date parsing", "SR-2231 customer escalation",
-    "COVID-19 office policy meeting", "INC-4711 postmortem", "ZD-5521 support ticket",
+    "ABC-999 vendor ticket follow-up",
+    "JIRA-1234 legacy ticket cleanup",
+    "{key}-99999 (typo?)",
+    "UTF-8 encoding bug in export",
+    "ISO-8601 date parsing",
+    "SR-2231 customer escalation",
+    "COVID-19 office policy meeting",
+    "INC-4711 postmortem",
+    "ZD-5521 support ticket",
 ]
 UNKNOWN_THEN_KNOWN = [
-    "UTF-8 issue in {id}", "ABC-12 follow-up for {id}", "INC-88 root cause: {id}", "ISO-8601 dates, see {id}",
+    "UTF-8 issue in {id}",
+    "ABC-12 follow-up for {id}",
+    "INC-88 root cause: {id}",
+    "ISO-8601 dates, see {id}",
 ]
 
 
@@ -305,9 +541,17 @@ class Workspace:
                 raise ValueError(f"time entry {entry_id} is not running")
             return self.edit_time_entry(entry_id, end=end if end is not None else self.now())
 
-    def add_time_entry(self, user_id: str, start: Any, end: Any = None, description: str = "",
-                       project_id: Optional[str] = None, task_id: Optional[str] = None,
-                       tag_ids: Iterable[str] = (), billable: bool = False) -> dict:
+    def add_time_entry(
+        self,
+        user_id: str,
+        start: Any,
+        end: Any = None,
+        description: str = "",
+        project_id: Optional[str] = None,
+        task_id: Optional[str] = None,
+        tag_ids: Iterable[str] = (),
+        billable: bool = False,
+    ) -> dict:
         """Create an entry (``end=None`` starts a running timer). Returns the new entry."""
         with self.lock:
             if user_id not in {u["id"] for u in self.clockify_users}:
@@ -373,8 +617,12 @@ class Workspace:
             stype = issue["state"]["type"]
             issue["state"] = next(s for s in self.linear_workflow_states if s["team"] is team and s["type"] == stype)
             issue["cycle"] = None
-            issue["url"] = f"https://linear.app/{self.linear_organization['urlKey']}/issue/{issue['identifier']}/{slugify(issue['title'])}"
-            issue["branchName"] = issue["branchName"].split("/")[0] + f"/{issue['identifier'].lower()}-{slugify(issue['title'])}"
+            issue["url"] = (
+                f"https://linear.app/{self.linear_organization['urlKey']}/issue/{issue['identifier']}/{slugify(issue['title'])}"
+            )
+            issue["branchName"] = (
+                issue["branchName"].split("/")[0] + f"/{issue['identifier'].lower()}-{slugify(issue['title'])}"
+            )
             issue["addedToTeamAt"] = issue["updatedAt"] = self._now_linear()
             self._issue_by_key[issue["identifier"]] = issue
             self._touch_linear()
@@ -407,8 +655,9 @@ class Workspace:
             issue.update(fields)
             now = self._now_linear()
             if stype is not None:
-                issue["state"] = next(s for s in self.linear_workflow_states
-                                      if s["team"] is issue["team"] and s["type"] == stype)
+                issue["state"] = next(
+                    s for s in self.linear_workflow_states if s["team"] is issue["team"] and s["type"] == stype
+                )
                 if stype == "started" and not issue.get("startedAt"):
                     issue["startedAt"] = now
                 if stype == "completed":
@@ -469,11 +718,16 @@ def _people(cfg: SandboxConfig, rng: random.Random) -> list[dict]:
         f, l = combos[i % len(combos)]
         suffix = "" if i < len(combos) else str(i // len(combos) + 1)
         tz, off = TIMEZONES[i % len(TIMEZONES)]
-        people.append({
-            "first": f, "last": l + suffix, "name": f"{f} {l}{suffix}",
-            "email": f"{f.lower()}.{(l + suffix).lower()}@example.com",
-            "tz": tz, "offset": off,
-        })
+        people.append(
+            {
+                "first": f,
+                "last": l + suffix,
+                "name": f"{f} {l}{suffix}",
+                "email": f"{f.lower()}.{(l + suffix).lower()}@example.com",
+                "tz": tz,
+                "offset": off,
+            }
+        )
     return people
 
 
@@ -494,8 +748,12 @@ def _generate(cfg: SandboxConfig) -> Workspace:
     ws = Workspace(cfg)
     anchor = cfg.anchor_date
     start_date = cfg.start_date
-    p0 = int((_dt.datetime(start_date.year, start_date.month, start_date.day, tzinfo=UTC)
-              - _dt.datetime(1970, 1, 1, tzinfo=UTC)).total_seconds())
+    p0 = int(
+        (
+            _dt.datetime(start_date.year, start_date.month, start_date.day, tzinfo=UTC)
+            - _dt.datetime(1970, 1, 1, tzinfo=UTC)
+        ).total_seconds()
+    )
     end_ts = p0 + cfg.days * DAY - 1  # anchor 23:59:59 UTC
     ids = _Ids(_rng(cfg, "ids"))
     ws.id_factory = ids
@@ -520,10 +778,19 @@ def _gen_linear(ws: Workspace, cfg: SandboxConfig, people: list[dict], ids: _Ids
     L = lambda secs: linear_ts(int(secs * 1000) + rng.randrange(1000))  # noqa: E731
     org_created = p0 - 500 * DAY
     org = {
-        "id": lid(), "name": "Sandbox Inc", "urlKey": "sandbox", "createdAt": L(org_created),
-        "updatedAt": L(org_created + 30 * DAY), "archivedAt": None, "userCount": len(people),
-        "createdIssueCount": cfg.issues, "logoUrl": None, "gitBranchFormat": None,
-        "allowedAuthServices": [], "previousUrlKeys": [], "workingDays": [1.0, 2.0, 3.0, 4.0, 5.0],
+        "id": lid(),
+        "name": "Sandbox Inc",
+        "urlKey": "sandbox",
+        "createdAt": L(org_created),
+        "updatedAt": L(org_created + 30 * DAY),
+        "archivedAt": None,
+        "userCount": len(people),
+        "createdIssueCount": cfg.issues,
+        "logoUrl": None,
+        "gitBranchFormat": None,
+        "allowedAuthServices": [],
+        "previousUrlKeys": [],
+        "workingDays": [1.0, 2.0, 3.0, 4.0, 5.0],
     }
     ws.linear_organization = org
 
@@ -536,24 +803,58 @@ def _gen_linear(ws: Workspace, cfg: SandboxConfig, people: list[dict], ids: _Ids
         email = p["email"]
         if i == odd_case:
             email = email[0].upper() + email[1:]
-        users.append({
-            "id": lid(), "name": p["name"], "displayName": p["first"].lower(), "email": email,
-            "active": True, "admin": i == 0, "guest": False, "app": False, "owner": i == 0,
-            "isMe": i == 0, "createdAt": L(created), "updatedAt": L(created + rng.randrange(1, 90) * DAY),
-            "archivedAt": None, "timezone": p["tz"], "avatarUrl": None,
-            "initials": p["first"][0] + p["last"][0], "url": f"https://linear.app/sandbox/profiles/{p['first'].lower()}",
-            "avatarBackgroundColor": rng.choice(COLORS), "description": None, "lastSeen": None,
-        })
-    for name, email, app in (("Guest Designer", "guest.designer@agency.example", False),
-                             ("GitHub", "github-bot@linear.example", True)):
-        users.append({
-            "id": lid(), "name": name, "displayName": name.split()[0].lower(), "email": email,
-            "active": name != "Guest Designer", "admin": False, "guest": not app, "app": app, "owner": False,
-            "isMe": False, "createdAt": L(org_created + 10 * DAY), "updatedAt": L(org_created + 20 * DAY),
-            "archivedAt": None, "timezone": "UTC", "avatarUrl": None, "initials": name[:2].upper(),
-            "url": f"https://linear.app/sandbox/profiles/{name.split()[0].lower()}",
-            "avatarBackgroundColor": "#999999", "description": None, "lastSeen": None,
-        })
+        users.append(
+            {
+                "id": lid(),
+                "name": p["name"],
+                "displayName": p["first"].lower(),
+                "email": email,
+                "active": True,
+                "admin": i == 0,
+                "guest": False,
+                "app": False,
+                "owner": i == 0,
+                "isMe": i == 0,
+                "createdAt": L(created),
+                "updatedAt": L(created + rng.randrange(1, 90) * DAY),
+                "archivedAt": None,
+                "timezone": p["tz"],
+                "avatarUrl": None,
+                "initials": p["first"][0] + p["last"][0],
+                "url": f"https://linear.app/sandbox/profiles/{p['first'].lower()}",
+                "avatarBackgroundColor": rng.choice(COLORS),
+                "description": None,
+                "lastSeen": None,
+            }
+        )
+    for name, email, app in (
+        ("Guest Designer", "guest.designer@agency.example", False),
+        ("GitHub", "github-bot@linear.example", True),
+    ):
+        users.append(
+            {
+                "id": lid(),
+                "name": name,
+                "displayName": name.split()[0].lower(),
+                "email": email,
+                "active": name != "Guest Designer",
+                "admin": False,
+                "guest": not app,
+                "app": app,
+                "owner": False,
+                "isMe": False,
+                "createdAt": L(org_created + 10 * DAY),
+                "updatedAt": L(org_created + 20 * DAY),
+                "archivedAt": None,
+                "timezone": "UTC",
+                "avatarUrl": None,
+                "initials": name[:2].upper(),
+                "url": f"https://linear.app/sandbox/profiles/{name.split()[0].lower()}",
+                "avatarBackgroundColor": "#999999",
+                "description": None,
+                "lastSeen": None,
+            }
+        )
     ws.linear_users = users
     people_users = users[: len(people)]
 
@@ -565,39 +866,80 @@ def _gen_linear(ws: Workspace, cfg: SandboxConfig, people: list[dict], ids: _Ids
     for ti, (key, name) in enumerate(_team_defs(cfg.teams)):
         created = org_created + ti * 3 * DAY
         team = {
-            "id": lid(), "key": key, "name": name, "displayName": name, "description": f"The {name} team",
-            "timezone": "Europe/Berlin", "cyclesEnabled": True, "cycleDuration": 2.0, "cycleStartDay": 1.0,
-            "cycleCooldownTime": 0.0, "private": False, "color": COLORS[ti % len(COLORS)], "icon": None,
-            "createdAt": L(created), "updatedAt": L(created + 60 * DAY), "archivedAt": None,
-            "issueEstimationType": "fibonacci", "defaultIssueEstimate": 1.0, "triageEnabled": True,
-            "autoArchivePeriod": 6.0, "upcomingCycleCount": 2.0, "inviteHash": "%016x" % rng.getrandbits(64),
+            "id": lid(),
+            "key": key,
+            "name": name,
+            "displayName": name,
+            "description": f"The {name} team",
+            "timezone": "Europe/Berlin",
+            "cyclesEnabled": True,
+            "cycleDuration": 2.0,
+            "cycleStartDay": 1.0,
+            "cycleCooldownTime": 0.0,
+            "private": False,
+            "color": COLORS[ti % len(COLORS)],
+            "icon": None,
+            "createdAt": L(created),
+            "updatedAt": L(created + 60 * DAY),
+            "archivedAt": None,
+            "issueEstimationType": "fibonacci",
+            "defaultIssueEstimate": 1.0,
+            "triageEnabled": True,
+            "autoArchivePeriod": 6.0,
+            "upcomingCycleCount": 2.0,
+            "inviteHash": "%016x" % rng.getrandbits(64),
             "issueCount": 0,
         }
         teams.append(team)
         for pos, (sname, stype, color) in enumerate(STATE_DEFS):
-            states.append({
-                "id": lid(), "name": sname, "type": stype, "color": color, "position": float(pos),
-                "description": None, "team": team, "createdAt": L(created), "updatedAt": L(created),
-                "archivedAt": None,
-            })
+            states.append(
+                {
+                    "id": lid(),
+                    "name": sname,
+                    "type": stype,
+                    "color": color,
+                    "position": float(pos),
+                    "description": None,
+                    "team": team,
+                    "createdAt": L(created),
+                    "updatedAt": L(created),
+                    "archivedAt": None,
+                }
+            )
         n = 1
         cs = cycle_start0
         while cs <= end_ts + 14 * DAY:
             ce = cs + 14 * DAY
             past, active = ce <= end_ts, cs <= end_ts < ce
-            cycles.append({
-                "id": lid(), "number": float(n), "name": None, "description": None,
-                "startsAt": linear_ts(cs * 1000), "endsAt": linear_ts(ce * 1000),
-                "completedAt": linear_ts(ce * 1000) if past else None,
-                "createdAt": L(cs - 14 * DAY), "updatedAt": L(min(ce, end_ts)), "archivedAt": None,
-                "autoArchivedAt": None, "team": team, "isActive": active, "isPast": past,
-                "isFuture": cs > end_ts, "isNext": cs > end_ts and cs - 14 * DAY <= end_ts,
-                "isPrevious": past and ce > end_ts - 14 * DAY,
-                "progress": 1.0 if past else (0.0 if cs > end_ts else round((end_ts - cs) / (14 * DAY), 3)),
-                "scopeHistory": [], "completedScopeHistory": [], "inProgressScopeHistory": [],
-                "issueCountHistory": [], "completedIssueCountHistory": [],
-                "_starts": cs, "_ends": ce,
-            })
+            cycles.append(
+                {
+                    "id": lid(),
+                    "number": float(n),
+                    "name": None,
+                    "description": None,
+                    "startsAt": linear_ts(cs * 1000),
+                    "endsAt": linear_ts(ce * 1000),
+                    "completedAt": linear_ts(ce * 1000) if past else None,
+                    "createdAt": L(cs - 14 * DAY),
+                    "updatedAt": L(min(ce, end_ts)),
+                    "archivedAt": None,
+                    "autoArchivedAt": None,
+                    "team": team,
+                    "isActive": active,
+                    "isPast": past,
+                    "isFuture": cs > end_ts,
+                    "isNext": cs > end_ts and cs - 14 * DAY <= end_ts,
+                    "isPrevious": past and ce > end_ts - 14 * DAY,
+                    "progress": 1.0 if past else (0.0 if cs > end_ts else round((end_ts - cs) / (14 * DAY), 3)),
+                    "scopeHistory": [],
+                    "completedScopeHistory": [],
+                    "inProgressScopeHistory": [],
+                    "issueCountHistory": [],
+                    "completedIssueCountHistory": [],
+                    "_starts": cs,
+                    "_ends": ce,
+                }
+            )
             n += 1
             cs = ce
     ws.linear_teams = teams
@@ -623,9 +965,18 @@ def _gen_linear(ws: Workspace, cfg: SandboxConfig, people: list[dict], ids: _Ids
 
     # projects (Linear)
     statuses = {
-        st: {"id": lid(), "name": st.capitalize(), "type": st, "color": COLORS[i], "position": float(i),
-             "description": None, "indefinite": st == "backlog", "createdAt": L(org_created),
-             "updatedAt": L(org_created), "archivedAt": None}
+        st: {
+            "id": lid(),
+            "name": st.capitalize(),
+            "type": st,
+            "color": COLORS[i],
+            "position": float(i),
+            "description": None,
+            "indefinite": st == "backlog",
+            "createdAt": L(org_created),
+            "updatedAt": L(org_created),
+            "archivedAt": None,
+        }
         for i, st in enumerate(["backlog", "planned", "started", "paused", "completed", "canceled"])
     }
     projects = []
@@ -636,21 +987,44 @@ def _gen_linear(ws: Workspace, cfg: SandboxConfig, people: list[dict], ids: _Ids
         created = p0 - rng.randrange(0, 150) * DAY
         st = rng.choice(["started", "started", "completed", "planned", "backlog", "paused", "canceled"])
         name = f"{rng.choice(VERBS)} {rng.choice(OBJECTS)}".capitalize() + f" ({t1['key']})"
-        projects.append({
-            "id": lid(), "name": name, "description": "", "slugId": "%012x" % rng.getrandbits(48),
-            "icon": None, "color": rng.choice(COLORS), "state": st, "status": statuses[st],
-            "priority": rng.randrange(5), "priorityLabel": "", "progress": round(rng.random(), 2),
-            "scope": float(rng.randrange(5, 80)), "sortOrder": float(pi), "prioritySortOrder": float(pi),
-            "createdAt": L(created), "updatedAt": L(min(end_ts, created + rng.randrange(1, 200) * DAY)),
-            "startedAt": L(created + DAY) if st in ("started", "completed", "paused") else None,
-            "completedAt": L(min(end_ts, created + 60 * DAY)) if st == "completed" else None,
-            "canceledAt": L(min(end_ts, created + 30 * DAY)) if st == "canceled" else None,
-            "archivedAt": None, "autoArchivedAt": None, "trashed": None, "startDate": None, "targetDate": None,
-            "lead": rng.choice(members[t1["id"]]) if members[t1["id"]] else None,
-            "url": "", "content": None, "labelIds": [], "health": None,
-            "frequencyResolution": "weekly", "slackNewIssue": False, "slackIssueComments": False,
-            "slackIssueStatuses": False, "_teams": pteams,
-        })
+        projects.append(
+            {
+                "id": lid(),
+                "name": name,
+                "description": "",
+                "slugId": "%012x" % rng.getrandbits(48),
+                "icon": None,
+                "color": rng.choice(COLORS),
+                "state": st,
+                "status": statuses[st],
+                "priority": rng.randrange(5),
+                "priorityLabel": "",
+                "progress": round(rng.random(), 2),
+                "scope": float(rng.randrange(5, 80)),
+                "sortOrder": float(pi),
+                "prioritySortOrder": float(pi),
+                "createdAt": L(created),
+                "updatedAt": L(min(end_ts, created + rng.randrange(1, 200) * DAY)),
+                "startedAt": L(created + DAY) if st in ("started", "completed", "paused") else None,
+                "completedAt": L(min(end_ts, created + 60 * DAY)) if st == "completed" else None,
+                "canceledAt": L(min(end_ts, created + 30 * DAY)) if st == "canceled" else None,
+                "archivedAt": None,
+                "autoArchivedAt": None,
+                "trashed": None,
+                "startDate": None,
+                "targetDate": None,
+                "lead": rng.choice(members[t1["id"]]) if members[t1["id"]] else None,
+                "url": "",
+                "content": None,
+                "labelIds": [],
+                "health": None,
+                "frequencyResolution": "weekly",
+                "slackNewIssue": False,
+                "slackIssueComments": False,
+                "slackIssueStatuses": False,
+                "_teams": pteams,
+            }
+        )
         projects[-1]["priorityLabel"] = PRIORITY_LABELS[projects[-1]["priority"]]
         projects[-1]["url"] = f"https://linear.app/sandbox/project/{slugify(name)}-{projects[-1]['slugId']}"
     ws.linear_projects = projects
@@ -666,17 +1040,40 @@ def _gen_linear(ws: Workspace, cfg: SandboxConfig, people: list[dict], ids: _Ids
         name = CLIENT_NAMES[ci % len(CLIENT_NAMES)]
         created = p0 - rng.randrange(30, 300) * DAY
         st = "Churned" if ci == 3 else "Active"
-        customers.append({
-            "id": lid(), "name": name, "slugId": slugify(name), "domains": [slugify(name).replace("-", "") + ".example"],
-            "externalIds": [], "logoUrl": None, "revenue": rng.randrange(10, 500) * 1000, "size": float(rng.randrange(10, 5000)),
-            "approximateNeedCount": float(rng.randrange(0, 20)), "mainSourceId": None, "slackChannelId": None,
-            "createdAt": L(created), "updatedAt": L(min(end_ts, created + rng.randrange(1, 200) * DAY)),
-            "archivedAt": None, "owner": rng.choice(people_users),
-            "status": {"id": cust_statuses[st], "name": st, "displayName": st, "color": "#4cb782", "position": 0.0,
-                       "description": None, "type": None, "createdAt": L(org_created), "updatedAt": L(org_created),
-                       "archivedAt": None},
-            "tier": None, "url": f"https://linear.app/sandbox/customer/{slugify(name)}", "needs": [],
-        })
+        customers.append(
+            {
+                "id": lid(),
+                "name": name,
+                "slugId": slugify(name),
+                "domains": [slugify(name).replace("-", "") + ".example"],
+                "externalIds": [],
+                "logoUrl": None,
+                "revenue": rng.randrange(10, 500) * 1000,
+                "size": float(rng.randrange(10, 5000)),
+                "approximateNeedCount": float(rng.randrange(0, 20)),
+                "mainSourceId": None,
+                "slackChannelId": None,
+                "createdAt": L(created),
+                "updatedAt": L(min(end_ts, created + rng.randrange(1, 200) * DAY)),
+                "archivedAt": None,
+                "owner": rng.choice(people_users),
+                "status": {
+                    "id": cust_statuses[st],
+                    "name": st,
+                    "displayName": st,
+                    "color": "#4cb782",
+                    "position": 0.0,
+                    "description": None,
+                    "type": None,
+                    "createdAt": L(org_created),
+                    "updatedAt": L(org_created),
+                    "archivedAt": None,
+                },
+                "tier": None,
+                "url": f"https://linear.app/sandbox/customer/{slugify(name)}",
+                "needs": [],
+            }
+        )
     ws.linear_customers = customers
 
     # issues
@@ -744,8 +1141,14 @@ def _gen_linear(ws: Workspace, cfg: SandboxConfig, people: list[dict], ids: _Ids
         if rng.random() < 0.3 and not archived:
             last = last + rng.randrange(0, max(1, end_ts - last))  # a later comment/label edit
         updated = min(end_ts, last + rng.randrange(0, 3 * 3600))
-        it.update(_started=started, _completed=completed, _canceled=canceled, _archived=archived,
-                  _triaged=triaged, _updated=max(updated, created))
+        it.update(
+            _started=started,
+            _completed=completed,
+            _canceled=canceled,
+            _archived=archived,
+            _triaged=triaged,
+            _updated=max(updated, created),
+        )
         team = it["_team0"]
         if k in moved:
             others = [t for t in teams if t is not team]
@@ -807,33 +1210,61 @@ def _gen_linear(ws: Workspace, cfg: SandboxConfig, people: list[dict], ids: _Ids
         archived = it["_archived"]
         trashed = bool(archived) and rng.random() < 0.1
         issue = {
-            "id": lid(), "identifier": ident, "number": float(it["_number"]), "title": title,
-            "description": None if rng.random() < 0.3 else f"Steps:\n1. Open the {title.split(' ', 1)[-1]}\n2. Observe the problem",
-            "estimate": estimate, "priority": float(priority), "priorityLabel": PRIORITY_LABELS[priority],
-            "team": team, "state": state, "cycle": cyc, "project": project, "assignee": assignee, "creator": creator,
-            "parent": None, "createdAt": L(it["_created"]), "updatedAt": None,
+            "id": lid(),
+            "identifier": ident,
+            "number": float(it["_number"]),
+            "title": title,
+            "description": None
+            if rng.random() < 0.3
+            else f"Steps:\n1. Open the {title.split(' ', 1)[-1]}\n2. Observe the problem",
+            "estimate": estimate,
+            "priority": float(priority),
+            "priorityLabel": PRIORITY_LABELS[priority],
+            "team": team,
+            "state": state,
+            "cycle": cyc,
+            "project": project,
+            "assignee": assignee,
+            "creator": creator,
+            "parent": None,
+            "createdAt": L(it["_created"]),
+            "updatedAt": None,
             "startedAt": L(it["_started"]) if it["_started"] else None,
             "completedAt": L(it["_completed"]) if it["_completed"] else None,
             "canceledAt": L(it["_canceled"]) if it["_canceled"] else None,
-            "archivedAt": L(archived) if archived else None, "autoArchivedAt": None, "autoClosedAt": None,
+            "archivedAt": L(archived) if archived else None,
+            "autoArchivedAt": None,
+            "autoClosedAt": None,
             "triagedAt": L(it["_triaged"]) if it["_triaged"] else None,
             "startedTriageAt": L(it["_created"]) if stype == "triage" or it["_triaged"] else None,
             "addedToTeamAt": L(it.get("_moved_at") or it["_created"]),
             "addedToCycleAt": (L(max(it["_created"], cyc["_starts"])) if cyc else None),
             "addedToProjectAt": L(it["_created"]) if project else None,
-            "dueDate": None, "trashed": trashed, "previousIdentifiers": list(it.get("_prev", [])),
-            "labelIds": [], "boardOrder": 0.0, "sortOrder": float(-k), "prioritySortOrder": float(priority),
-            "subIssueSortOrder": None, "customerTicketCount": 0,
+            "dueDate": None,
+            "trashed": trashed,
+            "previousIdentifiers": list(it.get("_prev", [])),
+            "labelIds": [],
+            "boardOrder": 0.0,
+            "sortOrder": float(-k),
+            "prioritySortOrder": float(priority),
+            "subIssueSortOrder": None,
+            "customerTicketCount": 0,
             "url": f"https://linear.app/sandbox/issue/{ident}/{slug}",
             "branchName": f"{(assignee or creator)['displayName']}/{ident.lower()}-{slug}",
-            "snoozedUntilAt": None, "slaBreachesAt": None, "slaStartedAt": None,
-            "_updated_epoch": it["_updated"], "_created_epoch": it["_created"],
-            "_moved_at": it.get("_moved_at"), "_first_identifier": it["_ident0"],
+            "snoozedUntilAt": None,
+            "slaBreachesAt": None,
+            "slaStartedAt": None,
+            "_updated_epoch": it["_updated"],
+            "_created_epoch": it["_created"],
+            "_moved_at": it.get("_moved_at"),
+            "_first_identifier": it["_ident0"],
         }
         # updatedAt must be >= every other timestamp we set
-        issue["updatedAt"] = max(L(it["_updated"]), issue["createdAt"],
-                                 *(issue[f] for f in ("startedAt", "completedAt", "canceledAt", "archivedAt", "triagedAt")
-                                   if issue[f]))
+        issue["updatedAt"] = max(
+            L(it["_updated"]),
+            issue["createdAt"],
+            *(issue[f] for f in ("startedAt", "completedAt", "canceledAt", "archivedAt", "triagedAt") if issue[f]),
+        )
         final.append(issue)
     for t in teams:
         t["issueCount"] = sum(1 for i in final if i["team"] is t)
@@ -851,43 +1282,103 @@ def _gen_clockify(ws: Workspace, cfg: SandboxConfig, people: list[dict], ids: _I
     oid = ids.oid
     created0 = p0 - 400 * DAY
     wsid = oid(created0)
-    ws.clockify_workspaces = [{
-        "id": wsid, "name": "Sandbox Workspace", "hourlyRate": {"amount": 0, "currency": "USD"},
-        "memberships": [], "imageUrl": "", "featureSubscriptionType": "FREE",
-        "workspaceSettings": {"timeRoundingInReports": False, "onlyAdminsSeeBillableRates": True,
-                              "onlyAdminsCreateProject": True, "onlyAdminsSeeDashboard": False,
-                              "defaultBillableProjects": True, "lockTimeEntries": None, "round": {"round": "Round to nearest", "minutes": "15"},
-                              "projectFavorites": True, "canSeeTimeSheet": False, "canSeeTracker": True,
-                              "projectPickerSpecialFilter": False, "forceProjects": False, "forceTasks": False,
-                              "forceTags": False, "forceDescription": False, "onlyAdminsSeeAllTimeEntries": False,
-                              "onlyAdminsSeePublicProjectsEntries": False, "trackTimeDownToSecond": True,
-                              "projectGroupingLabel": "client", "adminOnlyPages": [], "automaticLock": None,
-                              "onlyAdminsCreateTag": False, "onlyAdminsCreateTask": False, "timeTrackingMode": "DEFAULT",
-                              "isProjectPublicByDefault": True},
-        "currencies": [{"id": oid(created0), "code": "USD", "isDefault": True}],
-    }]
+    ws.clockify_workspaces = [
+        {
+            "id": wsid,
+            "name": "Sandbox Workspace",
+            "hourlyRate": {"amount": 0, "currency": "USD"},
+            "memberships": [],
+            "imageUrl": "",
+            "featureSubscriptionType": "FREE",
+            "workspaceSettings": {
+                "timeRoundingInReports": False,
+                "onlyAdminsSeeBillableRates": True,
+                "onlyAdminsCreateProject": True,
+                "onlyAdminsSeeDashboard": False,
+                "defaultBillableProjects": True,
+                "lockTimeEntries": None,
+                "round": {"round": "Round to nearest", "minutes": "15"},
+                "projectFavorites": True,
+                "canSeeTimeSheet": False,
+                "canSeeTracker": True,
+                "projectPickerSpecialFilter": False,
+                "forceProjects": False,
+                "forceTasks": False,
+                "forceTags": False,
+                "forceDescription": False,
+                "onlyAdminsSeeAllTimeEntries": False,
+                "onlyAdminsSeePublicProjectsEntries": False,
+                "trackTimeDownToSecond": True,
+                "projectGroupingLabel": "client",
+                "adminOnlyPages": [],
+                "automaticLock": None,
+                "onlyAdminsCreateTag": False,
+                "onlyAdminsCreateTask": False,
+                "timeTrackingMode": "DEFAULT",
+                "isProjectPublicByDefault": True,
+            },
+            "currencies": [{"id": oid(created0), "code": "USD", "isDefault": True}],
+        }
+    ]
     users = []
     for i, p in enumerate(people):
-        users.append({
-            "id": oid(created0 + i * 3600), "email": p["email"], "name": p["name"], "memberships": [],
-            "profilePicture": "https://img.clockify.me/no-user-image.png", "activeWorkspace": wsid,
-            "defaultWorkspace": wsid, "status": "ACTIVE", "customFields": [],
-            "settings": {"weekStart": "MONDAY", "timeZone": p["tz"], "timeFormat": "HOUR24", "dateFormat": "YYYY-MM-DD",
-                         "sendNewsletter": False, "weeklyUpdates": False, "longRunning": False,
-                         "scheduledReports": False, "approval": False, "pto": False, "alerts": False,
-                         "reminders": False, "timeTrackingManual": False, "summaryReportSettings": {"group": "PROJECT", "subgroup": "TIME_ENTRY"},
-                         "isCompactViewOn": False, "dashboardSelection": "ME", "dashboardViewType": "PROJECT",
-                         "dashboardPinToTop": False, "projectListCollapse": 50, "collapseAllProjectLists": False,
-                         "groupSimilarEntriesDisabled": False, "myStartOfDay": "09:00", "lang": "EN", "theme": "DEFAULT"},
-        })
+        users.append(
+            {
+                "id": oid(created0 + i * 3600),
+                "email": p["email"],
+                "name": p["name"],
+                "memberships": [],
+                "profilePicture": "https://img.clockify.me/no-user-image.png",
+                "activeWorkspace": wsid,
+                "defaultWorkspace": wsid,
+                "status": "ACTIVE",
+                "customFields": [],
+                "settings": {
+                    "weekStart": "MONDAY",
+                    "timeZone": p["tz"],
+                    "timeFormat": "HOUR24",
+                    "dateFormat": "YYYY-MM-DD",
+                    "sendNewsletter": False,
+                    "weeklyUpdates": False,
+                    "longRunning": False,
+                    "scheduledReports": False,
+                    "approval": False,
+                    "pto": False,
+                    "alerts": False,
+                    "reminders": False,
+                    "timeTrackingManual": False,
+                    "summaryReportSettings": {"group": "PROJECT", "subgroup": "TIME_ENTRY"},
+                    "isCompactViewOn": False,
+                    "dashboardSelection": "ME",
+                    "dashboardViewType": "PROJECT",
+                    "dashboardPinToTop": False,
+                    "projectListCollapse": 50,
+                    "collapseAllProjectLists": False,
+                    "groupSimilarEntriesDisabled": False,
+                    "myStartOfDay": "09:00",
+                    "lang": "EN",
+                    "theme": "DEFAULT",
+                },
+            }
+        )
     ws.clockify_users = users
 
     clients = []
     for ci in range(cfg.clients):
         name = CLIENT_NAMES[ci] if ci < len(CLIENT_NAMES) else f"Client {ci + 1}"
-        clients.append({"id": oid(created0 + DAY + ci * 600), "name": name, "workspaceId": wsid,
-                        "archived": cfg.clients >= 4 and ci == cfg.clients - 1, "address": "", "note": "",
-                        "email": None, "currencyId": None, "ccEmails": None})
+        clients.append(
+            {
+                "id": oid(created0 + DAY + ci * 600),
+                "name": name,
+                "workspaceId": wsid,
+                "archived": cfg.clients >= 4 and ci == cfg.clients - 1,
+                "address": "",
+                "note": "",
+                "email": None,
+                "currencyId": None,
+                "ccEmails": None,
+            }
+        )
     ws.clockify_clients = clients
     active_clients = [c for c in clients if not c["archived"]] or clients
 
@@ -906,11 +1397,24 @@ def _gen_clockify(ws: Workspace, cfg: SandboxConfig, people: list[dict], ids: _I
         archived = cfg.projects >= 5 and pi == cfg.projects - 1  # ... is archived as well
         billable = client is not None
         pr = {
-            "id": oid(created0 + 2 * DAY + pi * 600), "name": name, "hourlyRate": {"amount": 0 if not billable else 12000, "currency": "USD"},
-            "costRate": None, "clientId": client["id"] if client else "", "clientName": client["name"] if client else "",
-            "workspaceId": wsid, "billable": billable, "memberships": [], "color": COLORS[pi % len(COLORS)],
-            "estimate": {"estimate": "PT0S", "type": "AUTO"}, "archived": archived, "duration": "PT0S",
-            "note": "", "template": False, "public": True, "budgetEstimate": None, "timeEstimate": None,
+            "id": oid(created0 + 2 * DAY + pi * 600),
+            "name": name,
+            "hourlyRate": {"amount": 0 if not billable else 12000, "currency": "USD"},
+            "costRate": None,
+            "clientId": client["id"] if client else "",
+            "clientName": client["name"] if client else "",
+            "workspaceId": wsid,
+            "billable": billable,
+            "memberships": [],
+            "color": COLORS[pi % len(COLORS)],
+            "estimate": {"estimate": "PT0S", "type": "AUTO"},
+            "archived": archived,
+            "duration": "PT0S",
+            "note": "",
+            "template": False,
+            "public": True,
+            "budgetEstimate": None,
+            "timeEstimate": None,
         }
         projects.append(pr)
         project_team[pr["id"]] = teams[pi % len(teams)]
@@ -921,8 +1425,14 @@ def _gen_clockify(ws: Workspace, cfg: SandboxConfig, people: list[dict], ids: _I
     tags = []
     for ti in range(cfg.tags):
         name = TAG_NAMES[ti] if ti < len(TAG_NAMES) else f"Tag {ti + 1}"
-        tags.append({"id": oid(created0 + 3 * DAY + ti * 600), "name": name, "workspaceId": wsid,
-                     "archived": cfg.tags >= 5 and ti == cfg.tags - 1})
+        tags.append(
+            {
+                "id": oid(created0 + 3 * DAY + ti * 600),
+                "name": name,
+                "workspaceId": wsid,
+                "archived": cfg.tags >= 5 and ti == cfg.tags - 1,
+            }
+        )
     ws.clockify_tags = tags
     live_tag_ids = [t["id"] for t in tags if not t["archived"]]
 
@@ -942,12 +1452,27 @@ def _gen_clockify(ws: Workspace, cfg: SandboxConfig, people: list[dict], ids: _I
         names = rng.sample(PLAIN_TASKS, rng.randrange(4, 8))
         plain_tasks[pr["id"]] = {}
         for tn in names:
-            t = {"id": oid(created0 + 4 * DAY + len(lst)), "name": tn, "projectId": pr["id"], "assigneeIds": [],
-                 "assigneeId": None, "userGroupIds": [], "estimate": rng.choice(["PT0S", "PT4H", "PT8H", "PT16H"]),
-                 "status": "ACTIVE", "duration": "PT0S", "billable": pr["billable"], "hourlyRate": None, "costRate": None}
+            t = {
+                "id": oid(created0 + 4 * DAY + len(lst)),
+                "name": tn,
+                "projectId": pr["id"],
+                "assigneeIds": [],
+                "assigneeId": None,
+                "userGroupIds": [],
+                "estimate": rng.choice(["PT0S", "PT4H", "PT8H", "PT16H"]),
+                "status": "ACTIVE",
+                "duration": "PT0S",
+                "billable": pr["billable"],
+                "hourlyRate": None,
+                "costRate": None,
+            }
             lst.append(t)
             plain_tasks[pr["id"]][tn] = t
-        pool = [i for i in team_issues[project_team[pr["id"]]["id"]] if i["state"]["type"] in ("started", "completed", "unstarted")]
+        pool = [
+            i
+            for i in team_issues[project_team[pr["id"]]["id"]]
+            if i["state"]["type"] in ("started", "completed", "unstarted")
+        ]
         chosen = rng.sample(pool, min(n_issue_tasks, len(pool)))
         if not old_ident_task_done and moved_issues:
             chosen.append(moved_issues[0])  # a task still named with the issue's previous identifier
@@ -958,21 +1483,61 @@ def _gen_clockify(ws: Workspace, cfg: SandboxConfig, people: list[dict], ids: _I
                 ident = iss["previousIdentifiers"][0]
                 old_ident_task_done = True
             assignees = [u["id"] for u in users if rng.random() < 2.0 / max(2, len(users))][:2]
-            t = {"id": oid(to_epoch(iss["createdAt"])), "name": f"{ident}: {iss['title']}", "projectId": pr["id"],
-                 "assigneeIds": assignees, "assigneeId": None, "userGroupIds": [],
-                 "estimate": "PT%dH" % int((iss["estimate"] or 1) * 2), "status": "DONE" if iss["state"]["type"] == "completed" else "ACTIVE",
-                 "duration": "PT0S", "billable": pr["billable"], "hourlyRate": None, "costRate": None}
+            t = {
+                "id": oid(to_epoch(iss["createdAt"])),
+                "name": f"{ident}: {iss['title']}",
+                "projectId": pr["id"],
+                "assigneeIds": assignees,
+                "assigneeId": None,
+                "userGroupIds": [],
+                "estimate": "PT%dH" % int((iss["estimate"] or 1) * 2),
+                "status": "DONE" if iss["state"]["type"] == "completed" else "ACTIVE",
+                "duration": "PT0S",
+                "billable": pr["billable"],
+                "hourlyRate": None,
+                "costRate": None,
+            }
             lst.append(t)
             issue_tasks[pr["id"]].append((t, iss))
         tasks[pr["id"]] = lst
     ws.clockify_tasks = tasks
 
-    _gen_time_entries(ws, cfg, people, users, projects, project_team, archived_project, plain_tasks,
-                      issue_tasks, live_tag_ids, p0, end_ts, rng, oid, wsid)
+    _gen_time_entries(
+        ws,
+        cfg,
+        people,
+        users,
+        projects,
+        project_team,
+        archived_project,
+        plain_tasks,
+        issue_tasks,
+        live_tag_ids,
+        p0,
+        end_ts,
+        rng,
+        oid,
+        wsid,
+    )
 
 
-def _gen_time_entries(ws, cfg, people, users, projects, project_team, archived_project, plain_tasks,
-                      issue_tasks, live_tag_ids, p0, end_ts, rng, oid, wsid) -> None:
+def _gen_time_entries(
+    ws,
+    cfg,
+    people,
+    users,
+    projects,
+    project_team,
+    archived_project,
+    plain_tasks,
+    issue_tasks,
+    live_tag_ids,
+    p0,
+    end_ts,
+    rng,
+    oid,
+    wsid,
+) -> None:
     issues = ws.linear_issues
     teams = ws.linear_teams
     n_days = cfg.days
@@ -1007,7 +1572,9 @@ def _gen_time_entries(ws, cfg, people, users, projects, project_team, archived_p
             continue
         team_projects.setdefault(project_team[pr["id"]]["id"], []).append(pr)
     live_projects = [p for p in projects if p is not archived_project]
-    internal = next((p for p in projects if p["name"] == "Internal"), live_projects[0] if live_projects else projects[0])
+    internal = next(
+        (p for p in projects if p["name"] == "Internal"), live_projects[0] if live_projects else projects[0]
+    )
     support = next((p for p in projects if p["name"] == "Customer Support"), None)
     mu = cfg.entries_per_user_per_day
     entries: list[dict] = []
@@ -1021,6 +1588,7 @@ def _gen_time_entries(ws, cfg, people, users, projects, project_team, archived_p
         if b is None:
             a, b = 0, a
         return a + int(random_() * (b - a))
+
     lock_before = end_ts - 60 * DAY
     n_tags = len(live_tag_ids)
     n_running = 0 if mu <= 0 else max(1, min(5, len(users) // 6 + 1))
@@ -1099,7 +1667,9 @@ def _gen_time_entries(ws, cfg, people, users, projects, project_team, archived_p
                     tps = team_projects.get(iss["team"]["id"]) or my_projects
                     project = choice(tps) if random_() < 0.93 else None
                     if project is not None and random_() < 0.35:
-                        task = plain_tasks[project["id"]].get(choice(("Development", "Code review", "Testing", "Deployment")))
+                        task = plain_tasks[project["id"]].get(
+                            choice(("Development", "Code review", "Testing", "Deployment"))
+                        )
                 elif r < 0.55:
                     pr = choice(my_projects)
                     its = issue_tasks.get(pr["id"])
@@ -1129,7 +1699,18 @@ def _gen_time_entries(ws, cfg, people, users, projects, project_team, archived_p
                     else:
                         project = support
                     if project is not None and random_() < 0.5:
-                        key = desc if desc in plain_tasks[project["id"]] else ("Meetings" if "standup" in desc.lower() or "sync" in desc.lower() or "planning" in desc.lower() or "retro" in desc.lower() else desc)
+                        key = (
+                            desc
+                            if desc in plain_tasks[project["id"]]
+                            else (
+                                "Meetings"
+                                if "standup" in desc.lower()
+                                or "sync" in desc.lower()
+                                or "planning" in desc.lower()
+                                or "retro" in desc.lower()
+                                else desc
+                            )
+                        )
                         task = plain_tasks[project["id"]].get(key)
                 # the archived project only appears in the first half of the period
                 if archived_project is not None and d < n_days // 2 and random_() < 0.03:
@@ -1143,21 +1724,27 @@ def _gen_time_entries(ws, cfg, people, users, projects, project_team, archived_p
                             tag_ids.append(second)
                 billable = bool(project is not None and project["billable"] and random_() < 0.9)
                 end = start + dur + (int(random_() * 60) if random_() < 0.6 else 0)
-                append({
-                    "id": oid(start),
-                    "description": desc,
-                    "tagIds": tag_ids,
-                    "userId": u["id"],
-                    "billable": billable,
-                    "taskId": task["id"] if task is not None else None,
-                    "projectId": project["id"] if project is not None else None,
-                    "workspaceId": wsid,
-                    "timeInterval": {"start": clockify_ts(start), "end": clockify_ts(end), "duration": iso_duration(end - start)},
-                    "customFieldValues": [],
-                    "type": "REGULAR",
-                    "kioskId": None,
-                    "isLocked": start < lock_before,
-                })
+                append(
+                    {
+                        "id": oid(start),
+                        "description": desc,
+                        "tagIds": tag_ids,
+                        "userId": u["id"],
+                        "billable": billable,
+                        "taskId": task["id"] if task is not None else None,
+                        "projectId": project["id"] if project is not None else None,
+                        "workspaceId": wsid,
+                        "timeInterval": {
+                            "start": clockify_ts(start),
+                            "end": clockify_ts(end),
+                            "duration": iso_duration(end - start),
+                        },
+                        "customFieldValues": [],
+                        "type": "REGULAR",
+                        "kioskId": None,
+                        "isLocked": start < lock_before,
+                    }
+                )
                 gap = int(random_() * 1200) if random_() < 0.7 else 0
                 if j == n // 2 - 1:
                     gap += 1800 + int(random_() * 1800)  # lunch
@@ -1166,13 +1753,27 @@ def _gen_time_entries(ws, cfg, people, users, projects, project_team, archived_p
             if random_() < 0.01 and d < n_days - 1:
                 s = day0 + 23 * 3600 + randrange(0, 1800)
                 e = s + randrange(45 * 60, 2 * 3600)
-                append({
-                    "id": oid(s), "description": "INC-" + str(100 + randrange(900)) + " on-call incident",
-                    "tagIds": [], "userId": u["id"], "billable": False, "taskId": None,
-                    "projectId": internal["id"], "workspaceId": wsid,
-                    "timeInterval": {"start": clockify_ts(s), "end": clockify_ts(e), "duration": iso_duration(e - s)},
-                    "customFieldValues": [], "type": "REGULAR", "kioskId": None, "isLocked": s < lock_before,
-                })
+                append(
+                    {
+                        "id": oid(s),
+                        "description": "INC-" + str(100 + randrange(900)) + " on-call incident",
+                        "tagIds": [],
+                        "userId": u["id"],
+                        "billable": False,
+                        "taskId": None,
+                        "projectId": internal["id"],
+                        "workspaceId": wsid,
+                        "timeInterval": {
+                            "start": clockify_ts(s),
+                            "end": clockify_ts(e),
+                            "duration": iso_duration(e - s),
+                        },
+                        "customFieldValues": [],
+                        "type": "REGULAR",
+                        "kioskId": None,
+                        "isLocked": s < lock_before,
+                    }
+                )
 
     # drop anything that starts after the anchor day
     last_start = clockify_ts(end_ts)

@@ -20,6 +20,7 @@ each request fail with probability ``rate`` from a seeded RNG (deterministic seq
 ``path_contains="..."`` limits a rule to request paths containing that text.
 Rules are checked in the order they were added; the first one that fires wins.
 """
+
 from __future__ import annotations
 
 import random
@@ -60,8 +61,13 @@ class _Rule:
         ra = self.params.get("retry_after", _DEFAULT)
         if ra is _DEFAULT:
             ra = 1 if kind in ("429", "ratelimited_429") else None
-        return Fault(kind=kind, api=self.api, retry_after=ra, delay=float(self.params.get("delay", 2.0)),
-                     mode=self.params.get("mode", "incomplete"))
+        return Fault(
+            kind=kind,
+            api=self.api,
+            retry_after=ra,
+            delay=float(self.params.get("delay", 2.0)),
+            mode=self.params.get("mode", "incomplete"),
+        )
 
 
 class FaultInjector:
@@ -89,8 +95,9 @@ class FaultInjector:
         if "mode" in params and params["mode"] not in ("incomplete", "cut"):
             raise ValueError("truncated mode must be 'incomplete' or 'cut'")
 
-    def add(self, api: str, kind: str, times: int = 1, after: int = 0, path_contains: Optional[str] = None,
-            **params: Any) -> None:
+    def add(
+        self, api: str, kind: str, times: int = 1, after: int = 0, path_contains: Optional[str] = None, **params: Any
+    ) -> None:
         """The next ``times`` requests to ``api`` (after ``after`` matching ones went through) fail."""
         kind = str(kind)
         self._check(api, kind, params)
@@ -99,8 +106,15 @@ class FaultInjector:
         with self._lock:
             self._rules.append(_Rule(api, kind, times, after, params, path_contains=path_contains))
 
-    def random(self, api: str, kind: str, rate: float, seed: Optional[int] = None,
-               path_contains: Optional[str] = None, **params: Any) -> None:
+    def random(
+        self,
+        api: str,
+        kind: str,
+        rate: float,
+        seed: Optional[int] = None,
+        path_contains: Optional[str] = None,
+        **params: Any,
+    ) -> None:
         """Each request to ``api`` fails with probability ``rate`` (seeded, deterministic)."""
         kind = str(kind)
         self._check(api, kind, params)
@@ -109,8 +123,9 @@ class FaultInjector:
         with self._lock:
             self._n_random += 1
             s = seed if seed is not None else f"faults:{self._seed}:{self._n_random}:{api}:{kind}"
-            self._rules.append(_Rule(api, kind, None, 0, params, rate=rate, rng=random.Random(s),
-                                     path_contains=path_contains))
+            self._rules.append(
+                _Rule(api, kind, None, 0, params, rate=rate, rng=random.Random(s), path_contains=path_contains)
+            )
 
     def clear(self, api: Optional[str] = None) -> None:
         with self._lock:
@@ -118,8 +133,9 @@ class FaultInjector:
 
     def pending(self) -> list[dict]:
         with self._lock:
-            return [{"api": r.api, "kind": r.kind, "times": r.times, "after": r.after, "rate": r.rate}
-                    for r in self._rules]
+            return [
+                {"api": r.api, "kind": r.kind, "times": r.times, "after": r.after, "rate": r.rate} for r in self._rules
+            ]
 
     def take(self, api: str, path: str = "") -> Optional[Fault]:
         """Called by the server once per request: the fault to answer, if any."""

@@ -23,6 +23,7 @@ Behaviour (documented choices where Linear's docs are vague):
   ``GRAPHQL_VALIDATION_FAILED``; bad variables: HTTP 400 ``BAD_USER_INPUT``. Resolver errors:
   HTTP 400 when no data could be returned, else 200 with ``data`` and ``errors``.
 """
+
 from __future__ import annotations
 
 import json
@@ -54,16 +55,21 @@ MAX_FIRST = 250
 DEFAULT_FIRST = 50
 MAX_COMPLEXITY = 10_000
 
-SCHEMA_PATH = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
-                           "orchestration", "clients", "linear_schema.graphql")
+SCHEMA_PATH = os.path.join(
+    os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "orchestration", "clients", "linear_schema.graphql"
+)
 
 _schema: Optional[graphql.GraphQLSchema] = None
 _schema_lock = threading.Lock()
 
 
 def gql_error(message: str, code: str, **ext: Any) -> GraphQLError:
-    extensions = {"code": code, "type": code.lower().replace("_", " "), "userError": True,
-                  "userPresentableMessage": message}
+    extensions = {
+        "code": code,
+        "type": code.lower().replace("_", " "),
+        "userError": True,
+        "userPresentableMessage": message,
+    }
     extensions.update(ext)
     return GraphQLError(message, extensions=extensions)
 
@@ -125,8 +131,11 @@ def default_resolver(source: Any, info: graphql.GraphQLResolveInfo, **_args: Any
 
 
 def _empty_connection() -> dict:
-    return {"nodes": [], "edges": [],
-            "pageInfo": {"hasNextPage": False, "hasPreviousPage": False, "startCursor": None, "endCursor": None}}
+    return {
+        "nodes": [],
+        "edges": [],
+        "pageInfo": {"hasNextPage": False, "hasPreviousPage": False, "startCursor": None, "endCursor": None},
+    }
 
 
 def _ws(info: graphql.GraphQLResolveInfo) -> Workspace:
@@ -150,22 +159,32 @@ CONNECTION_SOURCES: dict[tuple[str, str], tuple[str, Callable[[Workspace, Any], 
     ("Team", "cycles"): ("Cycle", lambda ws, t: [c for c in ws.linear_cycles if c["team"] is t]),
     ("Team", "states"): ("WorkflowState", lambda ws, t: [s for s in ws.linear_workflow_states if s["team"] is t]),
     ("Team", "members"): ("User", _team_members),
-    ("Team", "projects"): ("Project", lambda ws, t: [p for p in ws.linear_projects
-                                                      if any(x is t for x in ws.project_teams.get(p["id"], []))]),
+    ("Team", "projects"): (
+        "Project",
+        lambda ws, t: [p for p in ws.linear_projects if any(x is t for x in ws.project_teams.get(p["id"], []))],
+    ),
     ("Cycle", "issues"): ("Issue", lambda ws, c: [i for i in ws.linear_issues if i["cycle"] is c]),
     ("Project", "issues"): ("Issue", lambda ws, p: [i for i in ws.linear_issues if i["project"] is p]),
     ("Project", "teams"): ("Team", lambda ws, p: list(ws.project_teams.get(p["id"], []))),
     ("WorkflowState", "issues"): ("Issue", lambda ws, s: [i for i in ws.linear_issues if i["state"] is s]),
     ("User", "assignedIssues"): ("Issue", lambda ws, u: [i for i in ws.linear_issues if i["assignee"] is u]),
     ("User", "createdIssues"): ("Issue", lambda ws, u: [i for i in ws.linear_issues if i["creator"] is u]),
-    ("User", "teams"): ("Team", lambda ws, u: [t for t in ws.linear_teams if any(m is u for m in _team_members(ws, t))]),
+    ("User", "teams"): (
+        "Team",
+        lambda ws, u: [t for t in ws.linear_teams if any(m is u for m in _team_members(ws, t))],
+    ),
     ("Organization", "teams"): ("Team", lambda ws, o: ws.linear_teams),
     ("Organization", "users"): ("User", lambda ws, o: ws.linear_users),
 }
 
 SINGLE_SOURCES = {
-    "issue": "linear_issues", "team": "linear_teams", "user": "linear_users", "cycle": "linear_cycles",
-    "project": "linear_projects", "workflowState": "linear_workflow_states", "customer": "linear_customers",
+    "issue": "linear_issues",
+    "team": "linear_teams",
+    "user": "linear_users",
+    "cycle": "linear_cycles",
+    "project": "linear_projects",
+    "workflowState": "linear_workflow_states",
+    "customer": "linear_customers",
 }
 
 
@@ -177,21 +196,30 @@ def _install_resolvers(schema: graphql.GraphQLSchema) -> None:
             named = get_named_type(field.type)
             if (tname, fname) in CONNECTION_SOURCES:
                 field.resolve = _make_connection_resolver(tname, fname)
-            elif named.name.endswith("Connection") and isinstance(named, GraphQLObjectType) and "pageInfo" in named.fields:
+            elif (
+                named.name.endswith("Connection")
+                and isinstance(named, GraphQLObjectType)
+                and "pageInfo" in named.fields
+            ):
                 field.resolve = _empty_connection_resolver
     q = schema.query_type.fields
     for fname, attr in SINGLE_SOURCES.items():
         q[fname].resolve = _make_single_resolver(fname, attr)
-    q["viewer"].resolve = lambda _s, info: next((u for u in _ws(info).linear_users if u.get("isMe")), _ws(info).linear_users[0])
+    q["viewer"].resolve = lambda _s, info: next(
+        (u for u in _ws(info).linear_users if u.get("isMe")), _ws(info).linear_users[0]
+    )
     q["organization"].resolve = lambda _s, info: _ws(info).linear_organization
     for tname in ("Team", "User"):
         schema.type_map[tname].fields["organization"].resolve = lambda _s, info: _ws(info).linear_organization
     schema.type_map["Team"].fields["activeCycle"].resolve = lambda t, info: next(
-        (c for c in _ws(info).linear_cycles if c["team"] is t and c["isActive"]), None)
+        (c for c in _ws(info).linear_cycles if c["team"] is t and c["isActive"]), None
+    )
     schema.type_map["Team"].fields["issueCount"].resolve = lambda t, info, includeArchived=False: sum(
-        1 for i in _ws(info).linear_issues if i["team"] is t and (includeArchived or not i["archivedAt"]))
+        1 for i in _ws(info).linear_issues if i["team"] is t and (includeArchived or not i["archivedAt"])
+    )
     schema.type_map["Issue"].fields["children"].resolve = _make_connection_resolver_fn(
-        "Issue", lambda ws, p: [i for i in ws.linear_issues if i.get("parent") is p])
+        "Issue", lambda ws, p: [i for i in ws.linear_issues if i.get("parent") is p]
+    )
 
 
 def _empty_connection_resolver(_source: Any, _info: Any, **_args: Any) -> dict:
@@ -210,8 +238,12 @@ def _make_single_resolver(fname: str, attr: str):
             for item in getattr(ws, attr):
                 if item["id"] == id or (fname == "team" and item.get("key") == id):
                     return item
-        raise gql_error(f"Entity not found: {fname[0].upper() + fname[1:]}", "INVALID_INPUT",
-                        userPresentableMessage=f"Could not find referenced {fname}.")
+        raise gql_error(
+            f"Entity not found: {fname[0].upper() + fname[1:]}",
+            "INVALID_INPUT",
+            userPresentableMessage=f"Could not find referenced {fname}.",
+        )
+
     return resolve
 
 
@@ -225,6 +257,7 @@ def _make_connection_resolver_fn(kind: str, source: Callable, root: bool = False
         ws = _ws(info)
         parent_key = None if root else (parent.get("id") if isinstance(parent, dict) else id(parent))
         return paginate(ws, kind, lambda: source(ws, parent), args, (name or kind, parent_key))
+
     return resolve
 
 
@@ -234,38 +267,100 @@ def _make_connection_resolver_fn(kind: str, source: Callable, root: bool = False
 # field -> (comparator kind, relation entity or None)
 FILTER_SPECS: dict[str, dict[str, tuple[str, Optional[str]]]] = {
     "Issue": {
-        "id": ("id", None), "createdAt": ("date", None), "updatedAt": ("date", None),
-        "completedAt": ("date", None), "canceledAt": ("date", None), "startedAt": ("date", None),
-        "archivedAt": ("date", None), "triagedAt": ("date", None), "addedToCycleAt": ("date", None),
+        "id": ("id", None),
+        "createdAt": ("date", None),
+        "updatedAt": ("date", None),
+        "completedAt": ("date", None),
+        "canceledAt": ("date", None),
+        "startedAt": ("date", None),
+        "archivedAt": ("date", None),
+        "triagedAt": ("date", None),
+        "addedToCycleAt": ("date", None),
         "dueDate": ("string", None),
-        "number": ("number", None), "estimate": ("number", None), "priority": ("number", None),
-        "title": ("string", None), "description": ("string", None),
-        "team": ("rel", "Team"), "state": ("rel", "WorkflowState"), "assignee": ("rel", "User"),
-        "creator": ("rel", "User"), "cycle": ("rel", "Cycle"), "project": ("rel", "Project"),
+        "number": ("number", None),
+        "estimate": ("number", None),
+        "priority": ("number", None),
+        "title": ("string", None),
+        "description": ("string", None),
+        "team": ("rel", "Team"),
+        "state": ("rel", "WorkflowState"),
+        "assignee": ("rel", "User"),
+        "creator": ("rel", "User"),
+        "cycle": ("rel", "Cycle"),
+        "project": ("rel", "Project"),
         "parent": ("rel", "Issue"),
     },
-    "Team": {"id": ("id", None), "key": ("string", None), "name": ("string", None),
-             "description": ("string", None), "createdAt": ("date", None), "updatedAt": ("date", None),
-             "private": ("bool", None)},
-    "User": {"id": ("id", None), "name": ("string", None), "displayName": ("string", None),
-             "email": ("string", None), "active": ("bool", None), "admin": ("bool", None),
-             "app": ("bool", None), "isMe": ("bool", None), "owner": ("bool", None),
-             "createdAt": ("date", None), "updatedAt": ("date", None)},
-    "Cycle": {"id": ("id", None), "number": ("number", None), "name": ("string", None),
-              "startsAt": ("date", None), "endsAt": ("date", None), "completedAt": ("date", None),
-              "createdAt": ("date", None), "updatedAt": ("date", None), "isActive": ("bool", None),
-              "isPast": ("bool", None), "isFuture": ("bool", None), "isNext": ("bool", None),
-              "isPrevious": ("bool", None), "team": ("rel", "Team")},
-    "WorkflowState": {"id": ("id", None), "name": ("string", None), "type": ("string", None),
-                      "position": ("number", None), "description": ("string", None),
-                      "createdAt": ("date", None), "updatedAt": ("date", None), "team": ("rel", "Team")},
-    "Project": {"id": ("id", None), "name": ("string", None), "state": ("string", None),
-                "slugId": ("string", None), "createdAt": ("date", None), "updatedAt": ("date", None),
-                "startedAt": ("date", None), "completedAt": ("date", None), "canceledAt": ("date", None),
-                "priority": ("number", None), "lead": ("rel", "User")},
-    "Customer": {"id": ("id", None), "name": ("string", None), "slugId": ("string", None),
-                 "createdAt": ("date", None), "updatedAt": ("date", None), "revenue": ("number", None),
-                 "size": ("number", None), "owner": ("rel", "User")},
+    "Team": {
+        "id": ("id", None),
+        "key": ("string", None),
+        "name": ("string", None),
+        "description": ("string", None),
+        "createdAt": ("date", None),
+        "updatedAt": ("date", None),
+        "private": ("bool", None),
+    },
+    "User": {
+        "id": ("id", None),
+        "name": ("string", None),
+        "displayName": ("string", None),
+        "email": ("string", None),
+        "active": ("bool", None),
+        "admin": ("bool", None),
+        "app": ("bool", None),
+        "isMe": ("bool", None),
+        "owner": ("bool", None),
+        "createdAt": ("date", None),
+        "updatedAt": ("date", None),
+    },
+    "Cycle": {
+        "id": ("id", None),
+        "number": ("number", None),
+        "name": ("string", None),
+        "startsAt": ("date", None),
+        "endsAt": ("date", None),
+        "completedAt": ("date", None),
+        "createdAt": ("date", None),
+        "updatedAt": ("date", None),
+        "isActive": ("bool", None),
+        "isPast": ("bool", None),
+        "isFuture": ("bool", None),
+        "isNext": ("bool", None),
+        "isPrevious": ("bool", None),
+        "team": ("rel", "Team"),
+    },
+    "WorkflowState": {
+        "id": ("id", None),
+        "name": ("string", None),
+        "type": ("string", None),
+        "position": ("number", None),
+        "description": ("string", None),
+        "createdAt": ("date", None),
+        "updatedAt": ("date", None),
+        "team": ("rel", "Team"),
+    },
+    "Project": {
+        "id": ("id", None),
+        "name": ("string", None),
+        "state": ("string", None),
+        "slugId": ("string", None),
+        "createdAt": ("date", None),
+        "updatedAt": ("date", None),
+        "startedAt": ("date", None),
+        "completedAt": ("date", None),
+        "canceledAt": ("date", None),
+        "priority": ("number", None),
+        "lead": ("rel", "User"),
+    },
+    "Customer": {
+        "id": ("id", None),
+        "name": ("string", None),
+        "slugId": ("string", None),
+        "createdAt": ("date", None),
+        "updatedAt": ("date", None),
+        "revenue": ("number", None),
+        "size": ("number", None),
+        "owner": ("rel", "User"),
+    },
 }
 
 _OPS = {
@@ -273,9 +368,25 @@ _OPS = {
     "number": {"eq", "neq", "in", "nin", "gt", "gte", "lt", "lte", "null"},
     "id": {"eq", "neq", "in", "nin", "null"},
     "bool": {"eq", "neq", "null"},
-    "string": {"eq", "neq", "in", "nin", "null", "contains", "containsIgnoreCase", "notContains",
-               "notContainsIgnoreCase", "startsWith", "startsWithIgnoreCase", "notStartsWith",
-               "endsWith", "notEndsWith", "eqIgnoreCase", "neqIgnoreCase", "containsIgnoreCaseAndAccent"},
+    "string": {
+        "eq",
+        "neq",
+        "in",
+        "nin",
+        "null",
+        "contains",
+        "containsIgnoreCase",
+        "notContains",
+        "notContainsIgnoreCase",
+        "startsWith",
+        "startsWithIgnoreCase",
+        "notStartsWith",
+        "endsWith",
+        "notEndsWith",
+        "eqIgnoreCase",
+        "neqIgnoreCase",
+        "containsIgnoreCaseAndAccent",
+    },
 }
 
 
@@ -395,6 +506,7 @@ def compile_filter(entity: str, f: Any, now_fn: Callable[[], Any], path: str = "
                 if other is None:
                     return not has_rest
                 return sub(other)
+
             preds.append(rel_pred)
         else:
             cmp = _compile_comparator(kind, val, p, now_fn)
@@ -431,15 +543,18 @@ def paginate(ws: Workspace, kind: str, items_fn: Callable[[], list], args: dict,
         raise gql_error(f"Unsupported orderBy {order_by!r}", "INVALID_INPUT")
     filt = args.get("filter")
     filter_json = json.dumps(filt, sort_keys=True, default=str) if filt else ""
-    relative = "\"-P" in filter_json or "\"P" in filter_json  # relative dates depend on now: no caching
+    relative = '"-P' in filter_json or '"P' in filter_json  # relative dates depend on now: no caching
     pred = compile_filter(kind, filt, ws.now) if filt else None
 
     def build():
         items = items_fn()
-        out = [i for i in items
-               if (include_archived or not _is_archived(kind, i))
-               and (kind != "User" or include_disabled or i.get("active", True))
-               and (pred is None or pred(i))]
+        out = [
+            i
+            for i in items
+            if (include_archived or not _is_archived(kind, i))
+            and (kind != "User" or include_disabled or i.get("active", True))
+            and (pred is None or pred(i))
+        ]
         out.sort(key=lambda i: (i.get(order_by) or "", i["id"]), reverse=True)
         pos = {i["id"]: n for n, i in enumerate(out)}
         return out, pos
@@ -458,15 +573,18 @@ def paginate(ws: Workspace, kind: str, items_fn: Callable[[], list], args: dict,
         has_prev = start > lo or lo > 0
     else:
         n = DEFAULT_FIRST if first is None else first
-        page = ordered[lo:min(hi, lo + n)]
+        page = ordered[lo : min(hi, lo + n)]
         has_next = lo + n < hi
         has_prev = lo > 0
     return {
         "nodes": page,
         "edges": [{"node": i, "cursor": i["id"]} for i in page],
-        "pageInfo": {"hasNextPage": has_next, "hasPreviousPage": has_prev,
-                     "startCursor": page[0]["id"] if page else None,
-                     "endCursor": page[-1]["id"] if page else None},
+        "pageInfo": {
+            "hasNextPage": has_next,
+            "hasPreviousPage": has_prev,
+            "startCursor": page[0]["id"] if page else None,
+            "endCursor": page[-1]["id"] if page else None,
+        },
     }
 
 
@@ -476,9 +594,15 @@ def _cursor_position(ws: Workspace, kind: str, ordered: list, pos: dict, cursor:
     p = pos.get(cursor)
     if p is not None:
         return p
-    attr = {"Issue": "linear_issues", "User": "linear_users", "Team": "linear_teams", "Cycle": "linear_cycles",
-            "Project": "linear_projects", "WorkflowState": "linear_workflow_states",
-            "Customer": "linear_customers"}.get(kind)
+    attr = {
+        "Issue": "linear_issues",
+        "User": "linear_users",
+        "Team": "linear_teams",
+        "Cycle": "linear_cycles",
+        "Project": "linear_projects",
+        "WorkflowState": "linear_workflow_states",
+        "Customer": "linear_customers",
+    }.get(kind)
     node = next((i for i in getattr(ws, attr, []) if i["id"] == cursor), None) if attr else None
     if node is None:
         raise gql_error(f"Invalid cursor: {cursor!r}", "INVALID_INPUT")
@@ -496,8 +620,9 @@ def _cursor_position(ws: Workspace, kind: str, ordered: list, pos: dict, cursor:
 # ---------------------------------------------------------------------------------------------
 # complexity and argument limits (checked before execution, on the whole document)
 # ---------------------------------------------------------------------------------------------
-def analyze(schema: graphql.GraphQLSchema, doc: graphql.DocumentNode, op: OperationDefinitionNode,
-            variables: dict) -> tuple[float, list[GraphQLError]]:
+def analyze(
+    schema: graphql.GraphQLSchema, doc: graphql.DocumentNode, op: OperationDefinitionNode, variables: dict
+) -> tuple[float, list[GraphQLError]]:
     fragments = {d.name.value: d for d in doc.definitions if isinstance(d, graphql.FragmentDefinitionNode)}
     errors: list[GraphQLError] = []
 
@@ -526,9 +651,13 @@ def analyze(schema: graphql.GraphQLSchema, doc: graphql.DocumentNode, op: Operat
                         first, last = args.get("first"), args.get("last")
                         for an, av in (("first", first), ("last", last)):
                             if av is not None and (av > MAX_FIRST or av < 0):
-                                errors.append(gql_error(
-                                    f"Argument Validation Error: {an} must be between 0 and {MAX_FIRST} "
-                                    f"(got {av} on '{name}')", "INVALID_INPUT"))
+                                errors.append(
+                                    gql_error(
+                                        f"Argument Validation Error: {an} must be between 0 and {MAX_FIRST} "
+                                        f"(got {av} on '{name}')",
+                                        "INVALID_INPUT",
+                                    )
+                                )
                         mult = first if first is not None else (last if last is not None else DEFAULT_FIRST)
                         c = 1 + cost(sel.selection_set, ftype, conn_mult=float(mult))
                     else:
@@ -545,8 +674,9 @@ def analyze(schema: graphql.GraphQLSchema, doc: graphql.DocumentNode, op: Operat
                     total += cost(frag.selection_set, schema.get_type(frag.type_condition.name.value), conn_mult)
         return total
 
-    root = {"query": schema.query_type, "mutation": schema.mutation_type,
-            "subscription": schema.subscription_type}[op.operation.value]
+    root = {"query": schema.query_type, "mutation": schema.mutation_type, "subscription": schema.subscription_type}[
+        op.operation.value
+    ]
     return cost(op.selection_set, root), errors
 
 
@@ -597,10 +727,13 @@ def execute_request(ws: Workspace, payload: Any) -> tuple[int, dict, float]:
     if op_name:
         ops = [o for o in ops if o.name and o.name.value == op_name]
         if not ops:
-            return 400, error_body(f"Unknown operation named \"{op_name}\".", "BAD_USER_INPUT"), 0.0
+            return 400, error_body(f'Unknown operation named "{op_name}".', "BAD_USER_INPUT"), 0.0
     elif len(ops) > 1:
-        return 400, error_body("Must provide operation name if query contains multiple operations.",
-                               "BAD_USER_INPUT"), 0.0
+        return (
+            400,
+            error_body("Must provide operation name if query contains multiple operations.", "BAD_USER_INPUT"),
+            0.0,
+        )
     op = ops[0]
     if op.operation.value != "query":
         return 400, error_body(f"The sandbox serves queries only, not {op.operation.value}s", "INVALID_INPUT"), 0.0
@@ -609,17 +742,32 @@ def execute_request(ws: Workspace, payload: Any) -> tuple[int, dict, float]:
         return 400, {"errors": [_with_code(e, "BAD_USER_INPUT") for e in coerced]}, 0.0
     complexity, arg_errors = analyze(schema, doc, op, coerced)
     if arg_errors:
-        return 400, {"errors": [_with_code(e, (e.extensions or {}).get("code", "INVALID_INPUT")) for e in arg_errors]}, complexity
+        return (
+            400,
+            {"errors": [_with_code(e, (e.extensions or {}).get("code", "INVALID_INPUT")) for e in arg_errors]},
+            complexity,
+        )
     if complexity > MAX_COMPLEXITY:
         msg = f"Query too complex: complexity {math.ceil(complexity)} exceeds the maximum of {MAX_COMPLEXITY}"
-        return 400, error_body(msg, "QUERY_TOO_COMPLEX", complexity=math.ceil(complexity),
-                               maxComplexity=MAX_COMPLEXITY), complexity
-    result = graphql.execute(schema, doc, context_value={"ws": ws}, variable_values=variables,
-                             operation_name=op_name, field_resolver=default_resolver)
+        return (
+            400,
+            error_body(msg, "QUERY_TOO_COMPLEX", complexity=math.ceil(complexity), maxComplexity=MAX_COMPLEXITY),
+            complexity,
+        )
+    result = graphql.execute(
+        schema,
+        doc,
+        context_value={"ws": ws},
+        variable_values=variables,
+        operation_name=op_name,
+        field_resolver=default_resolver,
+    )
     body: dict = {}
     if result.errors:
-        body["errors"] = [_with_code(e, (e.extensions or {}).get("code", "INTERNAL_SERVER_ERROR") if e.extensions
-                                     else _code_for(e)) for e in result.errors]
+        body["errors"] = [
+            _with_code(e, (e.extensions or {}).get("code", "INTERNAL_SERVER_ERROR") if e.extensions else _code_for(e))
+            for e in result.errors
+        ]
     body["data"] = _ints(result.data)
     status = 400 if result.errors and result.data is None else 200
     return status, body, complexity

@@ -8,6 +8,7 @@
 Order of processing for a counted request: count -> ``latency_ms`` -> injected fault -> auth ->
 rate limit (when ``enforce_rate_limits``) -> handler.
 """
+
 from __future__ import annotations
 
 import collections
@@ -174,8 +175,7 @@ class _Handler(BaseHTTPRequestHandler):
         api = _api_for(path)
         if api is None:
             if path in ("/", "/health"):
-                self._send(200, {"status": "ok", "apis": ["clockify", "clockify_reports", "linear"],
-                                 "env": sb.env()})
+                self._send(200, {"status": "ok", "apis": ["clockify", "clockify_reports", "linear"], "env": sb.env()})
             else:
                 self._send(404, {"message": f"No route for {path}", "code": 404})
             return
@@ -200,29 +200,43 @@ class _Handler(BaseHTTPRequestHandler):
                 status, out, headers = sb._handle_clockify(api, method, path, query, self.headers, body)
         except Exception as e:  # a bug in the sandbox must still answer something sensible
             status, headers = 500, {}
-            out = ({"errors": [{"message": f"sandbox error: {e!r}", "extensions": {"code": "INTERNAL_SERVER_ERROR"}}]}
-                   if api == "linear" else {"message": f"sandbox error: {e!r}", "code": 500})
+            out = (
+                {"errors": [{"message": f"sandbox error: {e!r}", "extensions": {"code": "INTERNAL_SERVER_ERROR"}}]}
+                if api == "linear"
+                else {"message": f"sandbox error: {e!r}", "code": 500}
+            )
         self._send(status, out, headers, fault)
 
     def _send_fault(self, api: str, fault: Fault) -> None:
         headers: dict = {}
         if fault.retry_after is not None:
-            headers["Retry-After"] = int(fault.retry_after) if float(fault.retry_after).is_integer() else fault.retry_after
+            headers["Retry-After"] = (
+                int(fault.retry_after) if float(fault.retry_after).is_integer() else fault.retry_after
+            )
         kind = fault.kind
         if kind.startswith("ratelimited_"):
             status = 400 if kind == "ratelimited_400" else 429
             sb: Sandbox = self.server.sandbox  # type: ignore[attr-defined]
             headers.update(sb._linear_limit_headers(remaining=0))
-            self._send(status, linear.error_body("Rate limit exceeded", "RATELIMITED",
-                                                 userPresentableMessage="You have exceeded the API rate limit."),
-                       headers)
+            self._send(
+                status,
+                linear.error_body(
+                    "Rate limit exceeded", "RATELIMITED", userPresentableMessage="You have exceeded the API rate limit."
+                ),
+                headers,
+            )
             return
         status = int(kind)
-        messages = {429: "Too many requests", 500: "Internal server error", 502: "Bad gateway",
-                    503: "Service unavailable"}
+        messages = {
+            429: "Too many requests",
+            500: "Internal server error",
+            502: "Bad gateway",
+            503: "Service unavailable",
+        }
         if api == "linear":
-            code = {429: "RATELIMITED", 500: "INTERNAL_SERVER_ERROR", 502: "BAD_GATEWAY",
-                    503: "SERVICE_UNAVAILABLE"}[status]
+            code = {429: "RATELIMITED", 500: "INTERNAL_SERVER_ERROR", 502: "BAD_GATEWAY", 503: "SERVICE_UNAVAILABLE"}[
+                status
+            ]
             body = linear.error_body(messages[status], code)
         else:
             body = {"message": messages[status], "code": status}
@@ -235,8 +249,13 @@ class Sandbox:
     ``with Sandbox(cfg) as sb: ...`` or ``sb = Sandbox(cfg).start(); ...; sb.stop()``.
     """
 
-    def __init__(self, config: Optional[SandboxConfig] = None, host: str = "127.0.0.1", port: int = 0,
-                 workspace: Optional[Workspace] = None):
+    def __init__(
+        self,
+        config: Optional[SandboxConfig] = None,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        workspace: Optional[Workspace] = None,
+    ):
         self.config = config or SandboxConfig()
         self.host = host
         self.port = port
@@ -262,8 +281,9 @@ class Sandbox:
         threading.Thread(target=linear.get_schema, name="sandbox-schema", daemon=True).start()
         self._server = _Server((self.host, self.port), _Handler, self)
         self.port = self._server.server_address[1]
-        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.1},
-                                        name=f"sandbox-{self.port}", daemon=True)
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, kwargs={"poll_interval": 0.1}, name=f"sandbox-{self.port}", daemon=True
+        )
         self._thread.start()
         return self
 
@@ -326,14 +346,15 @@ class Sandbox:
             if not allowed:
                 return 429, {"message": "Too many requests", "code": 429}, {}
         if api == "clockify":
-            resp = clockify.handle_main(self.workspace, method, path[len(CLOCKIFY_PREFIX):], query, body)
+            resp = clockify.handle_main(self.workspace, method, path[len(CLOCKIFY_PREFIX) :], query, body)
         else:
-            resp = clockify.handle_reports(self.workspace, method, path[len(REPORTS_PREFIX):], query, body)
+            resp = clockify.handle_reports(self.workspace, method, path[len(REPORTS_PREFIX) :], query, body)
         return resp.status, resp.body, resp.headers
 
     # ------------------------------------------------------------------ Linear
-    def _linear_limit_headers(self, remaining: Optional[int] = None, reset: Optional[float] = None,
-                              complexity: Optional[float] = None) -> dict:
+    def _linear_limit_headers(
+        self, remaining: Optional[int] = None, reset: Optional[float] = None, complexity: Optional[float] = None
+    ) -> dict:
         now = time.time()
         if remaining is None or reset is None:
             _ok, rem, rst = self._linear_limiter.hit(self.config.linear_api_key, time.monotonic(), count=False)
@@ -358,21 +379,34 @@ class Sandbox:
         if auth.lower().startswith("bearer "):
             auth = auth[7:].strip()
         if auth != self.config.linear_api_key:
-            return 400, linear.error_body("Authentication required, not authenticated", "AUTHENTICATION_ERROR",
-                                          userPresentableMessage="You need to authenticate to access this operation."), {}
+            return (
+                400,
+                linear.error_body(
+                    "Authentication required, not authenticated",
+                    "AUTHENTICATION_ERROR",
+                    userPresentableMessage="You need to authenticate to access this operation.",
+                ),
+                {},
+            )
         mono, now = time.monotonic(), time.time()
-        allowed, remaining, reset = self._linear_limiter.hit(self.config.linear_api_key, mono,
-                                                             count=True)
+        allowed, remaining, reset = self._linear_limiter.hit(self.config.linear_api_key, mono, count=True)
         reset_epoch = reset - mono + now
         if self.enforce_rate_limits and not allowed:
-            return 400, linear.error_body("Rate limit exceeded", "RATELIMITED",
-                                          userPresentableMessage="You have exceeded the API rate limit."), \
-                self._linear_limit_headers(remaining=0, reset=reset_epoch)
+            return (
+                400,
+                linear.error_body(
+                    "Rate limit exceeded", "RATELIMITED", userPresentableMessage="You have exceeded the API rate limit."
+                ),
+                self._linear_limit_headers(remaining=0, reset=reset_epoch),
+            )
         try:
             payload = json.loads(body or b"null")
         except ValueError:
-            return 400, linear.error_body("Malformed JSON body", "BAD_USER_INPUT"), \
-                self._linear_limit_headers(remaining, reset_epoch)
+            return (
+                400,
+                linear.error_body("Malformed JSON body", "BAD_USER_INPUT"),
+                self._linear_limit_headers(remaining, reset_epoch),
+            )
         status, out, complexity = linear.execute_request(self.workspace, payload)
         with self._counts_lock:
             self._linear_complexity_used.append((mono, complexity))

@@ -5,6 +5,7 @@ Clockify timestamps are ``YYYY-MM-DDTHH:MM:SSZ`` (seconds, UTC); Linear's are
 timestamp uses exactly one of these two fixed-width formats, so plain string
 comparison orders them chronologically (used for bisecting and filtering).
 """
+
 from __future__ import annotations
 
 import datetime as _dt

@@ -63,9 +63,14 @@ def mutate(ws) -> dict:
     ws.move_issue(moved["id"], other_team)
     ws.archive_issue(archived["id"])
     odd = add_odd_records(ws)
-    return {"odd": odd,
-        "edited": edited["id"], "deleted": deleted["id"], "stopped": stopped["id"],
-        "moved": moved["id"], "old_identifier": old_identifier, "new_identifier": moved["identifier"],
+    return {
+        "odd": odd,
+        "edited": edited["id"],
+        "deleted": deleted["id"],
+        "stopped": stopped["id"],
+        "moved": moved["id"],
+        "old_identifier": old_identifier,
+        "new_identifier": moved["identifier"],
         "archived": archived["id"],
     }
 
@@ -90,8 +95,14 @@ def environment(**values):
 
 
 def sync_env(sb, warehouse: Path, **extra) -> dict:
-    return {**sb.env(), "WAREHOUSE_PATH": str(warehouse), "DAGSTER_HOME": None, "API_MAX_RETRY_SECONDS": "60",
-            "API_MAX_ATTEMPTS": "10", **extra}
+    return {
+        **sb.env(),
+        "WAREHOUSE_PATH": str(warehouse),
+        "DAGSTER_HOME": None,
+        "API_MAX_RETRY_SECONDS": "60",
+        "API_MAX_ATTEMPTS": "10",
+        **extra,
+    }
 
 
 def dagster_home(tmp_path: Path) -> Path:
@@ -118,14 +129,23 @@ def _rows(con, sql):
 def schema_snapshot(path: Path, schema: str, exclude: tuple[str, ...] = ()) -> dict[str, list]:
     """Every table of `schema`, ORDER BY ALL, floats rounded to 1e-9."""
     with duckdb.connect(str(path), read_only=True) as con:
-        tables = [r[0] for r in con.execute(
-            "SELECT table_name FROM information_schema.tables WHERE table_schema = $s AND table_type = 'BASE TABLE' "
-            "ORDER BY 1", {"s": schema}).fetchall()]
+        tables = [
+            r[0]
+            for r in con.execute(
+                "SELECT table_name FROM information_schema.tables WHERE table_schema = $s AND table_type = 'BASE TABLE' "
+                "ORDER BY 1",
+                {"s": schema},
+            ).fetchall()
+        ]
         out = {}
         for name in tables:
-            cols = [r[0] for r in con.execute(
-                "SELECT column_name FROM information_schema.columns WHERE table_schema = $s AND table_name = $t",
-                {"s": schema, "t": name}).fetchall()]
+            cols = [
+                r[0]
+                for r in con.execute(
+                    "SELECT column_name FROM information_schema.columns WHERE table_schema = $s AND table_name = $t",
+                    {"s": schema, "t": name},
+                ).fetchall()
+            ]
             skip = [c for c in cols if c in exclude]
             star = f"* EXCLUDE ({', '.join(skip)})" if skip else "*"
             out[name] = _rows(con, f'SELECT {star} FROM "{schema}"."{name}" ORDER BY ALL')
@@ -194,13 +214,23 @@ def add_odd_records(ws) -> dict:
     extra = ws.add_time_entry(user, at + dt.timedelta(minutes=5), at + hour, description="ENG-1 extra fields")
     extra["someNewField"] = {"nested": [1, 2, 3]}
     extra["anotherNewField"] = "surprise"
-    nulls = ws.add_time_entry(user, at + dt.timedelta(minutes=10), at + hour, description=None,
-                              project_id=None, task_id=None)
+    nulls = ws.add_time_entry(
+        user, at + dt.timedelta(minutes=10), at + hour, description=None, project_id=None, task_id=None
+    )
     zero = ws.add_time_entry(user, at + dt.timedelta(minutes=15), at + dt.timedelta(minutes=15), description="zero")
     negative = ws.add_time_entry(user, at + dt.timedelta(minutes=20), at + hour, description="negative")
-    negative["timeInterval"] = {**negative["timeInterval"], "end": (at - hour).strftime("%Y-%m-%dT%H:%M:%SZ"),
-                                "duration": "PT-1H20M"}
+    negative["timeInterval"] = {
+        **negative["timeInterval"],
+        "end": (at - hour).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "duration": "PT-1H20M",
+    }
     enum = ws.add_time_entry(user, at + dt.timedelta(minutes=25), at + hour, description="odd type")
     enum["type"] = "SOME_FUTURE_TYPE"
-    return {"missing": missing["id"], "extra": extra["id"], "nulls": nulls["id"], "zero": zero["id"],
-            "negative": negative["id"], "enum": enum["id"]}
+    return {
+        "missing": missing["id"],
+        "extra": extra["id"],
+        "nulls": nulls["id"],
+        "zero": zero["id"],
+        "negative": negative["id"],
+        "enum": enum["id"],
+    }

@@ -34,22 +34,26 @@ DAY = str(ANCHOR - dt.timedelta(days=1))
 SETTING_CASES = {
     "wrong clockify key": ({"CLOCKIFY_API_KEY": "not-the-key"}, ["CLOCKIFY_API_KEY"]),
     "wrong linear key": ({"LINEAR_API_KEY": "lin_api_wrong"}, ["LINEAR_API_KEY"]),
-    "missing keys": ({"CLOCKIFY_API_KEY": None, "LINEAR_API_KEY": None, "CLOCKIFY_WORKSPACE_ID": None},
-                     ["CLOCKIFY_API_KEY", "LINEAR_API_KEY", "CLOCKIFY_WORKSPACE_ID"]),
+    "missing keys": (
+        {"CLOCKIFY_API_KEY": None, "LINEAR_API_KEY": None, "CLOCKIFY_WORKSPACE_ID": None},
+        ["CLOCKIFY_API_KEY", "LINEAR_API_KEY", "CLOCKIFY_WORKSPACE_ID"],
+    ),
     "blank key": ({"LINEAR_API_KEY": "  "}, ["LINEAR_API_KEY"]),
     "unknown workspace": ({"CLOCKIFY_WORKSPACE_ID": "000000000000000000000000"}, ["CLOCKIFY_WORKSPACE_ID"]),
     "unreachable clockify": ({"CLOCKIFY_API_URL": "http://127.0.0.1:9/api/v1"}, ["CLOCKIFY_API_URL"]),
     "wrong reports url": ({"CLOCKIFY_REPORTS_URL": "{base}/nothing-here"}, ["CLOCKIFY_REPORTS_URL"]),
     "unreachable linear and wrong clockify key": (
         {"LINEAR_API_URL": "http://127.0.0.1:9/graphql", "CLOCKIFY_API_KEY": "nope"},
-        ["CLOCKIFY_API_KEY", "LINEAR_API_URL"]),
+        ["CLOCKIFY_API_KEY", "LINEAR_API_URL"],
+    ),
     "not a url": ({"LINEAR_API_URL": "linear.app/graphql"}, ["LINEAR_API_URL"]),
 }
 
 
 @pytest.mark.parametrize("case", list(SETTING_CASES))
-def test_bad_settings_exit_non_zero_one_line_per_problem_and_write_nothing(case, pipeline_env, monkeypatch, capsys,
-                                                                          tmp_path):
+def test_bad_settings_exit_non_zero_one_line_per_problem_and_write_nothing(
+    case, pipeline_env, monkeypatch, capsys, tmp_path
+):
     changes, variables = SETTING_CASES[case]
     base = pipeline_env.base_url
     for name, value in changes.items():
@@ -76,15 +80,19 @@ def test_preflight_is_cheap_and_passes_on_good_settings(pipeline_env):
 
 # --- command line -------------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("argv, expected", [
-    (["--start", "2024-13-01", "--end", DAY], "--start '2024-13-01' is not a date"),
-    (["--start", "yesterday", "--end", DAY], "--start 'yesterday' is not a date"),
-    (["--start", DAY, "--end", "2024-06-31"], "--end '2024-06-31' is not a date"),
-    (["--start", "2024-06-20'; DROP TABLE raw.clockify_time_entries; --", "--end", DAY], "is not a date"),
-    (["--start", "2024-06-20", "--end", "2024-06-10"], "is after --end"),
-    (["--start", "2023-12-31", "--end", "2024-01-05"], "before WAREHOUSE_START_DATE 2024-01-01"),
-    (["--start", DAY, "--end", "2999-01-01"], "is in the future"),
-])
+
+@pytest.mark.parametrize(
+    "argv, expected",
+    [
+        (["--start", "2024-13-01", "--end", DAY], "--start '2024-13-01' is not a date"),
+        (["--start", "yesterday", "--end", DAY], "--start 'yesterday' is not a date"),
+        (["--start", DAY, "--end", "2024-06-31"], "--end '2024-06-31' is not a date"),
+        (["--start", "2024-06-20'; DROP TABLE raw.clockify_time_entries; --", "--end", DAY], "is not a date"),
+        (["--start", "2024-06-20", "--end", "2024-06-10"], "is after --end"),
+        (["--start", "2023-12-31", "--end", "2024-01-05"], "before WAREHOUSE_START_DATE 2024-01-01"),
+        (["--start", DAY, "--end", "2999-01-01"], "is in the future"),
+    ],
+)
 def test_bad_command_lines_are_refused_before_any_request(argv, expected, pipeline_env, capsys, tmp_path):
     code, errors = run_cli(capsys, *argv)
     assert code != 0
@@ -101,6 +109,7 @@ def test_a_malformed_start_date_setting_is_named(pipeline_env, monkeypatch, caps
 
 # --- records that break assumptions ---------------------------------------------------------------------
 
+
 def test_odd_records_from_the_api_are_loaded_and_flagged_not_dropped():
     """The clean reference run (tests/reliability.py) serves odd entries; the whole sync succeeded."""
     from sandbox import Sandbox
@@ -110,12 +119,16 @@ def test_odd_records_from_the_api_are_loaded_and_flagged_not_dropped():
     path = r.clean_reference()
     raw_ids = {row[0] for row in warehouse_rows(path, "SELECT id FROM raw.clockify_time_entries")}
     assert set(odd.values()) <= raw_ids  # nothing dropped
-    staged = {row[0]: row[1:] for row in warehouse_rows(
-        path, "SELECT time_entry_id, is_valid_interval, hours, project_id, task_id, entry_type "
-              "FROM staging.stg_clockify__time_entries WHERE time_entry_id IN (SELECT unnest($ids))",
-        {"ids": list(odd.values())})}
-    fct = {row[0]: row[1] for row in warehouse_rows(
-        path, "SELECT time_entry_id, hours FROM marts.fct_time_entries")}
+    staged = {
+        row[0]: row[1:]
+        for row in warehouse_rows(
+            path,
+            "SELECT time_entry_id, is_valid_interval, hours, project_id, task_id, entry_type "
+            "FROM staging.stg_clockify__time_entries WHERE time_entry_id IN (SELECT unnest($ids))",
+            {"ids": list(odd.values())},
+        )
+    }
+    fct = {row[0]: row[1] for row in warehouse_rows(path, "SELECT time_entry_id, hours FROM marts.fct_time_entries")}
     assert staged[odd["negative"]][0] is False and odd["negative"] not in fct  # flagged, kept out of marts
     assert staged[odd["zero"]][:2] == (True, 0.0) and fct[odd["zero"]] == 0.0
     assert staged[odd["nulls"]][2:4] == (None, None) and odd["nulls"] in fct  # null project/task: unmatched
@@ -125,9 +138,16 @@ def test_odd_records_from_the_api_are_loaded_and_flagged_not_dropped():
 
 def test_records_with_missing_extra_or_broken_fields_load_without_crashing_the_partition(tmp_path, caplog):
     day = dt.date(2024, 6, 3)
-    good = {"id": "good", "userId": "u", "description": "ENG-1", "projectId": "p", "taskId": None,
-            "billable": True, "type": "REGULAR",
-            "timeInterval": {"start": "2024-06-03T09:00:00Z", "end": "2024-06-03T10:00:00Z", "duration": "PT1H"}}
+    good = {
+        "id": "good",
+        "userId": "u",
+        "description": "ENG-1",
+        "projectId": "p",
+        "taskId": None,
+        "billable": True,
+        "type": "REGULAR",
+        "timeInterval": {"start": "2024-06-03T09:00:00Z", "end": "2024-06-03T10:00:00Z", "duration": "PT1H"},
+    }
     records = [
         good,
         {"id": "minimal", "timeInterval": {"start": "2024-06-03T11:00:00Z"}},  # every optional field missing
@@ -144,12 +164,14 @@ def test_records_with_missing_extra_or_broken_fields_load_without_crashing_the_p
     assert loaded == {rec["id"] for rec in records} - {"no-start"}
     # The one record that cannot be placed in a partition is counted and warned about, not silently lost.
     assert result.unplaceable == 1 and "without a valid" in caplog.text
-    extra = warehouse_rows(tmp_path / "w.duckdb",
-                           "SELECT _raw->>'brandNewField' FROM raw.clockify_time_entries WHERE id = 'extra'")
+    extra = warehouse_rows(
+        tmp_path / "w.duckdb", "SELECT _raw->>'brandNewField' FROM raw.clockify_time_entries WHERE id = 'extra'"
+    )
     assert extra == [('{"x":[1,2]}',)]  # new API fields are kept in _raw
 
 
 # --- values reaching SQL ----------------------------------------------------------------------------------
+
 
 def test_partition_bounds_are_bound_parameters_not_sql(tmp_path):
     warehouse = Warehouse(path=str(tmp_path / "w.duckdb"))
@@ -176,10 +198,21 @@ def test_a_malformed_start_date_setting_is_one_line_not_a_traceback(tmp_path):
     import subprocess
     import sys
 
-    env = {**os.environ, "WAREHOUSE_START_DATE": "01/01/2024", "WAREHOUSE_PATH": str(tmp_path / "w.duckdb"),
-           "CLOCKIFY_API_KEY": "k", "LINEAR_API_KEY": "k", "CLOCKIFY_WORKSPACE_ID": "w"}
-    done = subprocess.run([sys.executable, "-m", "orchestration.cli", "sync", "--start", DAY, "--end", DAY],
-                          env=env, capture_output=True, text=True, timeout=120)
+    env = {
+        **os.environ,
+        "WAREHOUSE_START_DATE": "01/01/2024",
+        "WAREHOUSE_PATH": str(tmp_path / "w.duckdb"),
+        "CLOCKIFY_API_KEY": "k",
+        "LINEAR_API_KEY": "k",
+        "CLOCKIFY_WORKSPACE_ID": "w",
+    }
+    done = subprocess.run(
+        [sys.executable, "-m", "orchestration.cli", "sync", "--start", DAY, "--end", DAY],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert done.returncode != 0
     assert "Traceback" not in done.stderr + done.stdout
     assert "error: WAREHOUSE_START_DATE='01/01/2024' is not a date" in done.stdout

@@ -7,16 +7,43 @@ import json
 from benchmarks.__main__ import main
 
 RUN_FIELDS = {
-    "requests", "requests_total", "requests_clockify", "requests_linear", "wall_s", "run_wall_s", "dbt_build_s",
-    "duckdb_rows", "duckdb_write_s", "rows_per_s", "time_entries_rows_per_s", "time_entries_commit_rows_per_s",
-    "peak_rss_mib", "steps_s",
+    "requests",
+    "requests_total",
+    "requests_clockify",
+    "requests_linear",
+    "wall_s",
+    "run_wall_s",
+    "dbt_build_s",
+    "duckdb_rows",
+    "duckdb_write_s",
+    "rows_per_s",
+    "time_entries_rows_per_s",
+    "time_entries_commit_rows_per_s",
+    "peak_rss_mib",
+    "steps_s",
 }
 
 
 def test_tiny_benchmark_writes_every_field(tmp_path):
     out = tmp_path / "bench.json"
-    assert main(["--scale", "0.01", "--strategies-scale", "0.01", "--partition-days", "2", "--latency-ms", "0",
-                 "--raw-only", "--json", str(out)]) == 0
+    assert (
+        main(
+            [
+                "--scale",
+                "0.01",
+                "--strategies-scale",
+                "0.01",
+                "--partition-days",
+                "2",
+                "--latency-ms",
+                "0",
+                "--raw-only",
+                "--json",
+                str(out),
+            ]
+        )
+        == 0
+    )
     report = json.loads(out.read_text())
     assert report["machine"]["cores"] >= 1
     (workload,) = report["workloads"]

@@ -54,16 +54,20 @@ def test_missing_weekdays_are_found_weekends_and_today_are_not(tmp_path):
 
 
 def test_window_comes_from_the_runs_partition_tags():
-    assert run_window({"dagster/asset_partition_range_start": "2024-06-03",
-                       "dagster/asset_partition_range_end": "2024-06-09"}) == (day(0), day(6))
+    assert run_window(
+        {"dagster/asset_partition_range_start": "2024-06-03", "dagster/asset_partition_range_end": "2024-06-09"}
+    ) == (day(0), day(6))
     assert run_window({"dagster/partition": "2024-06-04"}) == (day(1), day(1))
     assert run_window({}) is None
 
 
-@pytest.mark.parametrize(("days", "passed", "missing"), [
-    ([d for d in working_days(day(0), day(13)) if d not in (day(2), day(8))], False, 2),
-    (working_days(day(0), day(13)), True, 0),
-])
+@pytest.mark.parametrize(
+    ("days", "passed", "missing"),
+    [
+        ([d for d in working_days(day(0), day(13)) if d not in (day(2), day(8))], False, 2),
+        (working_days(day(0), day(13)), True, 0),
+    ],
+)
 def test_the_check_warns_with_the_missing_days(tmp_path, days, passed, missing):
     path = tmp_path / "w.duckdb"
     warehouse_with_entries_on(path, days)

@@ -103,8 +103,11 @@ def sandbox_env():
     with Sandbox(SandboxConfig(**SMALL)) as sb:
         env = {k: v for k, v in os.environ.items() if k not in ("DAGSTER_HOME", "MARTS_PATH", "WAREHOUSE_PATH")}
         env.update(sb.env())
-        env.update(API_MAX_RETRY_SECONDS="60", DBT_SEND_ANONYMOUS_USAGE_STATS="false",
-                   PYTHONPATH=os.pathsep.join(filter(None, [str(REPO), env.get("PYTHONPATH")])))
+        env.update(
+            API_MAX_RETRY_SECONDS="60",
+            DBT_SEND_ANONYMOUS_USAGE_STATS="false",
+            PYTHONPATH=os.pathsep.join(filter(None, [str(REPO), env.get("PYTHONPATH")])),
+        )
         yield env
 
 
@@ -114,7 +117,11 @@ def start_sync(env: dict, warehouse: Path, start: dt.date, end: dt.date, dagster
         env["DAGSTER_HOME"] = str(dagster_home)
     return subprocess.Popen(
         [sys.executable, "-m", "orchestration.cli", "sync", "--start", start.isoformat(), "--end", end.isoformat()],
-        cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        cwd=REPO,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
     )
 
 
@@ -159,8 +166,12 @@ def clean_sync(sandbox_env, tmp_path_factory):
     publish_fake_old_marts(directory)
     old = published_fingerprint(published)
     readers = {
-        mode: subprocess.Popen([sys.executable, "-c", READER, str(published), mode, str(stop), json.dumps(MART_TABLES)],
-                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        mode: subprocess.Popen(
+            [sys.executable, "-c", READER, str(published), mode, str(stop), json.dumps(MART_TABLES)],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
         for mode in ("hold", "reopen")
     }
     try:
@@ -178,8 +189,15 @@ def clean_sync(sandbox_env, tmp_path_factory):
             out, err = reader.communicate(timeout=30)
             assert reader.returncode == 0, err
             seen[mode] = json.loads(out.strip().splitlines()[-1])
-    return dict(old=old, new=published_fingerprint(published), warehouse=warehouse_fingerprint(warehouse),
-                seen=seen, seconds=seconds, output=output, readers_alive_after_sync=readers_alive_after_sync)
+    return dict(
+        old=old,
+        new=published_fingerprint(published),
+        warehouse=warehouse_fingerprint(warehouse),
+        seen=seen,
+        seconds=seconds,
+        output=output,
+        readers_alive_after_sync=readers_alive_after_sync,
+    )
 
 
 def test_readers_of_the_published_file_neither_fail_nor_block_a_sync_and_never_see_a_mix(clean_sync):
@@ -230,8 +248,9 @@ HOLD = textwrap.dedent(
 
 
 def hold_lock(db: Path, mode: str, seconds: float) -> subprocess.Popen:
-    process = subprocess.Popen([sys.executable, "-c", HOLD, str(db), mode, str(seconds)], cwd=REPO,
-                               stdout=subprocess.PIPE, text=True)
+    process = subprocess.Popen(
+        [sys.executable, "-c", HOLD, str(db), mode, str(seconds)], cwd=REPO, stdout=subprocess.PIPE, text=True
+    )
     assert process.stdout.readline().strip() == "held"
     return process
 

@@ -33,7 +33,11 @@ class CliSync:
         self.lines: list[str] = []
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "orchestration.cli", "sync", "--start", str(start), "--end", str(end)],
-            cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+            cwd=ROOT,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
             start_new_session=True,
         )
         self._reader = threading.Thread(target=self._read, daemon=True)
@@ -72,8 +76,9 @@ class CliSync:
             self.proc.wait(timeout)
         except subprocess.TimeoutExpired:
             self.kill()
-            pytest.fail(f"the re-run did not finish within {timeout} s (a killed run's pool slot?):\n"
-                        f"{self.output[-3000:]}")
+            pytest.fail(
+                f"the re-run did not finish within {timeout} s (a killed run's pool slot?):\n{self.output[-3000:]}"
+            )
         self._reader.join(5)
         return self.proc.returncode
 
@@ -109,8 +114,9 @@ def test_sigkill_mid_load_and_mid_dbt_then_the_same_sync_recovers(tmp_path):
         # 1. Killed in the middle of the time-entry partition load (its report request hangs).
         sb.faults.add("clockify_reports", "slow", after=1, delay=300)  # after the preflight check
         first = CliSync(env)
-        first.wait_for(lambda: ("clockify_reports", "slow") in [h[:2] for h in sb.faults.history], 180,
-                       "time-entry load")
+        first.wait_for(
+            lambda: ("clockify_reports", "slow") in [h[:2] for h in sb.faults.history], 180, "time-entry load"
+        )
         first.kill()
         sb.faults.clear()
         assert_readable(warehouse)
@@ -141,6 +147,7 @@ def test_sigkill_mid_load_and_mid_dbt_then_the_same_sync_recovers(tmp_path):
 
     # The same run history, warehouse and console output never hold an API key.
     assert_no_secret(
-        [first.output, second.output, third.output], [home, warehouse], [sb.config.clockify_api_key,
-                                                                        sb.config.linear_api_key],
+        [first.output, second.output, third.output],
+        [home, warehouse],
+        [sb.config.clockify_api_key, sb.config.linear_api_key],
     )

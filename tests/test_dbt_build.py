@@ -19,8 +19,9 @@ except ImportError:  # tests/ without __init__.py (rootdir-relative imports)
 # end is before its start, which is flagged in staging and excluded from the marts.
 EXPECTED_WARNINGS = {"expression_is_true_stg_clockify__time_entries_is_valid_interval__is_valid_interval"}
 
-TOKEN_RULE = re.compile(r"(?<![A-Za-z0-9])([A-Za-z][A-Za-z0-9]{0,6})-([0-9]{1,7})(?![A-Za-z0-9])",
-                        re.IGNORECASE | re.ASCII)
+TOKEN_RULE = re.compile(
+    r"(?<![A-Za-z0-9])([A-Za-z][A-Za-z0-9]{0,6})-([0-9]{1,7})(?![A-Za-z0-9])", re.IGNORECASE | re.ASCII
+)
 
 
 @pytest.fixture(scope="session")
@@ -53,33 +54,58 @@ def test_dbt_build_is_green(warehouse):
 
 
 def test_unit_tests_ran_and_passed(warehouse):
-    unit = {r["unique_id"].split(".")[-1]: r["status"] for r in _results(warehouse)
-            if r["unique_id"].startswith("unit_test.")}
-    for name in ["match_task_beats_description", "match_lower_case", "match_brackets_and_punctuation",
-                 "match_two_ids_first_wins", "match_unknown_then_known", "match_previous_identifier",
-                 "match_no_id", "match_boundaries", "cycle_assignment_boundaries",
-                 "stg_time_entries_hours_and_flags", "person_week_iso_weeks"]:
+    unit = {
+        r["unique_id"].split(".")[-1]: r["status"]
+        for r in _results(warehouse)
+        if r["unique_id"].startswith("unit_test.")
+    }
+    for name in [
+        "match_task_beats_description",
+        "match_lower_case",
+        "match_brackets_and_punctuation",
+        "match_two_ids_first_wins",
+        "match_unknown_then_known",
+        "match_previous_identifier",
+        "match_no_id",
+        "match_boundaries",
+        "cycle_assignment_boundaries",
+        "stg_time_entries_hours_and_flags",
+        "person_week_iso_weeks",
+    ]:
         assert unit.get(name) == "pass", (name, unit)
 
 
 def test_schemas_and_materializations(warehouse):
     rows = warehouse.query(
-        "select table_schema, table_name, table_type from information_schema.tables "
-        "where table_schema not in ('raw')")
+        "select table_schema, table_name, table_type from information_schema.tables where table_schema not in ('raw')"
+    )
     by_schema: dict[str, dict[str, str]] = {}
     for r in rows:
         by_schema.setdefault(r["table_schema"], {})[r["table_name"]] = r["table_type"]
     assert set(by_schema) == {"staging", "marts"}
     # staging models are views; the int_ models (matching, run once per build) are tables
-    assert all(t == ("BASE TABLE" if name.startswith("int_") else "VIEW")
-               for name, t in by_schema["staging"].items()), by_schema["staging"]
+    assert all(
+        t == ("BASE TABLE" if name.startswith("int_") else "VIEW") for name, t in by_schema["staging"].items()
+    ), by_schema["staging"]
     assert all(t == "BASE TABLE" for t in by_schema["marts"].values())
-    for mart in ["fct_time_entries", "hours_per_issue", "hours_per_team", "hours_per_cycle",
-                 "hours_per_person_week", "estimate_vs_actual_by_team", "estimate_vs_actual_by_cycle",
-                 "unmatched_hours_by_project", "unmatched_hours_by_person"]:
+    for mart in [
+        "fct_time_entries",
+        "hours_per_issue",
+        "hours_per_team",
+        "hours_per_cycle",
+        "hours_per_person_week",
+        "estimate_vs_actual_by_team",
+        "estimate_vs_actual_by_cycle",
+        "unmatched_hours_by_project",
+        "unmatched_hours_by_person",
+    ]:
         assert mart in by_schema["marts"]
-    assert {"stg_clockify__time_entries", "stg_linear__issues", "int_time_entry_issue_candidates",
-            "int_time_entries_matched"} <= set(by_schema["staging"])
+    assert {
+        "stg_clockify__time_entries",
+        "stg_linear__issues",
+        "int_time_entry_issue_candidates",
+        "int_time_entries_matched",
+    } <= set(by_schema["staging"])
 
 
 def test_only_staging_models_read_sources(dbt_manifest):
@@ -87,7 +113,8 @@ def test_only_staging_models_read_sources(dbt_manifest):
         if node["resource_type"] != "model":
             continue
         reads_source = bool(node["depends_on"]["nodes"]) and any(
-            d.startswith("source.") for d in node["depends_on"]["nodes"])
+            d.startswith("source.") for d in node["depends_on"]["nodes"]
+        )
         assert reads_source == node["name"].startswith("stg_"), node["name"]
 
 
@@ -101,8 +128,33 @@ def test_every_model_documented(dbt_manifest):
 def test_tokenizer_matches_python_regex_on_random_text(warehouse, tmp_path):
     """Property test: the SQL tokenizer finds exactly what Python's look-around regex finds."""
     rng = random.Random(42)
-    alphabet = ["E", "N", "G", "x", "a", "1", "2", "0", "9", "-", "-", "-", " ", "[", "]", ",", ".", "_",
-                "é", "\n", ":", "ENG", "eng", "ABCDEFG", "12345678"]
+    alphabet = [
+        "E",
+        "N",
+        "G",
+        "x",
+        "a",
+        "1",
+        "2",
+        "0",
+        "9",
+        "-",
+        "-",
+        "-",
+        " ",
+        "[",
+        "]",
+        ",",
+        ".",
+        "_",
+        "é",
+        "\n",
+        ":",
+        "ENG",
+        "eng",
+        "ABCDEFG",
+        "12345678",
+    ]
     texts = ["".join(rng.choice(alphabet) for _ in range(rng.randint(0, 25))) for _ in range(3000)]
     texts += ["ENG-1-2", "xENG-1", "ENG-1x", "ENG-1,ENG-2", "[ENG-1][ENG-2]", "ABC-999 ENG-42", "AB-CD-12"]
     db = tmp_path / "fuzz.duckdb"
@@ -110,8 +162,10 @@ def test_tokenizer_matches_python_regex_on_random_text(warehouse, tmp_path):
     con = duckdb.connect(str(db))
     try:
         con.execute("drop view staging.stg_clockify__time_entries")
-        con.execute("create table staging.stg_clockify__time_entries "
-                    "(time_entry_id varchar, task_id varchar, description varchar)")
+        con.execute(
+            "create table staging.stg_clockify__time_entries "
+            "(time_entry_id varchar, task_id varchar, description varchar)"
+        )
         fuzz = pd.DataFrame({"time_entry_id": [str(i) for i in range(len(texts))], "description": texts})
         con.register("fuzz", fuzz)
         con.execute("insert into staging.stg_clockify__time_entries select time_entry_id, null, description from fuzz")
@@ -124,8 +178,9 @@ def test_tokenizer_matches_python_regex_on_random_text(warehouse, tmp_path):
     try:
         got: dict[str, list[str]] = {}
         for entry_id, ident in con.execute(
-                "select time_entry_id, candidate_identifier from staging.int_time_entry_issue_candidates "
-                "order by time_entry_id, token_position").fetchall():
+            "select time_entry_id, candidate_identifier from staging.int_time_entry_issue_candidates "
+            "order by time_entry_id, token_position"
+        ).fetchall():
             got.setdefault(entry_id, []).append(ident)
     finally:
         con.close()
@@ -174,8 +229,9 @@ def test_dagster_materializes_dbt_assets(warehouse, tmp_path, monkeypatch):
     kept = partial_parse_path()
     if kept.exists():
         os.utime(kept, (0, 0))  # older than anything this build writes
-    result = materialize([hours_dbt_assets], selection=selection, resources={"dbt": dbt_resource()},
-                         raise_on_error=False)
+    result = materialize(
+        [hours_dbt_assets], selection=selection, resources={"dbt": dbt_resource()}, raise_on_error=False
+    )
     assert result.success
     # The build's partial_parse.msgpack went back to target/, where the next invocation is seeded from.
     assert kept.exists() and kept.stat().st_mtime > 0

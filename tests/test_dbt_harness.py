@@ -52,8 +52,15 @@ def _ts(value: dt.datetime) -> str:
     return value.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def _entry(template: dict, entry_id: str, start: str, end: str | None, description: str,
-           task_id: str | None = None, project_id: str | None = "keep") -> dict:
+def _entry(
+    template: dict,
+    entry_id: str,
+    start: str,
+    end: str | None,
+    description: str,
+    task_id: str | None = None,
+    project_id: str | None = "keep",
+) -> dict:
     e = copy.deepcopy(template)
     e.update(id=entry_id, description=description, taskId=task_id)
     if project_id != "keep":
@@ -95,8 +102,7 @@ def _add_edge_cases(t: dict[str, list[dict]]) -> None:
     issues = t["linear_issues"]
     with_cycle = next(i for i in issues if i.get("cycle"))
     team_id = with_cycle["team"]["id"]
-    team_cycles = sorted((c for c in t["linear_cycles"] if c["team"]["id"] == team_id),
-                         key=lambda c: c["startsAt"])
+    team_cycles = sorted((c for c in t["linear_cycles"] if c["team"]["id"] == team_id), key=lambda c: c["startsAt"])
     boundary = team_cycles[len(team_cycles) // 2]["endsAt"]  # a cycle's end == the next one's start
     boundary_dt = dt.datetime.fromisoformat(boundary.replace("Z", "+00:00"))
     moved = next(i for i in issues if i.get("previousIdentifiers"))
@@ -112,10 +118,20 @@ def _add_edge_cases(t: dict[str, list[dict]]) -> None:
     entries += [
         _entry(template, "edge00000000000000000001", at(0), at(-1), f"{a} end before start"),
         _entry(template, "edge00000000000000000002", at(1), at(1), f"{a} zero duration"),
-        _entry(template, "edge00000000000000000003", _ts(boundary_dt), _ts(boundary_dt + dt.timedelta(minutes=45)),
-               f"[{with_cycle['identifier']}] starts exactly at a cycle boundary"),
-        _entry(template, "edge00000000000000000004", _ts(boundary_dt - dt.timedelta(minutes=30)), _ts(boundary_dt),
-               f"{with_cycle['identifier'].lower()} ends exactly at a cycle boundary"),
+        _entry(
+            template,
+            "edge00000000000000000003",
+            _ts(boundary_dt),
+            _ts(boundary_dt + dt.timedelta(minutes=45)),
+            f"[{with_cycle['identifier']}] starts exactly at a cycle boundary",
+        ),
+        _entry(
+            template,
+            "edge00000000000000000004",
+            _ts(boundary_dt - dt.timedelta(minutes=30)),
+            _ts(boundary_dt),
+            f"{with_cycle['identifier'].lower()} ends exactly at a cycle boundary",
+        ),
         _entry(template, "edge00000000000000000005", at(2), at(3.25), f"{moved['previousIdentifiers'][0]} old id"),
         _entry(template, "edge00000000000000000006", at(3.5), at(4), f"{a} description loses", task_id=task["id"]),
         _entry(template, "edge00000000000000000007", at(4), at(4.5), f"ABC-999 x{a} {a}x {a}-1-2 {b} {a}"),
@@ -123,8 +139,13 @@ def _add_edge_cases(t: dict[str, list[dict]]) -> None:
         _entry(template, "edge00000000000000000009", at(6), None, f"{a} running timer"),
         _entry(template, "edge00000000000000000010", at(7), at(7 + 1 / 3600), f"{a},{b} one second"),
         _entry(template, "edge00000000000000000011", at(14.5), at(16), "crosses UTC midnight, no id"),
-        _entry(template, "edge00000000000000000012", "2024-06-03T10:00:00Z", "2024-06-03T12:30:00Z",
-               f"{a} long before the first cycle"),
+        _entry(
+            template,
+            "edge00000000000000000012",
+            "2024-06-03T10:00:00Z",
+            "2024-06-03T12:30:00Z",
+            f"{a} long before the first cycle",
+        ),
     ]
 
 
@@ -137,8 +158,11 @@ def _add_stale_versions(data: SourceData) -> None:
         old = copy.deepcopy(e)
         old["description"] = "ZZZ-1 stale description"
         start = dt.datetime.fromisoformat(old["timeInterval"]["start"].replace("Z", "+00:00"))
-        old["timeInterval"] = {"start": _ts(start - dt.timedelta(days=3)), "end": _ts(start - dt.timedelta(days=3, hours=-9)),
-                               "duration": None}  # another partition, other hours
+        old["timeInterval"] = {
+            "start": _ts(start - dt.timedelta(days=3)),
+            "end": _ts(start - dt.timedelta(days=3, hours=-9)),
+            "duration": None,
+        }  # another partition, other hours
         old_entries.append(old)
     before["clockify_time_entries"] = old_entries
     before["clockify_users"] = [dict(u, name=u["name"] + " (old name)") for u in t["clockify_users"]]
@@ -216,8 +240,18 @@ def run_dbt(args: list[str], warehouse_path: Path, work_dir: Path) -> DbtRun:
     """Run the dbt CLI on the project with its own target/log dirs (never the repo's target/)."""
     env = dict(os.environ, WAREHOUSE_PATH=str(warehouse_path), DBT_SEND_ANONYMOUS_USAGE_STATS="false")
     target = work_dir / "target"
-    cmd = [str(DBT_BIN), *args, "--project-dir", str(DBT_PROJECT_DIR), "--profiles-dir", str(DBT_PROJECT_DIR),
-           "--target-path", str(target), "--log-path", str(work_dir / "logs")]
+    cmd = [
+        str(DBT_BIN),
+        *args,
+        "--project-dir",
+        str(DBT_PROJECT_DIR),
+        "--profiles-dir",
+        str(DBT_PROJECT_DIR),
+        "--target-path",
+        str(target),
+        "--log-path",
+        str(work_dir / "logs"),
+    ]
     start = time.monotonic()
     proc = subprocess.run(cmd, env=env, cwd=DBT_PROJECT_DIR, capture_output=True, text=True)
     results_path = target / "run_results.json"
@@ -260,9 +294,21 @@ def built_warehouse() -> BuiltWarehouse:
 
 
 def _workspace_tables(ws) -> dict[str, list[dict]]:
-    names = ["clockify_workspaces", "clockify_users", "clockify_clients", "clockify_projects", "clockify_tags",
-             "clockify_time_entries", "linear_users", "linear_teams", "linear_cycles", "linear_projects",
-             "linear_workflow_states", "linear_issues", "linear_customers"]
+    names = [
+        "clockify_workspaces",
+        "clockify_users",
+        "clockify_clients",
+        "clockify_projects",
+        "clockify_tags",
+        "clockify_time_entries",
+        "linear_users",
+        "linear_teams",
+        "linear_cycles",
+        "linear_projects",
+        "linear_workflow_states",
+        "linear_issues",
+        "linear_customers",
+    ]
     tables = {n: copy.deepcopy(getattr(ws, n)) for n in names}
     tables["clockify_tasks"] = [copy.deepcopy(t) for ts in ws.clockify_tasks.values() for t in ts]
     return tables
@@ -279,8 +325,9 @@ def built_warehouse_via_sync() -> BuiltWarehouse:
     from orchestration.sync import run_sync
     from sandbox import Sandbox, SandboxConfig
 
-    cfg = SandboxConfig(seed=5, anchor=dt.date(2024, 6, 28), users=5, teams=3, issues=80, days=21,
-                        projects=4, clients=2, tags=3)
+    cfg = SandboxConfig(
+        seed=5, anchor=dt.date(2024, 6, 28), users=5, teams=3, issues=80, days=21, projects=4, clients=2, tags=3
+    )
     work_dir = Path(tempfile.mkdtemp(prefix="dbt_e2e_"))
     atexit.register(shutil.rmtree, work_dir, ignore_errors=True)
     path = work_dir / "warehouse.duckdb"
@@ -294,11 +341,18 @@ def built_warehouse_via_sync() -> BuiltWarehouse:
             other_team = next(t for t in ws.linear_teams if t["id"] != issue["team"]["id"])
             ws.move_issue(issue["id"], other_team["key"])
             user = ws.clockify_users[0]["id"]
-            ws.add_time_entry(user, dt.datetime(2024, 6, 27, 22, 0, tzinfo=dt.timezone.utc), None,
-                              description=f"{issue['identifier']} still running")
+            ws.add_time_entry(
+                user,
+                dt.datetime(2024, 6, 27, 22, 0, tzinfo=dt.timezone.utc),
+                None,
+                description=f"{issue['identifier']} still running",
+            )
             os.environ.update(sb.env())
-            os.environ.update(WAREHOUSE_PATH=str(path), WAREHOUSE_START_DATE=cfg.start_date.isoformat(),
-                              DBT_SEND_ANONYMOUS_USAGE_STATS="false")
+            os.environ.update(
+                WAREHOUSE_PATH=str(path),
+                WAREHOUSE_START_DATE=cfg.start_date.isoformat(),
+                DBT_SEND_ANONYMOUS_USAGE_STATS="false",
+            )
             os.environ.pop("DAGSTER_HOME", None)
             run_sync(cfg.start_date, cfg.anchor_date)
             data = SourceData(_workspace_tables(ws))

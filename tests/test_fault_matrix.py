@@ -34,14 +34,22 @@ def tuned_clients(monkeypatch):
     def build():
         resources = original()
         c, lin = resources["clockify"], resources["linear"]
-        retry = dict(max_attempts=c.max_attempts, max_retry_seconds=c.max_retry_seconds, backoff_base=0.05,
-                     read_timeout=READ_TIMEOUT)
-        resources["clockify"] = ClockifyClient(
-            api_key=EnvVar("CLOCKIFY_API_KEY"), workspace_id=EnvVar("CLOCKIFY_WORKSPACE_ID"), api_url=c.api_url,
-            reports_url=c.reports_url, page_size=4, report_page_size=25, **retry,
+        retry = dict(
+            max_attempts=c.max_attempts,
+            max_retry_seconds=c.max_retry_seconds,
+            backoff_base=0.05,
+            read_timeout=READ_TIMEOUT,
         )
-        resources["linear"] = LinearClient(api_key=EnvVar("LINEAR_API_KEY"), api_url=lin.api_url, page_size=40,
-                                           **retry)
+        resources["clockify"] = ClockifyClient(
+            api_key=EnvVar("CLOCKIFY_API_KEY"),
+            workspace_id=EnvVar("CLOCKIFY_WORKSPACE_ID"),
+            api_url=c.api_url,
+            reports_url=c.reports_url,
+            page_size=4,
+            report_page_size=25,
+            **retry,
+        )
+        resources["linear"] = LinearClient(api_key=EnvVar("LINEAR_API_KEY"), api_url=lin.api_url, page_size=40, **retry)
         return resources
 
     monkeypatch.setattr(definitions, "build_resources", build)
@@ -93,7 +101,8 @@ def test_faults_repeats_overlaps_and_changes_end_like_a_clean_run(tuned_clients,
         assert time.monotonic() - began >= 1.5  # the three Retry-After waits were honoured
         assert not faults.pending()
         assert set(fired(sb)) == {("clockify", k) for k in ("429", "502", "503", "reset", "truncated")} | {
-            ("clockify_reports", k) for k in ("slow", "502", "truncated", "reset", "503")}
+            ("clockify_reports", k) for k in ("slow", "502", "truncated", "reset", "503")
+        }
         log_text = logs(instance, outcome)
         assert "HTTP 429; retrying in 0.5 s" in log_text
         assert f"read timeout after {READ_TIMEOUT:g} s" in log_text
@@ -129,8 +138,11 @@ def test_faults_repeats_overlaps_and_changes_end_like_a_clean_run(tuned_clients,
 
     ids = {row[0] for row in warehouse_rows(warehouse, "SELECT time_entry_id FROM marts.fct_time_entries")}
     assert changed["deleted"] not in ids and changed["edited"] in ids and changed["stopped"] in ids
-    identifiers = warehouse_rows(warehouse, "SELECT issue_identifier, previous_identifiers FROM staging.stg_linear__issues "
-                                 "WHERE issue_id = $id", {"id": changed["moved"]})
+    identifiers = warehouse_rows(
+        warehouse,
+        "SELECT issue_identifier, previous_identifiers FROM staging.stg_linear__issues WHERE issue_id = $id",
+        {"id": changed["moved"]},
+    )
     assert identifiers[0][0] == changed["new_identifier"] and changed["old_identifier"] in identifiers[0][1]
 
 
@@ -140,8 +152,10 @@ def test_exhausted_retries_fail_with_one_line_and_keep_the_warehouse(tuned_clien
 
     warehouse = r.copy_warehouse(r.clean_reference(), tmp_path / "previous.duckdb")
     before_marts = r.marts(warehouse)
-    with Sandbox(r.sandbox_config()) as sb, r.environment(**r.sync_env(sb, warehouse, API_MAX_ATTEMPTS="3",
-                                                                     API_MAX_RETRY_SECONDS="5")):
+    with (
+        Sandbox(r.sandbox_config()) as sb,
+        r.environment(**r.sync_env(sb, warehouse, API_MAX_ATTEMPTS="3", API_MAX_RETRY_SECONDS="5")),
+    ):
         r.mutate(sb.workspace)
         # Upstream moved on, so a successful load would change both the entries and the issues.
         entry = next(e for e in sb.workspace.clockify_time_entries if e["timeInterval"]["end"])
@@ -152,15 +166,35 @@ def test_exhausted_retries_fail_with_one_line_and_keep_the_warehouse(tuned_clien
         clockify_dims = ["clockify_users", "clockify_projects", "clockify_clients", "clockify_tags"]
         cases = [
             # attempts: the report host keeps answering 503
-            (lambda: sb.faults.add("clockify_reports", "503", times=100), None, r.RANGE,
-             "clockify_time_entries", "after 3 attempts", "API_MAX_ATTEMPTS", ["clockify_time_entries"]),
+            (
+                lambda: sb.faults.add("clockify_reports", "503", times=100),
+                None,
+                r.RANGE,
+                "clockify_time_entries",
+                "after 3 attempts",
+                "API_MAX_ATTEMPTS",
+                ["clockify_time_entries"],
+            ),
             # total time: a Retry-After longer than the whole budget
-            (lambda: sb.faults.add("clockify", "429", times=100, retry_after=30), None, r.RANGE,
-             "clockify_", "server asked to wait 30 s", "API_MAX_RETRY_SECONDS", clockify_dims),
+            (
+                lambda: sb.faults.add("clockify", "429", times=100, retry_after=30),
+                None,
+                r.RANGE,
+                "clockify_",
+                "server asked to wait 30 s",
+                "API_MAX_RETRY_SECONDS",
+                clockify_dims,
+            ),
             # a Linear page fails for good after page 1 succeeded: nothing of page 1 is written
-            (lambda: sb.faults.add("linear", "500", times=100, after=1), [LINEAR_ISSUES],
-             (ANCHOR - dt.timedelta(days=39), ANCHOR), "linear_issues", "after 3 attempts", "API_MAX_ATTEMPTS",
-             ["linear_issues"]),
+            (
+                lambda: sb.faults.add("linear", "500", times=100, after=1),
+                [LINEAR_ISSUES],
+                (ANCHOR - dt.timedelta(days=39), ANCHOR),
+                "linear_issues",
+                "after 3 attempts",
+                "API_MAX_ATTEMPTS",
+                ["linear_issues"],
+            ),
         ]
         for inject, selection, days, step, detail, knob, failed_tables in cases:
             sb.faults.clear()

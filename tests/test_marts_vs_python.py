@@ -19,8 +19,9 @@ except ImportError:  # tests/ without __init__.py
     from test_dbt_harness import built_warehouse, built_warehouse_via_sync
 
 TOL = 0.001  # hours
-ID_RULE = re.compile(r"(?<![A-Za-z0-9])([A-Za-z][A-Za-z0-9]{0,6})-([0-9]{1,7})(?![A-Za-z0-9])",
-                     re.IGNORECASE | re.ASCII)
+ID_RULE = re.compile(
+    r"(?<![A-Za-z0-9])([A-Za-z][A-Za-z0-9]{0,6})-([0-9]{1,7})(?![A-Za-z0-9])", re.IGNORECASE | re.ASCII
+)
 
 
 def _dt(value: str | None) -> dt.datetime | None:
@@ -97,17 +98,38 @@ class Reference:
             for c in cycles_by_team.get(team_id, []):
                 if _dt(c["startsAt"]) <= start < _dt(c["endsAt"]):
                     cycle_id = c["id"]
-            self.entries.append(Entry(
-                e["id"], e["userId"], e.get("projectId") or None, bool(e.get("billable")), start, end,
-                (end - start).total_seconds() / 3600.0, issue_id, source, team_id, cycle_id))
+            self.entries.append(
+                Entry(
+                    e["id"],
+                    e["userId"],
+                    e.get("projectId") or None,
+                    bool(e.get("billable")),
+                    start,
+                    end,
+                    (end - start).total_seconds() / 3600.0,
+                    issue_id,
+                    source,
+                    team_id,
+                    cycle_id,
+                )
+            )
         self.matched = [e for e in self.entries if e.issue_id]
 
     # ---- marts
     def hours_per_issue(self) -> dict:
         out: dict = {}
         for e in self.matched:
-            row = out.setdefault(e.issue_id, dict(hours=0.0, billable_hours=0.0, time_entry_count=0, users=set(),
-                                                  first_logged_at=e.start, last_logged_at=e.end))
+            row = out.setdefault(
+                e.issue_id,
+                dict(
+                    hours=0.0,
+                    billable_hours=0.0,
+                    time_entry_count=0,
+                    users=set(),
+                    first_logged_at=e.start,
+                    last_logged_at=e.end,
+                ),
+            )
             row["hours"] += e.hours
             row["billable_hours"] += e.hours if e.billable else 0.0
             row["time_entry_count"] += 1
@@ -136,36 +158,60 @@ class Reference:
 
     def hours_per_team(self) -> dict:
         groups = self._group(self.matched, lambda e: e.team_id)
-        return {t: dict(hours=groups.get(t, {}).get("hours", 0.0),
-                        billable_hours=groups.get(t, {}).get("billable_hours", 0.0),
-                        issue_count=len(groups.get(t, {}).get("issues", ())), team_key=self.teams[t]["key"])
-                for t in self.teams}
+        return {
+            t: dict(
+                hours=groups.get(t, {}).get("hours", 0.0),
+                billable_hours=groups.get(t, {}).get("billable_hours", 0.0),
+                issue_count=len(groups.get(t, {}).get("issues", ())),
+                team_key=self.teams[t]["key"],
+            )
+            for t in self.teams
+        }
 
     def hours_per_cycle(self) -> dict:
         groups = self._group([e for e in self.matched if e.cycle_id], lambda e: e.cycle_id)
-        return {c: dict(hours=groups.get(c, {}).get("hours", 0.0), issue_count=len(groups.get(c, {}).get("issues", ())),
-                        team_key=self.teams[self.cycles[c]["team"]["id"]]["key"],
-                        cycle_number=int(self.cycles[c]["number"]))
-                for c in self.cycles}
+        return {
+            c: dict(
+                hours=groups.get(c, {}).get("hours", 0.0),
+                issue_count=len(groups.get(c, {}).get("issues", ())),
+                team_key=self.teams[self.cycles[c]["team"]["id"]]["key"],
+                cycle_number=int(self.cycles[c]["number"]),
+            )
+            for c in self.cycles
+        }
 
     def hours_per_person_week(self) -> dict:
         def week(e):
             monday = e.date - dt.timedelta(days=e.date.weekday())
             iso = monday.isocalendar()
             return (e.user_id, monday, f"{iso[0]:04d}-W{iso[1]:02d}")
+
         return self._group(self.entries, week)
 
     def unmatched_by(self, key) -> dict:
-        return {k: dict(total_hours=v["hours"], unmatched_hours=v["hours"] - v["matched_hours"],
-                        unmatched_share=(v["hours"] - v["matched_hours"]) / v["hours"] if v["hours"] else None)
-                for k, v in self._group(self.entries, key).items()}
+        return {
+            k: dict(
+                total_hours=v["hours"],
+                unmatched_hours=v["hours"] - v["matched_hours"],
+                unmatched_share=(v["hours"] - v["matched_hours"]) / v["hours"] if v["hours"] else None,
+            )
+            for k, v in self._group(self.entries, key).items()
+        }
 
     def estimate_vs_actual(self, per_issue_hours: dict, issue_key) -> dict:
         """per_issue_hours: {(group, issue_id): hours}; over issues that have time."""
         out: dict = {}
         for (group, issue_id), hours in per_issue_hours.items():
-            row = out.setdefault(group, dict(issues_with_time=0, estimated_issue_count=0, estimate_points=0.0,
-                                             estimated_issue_hours=0.0, hours=0.0))
+            row = out.setdefault(
+                group,
+                dict(
+                    issues_with_time=0,
+                    estimated_issue_count=0,
+                    estimate_points=0.0,
+                    estimated_issue_hours=0.0,
+                    hours=0.0,
+                ),
+            )
             estimate = self.issues[issue_id].get("estimate")
             row["issues_with_time"] += 1
             row["hours"] += hours
@@ -209,7 +255,7 @@ def _close(a, b) -> bool:
 
 
 def _compare(actual: dict, expected: dict, fields: list[str]) -> None:
-    assert set(actual) == set(expected), (set(actual) ^ set(expected))
+    assert set(actual) == set(expected), set(actual) ^ set(expected)
     bad = []
     for key, exp in expected.items():
         for f in fields:
@@ -231,19 +277,59 @@ def test_reference_sees_the_edge_cases(direct_warehouse):
 
 def test_fct_time_entries_row_by_row(warehouse, ref):
     rows = {r["time_entry_id"]: r for r in warehouse.query("select * from marts.fct_time_entries")}
-    expected = {e.id: dict(hours=e.hours, issue_id=e.issue_id, match_source=e.match_source, team_id=e.team_id,
-                           cycle_id=e.cycle_id, entry_date=e.date, user_id=e.user_id, project_id=e.project_id,
-                           billable=e.billable, started_at=e.start, ended_at=e.end)
-                for e in ref.entries}
-    _compare(rows, expected, ["hours", "issue_id", "match_source", "team_id", "cycle_id", "entry_date", "user_id",
-                              "project_id", "billable", "started_at", "ended_at"])
+    expected = {
+        e.id: dict(
+            hours=e.hours,
+            issue_id=e.issue_id,
+            match_source=e.match_source,
+            team_id=e.team_id,
+            cycle_id=e.cycle_id,
+            entry_date=e.date,
+            user_id=e.user_id,
+            project_id=e.project_id,
+            billable=e.billable,
+            started_at=e.start,
+            ended_at=e.end,
+        )
+        for e in ref.entries
+    }
+    _compare(
+        rows,
+        expected,
+        [
+            "hours",
+            "issue_id",
+            "match_source",
+            "team_id",
+            "cycle_id",
+            "entry_date",
+            "user_id",
+            "project_id",
+            "billable",
+            "started_at",
+            "ended_at",
+        ],
+    )
 
 
 def test_hours_per_issue(warehouse, ref):
     rows = {r["issue_id"]: r for r in warehouse.query("select * from marts.hours_per_issue")}
-    _compare(rows, ref.hours_per_issue(), ["hours", "billable_hours", "time_entry_count", "contributors",
-                                           "first_logged_at", "last_logged_at", "issue_identifier", "team_key",
-                                           "state_type", "estimate"])
+    _compare(
+        rows,
+        ref.hours_per_issue(),
+        [
+            "hours",
+            "billable_hours",
+            "time_entry_count",
+            "contributors",
+            "first_logged_at",
+            "last_logged_at",
+            "issue_identifier",
+            "team_key",
+            "state_type",
+            "estimate",
+        ],
+    )
 
 
 def test_hours_per_team(warehouse, ref):
@@ -258,8 +344,10 @@ def test_hours_per_cycle(warehouse, ref):
 
 
 def test_hours_per_person_week(warehouse, ref):
-    rows = {(r["user_id"], r["week_start"], r["year_week"]): r
-            for r in warehouse.query("select * from marts.hours_per_person_week")}
+    rows = {
+        (r["user_id"], r["week_start"], r["year_week"]): r
+        for r in warehouse.query("select * from marts.hours_per_person_week")
+    }
     _compare(rows, ref.hours_per_person_week(), ["hours", "billable_hours", "matched_hours"])
 
 
@@ -279,11 +367,30 @@ def test_estimate_vs_actual_by_team(warehouse, ref):
         per_issue[(e.team_id, e.issue_id)] += e.hours
     expected = ref.estimate_vs_actual(per_issue, None)
     for team_id in ref.teams:  # every team has a row, 0 without time
-        expected.setdefault(team_id, dict(issues_with_time=0, estimated_issue_count=0, estimate_points=0.0,
-                                          estimated_issue_hours=0.0, hours=0.0, hours_per_estimate_point=None))
+        expected.setdefault(
+            team_id,
+            dict(
+                issues_with_time=0,
+                estimated_issue_count=0,
+                estimate_points=0.0,
+                estimated_issue_hours=0.0,
+                hours=0.0,
+                hours_per_estimate_point=None,
+            ),
+        )
     rows = {r["team_id"]: r for r in warehouse.query("select * from marts.estimate_vs_actual_by_team")}
-    _compare(rows, expected, ["issues_with_time", "estimated_issue_count", "estimate_points",
-                              "estimated_issue_hours", "hours", "hours_per_estimate_point"])
+    _compare(
+        rows,
+        expected,
+        [
+            "issues_with_time",
+            "estimated_issue_count",
+            "estimate_points",
+            "estimated_issue_hours",
+            "hours",
+            "hours_per_estimate_point",
+        ],
+    )
 
 
 def test_estimate_vs_actual_by_cycle(warehouse, ref):
@@ -293,16 +400,38 @@ def test_estimate_vs_actual_by_cycle(warehouse, ref):
             per_issue[(e.cycle_id, e.issue_id)] += e.hours
     expected = ref.estimate_vs_actual(per_issue, None)
     for cycle_id in ref.cycles:
-        expected.setdefault(cycle_id, dict(issues_with_time=0, estimated_issue_count=0, estimate_points=0.0,
-                                           estimated_issue_hours=0.0, hours=0.0, hours_per_estimate_point=None))
+        expected.setdefault(
+            cycle_id,
+            dict(
+                issues_with_time=0,
+                estimated_issue_count=0,
+                estimate_points=0.0,
+                estimated_issue_hours=0.0,
+                hours=0.0,
+                hours_per_estimate_point=None,
+            ),
+        )
     rows = {r["cycle_id"]: r for r in warehouse.query("select * from marts.estimate_vs_actual_by_cycle")}
-    _compare(rows, expected, ["issues_with_time", "estimated_issue_count", "estimate_points",
-                              "estimated_issue_hours", "hours", "hours_per_estimate_point"])
+    _compare(
+        rows,
+        expected,
+        [
+            "issues_with_time",
+            "estimated_issue_count",
+            "estimate_points",
+            "estimated_issue_hours",
+            "hours",
+            "hours_per_estimate_point",
+        ],
+    )
 
 
 def test_edge_cases_land_where_the_contract_says(direct_warehouse):
     warehouse = direct_warehouse
-    fct = {r["time_entry_id"]: r for r in warehouse.query("select * from marts.fct_time_entries where time_entry_id like 'edge%'")}
+    fct = {
+        r["time_entry_id"]: r
+        for r in warehouse.query("select * from marts.fct_time_entries where time_entry_id like 'edge%'")
+    }
     assert "edge00000000000000000001" not in fct  # end before start: excluded
     assert "edge00000000000000000009" not in fct  # running timer: excluded
     assert fct["edge00000000000000000002"]["hours"] == 0  # zero duration counts 0
@@ -311,10 +440,14 @@ def test_edge_cases_land_where_the_contract_says(direct_warehouse):
     assert fct["edge00000000000000000005"]["issue_identifier"] != fct["edge00000000000000000005"]["matched_identifier"]
     assert fct["edge00000000000000000006"]["match_source"] == "task"
     assert fct["edge00000000000000000008"]["project_id"] is None
-    stg = warehouse.query("select time_entry_id, is_running, is_valid_interval from staging.stg_clockify__time_entries "
-                          "where time_entry_id in ('edge00000000000000000001', 'edge00000000000000000009')")
+    stg = warehouse.query(
+        "select time_entry_id, is_running, is_valid_interval from staging.stg_clockify__time_entries "
+        "where time_entry_id in ('edge00000000000000000001', 'edge00000000000000000009')"
+    )
     assert {(r["time_entry_id"], r["is_running"], r["is_valid_interval"]) for r in stg} == {
-        ("edge00000000000000000001", False, False), ("edge00000000000000000009", True, True)}
+        ("edge00000000000000000001", False, False),
+        ("edge00000000000000000009", True, True),
+    }
 
 
 def test_staging_keeps_latest_versions(direct_warehouse):
@@ -322,12 +455,17 @@ def test_staging_keeps_latest_versions(direct_warehouse):
     warehouse = direct_warehouse
     ref = Reference(warehouse.data.tables)
     stale = warehouse.query(
-        "select count(*) as n from staging.stg_linear__issues where issue_identifier like 'OLD-%' or estimate = 99")
+        "select count(*) as n from staging.stg_linear__issues where issue_identifier like 'OLD-%' or estimate = 99"
+    )
     assert stale[0]["n"] == 0
-    stale = warehouse.query("select count(*) as n from staging.stg_clockify__time_entries where description like 'ZZZ-1%'")
+    stale = warehouse.query(
+        "select count(*) as n from staging.stg_clockify__time_entries where description like 'ZZZ-1%'"
+    )
     assert stale[0]["n"] == 0
     stale = warehouse.query("select count(*) as n from staging.stg_clockify__users where user_name like '%(old name)'")
     assert stale[0]["n"] == 0
-    counts = warehouse.query("select (select count(*) from staging.stg_clockify__time_entries) as entries, "
-                             "(select count(*) from staging.stg_linear__issues) as issues")[0]
+    counts = warehouse.query(
+        "select (select count(*) from staging.stg_clockify__time_entries) as entries, "
+        "(select count(*) from staging.stg_linear__issues) as issues"
+    )[0]
     assert counts == {"entries": len(warehouse.data.tables["clockify_time_entries"]), "issues": len(ref.issues)}

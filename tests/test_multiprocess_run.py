@@ -26,9 +26,24 @@ def test_a_multiprocess_run_of_the_range_equals_the_clean_sync(tmp_path):
     with Sandbox(r.sandbox_config()) as sb:
         r.mutate(sb.workspace)
         run = subprocess.run(
-            [DAGSTER, "job", "execute", "-m", "orchestration.definitions", "-a", "defs", "-j", "warehouse_job",
-             "--tags", json.dumps(range_tags(*r.RANGE))],  # one run for the range, as a backfill launches it
-            cwd=ROOT, env=r.subprocess_env(sb, warehouse, home), capture_output=True, text=True, timeout=900,
+            [
+                DAGSTER,
+                "job",
+                "execute",
+                "-m",
+                "orchestration.definitions",
+                "-a",
+                "defs",
+                "-j",
+                "warehouse_job",
+                "--tags",
+                json.dumps(range_tags(*r.RANGE)),
+            ],  # one run for the range, as a backfill launches it
+            cwd=ROOT,
+            env=r.subprocess_env(sb, warehouse, home),
+            capture_output=True,
+            text=True,
+            timeout=900,
         )
     output = run.stdout + run.stderr
     assert run.returncode == 0 and "RUN_SUCCESS" in output, output[-5000:]
@@ -46,8 +61,11 @@ def test_a_multiprocess_run_of_the_range_equals_the_clean_sync(tmp_path):
             (run_record,) = instance.get_runs()
             (success,) = instance.all_logs(run_record.run_id, of_type=DagsterEventType.RUN_SUCCESS)
             context = build_run_status_sensor_context(
-                sensor_name=writeback_after_warehouse_run.name, dagster_instance=instance,
-                dagster_run=run_record, dagster_event=success.dagster_event)
+                sensor_name=writeback_after_warehouse_run.name,
+                dagster_instance=instance,
+                dagster_run=run_record,
+                dagster_event=success.dagster_event,
+            )
             with r.environment(CLOCKIFY_WRITEBACK=None):
                 assert isinstance(writeback_after_warehouse_run(context), SkipReason)
             with r.environment(CLOCKIFY_WRITEBACK="1"):

@@ -54,8 +54,7 @@ def test_materializing_a_partition_loads_every_raw_table(pipeline_env):
 def test_metadata_counts_each_assets_own_requests(pipeline_env):
     result = materialize_day(DAY)
     metadata = {
-        m.asset_key.path[-1]: m.metadata
-        for m in (e.materialization for e in result.get_asset_materialization_events())
+        m.asset_key.path[-1]: m.metadata for m in (e.materialization for e in result.get_asset_materialization_events())
     }
     assert metadata["clockify_time_entries"]["api_requests"].value == 1  # one report page for one day
     assert metadata["clockify_time_entries"]["date_range"].value == f"{DAY} .. {DAY}"

@@ -44,9 +44,7 @@ def write_warehouse(path: Path, version: int) -> None:
             "CREATE OR REPLACE TABLE marts.late AS SELECT hash(i, $v) % 1000003 AS n, $v AS version FROM range(20000 + $v) t(i)",
             {"v": version},
         )
-        con.execute(
-            "CREATE OR REPLACE VIEW marts.big_entries AS SELECT * FROM marts.entries WHERE entry_id >= 50"
-        )
+        con.execute("CREATE OR REPLACE VIEW marts.big_entries AS SELECT * FROM marts.entries WHERE entry_id >= 50")
     finally:
         con.close()
 
@@ -66,8 +64,7 @@ def read_published(path: Path) -> dict:
         other_schemas = {
             r[0]
             for r in con.execute(
-                "SELECT DISTINCT table_schema FROM information_schema.tables"
-                " WHERE table_catalog = current_database()"
+                "SELECT DISTINCT table_schema FROM information_schema.tables WHERE table_catalog = current_database()"
             ).fetchall()
         }
         version, count, total = con.execute(f"SELECT version, entry_count, total_hours FROM {m}.totals").fetchone()
@@ -75,8 +72,15 @@ def read_published(path: Path) -> dict:
         published = con.execute(
             f"SELECT table_name, row_count, source_path, published_at FROM {m}._published ORDER BY table_name"
         ).fetchall()
-        return dict(tables=tables, schemas=other_schemas, version=version, count=count, total=total,
-                    entries=entries, published=published)
+        return dict(
+            tables=tables,
+            schemas=other_schemas,
+            version=version,
+            count=count,
+            total=total,
+            entries=entries,
+            published=published,
+        )
     finally:
         con.close()
 
@@ -99,7 +103,9 @@ def test_publish_copies_every_mart_table_and_records_counts(tmp_path):
     assert (got["version"], got["count"], got["total"]) == (1, 101, 101.0)
     assert got["entries"] == (101, 101.0, 1, 1)
     assert [(name, rows, src) for name, rows, src, _ in got["published"]] == [
-        ("big_entries", 51, str(warehouse)), ("entries", 101, str(warehouse)), ("late", 20001, str(warehouse)),
+        ("big_entries", 51, str(warehouse)),
+        ("entries", 101, str(warehouse)),
+        ("late", 20001, str(warehouse)),
         ("totals", 1, str(warehouse)),
     ]
     assert got["published"][0][3] == result.published_at
@@ -149,8 +155,11 @@ def test_stale_temp_files_are_removed_live_ones_kept(tmp_path):
     write_warehouse(warehouse, 1)
     dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
     dead_pid = int(dead.stdout)  # that process has exited
-    stale = [tmp_path / f"marts.duckdb.tmp-{dead_pid}-aaaa", tmp_path / f"marts.duckdb.tmp-{dead_pid}-aaaa.wal",
-             tmp_path / "marts.duckdb.tmp-garbage"]
+    stale = [
+        tmp_path / f"marts.duckdb.tmp-{dead_pid}-aaaa",
+        tmp_path / f"marts.duckdb.tmp-{dead_pid}-aaaa.wal",
+        tmp_path / "marts.duckdb.tmp-garbage",
+    ]
     live = tmp_path / f"marts.duckdb.tmp-{os.getppid()}-bbbb"  # a running process: maybe publishing now
     old_live = tmp_path / f"marts.duckdb.tmp-{os.getppid()}-cccc"
     unrelated = tmp_path / "other.duckdb.tmp-1-x"
@@ -181,7 +190,9 @@ HOLD_LOCK = textwrap.dedent(
 def test_publish_waits_for_the_warehouse_write_lock(tmp_path):
     warehouse = tmp_path / "warehouse.duckdb"
     write_warehouse(warehouse, 1)
-    holder = subprocess.Popen([sys.executable, "-c", HOLD_LOCK, str(warehouse), "1.5"], stdout=subprocess.PIPE, text=True)
+    holder = subprocess.Popen(
+        [sys.executable, "-c", HOLD_LOCK, str(warehouse), "1.5"], stdout=subprocess.PIPE, text=True
+    )
     try:
         assert holder.stdout.readline().strip() == "locked"
         with pytest.raises(RuntimeError, match="stayed locked"):
@@ -260,8 +271,12 @@ def test_readers_in_other_processes_see_whole_snapshots_and_never_block_publishi
     publish_marts(warehouse)
 
     readers = {
-        mode: subprocess.Popen([sys.executable, "-c", READER, str(target), mode, str(stop)],
-                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        mode: subprocess.Popen(
+            [sys.executable, "-c", READER, str(target), mode, str(stop)],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
         for mode in ("reopen", "hold")
     }
     try:

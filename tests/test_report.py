@@ -91,13 +91,25 @@ def build_warehouse_marts(path: Path) -> None:
             con.execute(
                 "INSERT INTO marts.fct_time_entries VALUES (?, ?, ?, ?, ?, ?, NULL, NULL, 'work', true, ?, ?, ?, ?,"
                 " ?, ?, ?, 'x')",
-                [f"e{n}", user, USERS[user], project, name, client, start, start + dt.timedelta(hours=hours),
-                 start.date(), hours, issue, ISSUES[issue][0] if issue else None, "description" if issue else None],
+                [
+                    f"e{n}",
+                    user,
+                    USERS[user],
+                    project,
+                    name,
+                    client,
+                    start,
+                    start + dt.timedelta(hours=hours),
+                    start.date(),
+                    hours,
+                    issue,
+                    ISSUES[issue][0] if issue else None,
+                    "description" if issue else None,
+                ],
             )
         con.execute("""CREATE TABLE marts.issues_src (issue_id VARCHAR, issue_identifier VARCHAR,
             issue_title VARCHAR, team_key VARCHAR, state_type VARCHAR, estimate DOUBLE)""")
-        con.executemany("INSERT INTO marts.issues_src VALUES (?, ?, ?, ?, ?, ?)",
-                        [(k, *v) for k, v in ISSUES.items()])
+        con.executemany("INSERT INTO marts.issues_src VALUES (?, ?, ?, ?, ?, ?)", [(k, *v) for k, v in ISSUES.items()])
         con.execute("""CREATE TABLE marts.hours_per_issue AS
             SELECT i.issue_id, i.issue_identifier, i.issue_title, i.team_key, i.state_type, i.estimate,
                    sum(e."hours") AS "hours", sum(e."hours") AS billable_hours, count(*) AS time_entry_count,
@@ -125,6 +137,7 @@ def build_warehouse_marts(path: Path) -> None:
 
 def expected_figures() -> dict:
     """The report's figures computed in plain Python from the fixture rows (independently of its SQL)."""
+
     def cycle_of(team, start):
         return next(((t, n) for t, n, s, e in CYCLES if t == team and s <= start < e), None)
 
@@ -141,16 +154,20 @@ def expected_figures() -> dict:
                 per_issue_cycle[(cyc, issue)] += hours
     first = min(e[3] for e in ENTRIES)
     last = max(e[3] for e in ENTRIES)
-    cycles = [(t, n, per_cycle[(t, n)], len(cycle_issues[(t, n)])) for t, n, s, e in CYCLES
-              if per_cycle[(t, n)] > 0 or (s <= last and e > first)]
+    cycles = [
+        (t, n, per_cycle[(t, n)], len(cycle_issues[(t, n)]))
+        for t, n, s, e in CYCLES
+        if per_cycle[(t, n)] > 0 or (s <= last and e > first)
+    ]
 
     def est(rows):  # rows: (estimate, hours)
         points = sum(e for e, _ in rows if e is not None)
         est_h = sum(h for e, h in rows if e is not None)
         return points, est_h, (est_h / points if points else None), sum(hours for e, hours in rows if e is None)
 
-    by_team = {team: est([(ISSUES[i][4], h) for i, h in per_issue.items() if ISSUES[i][2] == team])
-               for team in ("DES", "ENG")}
+    by_team = {
+        team: est([(ISSUES[i][4], h) for i, h in per_issue.items() if ISSUES[i][2] == team]) for team in ("DES", "ENG")
+    }
     by_cycle = {}
     for (cyc, issue), hours in per_issue_cycle.items():
         by_cycle.setdefault(cyc, []).append((ISSUES[issue][4], hours))
@@ -167,11 +184,14 @@ def expected_figures() -> dict:
     total = sum(e[4] for e in ENTRIES)
     matched = sum(e[4] for e in ENTRIES if e[2])
     return dict(
-        cycles=cycles, by_team=by_team, by_cycle=by_cycle,
+        cycles=cycles,
+        by_team=by_team,
+        by_cycle=by_cycle,
         top=sorted(per_issue.items(), key=lambda kv: (-kv[1], ISSUES[kv[0]][0])),
         by_project=unmatched(1, lambda k: PROJECTS[k][0] or "(no project)"),
         by_person=unmatched(0, lambda k: USERS[k]),
-        total=total, matched_share=matched / total,
+        total=total,
+        matched_share=matched / total,
     )
 
 
@@ -324,8 +344,13 @@ def test_empty_marts_still_render(tmp_path):
 
 def chromium_path() -> str:
     path = os.environ.get("CHROMIUM") or next(
-        (found for name in ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable")
-         if (found := shutil.which(name))), None)
+        (
+            found
+            for name in ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable")
+            if (found := shutil.which(name))
+        ),
+        None,
+    )
     if not path or not os.access(path, os.X_OK):
         pytest.fail(
             "Chromium is needed to render the report and is not installed. Install it with\n"
@@ -350,13 +375,30 @@ class Chromium:
             os.dup2(b, 4)
 
         self.proc = subprocess.Popen(
-            [chromium_path(), "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-             "--disable-component-update", "--disable-sync", "--no-first-run", "--no-default-browser-check",
-             "--disable-extensions", "--disable-dev-shm-usage", "--hide-scrollbars", "--mute-audio",
-             "--remote-debugging-pipe",
-             f"--user-data-dir={profile}", "about:blank"],
-            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-            preexec_fn=wire_pipes, close_fds=False, start_new_session=True,
+            [
+                chromium_path(),
+                "--headless",
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
+                "--no-first-run",
+                "--no-default-browser-check",
+                "--disable-extensions",
+                "--disable-dev-shm-usage",
+                "--hide-scrollbars",
+                "--mute-audio",
+                "--remote-debugging-pipe",
+                f"--user-data-dir={profile}",
+                "about:blank",
+            ],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            preexec_fn=wire_pipes,
+            close_fds=False,
+            start_new_session=True,
         )
         os.close(cmd_r)
         os.close(res_w)
@@ -388,8 +430,9 @@ class Chromium:
                 return answer["result"]
 
     def evaluate(self, session: str, expression: str):
-        result = self.send("Runtime.evaluate", {"expression": expression, "returnByValue": True,
-                                                "awaitPromise": True}, session)
+        result = self.send(
+            "Runtime.evaluate", {"expression": expression, "returnByValue": True, "awaitPromise": True}, session
+        )
         if "exceptionDetails" in result:
             raise RuntimeError(f"JS error: {result['exceptionDetails']}")
         return result["result"].get("value")
@@ -455,8 +498,11 @@ def test_report_renders_in_chromium(report, tmp_path):
     try:
         target = browser.send("Target.createTarget", {"url": "about:blank"})["targetId"]
         session = browser.send("Target.attachToTarget", {"targetId": target, "flatten": True})["sessionId"]
-        browser.send("Emulation.setDeviceMetricsOverride",
-                     {"width": 1280, "height": 900, "deviceScaleFactor": 1, "mobile": False}, session)
+        browser.send(
+            "Emulation.setDeviceMetricsOverride",
+            {"width": 1280, "height": 900, "deviceScaleFactor": 1, "mobile": False},
+            session,
+        )
         browser.send("Page.enable", {}, session)
         browser.send("Page.navigate", {"url": path.as_uri()}, session)
         deadline = time.monotonic() + 20
@@ -464,9 +510,15 @@ def test_report_renders_in_chromium(report, tmp_path):
             assert time.monotonic() < deadline, "the report did not finish loading"
             time.sleep(0.05)
         scan = browser.evaluate(session, CHART_SCAN)
-        shot = browser.send("Page.captureScreenshot", {
-            "format": "png", "captureBeyondViewport": True,
-            "clip": {"x": 0, "y": 0, "width": scan["width"], "height": scan["height"], "scale": 1}}, session)["data"]
+        shot = browser.send(
+            "Page.captureScreenshot",
+            {
+                "format": "png",
+                "captureBeyondViewport": True,
+                "clip": {"x": 0, "y": 0, "width": scan["width"], "height": scan["height"], "scale": 1},
+            },
+            session,
+        )["data"]
         (tmp_path / "report.png").write_bytes(base64.b64decode(shot))  # for a human look
         drawn = [b for c in scan["charts"] for b in c["bars"] if b["w"] >= 2 and b["h"] >= 2]
         centres = [{"cx": b["x"] + b["w"] / 2, "cy": b["y"] + b["h"] / 2} for b in drawn]

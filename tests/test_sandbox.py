@@ -1,4 +1,5 @@
 """Tests of the local Clockify + Linear sandbox (sandbox/)."""
+
 from __future__ import annotations
 
 import datetime as dt
@@ -42,7 +43,9 @@ def http():
 
 def ck(sb, http, path, **params):
     env = sb.env()
-    return http.get(env["CLOCKIFY_API_URL"] + path, params=params, headers={"X-Api-Key": env["CLOCKIFY_API_KEY"]}, timeout=10)
+    return http.get(
+        env["CLOCKIFY_API_URL"] + path, params=params, headers={"X-Api-Key": env["CLOCKIFY_API_KEY"]}, timeout=10
+    )
 
 
 def ws_path(sb, rest=""):
@@ -51,14 +54,22 @@ def ws_path(sb, rest=""):
 
 def report(sb, http, body, key=None):
     env = sb.env()
-    return http.post(f"{env['CLOCKIFY_REPORTS_URL']}/workspaces/{env['CLOCKIFY_WORKSPACE_ID']}/reports/detailed",
-                     json=body, headers={"X-Api-Key": key or env["CLOCKIFY_API_KEY"]}, timeout=10)
+    return http.post(
+        f"{env['CLOCKIFY_REPORTS_URL']}/workspaces/{env['CLOCKIFY_WORKSPACE_ID']}/reports/detailed",
+        json=body,
+        headers={"X-Api-Key": key or env["CLOCKIFY_API_KEY"]},
+        timeout=10,
+    )
 
 
 def gql(sb, http, query, variables=None, key=None):
     env = sb.env()
-    return http.post(env["LINEAR_API_URL"], json={"query": query, "variables": variables or {}},
-                     headers={"Authorization": key if key is not None else env["LINEAR_API_KEY"]}, timeout=30)
+    return http.post(
+        env["LINEAR_API_URL"],
+        json={"query": query, "variables": variables or {}},
+        headers={"Authorization": key if key is not None else env["LINEAR_API_KEY"]},
+        timeout=30,
+    )
 
 
 def known_identifiers(ws):
@@ -68,8 +79,19 @@ def known_identifiers(ws):
 # --------------------------------------------------------------------------------------------- data
 def test_same_config_same_data_and_seed_matters():
     a, b = generate_workspace(CFG), generate_workspace(CFG)
-    dump = lambda w: json.dumps([w.clockify_users, w.clockify_projects, w.clockify_tasks, w.clockify_time_entries,  # noqa: E731
-                                 w.linear_issues, w.linear_cycles, w.linear_users], sort_keys=True, default=str)
+    dump = lambda w: json.dumps(
+        [
+            w.clockify_users,
+            w.clockify_projects,
+            w.clockify_tasks,
+            w.clockify_time_entries,  # noqa: E731
+            w.linear_issues,
+            w.linear_cycles,
+            w.linear_users,
+        ],
+        sort_keys=True,
+        default=str,
+    )
     assert dump(a) == dump(b)
     c = generate_workspace(CFG.with_(seed=8))
     assert dump(c) != dump(a)
@@ -87,13 +109,17 @@ def test_entries_within_period_and_well_formed():
         if ti["end"] is not None:
             assert ti["end"] > ti["start"]
             assert re.fullmatch(r"PT(\d+H)?(\d+M)?(\d+S)?", ti["duration"])
-            secs = (dt.datetime.fromisoformat(ti["end"][:-1]) - dt.datetime.fromisoformat(ti["start"][:-1])).total_seconds()
+            secs = (
+                dt.datetime.fromisoformat(ti["end"][:-1]) - dt.datetime.fromisoformat(ti["start"][:-1])
+            ).total_seconds()
             assert 15 * 60 <= secs <= 4 * 3600 + 60 or e["description"].endswith("on-call incident")
         assert e["type"] == "REGULAR" and e["workspaceId"] == ws.workspace_id
         assert re.fullmatch(r"[0-9a-f]{24}", e["id"])
         ids.add(e["id"])
     assert len(ids) == len(ws.clockify_time_entries)
-    weekday = sum(1 for e in ws.clockify_time_entries if dt.date.fromisoformat(e["timeInterval"]["start"][:10]).weekday() < 5)
+    weekday = sum(
+        1 for e in ws.clockify_time_entries if dt.date.fromisoformat(e["timeInterval"]["start"][:10]).weekday() < 5
+    )
     assert weekday / len(ws.clockify_time_entries) > 0.9
     per_day = len(ws.clockify_time_entries) / (CFG.users * CFG.days * 5 / 7)
     assert 2.5 < per_day < 5.0
@@ -103,10 +129,15 @@ def test_realism_running_timers_midnight_nulls_billable():
     ws = generate_workspace(CFG)
     running = [e for e in ws.clockify_time_entries if e["timeInterval"]["end"] is None]
     assert 1 <= len(running) <= 6
-    assert all(e["timeInterval"]["start"].startswith(str(ANCHOR)) and e["timeInterval"]["duration"] is None for e in running)
+    assert all(
+        e["timeInterval"]["start"].startswith(str(ANCHOR)) and e["timeInterval"]["duration"] is None for e in running
+    )
     assert len({e["userId"] for e in running}) == len(running)
-    crossing = [e for e in ws.clockify_time_entries
-                if e["timeInterval"]["end"] and e["timeInterval"]["end"][:10] != e["timeInterval"]["start"][:10]]
+    crossing = [
+        e
+        for e in ws.clockify_time_entries
+        if e["timeInterval"]["end"] and e["timeInterval"]["end"][:10] != e["timeInterval"]["start"][:10]
+    ]
     assert len(crossing) >= 3
     n = len(ws.clockify_time_entries)
     assert 0.02 < sum(e["projectId"] is None for e in ws.clockify_time_entries) / n < 0.2
@@ -128,23 +159,27 @@ def test_descriptions_in_the_forms_people_type():
 
     with_known = [d for d in descs if any(i in known for i in ids_in(d))]
     assert 0.35 < len(with_known) / n < 0.6
-    assert any(re.fullmatch(r"\[[A-Z]+-\d+\] .+", d) and ids_in(d)[0] in known for d in descs)        # [OPS-3] Deploy
-    assert any(re.fullmatch(r"[a-z]+-\d+", d) and d.upper() in known for d in descs)                   # eng-42
-    assert any(re.fullmatch(r"[A-Z]+-\d+ [a-z].*", d) and ids_in(d)[0] in known for d in descs)       # ENG-42 fix login
-    assert any(len([i for i in ids_in(d) if i in known]) == 2 and " and " in d for d in descs)         # two ids
+    assert any(re.fullmatch(r"\[[A-Z]+-\d+\] .+", d) and ids_in(d)[0] in known for d in descs)  # [OPS-3] Deploy
+    assert any(re.fullmatch(r"[a-z]+-\d+", d) and d.upper() in known for d in descs)  # eng-42
+    assert any(re.fullmatch(r"[A-Z]+-\d+ [a-z].*", d) and ids_in(d)[0] in known for d in descs)  # ENG-42 fix login
+    assert any(len([i for i in ids_in(d) if i in known]) == 2 and " and " in d for d in descs)  # two ids
     unknown_only = [d for d in descs if ids_in(d) and not any(i in known for i in ids_in(d))]
     assert len(unknown_only) / n > 0.03
-    assert any(re.search(r"\b[A-Z]+-99999\b", d) for d in descs)                                     # ENG-99999
+    assert any(re.search(r"\b[A-Z]+-99999\b", d) for d in descs)  # ENG-99999
     assert any(len(ids_in(d)) >= 2 and ids_in(d)[0] not in known and ids_in(d)[-1] in known for d in descs)
-    assert any(any(i in previous for i in ids_in(d)) for d in descs)                                  # old identifier
-    assert sum(1 for d in descs if not ids_in(d)) / n > 0.2                                           # meetings, support
+    assert any(any(i in previous for i in ids_in(d)) for d in descs)  # old identifier
+    assert sum(1 for d in descs if not ids_in(d)) / n > 0.2  # meetings, support
     # tasks named like issues ("ENG-42: Title"), some with a previous identifier
     task_names = [t["name"] for ts in ws.clockify_tasks.values() for t in ts]
     issue_tasks = [t for t in task_names if re.match(r"[A-Z]+-\d+: ", t)]
     assert issue_tasks and all(t.split(":")[0] in known for t in issue_tasks)
     assert any(t.split(":")[0] in previous for t in issue_tasks)
     tasks_by_id = {t["id"]: t for ts in ws.clockify_tasks.values() for t in ts}
-    via_task = [e for e in ws.clockify_time_entries if e["taskId"] and re.match(r"[A-Z]+-\d+: ", tasks_by_id[e["taskId"]]["name"])]
+    via_task = [
+        e
+        for e in ws.clockify_time_entries
+        if e["taskId"] and re.match(r"[A-Z]+-\d+: ", tasks_by_id[e["taskId"]]["name"])
+    ]
     assert 0.05 < len(via_task) / n < 0.2
 
 
@@ -159,7 +194,9 @@ def test_linear_realism():
     for i in moved:
         assert i["previousIdentifiers"][0].split("-")[0] != i["team"]["key"]
         assert i["state"]["team"] is i["team"]
-    all_ids = [i["identifier"] for i in ws.linear_issues] + [p for i in ws.linear_issues for p in i["previousIdentifiers"]]
+    all_ids = [i["identifier"] for i in ws.linear_issues] + [
+        p for i in ws.linear_issues for p in i["previousIdentifiers"]
+    ]
     assert len(all_ids) == len(set(all_ids))
     assert any(i["archivedAt"] for i in ws.linear_issues)
     assert 0.7 < sum(i["estimate"] is not None for i in ws.linear_issues) / len(ws.linear_issues) < 0.95
@@ -183,8 +220,11 @@ def test_linear_realism():
     months = {i["updatedAt"][:7] for i in in_period}
     assert len(months) >= 3
     old = {i["identifier"] for i in ws.linear_issues if i["updatedAt"] < period_start}
-    mentioned_old = [e for e in ws.clockify_time_entries
-                     if any(f"{k.upper()}-{n}" in old for k, n in ISSUE_ID.findall(e["description"]))]
+    mentioned_old = [
+        e
+        for e in ws.clockify_time_entries
+        if any(f"{k.upper()}-{n}" in old for k, n in ISSUE_ID.findall(e["description"]))
+    ]
     assert mentioned_old
     assert ws.linear_customers and ws.linear_projects and len(ws.linear_users) > CFG.users
     # Clockify and Linear people share e-mail addresses (case may differ)
@@ -245,8 +285,11 @@ def test_clockify_list_pagination(sb, http):
     assert all_tasks == sb.workspace.clockify_tasks[pid]
     # ?hydrated=true embeds every project's tasks exactly as /projects/{id}/tasks lists them; default: none
     assert all("tasks" not in p for p in projects)
-    hydrated = [p for page in (1, 2, 3) for p in ck(sb, http, ws_path(sb, "/projects"), hydrated="true", page=page,
-                                                     **{"page-size": 3}).json()]
+    hydrated = [
+        p
+        for page in (1, 2, 3)
+        for p in ck(sb, http, ws_path(sb, "/projects"), hydrated="true", page=page, **{"page-size": 3}).json()
+    ]
     assert [{k: v for k, v in p.items() if k != "tasks"} for p in hydrated] == projects
     for p in hydrated:
         listed = ck(sb, http, ws_path(sb, f"/projects/{p['id']}/tasks"), **{"page-size": 500}).json()
@@ -257,8 +300,11 @@ def test_clockify_list_pagination(sb, http):
 
 def test_clockify_time_entries(sb, http):
     uid = sb.workspace.clockify_users[3]["id"]
-    mine = sorted((e for e in sb.workspace.clockify_time_entries if e["userId"] == uid),
-                  key=lambda e: (e["timeInterval"]["start"], e["id"]), reverse=True)
+    mine = sorted(
+        (e for e in sb.workspace.clockify_time_entries if e["userId"] == uid),
+        key=lambda e: (e["timeInterval"]["start"], e["id"]),
+        reverse=True,
+    )
     path = ws_path(sb, f"/user/{uid}/time-entries")
     got, page = [], 1
     while True:
@@ -289,8 +335,12 @@ def test_clockify_time_entries(sb, http):
 
 def test_detailed_report_paging_and_limits(sb, http):
     ws = sb.workspace
-    body = {"dateRangeStart": "2024-06-01T00:00:00.000Z", "dateRangeEnd": "2024-06-30T23:59:59.999Z",
-            "detailedFilter": {"page": 1, "pageSize": 200, "sortColumn": "DATE"}, "sortOrder": "ASCENDING"}
+    body = {
+        "dateRangeStart": "2024-06-01T00:00:00.000Z",
+        "dateRangeEnd": "2024-06-30T23:59:59.999Z",
+        "detailedFilter": {"page": 1, "pageSize": 200, "sortColumn": "DATE"},
+        "sortOrder": "ASCENDING",
+    }
     expected = [e for e in ws.clockify_time_entries if "2024-06-01" <= e["timeInterval"]["start"][:10] <= "2024-06-30"]
     seen = []
     while True:
@@ -306,8 +356,24 @@ def test_detailed_report_paging_and_limits(sb, http):
     keys = [(e["timeInterval"]["start"], e["_id"]) for e in seen]
     assert keys == sorted(keys)
     first = seen[0]
-    assert {"_id", "description", "userId", "userName", "userEmail", "projectId", "projectName", "clientId", "clientName",
-            "taskId", "taskName", "billable", "tagIds", "tags", "type", "timeInterval"} <= set(first)
+    assert {
+        "_id",
+        "description",
+        "userId",
+        "userName",
+        "userEmail",
+        "projectId",
+        "projectName",
+        "clientId",
+        "clientName",
+        "taskId",
+        "taskName",
+        "billable",
+        "tagIds",
+        "tags",
+        "type",
+        "timeInterval",
+    } <= set(first)
     finished = [e for e in seen if e["timeInterval"]["end"]]
     assert all(isinstance(e["timeInterval"]["duration"], int) for e in finished)
     assert data["totals"][0]["totalTime"] == sum(e["timeInterval"]["duration"] for e in finished)
@@ -321,7 +387,11 @@ def test_detailed_report_paging_and_limits(sb, http):
     assert [e["_id"] for e in desc["timeentries"]] == [e["_id"] for e in seen[::-1][:5]]
     # filters
     uid = ws.clockify_users[0]["id"]
-    only = report(sb, http, {**body, "detailedFilter": {"page": 1, "pageSize": 1000}, "users": {"ids": [uid], "contains": "CONTAINS"}}).json()
+    only = report(
+        sb,
+        http,
+        {**body, "detailedFilter": {"page": 1, "pageSize": 1000}, "users": {"ids": [uid], "contains": "CONTAINS"}},
+    ).json()
     assert only["timeentries"] and {e["userId"] for e in only["timeentries"]} == {uid}
     # limits
     assert report(sb, http, {**body, "detailedFilter": {"page": 1, "pageSize": 1001}}).status_code == 400
@@ -331,8 +401,15 @@ def test_detailed_report_paging_and_limits(sb, http):
     assert report(sb, http, {"detailedFilter": {"page": 1, "pageSize": 10}}).status_code == 400
     # inclusive bounds on the entry's start
     e0 = expected[0]
-    exact = report(sb, http, {"dateRangeStart": e0["timeInterval"]["start"], "dateRangeEnd": e0["timeInterval"]["start"],
-                              "detailedFilter": {"page": 1, "pageSize": 50}}).json()
+    exact = report(
+        sb,
+        http,
+        {
+            "dateRangeStart": e0["timeInterval"]["start"],
+            "dateRangeEnd": e0["timeInterval"]["start"],
+            "detailedFilter": {"page": 1, "pageSize": 50},
+        },
+    ).json()
     assert e0["id"] in [e["_id"] for e in exact["timeentries"]]
 
 
@@ -390,7 +467,9 @@ def test_linear_issues_cursor_pagination_and_archived(sb, http):
     moved = next(i for i in everything if i["previousIdentifiers"])
     assert moved["previousIdentifiers"] == by_id[moved["id"]]["previousIdentifiers"]
     # default page size is 50, edges carry cursors
-    r = gql(sb, http, "{ issues { edges { cursor node { id } } pageInfo { hasNextPage endCursor } } }").json()["data"]["issues"]
+    r = gql(sb, http, "{ issues { edges { cursor node { id } } pageInfo { hasNextPage endCursor } } }").json()["data"][
+        "issues"
+    ]
     assert len(r["edges"]) == 50 and r["pageInfo"]["hasNextPage"]
     assert r["edges"][-1]["cursor"] == r["pageInfo"]["endCursor"] == r["edges"][-1]["node"]["id"]
 
@@ -402,16 +481,24 @@ def test_linear_filters(sb, http):
     expected = {i["id"] for i in ws.linear_issues if i["updatedAt"] > since and not i["archivedAt"]}
     assert {i["id"] for i in got} == expected and expected
     assert [i["updatedAt"] for i in got] == sorted((i["updatedAt"] for i in got), reverse=True)
-    got = all_issues(sb, http, first=100, filter={"updatedAt": {"gte": "2024-06-01T00:00:00Z", "lt": since}, "team": {"key": {"eq": "OPS"}}},
-                     includeArchived=True)
-    expected = {i["id"] for i in ws.linear_issues
-                if "2024-06-01T00:00:00.000Z" <= i["updatedAt"] < since and i["team"]["key"] == "OPS"}
+    got = all_issues(
+        sb,
+        http,
+        first=100,
+        filter={"updatedAt": {"gte": "2024-06-01T00:00:00Z", "lt": since}, "team": {"key": {"eq": "OPS"}}},
+        includeArchived=True,
+    )
+    expected = {
+        i["id"]
+        for i in ws.linear_issues
+        if "2024-06-01T00:00:00.000Z" <= i["updatedAt"] < since and i["team"]["key"] == "OPS"
+    }
     assert {i["id"] for i in got} == expected and expected
     done = all_issues(sb, http, first=250, filter={"state": {"type": {"in": ["completed", "canceled"]}}})
     assert done and all(i["state"]["type"] in ("completed", "canceled") for i in done)
-    r = gql(sb, http, "{ issues(filter: {labels: {name: {eq: \"bug\"}}}) { nodes { id } } }")
+    r = gql(sb, http, '{ issues(filter: {labels: {name: {eq: "bug"}}}) { nodes { id } } }')
     assert r.status_code == 400 and "labels" in r.json()["errors"][0]["message"]
-    r = gql(sb, http, "{ issues(filter: {updatedAt: {gt: \"not a date\"}}) { nodes { id } } }")
+    r = gql(sb, http, '{ issues(filter: {updatedAt: {gt: "not a date"}}) { nodes { id } } }')
     assert r.status_code == 400
 
 
@@ -449,7 +536,9 @@ def test_linear_other_roots(sb, http):
     assert len(d["workflowStates"]["nodes"]) == len(ws.linear_workflow_states)
     assert d["customers"]["nodes"] and d["projects"]["nodes"][0]["teams"]["nodes"]
     moved = next(i for i in ws.linear_issues if i["previousIdentifiers"])
-    r = gql(sb, http, "query($id: String!) { issue(id: $id) { id identifier } }", {"id": moved["previousIdentifiers"][0]})
+    r = gql(
+        sb, http, "query($id: String!) { issue(id: $id) { id identifier } }", {"id": moved["previousIdentifiers"][0]}
+    )
     assert r.json()["data"]["issue"] == {"id": moved["id"], "identifier": moved["identifier"]}
 
 
@@ -521,6 +610,7 @@ def test_fault_random_is_deterministic(sb, http):
     def pattern(inj):
         inj.random("clockify_reports", "503", rate=0.3)
         return [inj.take("clockify_reports") is not None for _ in range(200)]
+
     a, b = pattern(FaultInjector(seed=1)), pattern(FaultInjector(seed=1))
     assert a == b and 30 < sum(a) < 90
     sb.faults.random("clockify", "503", rate=0.5)
@@ -531,7 +621,9 @@ def test_fault_random_is_deterministic(sb, http):
 
 
 def test_rate_limits_and_latency():
-    cfg = SandboxConfig.small(anchor=ANCHOR, enforce_rate_limits=True, linear_requests_per_hour=3, clockify_rate_per_second=10)
+    cfg = SandboxConfig.small(
+        anchor=ANCHOR, enforce_rate_limits=True, linear_requests_per_hour=3, clockify_rate_per_second=10
+    )
     with Sandbox(cfg) as s, requests.Session() as http:
         codes = [ck(s, http, "/workspaces").status_code for _ in range(15)]
         assert codes[:10] == [200] * 10 and 429 in codes[10:]
@@ -560,27 +652,46 @@ def test_mutations_visible_through_the_apis():
         before = ck(s, http, path, **{"page-size": 5000}).json()
         victim, edited = before[2], before[3]
         ws.delete_time_entry(victim["id"])
-        ws.edit_time_entry(edited["id"], description="ENG-1 edited", start="2024-06-20T08:00:00Z", end="2024-06-20T09:30:00Z")
+        ws.edit_time_entry(
+            edited["id"], description="ENG-1 edited", start="2024-06-20T08:00:00Z", end="2024-06-20T09:30:00Z"
+        )
         after = ck(s, http, path, **{"page-size": 5000}).json()
         assert victim["id"] not in {e["id"] for e in after} and len(after) == len(before) - 1
         e = next(x for x in after if x["id"] == edited["id"])
         assert e["description"] == "ENG-1 edited"
-        assert e["timeInterval"] == {"start": "2024-06-20T08:00:00Z", "end": "2024-06-20T09:30:00Z", "duration": "PT1H30M"}
-        rep = report(s, http, {"dateRangeStart": "2024-06-20T00:00:00Z", "dateRangeEnd": "2024-06-20T23:59:59Z",
-                               "detailedFilter": {"page": 1, "pageSize": 1000}}).json()
+        assert e["timeInterval"] == {
+            "start": "2024-06-20T08:00:00Z",
+            "end": "2024-06-20T09:30:00Z",
+            "duration": "PT1H30M",
+        }
+        rep = report(
+            s,
+            http,
+            {
+                "dateRangeStart": "2024-06-20T00:00:00Z",
+                "dateRangeEnd": "2024-06-20T23:59:59Z",
+                "detailedFilter": {"page": 1, "pageSize": 1000},
+            },
+        ).json()
         assert any(x["_id"] == edited["id"] and x["timeInterval"]["duration"] == 5400 for x in rep["timeentries"])
         running = next(x for x in ws.clockify_time_entries if x["timeInterval"]["end"] is None)
         ws.stop_timer(running["id"], end=dt.datetime(2024, 6, 30, 23, 0, tzinfo=dt.timezone.utc))
         got = ck(s, http, ws_path(s, f"/user/{running['userId']}/time-entries"), **{"page-size": 5000}).json()
         stopped = next(x for x in got if x["id"] == running["id"])
-        assert stopped["timeInterval"]["end"] == "2024-06-30T23:00:00Z" and stopped["timeInterval"]["duration"].startswith("PT")
+        assert stopped["timeInterval"]["end"] == "2024-06-30T23:00:00Z" and stopped["timeInterval"][
+            "duration"
+        ].startswith("PT")
         new = ws.add_time_entry(uid, start="2024-06-30T20:00:00Z", end="2024-06-30T20:45:00Z", description="late fix")
         assert ck(s, http, path).json()[0]["id"] == new["id"]
 
         # Linear: move + archive, seen by an incremental updatedAt query
         watermark = "2024-07-01T00:00:00.000Z"
         assert all_issues(s, http, filter={"updatedAt": {"gt": watermark}}) == []
-        issue = next(i for i in ws.linear_issues if i["team"]["key"] == "ENG" and not i["archivedAt"] and not i["previousIdentifiers"])
+        issue = next(
+            i
+            for i in ws.linear_issues
+            if i["team"]["key"] == "ENG" and not i["archivedAt"] and not i["previousIdentifiers"]
+        )
         old = issue["identifier"]
         ws.move_issue(issue["id"], "OPS")
         other = next(i for i in ws.linear_issues if not i["archivedAt"] and i is not issue)
@@ -589,29 +700,56 @@ def test_mutations_visible_through_the_apis():
         by_id = {i["id"]: i for i in changed}
         assert set(by_id) == {issue["id"], other["id"]}
         moved = by_id[issue["id"]]
-        assert moved["team"]["key"] == "OPS" and moved["identifier"].startswith("OPS-") and moved["previousIdentifiers"] == [old]
+        assert (
+            moved["team"]["key"] == "OPS"
+            and moved["identifier"].startswith("OPS-")
+            and moved["previousIdentifiers"] == [old]
+        )
         assert moved["updatedAt"] == "2024-07-01T12:00:00.000Z"
         assert by_id[other["id"]]["archivedAt"] == "2024-07-01T12:00:00.000Z"
         assert all_issues(s, http, filter={"updatedAt": {"gt": watermark}}) == [moved]
         r = gql(s, http, "query($id: String!) { issue(id: $id) { identifier } }", {"id": old})
         assert r.json()["data"]["issue"]["identifier"] == moved["identifier"]
-        ids = [i["identifier"] for i in ws.linear_issues] + [p for i in ws.linear_issues for p in i["previousIdentifiers"]]
+        ids = [i["identifier"] for i in ws.linear_issues] + [
+            p for i in ws.linear_issues for p in i["previousIdentifiers"]
+        ]
         assert len(ids) == len(set(ids))
 
 
 # --------------------------------------------------------------------------------------------- CLI
 def test_cli_serve():
     root = Path(__file__).resolve().parents[1]
-    proc = subprocess.Popen([sys.executable, "-m", "sandbox", "serve", "--port", "0", "--users", "3", "--days", "7",
-                             "--issues", "30", "--anchor", "2024-06-30"],
-                            cwd=root, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "sandbox",
+            "serve",
+            "--port",
+            "0",
+            "--users",
+            "3",
+            "--days",
+            "7",
+            "--issues",
+            "30",
+            "--anchor",
+            "2024-06-30",
+        ],
+        cwd=root,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
     try:
         env = {}
         for _ in range(6):
             line = proc.stdout.readline().strip()
             k, v = line.removeprefix("export ").split("=", 1)
             env[k] = v
-        r = requests.get(env["CLOCKIFY_API_URL"] + "/workspaces", headers={"X-Api-Key": env["CLOCKIFY_API_KEY"]}, timeout=10)
+        r = requests.get(
+            env["CLOCKIFY_API_URL"] + "/workspaces", headers={"X-Api-Key": env["CLOCKIFY_API_KEY"]}, timeout=10
+        )
         assert r.status_code == 200 and r.json()[0]["id"] == env["CLOCKIFY_WORKSPACE_ID"]
     finally:
         proc.terminate()

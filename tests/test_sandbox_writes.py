@@ -40,8 +40,9 @@ def test_create_and_update_shapes(api):
     task = r.json()
     assert task["status"] == "ACTIVE" and task["projectId"] == project["id"]
 
-    r = http.put(base + f"/projects/{project['id']}/tasks/{task['id']}", json={"name": "ENG-1: Fix logout",
-                                                                              "status": "DONE"})
+    r = http.put(
+        base + f"/projects/{project['id']}/tasks/{task['id']}", json={"name": "ENG-1: Fix logout", "status": "DONE"}
+    )
     assert r.status_code == 200 and (r.json()["name"], r.json()["status"]) == ("ENG-1: Fix logout", "DONE")
     listed = http.get(base + f"/projects/{project['id']}/tasks").json()
     assert [(t["id"], t["name"], t["status"]) for t in listed] == [(task["id"], "ENG-1: Fix logout", "DONE")]
@@ -49,30 +50,40 @@ def test_create_and_update_shapes(api):
     assert methods == [("POST", 201), ("PUT", 200)]
 
 
-@pytest.mark.parametrize("path_kind,body,message", [
-    ("clients", {}, "Client name is required"),
-    ("clients", {"name": "   "}, "Client name is required"),
-    ("clients", {"name": "c" * 101}, "Client name has to be between 1 and 100 characters long"),
-    ("projects", {"name": "P"}, "Project name has to be between 2 and 250 characters long"),
-    ("projects", {"name": "p" * 251}, "Project name has to be between 2 and 250 characters long"),
-    ("tasks", {"name": "t" * 1001}, "Task name has to be between 1 and 1000 characters long"),
-    ("tasks", {"name": "Dup task"}, "Task with name 'Dup task' already exists"),
-    ("tasks", {"name": "x", "status": "CLOSED"}, "status must be ACTIVE or DONE"),
-    ("tasks", {"name": "x", "color": "red"}, "Unrecognized field(s) ['color']"),
-])
+@pytest.mark.parametrize(
+    "path_kind,body,message",
+    [
+        ("clients", {}, "Client name is required"),
+        ("clients", {"name": "   "}, "Client name is required"),
+        ("clients", {"name": "c" * 101}, "Client name has to be between 1 and 100 characters long"),
+        ("projects", {"name": "P"}, "Project name has to be between 2 and 250 characters long"),
+        ("projects", {"name": "p" * 251}, "Project name has to be between 2 and 250 characters long"),
+        ("tasks", {"name": "t" * 1001}, "Task name has to be between 1 and 1000 characters long"),
+        ("tasks", {"name": "Dup task"}, "Task with name 'Dup task' already exists"),
+        ("tasks", {"name": "x", "status": "CLOSED"}, "status must be ACTIVE or DONE"),
+        ("tasks", {"name": "x", "color": "red"}, "Unrecognized field(s) ['color']"),
+    ],
+)
 def test_validation_errors(api, path_kind, body, message):
     sb, http, base = api
     project = http.post(base + "/projects", json={"name": f"Validation {path_kind} {len(write_log(sb.workspace))}"})
     pid = project.json()["id"]
     http.post(base + f"/projects/{pid}/tasks", json={"name": "Dup task"})
     url = {"clients": base + "/clients", "projects": base + "/projects", "tasks": base + f"/projects/{pid}/tasks"}
-    before = len(sb.workspace.clockify_tasks[pid]), len(sb.workspace.clockify_projects), len(
-        sb.workspace.clockify_clients)
+    before = (
+        len(sb.workspace.clockify_tasks[pid]),
+        len(sb.workspace.clockify_projects),
+        len(sb.workspace.clockify_clients),
+    )
     r = http.post(url[path_kind], json=body)
     assert r.status_code == 400
     assert set(r.json()) == {"message", "code"} and r.json()["message"] == message
     assert r.json()["code"] in (400, 501)
-    after = len(sb.workspace.clockify_tasks[pid]), len(sb.workspace.clockify_projects), len(sb.workspace.clockify_clients)
+    after = (
+        len(sb.workspace.clockify_tasks[pid]),
+        len(sb.workspace.clockify_projects),
+        len(sb.workspace.clockify_clients),
+    )
     assert after == before  # nothing created
 
 
@@ -83,8 +94,10 @@ def test_put_validates_and_never_creates(api):
     http.post(base + f"/projects/{pid}/tasks", json={"name": "B"})
     task_url = base + f"/projects/{pid}/tasks/{a['id']}"
     assert http.put(task_url, json={"name": ""}).json()["message"] == "Task name is required"
-    assert http.put(task_url, json={"name": "b"}).json() == {"message": "Task with name 'b' already exists",
-                                                             "code": 501}
+    assert http.put(task_url, json={"name": "b"}).json() == {
+        "message": "Task with name 'b' already exists",
+        "code": 501,
+    }
     assert http.put(task_url, json={"name": "A" * 1001}).status_code == 400
     assert http.put(base + f"/projects/{pid}/tasks/{'f' * 24}", json={"name": "C"}).status_code == 404
     assert http.put(base + f"/projects/{'0' * 24}/tasks/{a['id']}", json={"name": "C"}).status_code == 400

@@ -22,7 +22,10 @@ def test_daily_window_never_starts_before_the_first_partition():
 
 def test_range_tags_name_a_single_run_backfill():
     tags = range_tags(dt.date(2024, 6, 2), dt.date(2024, 6, 9))
-    assert tags == {"dagster/asset_partition_range_start": "2024-06-02", "dagster/asset_partition_range_end": "2024-06-09"}
+    assert tags == {
+        "dagster/asset_partition_range_start": "2024-06-02",
+        "dagster/asset_partition_range_end": "2024-06-09",
+    }
 
 
 @pytest.mark.parametrize(

@@ -66,8 +66,12 @@ def test_auth_failures_do_not_echo_the_key(sandbox, client_kind):
     wrong = "sk-wrong-key-that-must-not-leak-123456"
     env = sandbox.env()
     if client_kind == "clockify":
-        client = ClockifyClient(api_key=wrong, workspace_id=env["CLOCKIFY_WORKSPACE_ID"],
-                                api_url=env["CLOCKIFY_API_URL"], reports_url=env["CLOCKIFY_REPORTS_URL"])
+        client = ClockifyClient(
+            api_key=wrong,
+            workspace_id=env["CLOCKIFY_WORKSPACE_ID"],
+            api_url=env["CLOCKIFY_API_URL"],
+            reports_url=env["CLOCKIFY_REPORTS_URL"],
+        )
         call = client.users
         variable = "CLOCKIFY_API_KEY"
     else:

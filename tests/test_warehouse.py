@@ -38,8 +38,13 @@ D1, D2 = dt.date(2024, 3, 1), dt.date(2024, 3, 2)
 
 
 def test_typed_columns_are_extracted_and_json_kept(warehouse):
-    warehouse.replace_partitions(t.CLOCKIFY_TIME_ENTRIES, [entry("a", "2024-03-01T09:00:00Z", "2024-03-01T10:30:00Z")], D1, D1)
-    (row,) = rows(warehouse, "SELECT id, tag_ids, started_at, ended_at, _partition_date, _raw->>'$.description' FROM raw.clockify_time_entries")
+    warehouse.replace_partitions(
+        t.CLOCKIFY_TIME_ENTRIES, [entry("a", "2024-03-01T09:00:00Z", "2024-03-01T10:30:00Z")], D1, D1
+    )
+    (row,) = rows(
+        warehouse,
+        "SELECT id, tag_ids, started_at, ended_at, _partition_date, _raw->>'$.description' FROM raw.clockify_time_entries",
+    )
     assert row == ("a", ["t1", "t2"], dt.datetime(2024, 3, 1, 9), dt.datetime(2024, 3, 1, 10, 30), D1, "work")
 
 
@@ -134,7 +139,9 @@ def test_records_stream_in_chunks_and_the_last_read_of_an_id_wins(warehouse, mon
 
     result = warehouse.replace_partitions(t.CLOCKIFY_TIME_ENTRIES, pages(), D1, D2)
     assert result.records == 6 and result.rows == 5
-    assert rows(warehouse, "SELECT id, description, ended_at FROM raw.clockify_time_entries ORDER BY id NULLS LAST") == [
+    assert rows(
+        warehouse, "SELECT id, description, ended_at FROM raw.clockify_time_entries ORDER BY id NULLS LAST"
+    ) == [
         ("a", "work", dt.datetime(2024, 3, 1, 10)),
         ("b", "second read", dt.datetime(2024, 3, 1, 12, 30)),
         ("c", "work", dt.datetime(2024, 3, 1, 13)),
@@ -172,9 +179,13 @@ def test_record_json_is_stored_with_zstd(warehouse):
     warehouse.replace_partitions(t.CLOCKIFY_TIME_ENTRIES, [entry("a", "2024-03-01T09:00:00Z", None)], D1, D1)
     with warehouse.connect() as con:
         con.execute("CHECKPOINT")
-        compressions = {r[0] for r in con.execute(
-            "SELECT compression FROM pragma_storage_info('raw.clockify_time_entries') "
-            "WHERE column_name = '_raw' AND segment_type = 'JSON'").fetchall()}
+        compressions = {
+            r[0]
+            for r in con.execute(
+                "SELECT compression FROM pragma_storage_info('raw.clockify_time_entries') "
+                "WHERE column_name = '_raw' AND segment_type = 'JSON'"
+            ).fetchall()
+        }
     assert compressions == {"ZSTD"}, compressions
 
 
@@ -185,11 +196,20 @@ def test_snapshot_replaces_the_whole_table(warehouse):
 
 
 def issue(issue_id: str, identifier: str, updated: str) -> dict:
-    return {"id": issue_id, "identifier": identifier, "updatedAt": updated, "team": {"id": "T"}, "previousIdentifiers": []}
+    return {
+        "id": issue_id,
+        "identifier": identifier,
+        "updatedAt": updated,
+        "team": {"id": "T"},
+        "previousIdentifiers": [],
+    }
 
 
 def test_issue_upsert_keeps_one_latest_row_per_issue_wherever_its_partition(warehouse):
-    warehouse.upsert_by_id(t.LINEAR_ISSUES, [issue("i1", "ENG-1", "2024-03-01T10:00:00.000Z"), issue("i2", "ENG-2", "2024-03-01T11:00:00.000Z")])
+    warehouse.upsert_by_id(
+        t.LINEAR_ISSUES,
+        [issue("i1", "ENG-1", "2024-03-01T10:00:00.000Z"), issue("i2", "ENG-2", "2024-03-01T11:00:00.000Z")],
+    )
     # i1 moved team later: it comes back with a new identifier and a later partition.
     warehouse.upsert_by_id(t.LINEAR_ISSUES, [issue("i1", "OPS-7", "2024-03-05T08:00:00.000Z")])
     warehouse.upsert_by_id(t.LINEAR_ISSUES, [issue("i1", "OPS-7", "2024-03-05T08:00:00.000Z")])
@@ -210,4 +230,6 @@ def test_staging_beyond_its_memory_limit_spills_instead_of_failing(warehouse, mo
     many = (entry(f"e{i}", f"2024-03-01T{i % 24:02d}:00:00Z", None, "x" * 1000) for i in range(150_000))
     result = warehouse.replace_partitions(t.CLOCKIFY_TIME_ENTRIES, many, D1, D1)
     assert result.rows == 150_000  # ~300 MB staged (description twice: column and _raw)
-    assert rows(warehouse, "SELECT count(DISTINCT id), min(length(description)) FROM raw.clockify_time_entries") == [(150_000, 1000)]
+    assert rows(warehouse, "SELECT count(DISTINCT id), min(length(description)) FROM raw.clockify_time_entries") == [
+        (150_000, 1000)
+    ]

@@ -45,9 +45,12 @@ def webserver(sandbox, tmp_path):
     shutil.copy(REPO / "dagster.yaml", home / "dagster.yaml")
     env = {k: v for k, v in os.environ.items() if k != "MARTS_PATH"}
     env.update(sandbox.env())
-    env.update(DAGSTER_HOME=str(home), WAREHOUSE_PATH=str(tmp_path / "warehouse.duckdb"),
-               DBT_SEND_ANONYMOUS_USAGE_STATS="false",
-               PYTHONPATH=os.pathsep.join(filter(None, [str(REPO), env.get("PYTHONPATH")])))
+    env.update(
+        DAGSTER_HOME=str(home),
+        WAREHOUSE_PATH=str(tmp_path / "warehouse.duckdb"),
+        DBT_SEND_ANONYMOUS_USAGE_STATS="false",
+        PYTHONPATH=os.pathsep.join(filter(None, [str(REPO), env.get("PYTHONPATH")])),
+    )
     port = free_port()
     log = (tmp_path / "webserver.log").open("w")
     process = subprocess.Popen(webserver_command(port), cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT)
@@ -56,8 +59,10 @@ def webserver(sandbox, tmp_path):
         deadline = time.monotonic() + STARTUP_SECONDS
         while True:
             if process.poll() is not None:
-                pytest.fail(f"dagster-webserver exited ({process.returncode}):\n"
-                            f"{(tmp_path / 'webserver.log').read_text()[-3000:]}")
+                pytest.fail(
+                    f"dagster-webserver exited ({process.returncode}):\n"
+                    f"{(tmp_path / 'webserver.log').read_text()[-3000:]}"
+                )
             try:
                 with urllib.request.urlopen(f"{base}/server_info", timeout=2) as answer:
                     info = json.load(answer)
@@ -79,7 +84,8 @@ def webserver(sandbox, tmp_path):
 
 def graphql(base: str, query: str, variables: dict | None = None) -> dict:
     request = urllib.request.Request(
-        f"{base}/graphql", json.dumps({"query": query, "variables": variables or {}}).encode(),
+        f"{base}/graphql",
+        json.dumps({"query": query, "variables": variables or {}}).encode(),
         {"Content-Type": "application/json"},
     )
     with urllib.request.urlopen(request, timeout=120) as answer:
@@ -157,12 +163,17 @@ def test_the_ui_server_shows_the_location_assets_schedule_and_checks(webserver):
     assert any(name.startswith("unique_") for name in checks("marts/hours_per_issue"))
 
     # Switchable from the UI: switching the schedule on is one mutation.
-    selector = {"repositoryLocationName": LOCATION, "repositoryName": repository["name"],
-                "scheduleName": "daily_warehouse_schedule"}
+    selector = {
+        "repositoryLocationName": LOCATION,
+        "repositoryName": repository["name"],
+        "scheduleName": "daily_warehouse_schedule",
+    }
     started = graphql(base, START_SCHEDULE, {"selector": selector})["startSchedule"]
     assert started["__typename"] == "ScheduleStateResult", started
     assert started["scheduleState"]["status"] == "RUNNING"
     again = graphql(base, WORKSPACE)["workspaceOrError"]["locationEntries"]
     (entry,) = [e for e in again if e["name"] == LOCATION]
     (repository,) = entry["locationOrLoadError"]["repositories"]
-    assert {s["name"]: s for s in repository["schedules"]}["daily_warehouse_schedule"]["scheduleState"]["status"] == "RUNNING"
+    assert {s["name"]: s for s in repository["schedules"]}["daily_warehouse_schedule"]["scheduleState"][
+        "status"
+    ] == "RUNNING"

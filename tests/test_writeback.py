@@ -37,8 +37,13 @@ def load_linear() -> None:
 
 
 def run(**kwargs):
-    clockify = ClockifyClient(api_key=os.environ["CLOCKIFY_API_KEY"], workspace_id=os.environ["CLOCKIFY_WORKSPACE_ID"],
-                              api_url=os.environ["CLOCKIFY_API_URL"], max_retry_seconds=30, backoff_base=0.01)
+    clockify = ClockifyClient(
+        api_key=os.environ["CLOCKIFY_API_KEY"],
+        workspace_id=os.environ["CLOCKIFY_WORKSPACE_ID"],
+        api_url=os.environ["CLOCKIFY_API_URL"],
+        max_retry_seconds=30,
+        backoff_base=0.01,
+    )
     warehouse = build_resources()["warehouse"]
     return run_writeback(clockify, warehouse, log=lambda line: None, **kwargs)
 
@@ -62,9 +67,17 @@ def tasks_of(sb, project: dict) -> dict[str, dict]:
 
 def open_eng_issues(sb) -> list[dict]:
     """In the plan's order (by issue number)."""
-    return sorted([i for i in sb.workspace.linear_issues
-            if i["team"]["key"] == "ENG" and i["state"]["type"] in ("backlog", "unstarted", "started")
-            and not i.get("archivedAt") and not i.get("trashed")], key=lambda i: i["number"])
+    return sorted(
+        [
+            i
+            for i in sb.workspace.linear_issues
+            if i["team"]["key"] == "ENG"
+            and i["state"]["type"] in ("backlog", "unstarted", "started")
+            and not i.get("archivedAt")
+            and not i.get("trashed")
+        ],
+        key=lambda i: i["number"],
+    )
 
 
 def writes(sb) -> list[tuple]:
@@ -133,7 +146,10 @@ def test_rename_team_move_done_and_reopen(env):
     load_linear()
     before = len(writes(sb))
     assert run().writes == 1
-    assert writes(sb)[before:][0][0] == "PUT" and tasks_of(sb, eng_project(sb))[linked[completed["id"]][0]]["status"] == "ACTIVE"
+    assert (
+        writes(sb)[before:][0][0] == "PUT"
+        and tasks_of(sb, eng_project(sb))[linked[completed["id"]][0]]["status"] == "ACTIVE"
+    )
 
 
 def test_write_bound_and_the_rest_next_run(env, monkeypatch):
@@ -183,7 +199,9 @@ def test_dry_run_and_disabled_write_nothing(env, monkeypatch):
     disabled = run()
     assert disabled.mode == "write-back disabled" and disabled.writes == 0
     assert writes(sb) == []
-    assert rows("SELECT count(*) FROM information_schema.tables WHERE table_name = 'clockify_issue_task_links'") == [(0,)]
+    assert rows("SELECT count(*) FROM information_schema.tables WHERE table_name = 'clockify_issue_task_links'") == [
+        (0,)
+    ]
 
 
 def test_lost_links_are_healed_by_adoption(env):
@@ -247,18 +265,28 @@ def test_dbt_prefers_the_link_over_identifiers_in_text(env, tmp_path):
     day = ANCHOR - dt.timedelta(days=1)
     start = dt.datetime(day.year, day.month, day.day, 9, 0, tzinfo=dt.timezone.utc)
     user = ws.clockify_users[0]["id"]
-    on_task = ws.add_time_entry(user, start, start + dt.timedelta(hours=2), description=f"{other['identifier']} review",
-                                project_id=eng_project(sb)["id"], task_id=task_id)
-    text_only = ws.add_time_entry(user, start + dt.timedelta(hours=3), start + dt.timedelta(hours=4),
-                                  description=f"{other['identifier']} review")
+    on_task = ws.add_time_entry(
+        user,
+        start,
+        start + dt.timedelta(hours=2),
+        description=f"{other['identifier']} review",
+        project_id=eng_project(sb)["id"],
+        task_id=task_id,
+    )
+    text_only = ws.add_time_entry(
+        user, start + dt.timedelta(hours=3), start + dt.timedelta(hours=4), description=f"{other['identifier']} review"
+    )
     result = materialize([*clockify_assets, *linear_assets], partition_key=day.isoformat(), resources=build_resources())
     assert result.success
-    build = run_dbt(["run", "--select", "+fct_time_entries"],
-                    Path(os.environ["WAREHOUSE_PATH"]), tmp_path)
+    build = run_dbt(["run", "--select", "+fct_time_entries"], Path(os.environ["WAREHOUSE_PATH"]), tmp_path)
     assert build.returncode == 0, build.output[-3000:]
-    fct = {r[0]: r[1:] for r in rows(
-        "SELECT time_entry_id, issue_id, match_source, matched_identifier FROM marts.fct_time_entries "
-        f"WHERE time_entry_id IN ('{on_task['id']}', '{text_only['id']}')")}
+    fct = {
+        r[0]: r[1:]
+        for r in rows(
+            "SELECT time_entry_id, issue_id, match_source, matched_identifier FROM marts.fct_time_entries "
+            f"WHERE time_entry_id IN ('{on_task['id']}', '{text_only['id']}')"
+        )
+    }
     assert fct[on_task["id"]] == (linked_issue["id"], "link", linked_issue["identifier"])
     assert fct[text_only["id"]] == (other["id"], "description", other["identifier"])
 
@@ -269,7 +297,10 @@ def test_cli_writeback(env, monkeypatch, capsys):
     sb = env
     assert main(["writeback", "--dry-run"]) == 0
     out = capsys.readouterr().out
-    assert out.startswith("Write-back (dry run): 0 write(s) made,") and "- create project 'Linear · ENG' for team ENG" in out
+    assert (
+        out.startswith("Write-back (dry run): 0 write(s) made,")
+        and "- create project 'Linear · ENG' for team ENG" in out
+    )
     assert writes(sb) == []
     monkeypatch.setenv("CLOCKIFY_WRITEBACK", "0")
     assert main(["writeback"]) == 2

@@ -248,9 +248,7 @@ class ClockifyClient(ApiClientResource):
             yield page, fetch(page)
             page += 1
 
-    def _per_user_entries(
-        self, user_ids: list[str], start: datetime, end: datetime
-    ) -> Iterator[ClockifyTimeEntry]:
+    def _per_user_entries(self, user_ids: list[str], start: datetime, end: datetime) -> Iterator[ClockifyTimeEntry]:
         params = {"start": format_api_timestamp(start), "end": format_api_timestamp(end)}
         for user_id in user_ids:
             for record in self._pages(self._ws_path(f"/user/{user_id}/time-entries"), params):
@@ -333,8 +331,14 @@ class ClockifyClient(ApiClientResource):
                     "or retry later.",
                     service="Clockify",
                 )
-            logger.warning("Clockify POST %s: %s; retrying in %.1f s (attempt %d of %d)",
-                           path, reason, delay, attempt, policy.max_attempts)
+            logger.warning(
+                "Clockify POST %s: %s; retrying in %.1f s (attempt %d of %d)",
+                path,
+                reason,
+                delay,
+                attempt,
+                policy.max_attempts,
+            )
             http._sleep(delay)
 
     # --- plumbing --------------------------------------------------------------------------------
