@@ -39,7 +39,7 @@ def working_days(first: dt.date, last: dt.date) -> list[dt.date]:
 
 def working_days_without_entries(con, first: dt.date, last: dt.date, today: dt.date | None = None) -> list[dt.date]:
     """Weekdays in [first, last], before `today`, on which raw time entries has no row."""
-    today = today or dt.datetime.now(dt.timezone.utc).date()
+    today = today or dt.datetime.now(dt.UTC).date()
     last = min(last, today - dt.timedelta(days=1))
     if last < first:
         return []
@@ -110,7 +110,7 @@ def working_days_have_entries(context: AssetCheckExecutionContext, warehouse: Wa
                 )
             window = (first, last)
         missing = working_days_without_entries(con, *window)
-    yesterday = dt.datetime.now(dt.timezone.utc).date() - dt.timedelta(days=1)
+    yesterday = dt.datetime.now(dt.UTC).date() - dt.timedelta(days=1)
     checked = len(working_days(window[0], min(window[1], yesterday)))
     return AssetCheckResult(
         passed=not missing,

@@ -32,9 +32,8 @@ from assets.raw_assets import DUCKDB_POOL, OWNERS, raw_key
 from orchestration import writeback as wb
 from orchestration.clients.clockify import ClockifyClient
 from orchestration.clients.errors import ApiError
-from orchestration.warehouse import Warehouse
-
 from orchestration.jobs import WRITEBACK_GROUP
+from orchestration.warehouse import Warehouse
 
 LINKS_KEY = AssetKey(["raw", "clockify_issue_task_links"])
 LINK_BATCH = 50  # link rows are committed after every this many successful writes, and at the end
@@ -83,7 +82,7 @@ def run_writeback(
     dry_run: bool = False,
     max_writes: int | None = None,
     log: Callable[[str], None] = print,
-    now: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.timezone.utc).replace(tzinfo=None),
+    now: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC).replace(tzinfo=None),
 ) -> Outcome:
     """Plan and (unless dry run or disabled) apply. Raises WritebackError with one line on failure."""
     conf = wb.writeback_settings()

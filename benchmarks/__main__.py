@@ -15,6 +15,7 @@ Scale s = round(200 s) users and 20,000 s issues over 365 days (s=1 is "team of 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime as dt
 import json
 import os
@@ -25,9 +26,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from sandbox import SandboxConfig
-
 from benchmarks.sandbox_proc import SandboxProcess
+from sandbox import SandboxConfig
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_JSON = ROOT / "benchmarks" / "results" / "latest.json"
@@ -43,10 +43,8 @@ def machine() -> dict:
 
     lscpu = {k.strip(): v.strip() for k, _, v in (line.partition(":") for line in run(["lscpu"]).splitlines())}
     mem_kib = 0
-    try:
-        mem_kib = int(next(x for x in open("/proc/meminfo") if x.startswith("MemTotal")).split()[1])
-    except (OSError, StopIteration, ValueError):
-        pass
+    with contextlib.suppress(OSError, StopIteration, ValueError), open("/proc/meminfo") as meminfo:
+        mem_kib = int(next(x for x in meminfo if x.startswith("MemTotal")).split()[1])
     return {
         "cpu": lscpu.get("Model name", platform.processor()),
         "cores": os.cpu_count(),
@@ -229,10 +227,10 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     only = set(args.only.split(","))
     strategy_scales = {float(x) for x in args.strategies_scale.split(",") if x}
-    anchor = dt.datetime.now(dt.timezone.utc).date() - dt.timedelta(days=1)  # a year ending yesterday
+    anchor = dt.datetime.now(dt.UTC).date() - dt.timedelta(days=1)  # a year ending yesterday
     report: dict = {
         "machine": machine(),
-        "started": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+        "started": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         "latency_ms": args.latency_ms,
         "rate_limits": "enforced",
         "workloads": [],

@@ -126,7 +126,7 @@ def cmd_sync(args) -> int:
 def cmd_demo(args) -> int:
     from orchestration.sync import SyncError, run_sync
 
-    today = dt.datetime.now(dt.timezone.utc).date()
+    today = dt.datetime.now(dt.UTC).date()
     start = today - dt.timedelta(days=DEMO_DAYS - 1)
     _print(f"Starting the sandbox (a local stand-in for Clockify and Linear) and loading {start} .. {today} ...")
     with _sandbox_env(seed=args.seed, users=args.users, days=DEMO_DAYS * 3):

@@ -21,5 +21,5 @@ def window_dates(start: dt.datetime, end: dt.datetime) -> tuple[dt.date, dt.date
 def to_utc_naive(moment: dt.datetime) -> dt.datetime:
     """Dagster windows are tz-aware; the warehouse stores naive UTC."""
     if moment.tzinfo is not None:
-        moment = moment.astimezone(dt.timezone.utc).replace(tzinfo=None)
+        moment = moment.astimezone(dt.UTC).replace(tzinfo=None)
     return moment

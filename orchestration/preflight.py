@@ -80,7 +80,7 @@ def _check_clockify(problems: list[str]) -> None:
         )
         return
     # The reports API lives on another host: one empty report proves URL, key and workspace there too.
-    moment = dt.datetime(2000, 1, 1, tzinfo=dt.timezone.utc)
+    moment = dt.datetime(2000, 1, 1, tzinfo=dt.UTC)
     body = {
         "dateRangeStart": format_report_timestamp(moment),
         "dateRangeEnd": format_report_timestamp(moment),

@@ -122,10 +122,7 @@ def _fsync(path: Path, directory: bool = False) -> None:
 
 
 def _remove(path: Path) -> None:
-    try:
-        path.unlink()
-    except FileNotFoundError:
-        pass
+    path.unlink(missing_ok=True)
 
 
 def publish_marts(
@@ -147,7 +144,7 @@ def publish_marts(
 
     tmp = target.with_name(f"{target.name}.tmp-{os.getpid()}-{secrets.token_hex(4)}")
     tmp_wal = tmp.with_name(tmp.name + ".wal")
-    published_at = dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)
+    published_at = dt.datetime.now(dt.UTC).replace(tzinfo=None)
     counts: dict[str, int] = {}
     try:
         con = connect_with_lock_wait(warehouse, lock_timeout_seconds, read_only=True)

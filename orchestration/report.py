@@ -78,7 +78,7 @@ def fmt_date(value) -> str:
 def _rows(con, sql: str, params: dict | None = None) -> list[dict]:
     cur = con.execute(sql, params or {})
     names = [d[0] for d in cur.description]
-    return [dict(zip(names, row)) for row in cur.fetchall()]
+    return [dict(zip(names, row, strict=True)) for row in cur.fetchall()]
 
 
 def _ratio(numerator: float | None, denominator: float | None) -> float | None:
@@ -546,7 +546,7 @@ def build_context(figures: dict, marts_path: Path, generated_at: dt.datetime) ->
 
 
 def render_report(figures: dict, marts_path: Path, generated_at: dt.datetime | None = None) -> str:
-    generated_at = generated_at or dt.datetime.now(dt.timezone.utc)
+    generated_at = generated_at or dt.datetime.now(dt.UTC)
     env = Environment(autoescape=True, trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=True)
     template = env.from_string(TEMPLATE_PATH.read_text(encoding="utf-8"))
     return template.render(**build_context(figures, marts_path, generated_at))

@@ -41,6 +41,6 @@ def range_tags(start: dt.date, end: dt.date) -> dict[str, str]:
     "(default 7), refresh dimensions and Linear issues updated since, then build the dbt marts.",
 )
 def daily_warehouse_schedule(context: ScheduleEvaluationContext):
-    run_date = context.scheduled_execution_time.astimezone(dt.timezone.utc).date()
+    run_date = context.scheduled_execution_time.astimezone(dt.UTC).date()
     start, end = daily_window(run_date, resync_days(), settings.start_date())
     return RunRequest(run_key=f"daily-{run_date.isoformat()}", tags=range_tags(start, end))

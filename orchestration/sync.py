@@ -31,7 +31,7 @@ def parse_day(text: str, flag: str) -> dt.date:
 
 
 def validate_range(start: dt.date, end: dt.date, today: dt.date | None = None) -> None:
-    today = today or dt.datetime.now(dt.timezone.utc).date()
+    today = today or dt.datetime.now(dt.UTC).date()
     first = settings.start_date()
     if start > end:
         raise SyncError(f"--start {start} is after --end {end}: swap them.")

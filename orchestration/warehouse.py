@@ -120,7 +120,7 @@ def _typed_selects(table: RawTable, source: str, values: str) -> tuple[list[str]
                 paths.append(column.json_path)
             expr = expr.replace(text, f"{values}[{paths.index(column.json_path) + 1}]")
         exprs.append(expr)
-    selects = [f"{e} AS {c.name}" for e, c in zip(exprs, table.columns)]
+    selects = [f"{e} AS {c.name}" for e, c in zip(exprs[: len(table.columns)], table.columns, strict=True)]
     if table.partitioned:
         selects.append(f"CAST({exprs[-1]} AS DATE) AS _partition_date")
     path_list = "[" + ", ".join(f"'{p}'" for p in paths) + "]"
@@ -257,7 +257,7 @@ class Warehouse(ConfigurableResource):
     def _load(self, table: RawTable, records: Iterable[dict]) -> Iterator[_LoadContext]:
         """Stage records (no lock held), then run the caller's statements in one transaction on the
         warehouse, attached to the staging connection as its default database (`incoming` is a temp table)."""
-        loaded_at = dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)
+        loaded_at = dt.datetime.now(dt.UTC).replace(tzinfo=None)
         staging = _Staging(table, loaded_at)
         try:
             staging.stage(records)

@@ -314,7 +314,7 @@ def plan_writeback(
     linked_task_ids = {link.task_id for link in existing_links}
     # Live link per issue: the most recent one whose task still exists in Clockify.
     live: dict[str, Link] = {}
-    for link in sorted(existing_links, key=lambda l: (l.linked_at or dt.datetime.min, l.task_id)):
+    for link in sorted(existing_links, key=lambda link: (link.linked_at or dt.datetime.min, link.task_id)):
         if link.task_id in tasks_by_id:
             live[link.issue_id] = link
     taken: set[str] = set()  # task ids adopted this run
@@ -546,7 +546,7 @@ def record_links(con, links: Sequence[Link]) -> None:
                 f"INSERT INTO {LINKS_TABLE} (task_id, issue_id, issue_identifier, project_id, workspace_id, "
                 "task_name, status, linked_at, updated_at) VALUES ($task_id, $issue_id, $issue_identifier, "
                 "$project_id, $workspace_id, $task_name, $status, $linked_at, $updated_at)",
-                {k: v for k, v in asdict(link).items()},
+                asdict(link),
             )
         con.execute("COMMIT")
     except BaseException:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import datetime as dt
 
 import duckdb
-import pytest
 from dagster import materialize
 
 from assets import raw_tables as t

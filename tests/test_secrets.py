@@ -6,7 +6,6 @@ import logging
 from pathlib import Path
 
 import pytest
-from dagster import DagsterInstance
 
 from orchestration import cli
 from orchestration.clients.clockify import ClockifyClient

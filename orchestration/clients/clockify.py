@@ -13,7 +13,7 @@ import time
 from collections import deque
 from collections.abc import Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any, Literal, cast
 from urllib.parse import urlsplit
 
@@ -420,8 +420,8 @@ class ClockifyClient(ApiClientResource):
 def as_utc(moment: datetime) -> datetime:
     """Aware datetimes converted to UTC; naive ones taken to be UTC already."""
     if moment.tzinfo is None:
-        return moment.replace(tzinfo=timezone.utc)
-    return moment.astimezone(timezone.utc)
+        return moment.replace(tzinfo=UTC)
+    return moment.astimezone(UTC)
 
 
 def parse_timestamp(value: Any) -> datetime | None:
@@ -455,7 +455,7 @@ def split_range(start: datetime, end: datetime, longest: timedelta) -> list[tupl
 
 def seconds_to_iso_duration(seconds: float) -> str:
     """3725 -> "PT1H2M5S", the main API's duration format (hours are not folded into days)."""
-    hours, rest = divmod(int(round(seconds)), 3600)
+    hours, rest = divmod(round(seconds), 3600)
     minutes, secs = divmod(rest, 60)
     text = "PT" + (f"{hours}H" if hours else "") + (f"{minutes}M" if minutes else "") + (f"{secs}S" if secs else "")
     return text if text != "PT" else "PT0S"
