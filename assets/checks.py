@@ -25,9 +25,9 @@ from dagster._core.storage.tags import (
     PARTITION_NAME_TAG,
 )
 
-from assets import raw_tables as t
-from assets.raw_assets import raw_key
-from orchestration.warehouse import Warehouse
+from assets.common import raw_key
+from orchestration.warehouse import raw_tables as t
+from orchestration.warehouse.duckdb import Warehouse
 
 TIME_ENTRIES = t.CLOCKIFY_TIME_ENTRIES
 

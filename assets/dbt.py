@@ -189,7 +189,7 @@ def hours_dbt_assets(context: AssetExecutionContext, dbt: DbtCliResource):
     # dbt opens the DuckDB file without waiting for its lock: hold the cross-process warehouse lock for the
     # whole build so no other sync, step or reader has it open meanwhile (orchestration/locking.py).
     from orchestration import settings
-    from orchestration.locking import warehouse_lock
+    from orchestration.warehouse.locking import warehouse_lock
 
     with warehouse_lock(settings.warehouse_path(), timeout_seconds=3600):
         invocation = dbt.cli(["build", "--threads", str(DBT_THREADS)], context=context)

@@ -2,11 +2,11 @@
 
 from dagster import AssetExecutionContext, BackfillPolicy, MaterializeResult, asset
 
-from assets import raw_tables as t
-from assets.raw_assets import DUCKDB_POOL, OWNERS, load_metadata, raw_key, snapshot_asset
-from orchestration.clients.linear import LinearClient
+from assets.common import DUCKDB_POOL, OWNERS, load_metadata, raw_key, snapshot_asset
+from orchestration.clients.linear.client import LinearClient
 from orchestration.partitions import daily_partitions, window_dates
-from orchestration.warehouse import Warehouse
+from orchestration.warehouse import raw_tables as t
+from orchestration.warehouse.duckdb import Warehouse
 
 linear_users = snapshot_asset(
     t.LINEAR_USERS, "linear", "linear", lambda c: c.users(), "Linear users (assignees, creators)."

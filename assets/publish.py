@@ -2,7 +2,7 @@
 
 After a successful `dbt build` (the asset is skipped when dbt fails) it copies schema `marts` of the
 warehouse into `data/marts.duckdb` (or `MARTS_PATH`) and swaps that file in atomically
-(`orchestration.publish`). BI tools read that file; they never open the warehouse, so they never block a
+(`orchestration.warehouse.publish`). BI tools read that file; they never open the warehouse, so they never block a
 run and never see a half-built state.
 
 Metadata: the published file, row counts per table and a preview of the first rows of each mart, both on
@@ -20,10 +20,10 @@ from dagster import (
     asset,
 )
 
+from assets.common import DUCKDB_POOL, OWNERS
 from assets.dbt import hours_dbt_assets
-from assets.raw_assets import DUCKDB_POOL, OWNERS
-from orchestration.publish import MARTS_SCHEMA, PUBLISHED_SCHEMA, PUBLISHED_TABLE, publish_marts
-from orchestration.warehouse import Warehouse
+from orchestration.warehouse.duckdb import Warehouse
+from orchestration.warehouse.publish import MARTS_SCHEMA, PUBLISHED_SCHEMA, PUBLISHED_TABLE, publish_marts
 
 PREVIEW_ROWS = 5
 PREVIEW_CELL_CHARS = 40

@@ -27,13 +27,13 @@ from dagster import (
 )
 from pydantic import Field
 
-from assets import raw_tables as t
-from assets.raw_assets import DUCKDB_POOL, OWNERS, raw_key
-from orchestration import writeback as wb
-from orchestration.clients.clockify import ClockifyClient
+from assets.common import DUCKDB_POOL, OWNERS, raw_key
+from orchestration.clients.clockify.client import ClockifyClient
 from orchestration.clients.errors import ApiError
 from orchestration.jobs import WRITEBACK_GROUP
-from orchestration.warehouse import Warehouse
+from orchestration.warehouse import raw_tables as t
+from orchestration.warehouse.duckdb import Warehouse
+from orchestration.writeback import plan as wb
 
 LINKS_KEY = AssetKey(["raw", "clockify_issue_task_links"])
 LINK_BATCH = 50  # link rows are committed after every this many successful writes, and at the end
@@ -226,7 +226,7 @@ def execute_writeback_job(dry_run: bool = False, max_writes: int | None = None, 
     import os
 
     from orchestration.definitions import build_definitions
-    from orchestration.sync import PROCESS_TAG, _instance, first_failure, process_tag
+    from orchestration.runs import PROCESS_TAG, _instance, first_failure, process_tag
 
     missing = [name for name in ("CLOCKIFY_API_KEY", "CLOCKIFY_WORKSPACE_ID") if not os.environ.get(name)]
     if missing:

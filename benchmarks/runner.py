@@ -92,8 +92,8 @@ def main(spec_path: str, out_path: str) -> int:
 
     import orchestration.definitions as definitions
     from orchestration.clients.http import RetryingHttp
-    from orchestration.sync import run_sync
-    from orchestration.warehouse import Warehouse
+    from orchestration.runs import run_sync
+    from orchestration.warehouse.duckdb import Warehouse
 
     imported = time.perf_counter()
 

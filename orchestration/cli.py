@@ -46,8 +46,8 @@ def _sandbox_env(**config):
 
 
 def raw_row_counts() -> dict[str, int]:
-    from assets.raw_tables import ALL_TABLES
-    from orchestration.warehouse import connect_with_lock_wait
+    from orchestration.warehouse.duckdb import connect_with_lock_wait
+    from orchestration.warehouse.raw_tables import ALL_TABLES
 
     with connect_with_lock_wait(settings.warehouse_path(), read_only=True) as con:
         existing = {
@@ -64,7 +64,7 @@ def raw_row_counts() -> dict[str, int]:
 
 def marts_summary(top: int = 5) -> tuple[list[tuple], list[tuple]]:
     """Hours per team and the top issues by hours, from the marts."""
-    from orchestration.warehouse import connect_with_lock_wait
+    from orchestration.warehouse.duckdb import connect_with_lock_wait
 
     with connect_with_lock_wait(settings.warehouse_path(), read_only=True) as con:
         teams = con.execute(
@@ -100,7 +100,7 @@ def cmd_sync(args) -> int:
     try:
         # Importing the job reads WAREHOUSE_START_DATE (the partitions): a malformed one is a ConfigError.
         from orchestration import preflight
-        from orchestration.sync import SyncError, parse_day, run_sync, validate_range
+        from orchestration.runs import SyncError, parse_day, run_sync, validate_range
     except settings.ConfigError as error:
         _print(f"error: {error}")
         return 1
@@ -124,7 +124,7 @@ def cmd_sync(args) -> int:
 
 
 def cmd_demo(args) -> int:
-    from orchestration.sync import SyncError, run_sync
+    from orchestration.runs import SyncError, run_sync
 
     today = dt.datetime.now(dt.UTC).date()
     start = today - dt.timedelta(days=DEMO_DAYS - 1)
@@ -142,7 +142,7 @@ def cmd_demo(args) -> int:
 
 
 def cmd_report(args) -> int:
-    from orchestration.report import run_report
+    from orchestration.report.render import run_report
 
     try:
         path = run_report(args.out)
@@ -154,7 +154,7 @@ def cmd_report(args) -> int:
 
 
 def cmd_ui(args) -> int:
-    from orchestration.sync import _instance
+    from orchestration.runs import _instance
 
     _instance()  # the project's dagster.yaml and the duckdb pool limit are in place before the UI starts
     command = [
@@ -195,7 +195,7 @@ def cmd_sandbox(args) -> int:
 def cmd_writeback(args) -> int:
     """Needs a warehouse with Linear loaded (`warehouse sync`); reads Clockify fresh, then writes."""
     from assets.writeback import execute_writeback_job
-    from orchestration.writeback import WritebackError, writeback_settings
+    from orchestration.writeback.plan import WritebackError, writeback_settings
 
     if args.max_writes is not None and args.max_writes < 1:
         _print(f"error: --max-writes {args.max_writes} must be at least 1.")

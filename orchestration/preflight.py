@@ -21,7 +21,7 @@ LINEAR_CHECK_QUERY = "query PreflightViewer { viewer { id } }"
 
 
 def _missing() -> list[str]:
-    from orchestration.sync import REQUIRED_ENV
+    from orchestration.runs import REQUIRED_ENV
 
     return [
         f"{name} is not set: set it to {meaning} in the environment or in .env."
@@ -56,7 +56,7 @@ def _describe(error: ApiError, url_setting: str, key_setting: str) -> str:
 def _check_clockify(problems: list[str]) -> None:
     import datetime as dt
 
-    from orchestration.clients.clockify import ClockifyClient, format_report_timestamp
+    from orchestration.clients.clockify.client import ClockifyClient, format_report_timestamp
 
     client = ClockifyClient(
         api_key=os.environ["CLOCKIFY_API_KEY"].strip(),
@@ -102,7 +102,7 @@ def _check_clockify(problems: list[str]) -> None:
 
 
 def _check_linear(problems: list[str]) -> None:
-    from orchestration.clients.linear import LinearClient
+    from orchestration.clients.linear.client import LinearClient
 
     client = LinearClient(
         api_key=os.environ["LINEAR_API_KEY"].strip(), api_url=settings.get("LINEAR_API_URL"), **CHECK_RETRY

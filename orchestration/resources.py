@@ -7,9 +7,9 @@ import os
 from dagster import EnvVar
 
 from orchestration import settings
-from orchestration.clients.clockify import ClockifyClient
-from orchestration.clients.linear import LinearClient
-from orchestration.warehouse import Warehouse
+from orchestration.clients.clockify.client import ClockifyClient
+from orchestration.clients.linear.client import LinearClient
+from orchestration.warehouse.duckdb import Warehouse
 
 
 def _number_env(name: str, default: float, kind=float, unit: str = "seconds") -> float:

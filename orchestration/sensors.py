@@ -19,8 +19,8 @@ from dagster import (
 )
 
 from assets.writeback import writeback_job
-from orchestration import writeback as wb
 from orchestration.jobs import warehouse_job
+from orchestration.writeback import plan as wb
 
 
 def writeback_request(warehouse_run_id: str, env: Mapping[str, str] | None = None) -> RunRequest | SkipReason:

@@ -1,5 +1,5 @@
 """Linear GraphQL API: executes queries with graphql-core against Linear's real schema
-(``orchestration/clients/linear_schema.graphql``) over the sandbox dataset.
+(``orchestration/clients/linear/schema.graphql``) over the sandbox dataset.
 
 Behaviour (documented choices where Linear's docs are vague):
 
@@ -56,7 +56,7 @@ DEFAULT_FIRST = 50
 MAX_COMPLEXITY = 10_000
 
 SCHEMA_PATH = os.path.join(
-    os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "orchestration", "clients", "linear_schema.graphql"
+    os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "orchestration", "clients", "linear", "schema.graphql"
 )
 
 _schema: Optional[graphql.GraphQLSchema] = None

@@ -174,7 +174,7 @@ def clean_reference() -> Path:
     """The clean run's warehouse (built once per session): the mutated sandbox data, no faults."""
     from dagster import DagsterInstance
 
-    from orchestration.sync import run_sync
+    from orchestration.runs import run_sync
     from sandbox import Sandbox
 
     path = TMP / "clean.duckdb"

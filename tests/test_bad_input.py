@@ -8,9 +8,9 @@ import re
 import duckdb
 import pytest
 
-from assets import raw_tables as t
 from orchestration import cli, preflight
-from orchestration.warehouse import Warehouse
+from orchestration.warehouse import raw_tables as t
+from orchestration.warehouse.duckdb import Warehouse
 from tests import reliability as r
 from tests.conftest import ANCHOR
 

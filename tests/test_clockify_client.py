@@ -7,7 +7,7 @@ from datetime import datetime, timedelta, timezone
 import pytest
 import requests
 
-from orchestration.clients.clockify import (
+from orchestration.clients.clockify.client import (
     ClockifyClient,
     as_utc,
     format_api_timestamp,

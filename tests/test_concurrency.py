@@ -25,8 +25,8 @@ import duckdb
 import pytest
 
 from assets.publish import MART_KEYS
-from orchestration.locking import WarehouseLockTimeout, lock_file, warehouse_lock
-from orchestration.publish import publish_marts
+from orchestration.warehouse.locking import WarehouseLockTimeout, lock_file, warehouse_lock
+from orchestration.warehouse.publish import publish_marts
 from sandbox import Sandbox, SandboxConfig
 from tests.conftest import ANCHOR, SMALL
 
@@ -239,7 +239,7 @@ def test_two_syncs_started_at_once_both_succeed_and_equal_a_clean_sync(sandbox_e
 HOLD = textwrap.dedent(
     """
     import sys, time
-    from orchestration.locking import warehouse_lock
+    from orchestration.warehouse.locking import warehouse_lock
     with warehouse_lock(sys.argv[1], shared=sys.argv[2] == "shared"):
         print("held", flush=True)
         time.sleep(float(sys.argv[3]))

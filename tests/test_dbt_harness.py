@@ -25,7 +25,7 @@ from pathlib import Path
 
 import duckdb
 
-from assets.raw_tables import ALL_TABLES, RawTable
+from orchestration.warehouse.raw_tables import ALL_TABLES, RawTable
 
 REPO = Path(__file__).resolve().parent.parent
 DBT_PROJECT_DIR = REPO / "dbt_project"
@@ -190,7 +190,7 @@ def _partition_sql(table: RawTable) -> str:
 
 
 def append_raw(con: duckdb.DuckDBPyConnection, tables: dict[str, list[dict]], loaded_at: dt.datetime) -> None:
-    """Append one load of `tables` (API-shaped records) to the raw layer, typed per assets.raw_tables."""
+    """Append one load of `tables` (API-shaped records) to the raw layer, typed per orchestration.warehouse.raw_tables."""
     by_name = {t.name: t for t in ALL_TABLES}
     con.execute("create schema if not exists raw")
     for name, records in tables.items():
@@ -316,13 +316,13 @@ def _workspace_tables(ws) -> dict[str, list[dict]]:
 
 @functools.lru_cache(maxsize=None)
 def built_warehouse_via_sync() -> BuiltWarehouse:
-    """Sandbox API server -> the Dagster job (raw assets + dbt build) via orchestration.sync.run_sync.
+    """Sandbox API server -> the Dagster job (raw assets + dbt build) via orchestration.runs.run_sync.
 
     The marts are then compared with the same Python reference as the direct load. A few changes are
     made through the sandbox before the sync: an issue moves team (time logged under its old identifier
     must follow it) and a timer is left running.
     """
-    from orchestration.sync import run_sync
+    from orchestration.runs import run_sync
     from sandbox import Sandbox, SandboxConfig
 
     cfg = SandboxConfig(

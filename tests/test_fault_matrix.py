@@ -16,9 +16,9 @@ import pytest
 from dagster import AssetKey, DagsterInstance, EnvVar
 
 from orchestration import definitions
-from orchestration.clients.clockify import ClockifyClient
-from orchestration.clients.linear import LinearClient
-from orchestration.sync import SyncError, run_sync
+from orchestration.clients.clockify.client import ClockifyClient
+from orchestration.clients.linear.client import LinearClient
+from orchestration.runs import SyncError, run_sync
 from tests import reliability as r
 from tests.conftest import ANCHOR
 

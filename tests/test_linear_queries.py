@@ -25,10 +25,10 @@ from graphql import (
 )
 from graphql.error import GraphQLSyntaxError
 
-from orchestration.clients import linear_queries
-from orchestration.clients.linear import MAX_PAGE_SIZE, LinearClient, operation_name
+from orchestration.clients.linear import queries as linear_queries
+from orchestration.clients.linear.client import MAX_PAGE_SIZE, LinearClient, operation_name
 
-SCHEMA_PATH = Path(linear_queries.__file__).with_name("linear_schema.graphql")
+SCHEMA_PATH = Path(linear_queries.__file__).with_name("schema.graphql")
 LOOKS_LIKE_DOCUMENT = re.compile(r"^\s*(query|mutation|subscription|fragment)\b")
 
 

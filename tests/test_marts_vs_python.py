@@ -227,7 +227,7 @@ class Reference:
 
 # The raw-loading step is the only thing that differs between these: "direct" appends the sandbox's
 # records (plus stale versions and hand-made edge cases) to raw and runs `dbt build`; "dagster_sync" serves
-# the sandbox over HTTP and runs the real job (raw assets, then the dbt assets) through orchestration.sync.
+# the sandbox over HTTP and runs the real job (raw assets, then the dbt assets) through orchestration.runs.
 LOADERS = {"direct": built_warehouse, "dagster_sync": built_warehouse_via_sync}
 
 

@@ -7,11 +7,11 @@ import datetime as dt
 import duckdb
 from dagster import materialize
 
-from assets import raw_tables as t
 from assets.clockify import clockify_assets
 from assets.linear import linear_assets
 from orchestration.resources import build_resources
-from orchestration.sync import run_sync
+from orchestration.runs import run_sync
+from orchestration.warehouse import raw_tables as t
 from tests.conftest import ANCHOR
 
 DAY = ANCHOR - dt.timedelta(days=3)

@@ -14,7 +14,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from orchestration.publish import default_marts_path, publish_marts
+from orchestration.warehouse.publish import default_marts_path, publish_marts
 
 REPO = Path(__file__).resolve().parent.parent
 

@@ -24,8 +24,8 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from orchestration.publish import publish_marts
-from orchestration.report import write_report
+from orchestration.report.render import write_report
+from orchestration.warehouse.publish import publish_marts
 
 XSS_TITLE = "<script>alert(1)</script>"
 XSS_USER = '<img src=x onerror="alert(2)">'
@@ -557,7 +557,7 @@ def test_report_renders_in_chromium(report, tmp_path):
 
 
 def test_run_report_publishes_missing_marts_then_writes(tmp_path, monkeypatch):
-    from orchestration.report import run_report
+    from orchestration.report.render import run_report
 
     warehouse = tmp_path / "warehouse.duckdb"
     build_warehouse_marts(warehouse)  # the warehouse has marts, nothing was published yet

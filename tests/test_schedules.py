@@ -6,8 +6,8 @@ import datetime as dt
 
 import pytest
 
+from orchestration.runs import SyncError, parse_day, validate_range
 from orchestration.schedules import daily_window, range_tags
-from orchestration.sync import SyncError, parse_day, validate_range
 
 FIRST = dt.date(2024, 1, 1)
 

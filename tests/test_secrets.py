@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 
 from orchestration import cli
-from orchestration.clients.clockify import ClockifyClient
+from orchestration.clients.clockify.client import ClockifyClient
 from orchestration.clients.errors import ApiError
-from orchestration.clients.linear import LinearClient
+from orchestration.clients.linear.client import LinearClient
 from tests import reliability as r
 
 
@@ -46,7 +46,7 @@ def test_a_sync_leaves_no_key_in_logs_run_storage_or_warehouse(pipeline_env, tmp
     pipeline_env.faults.add("clockify", "503", times=1)
     pipeline_env.faults.add("linear", "ratelimited_400", times=1, retry_after=0)
     caplog.set_level(logging.DEBUG)
-    from orchestration.sync import run_sync
+    from orchestration.runs import run_sync
 
     start, end = r.RANGE[1], r.RANGE[1]
     outcome = run_sync(start, end, asset_selection=r.RAW_KEYS)

@@ -7,8 +7,8 @@ import datetime as dt
 import duckdb
 import pytest
 
-from assets import raw_tables as t
-from orchestration.warehouse import Warehouse
+from orchestration.warehouse import raw_tables as t
+from orchestration.warehouse.duckdb import Warehouse
 
 
 def entry(entry_id: str, start: str, end: str | None, description: str = "work") -> dict:
@@ -93,7 +93,7 @@ def test_malformed_values_become_null_not_a_failed_load(warehouse):
 def test_a_failed_load_leaves_the_table_as_it_was(warehouse, monkeypatch):
     warehouse.replace_partitions(t.CLOCKIFY_TIME_ENTRIES, [entry("a", "2024-03-01T09:00:00Z", None)], D1, D1)
 
-    import orchestration.warehouse as w
+    import orchestration.warehouse.duckdb as w
 
     real_stage = w._Staging.stage
 
@@ -109,7 +109,7 @@ def test_a_failed_load_leaves_the_table_as_it_was(warehouse, monkeypatch):
 
 def test_a_source_failing_midway_leaves_the_table_as_it_was(warehouse, monkeypatch):
     """Records from a generator (API pages): an error after some chunks were staged writes nothing."""
-    import orchestration.warehouse as w
+    import orchestration.warehouse.duckdb as w
 
     monkeypatch.setattr(w, "STAGE_CHUNK_RECORDS", 2)
     warehouse.replace_partitions(t.CLOCKIFY_TIME_ENTRIES, [entry("a", "2024-03-01T09:00:00Z", None)], D1, D1)
@@ -125,7 +125,7 @@ def test_a_source_failing_midway_leaves_the_table_as_it_was(warehouse, monkeypat
 
 
 def test_records_stream_in_chunks_and_the_last_read_of_an_id_wins(warehouse, monkeypatch):
-    import orchestration.warehouse as w
+    import orchestration.warehouse.duckdb as w
 
     monkeypatch.setattr(w, "STAGE_CHUNK_RECORDS", 3)
 
@@ -154,7 +154,7 @@ def test_the_warehouse_lock_is_free_while_records_are_fetched(warehouse):
     """Staging happens outside the lock: a slow API never blocks other writers."""
     import fcntl
 
-    from orchestration.locking import lock_file
+    from orchestration.warehouse.locking import lock_file
 
     warehouse.replace_snapshot(t.CLOCKIFY_USERS, [{"id": "u0"}])  # the file and its lock file exist
     seen = []
@@ -224,7 +224,7 @@ def test_row_count_of_a_missing_table_is_zero(warehouse):
 
 
 def test_staging_beyond_its_memory_limit_spills_instead_of_failing(warehouse, monkeypatch):
-    import orchestration.warehouse as w
+    import orchestration.warehouse.duckdb as w
 
     monkeypatch.setattr(w, "STAGE_MEMORY_LIMIT", "100MB")
     many = (entry(f"e{i}", f"2024-03-01T{i % 24:02d}:00:00Z", None, "x" * 1000) for i in range(150_000))

@@ -12,9 +12,9 @@ from dagster import materialize
 
 from assets.linear import linear_issues, linear_teams, linear_workflow_states
 from assets.writeback import clockify_issue_task_links, run_writeback
-from orchestration import writeback as wb
-from orchestration.clients.clockify import ClockifyClient
+from orchestration.clients.clockify.client import ClockifyClient
 from orchestration.resources import build_resources
+from orchestration.writeback import plan as wb
 from sandbox.clockify import write_log
 from tests.conftest import ANCHOR
 

@@ -7,8 +7,8 @@ import datetime as dt
 import pytest
 
 from orchestration import settings
-from orchestration import writeback as wb
-from orchestration.writeback import Issue, Link, Team, plan_writeback, task_name
+from orchestration.writeback import plan as wb
+from orchestration.writeback.plan import Issue, Link, Team, plan_writeback, task_name
 
 ENG, OPS = Team("t-eng", "ENG", "Engineering"), Team("t-ops", "OPS", "Operations")
 TEAMS = [ENG, OPS]

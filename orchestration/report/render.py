@@ -34,9 +34,9 @@ from pathlib import Path
 
 from jinja2 import Environment
 
-from orchestration.warehouse import connect_with_lock_wait
+from orchestration.warehouse.duckdb import connect_with_lock_wait
 
-TEMPLATE_PATH = Path(__file__).with_name("report_template.html")
+TEMPLATE_PATH = Path(__file__).with_name("template.html")
 TOP_ISSUES = 15
 MAX_ROWS = 25  # projects / people shown in the unmatched charts (tables list them all)
 
@@ -576,12 +576,12 @@ def write_report(marts_path: str | Path, out_path: str | Path, *, lock_timeout_s
 def run_report(out: str | Path | None = None) -> Path:
     """What `warehouse report [--out PATH]` does: write the report of the published marts.
 
-    The marts file is `MARTS_PATH` or marts.duckdb beside the warehouse (see `orchestration.publish`);
+    The marts file is `MARTS_PATH` or marts.duckdb beside the warehouse (see `orchestration.warehouse.publish`);
     when it is missing but the warehouse has marts (dbt ran before publishing existed), they are published
     first. `out` defaults to data/report.html under the project root.
     """
     from orchestration import settings
-    from orchestration.publish import default_marts_path, publish_marts
+    from orchestration.warehouse.publish import default_marts_path, publish_marts
 
     warehouse = settings.warehouse_path()
     marts = default_marts_path(warehouse)

@@ -21,7 +21,8 @@ import dagster as dg
 import requests
 from pydantic import Field
 
-from orchestration.clients.clockify_records import (
+from orchestration.clients.base import ApiClientResource
+from orchestration.clients.clockify.records import (
     ClockifyClientRecord,
     ClockifyProject,
     ClockifyTag,
@@ -41,7 +42,6 @@ from orchestration.clients.http import (
     parse_retry_after,
     redact,
 )
-from orchestration.clients.resource import ApiClientResource
 
 logger = dg.get_dagster_logger(__name__)
 

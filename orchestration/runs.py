@@ -119,7 +119,7 @@ def initialize_pool(instance: DagsterInstance, pool: str = "duckdb") -> None:
 def _instance() -> DagsterInstance:
     # With DAGSTER_HOME (make sets a project-local one) runs are recorded and show in the UI.
     if os.environ.get("DAGSTER_HOME"):
-        from orchestration.locking import warehouse_lock
+        from orchestration.warehouse.locking import warehouse_lock
 
         home = settings.ensure_dagster_home()
         # Two syncs started at once on a fresh DAGSTER_HOME would both create its SQLite storages (and

@@ -36,7 +36,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from orchestration.warehouse import connect_with_lock_wait
+from orchestration.warehouse.duckdb import connect_with_lock_wait
 
 log = logging.getLogger(__name__)
 

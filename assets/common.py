@@ -5,8 +5,8 @@ from collections.abc import Callable, Sequence
 
 from dagster import AssetExecutionContext, AssetKey, MaterializeResult, MetadataValue, asset
 
-from assets.raw_tables import RawTable
-from orchestration.warehouse import LoadResult, Warehouse
+from orchestration.warehouse.duckdb import LoadResult, Warehouse
+from orchestration.warehouse.raw_tables import RawTable
 
 OWNERS = ["team:data-platform"]
 # Every DuckDB writer (raw loads and dbt) shares this pool; dagster.yaml gives it a limit of 1.

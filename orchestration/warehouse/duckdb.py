@@ -7,7 +7,7 @@
   issue replaces its previous version, wherever that version's partition was.
 
 Each write is one transaction: a failed load leaves the warehouse as it was. Records are bulk-loaded as
-one JSON column and typed by DuckDB (see `assets.raw_tables`), never row by row.
+one JSON column and typed by DuckDB (see `orchestration.warehouse.raw_tables`), never row by row.
 
 Records may be any iterable, a generator over API pages included: they are staged in chunks into a private
 in-memory DuckDB while the fetch goes on, so a year of time entries never sits in Python memory at once, and
@@ -38,9 +38,9 @@ try:  # a dependency of dagster-dbt; ~10x faster than the json module (the load'
 except ImportError:  # pragma: no cover
     orjson = None
 
-from assets.raw_tables import RawTable
-from orchestration.locking import LockedConnection
-from orchestration.locking import acquire as acquire_lock
+from orchestration.warehouse.locking import LockedConnection
+from orchestration.warehouse.locking import acquire as acquire_lock
+from orchestration.warehouse.raw_tables import RawTable
 
 log = logging.getLogger(__name__)
 
@@ -54,7 +54,7 @@ def connect_with_lock_wait(path: str | Path, timeout_seconds: float = 600.0, rea
     """Open the DuckDB file, waiting while another process holds its write lock.
 
     DuckDB allows one writing process per file; runs, steps and dbt take turns instead of failing. The
-    connection holds the cross-process warehouse lock (`orchestration.locking`: exclusive for writers,
+    connection holds the cross-process warehouse lock (`orchestration.warehouse.locking`: exclusive for writers,
     shared for readers) until it is closed, so dbt, which cannot wait for DuckDB's own lock, never meets it.
     """
     deadline = time.monotonic() + timeout_seconds

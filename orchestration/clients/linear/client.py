@@ -11,10 +11,11 @@ from typing import Any, cast
 import requests
 from pydantic import Field
 
-from orchestration.clients import linear_queries as q
+from orchestration.clients.base import ApiClientResource
 from orchestration.clients.errors import ApiError, AuthenticationError, QueryError
 from orchestration.clients.http import Service, Transient, is_transient_status, json_body, parse_retry_after, redact
-from orchestration.clients.linear_records import (
+from orchestration.clients.linear import queries as q
+from orchestration.clients.linear.records import (
     LinearCustomer,
     LinearCycle,
     LinearIssue,
@@ -23,7 +24,6 @@ from orchestration.clients.linear_records import (
     LinearUser,
     LinearWorkflowState,
 )
-from orchestration.clients.resource import ApiClientResource
 
 LINEAR = Service(name="Linear", env_prefix="LINEAR", status_page="https://linearstatus.com")
 
@@ -225,8 +225,8 @@ def classify_response(response: requests.Response, operation: str, secret: str =
         if _QUERY_ERROR_CODES.intersection(codes):
             raise QueryError(
                 f"Linear rejected query {operation} ({codes[0]}: {message}): update it in "
-                "orchestration/clients/linear_queries.py to match Linear's schema "
-                "(tests/test_linear_queries.py checks it against linear_schema.graphql).",
+                "orchestration/clients/linear/queries.py to match Linear's schema "
+                "(tests/test_linear_queries.py checks it against linear/schema.graphql).",
                 service="Linear",
                 status=status,
             )
