@@ -18,14 +18,9 @@ from dagster import (
     MetadataValue,
     asset_check,
 )
-from dagster._core.errors import DagsterInvalidPropertyError
-from dagster._core.storage.tags import (
-    ASSET_PARTITION_RANGE_END_TAG,
-    ASSET_PARTITION_RANGE_START_TAG,
-    PARTITION_NAME_TAG,
-)
 
 from assets.common import raw_key
+from orchestration.partitions import run_tags, run_window
 from orchestration.warehouse import raw_tables as t
 from orchestration.warehouse.duckdb import Warehouse
 
@@ -54,26 +49,6 @@ def working_days_without_entries(con, first: dt.date, last: dt.date, today: dt.d
     return [d for d in working_days(first, last) if d not in present]
 
 
-def run_window(tags: dict[str, str]) -> tuple[dt.date, dt.date] | None:
-    """The days a run loaded, from its partition tags (None when it was not partitioned)."""
-    if ASSET_PARTITION_RANGE_START_TAG in tags and ASSET_PARTITION_RANGE_END_TAG in tags:
-        return (
-            dt.date.fromisoformat(tags[ASSET_PARTITION_RANGE_START_TAG]),
-            dt.date.fromisoformat(tags[ASSET_PARTITION_RANGE_END_TAG]),
-        )
-    if PARTITION_NAME_TAG in tags:
-        day = dt.date.fromisoformat(tags[PARTITION_NAME_TAG])
-        return day, day
-    return None
-
-
-def _run_tags(context) -> dict[str, str]:
-    try:
-        return dict(context.run.tags)
-    except DagsterInvalidPropertyError:  # invoked directly (tests): no run
-        return {}
-
-
 def _table_exists(con) -> bool:
     (count,) = con.execute(
         "SELECT count(*) FROM information_schema.tables WHERE table_schema = 'raw' AND table_name = $name",
@@ -97,7 +72,7 @@ def working_days_have_entries(context: AssetCheckExecutionContext, warehouse: Wa
                 severity=AssetCheckSeverity.WARN,
                 metadata={"reason": MetadataValue.text("raw.clockify_time_entries has not been loaded yet")},
             )
-        window = run_window(_run_tags(context))
+        window = run_window(run_tags(context))
         if window is None:
             first, last = con.execute(
                 f"SELECT min(_partition_date), max(_partition_date) FROM {TIME_ENTRIES.qualified_name}"

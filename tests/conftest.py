@@ -1,17 +1,83 @@
-"""Shared fixtures: a sandbox serving both APIs, and an environment pointing the pipeline at it."""
+"""Shared fixtures: a sandbox serving both APIs, and an environment pointing the pipeline at it.
+
+The test process is its own: before any test runs, every variable the pipeline reads is removed from the
+environment (a developer's shell or `.env` never reaches a test), `.env` files are switched off
+(WAREHOUSE_DOTENV=0), and the warehouse, the published marts and dbt's target directory default to a
+temporary directory of the session, so a test that sets nothing can never write a real warehouse, a real
+MARTS_PATH or the checkout's dbt_project/target/. `pytest_sessionfinish` fails the session if the checkout's
+dbt_project/target/ or data/ changed anyway (tests/test_isolation.py tests each of these).
+"""
 
 from __future__ import annotations
 
 import datetime as dt
 import os
+import tempfile
+from pathlib import Path
 
 import pytest
 
-os.environ.setdefault("DBT_SEND_ANONYMOUS_USAGE_STATS", "false")
-# Tests never write run history into a developer's DAGSTER_HOME; those that need one make a temp home.
-os.environ.pop("DAGSTER_HOME", None)
+REPO = Path(__file__).resolve().parent.parent
+# Every variable the pipeline reads (orchestration/settings.py), plus DBT_PROFILES_DIR which dbt reads.
+PIPELINE_VARIABLES = (
+    "CLOCKIFY_API_KEY",
+    "CLOCKIFY_WORKSPACE_ID",
+    "CLOCKIFY_API_URL",
+    "CLOCKIFY_REPORTS_URL",
+    "LINEAR_API_KEY",
+    "LINEAR_API_URL",
+    "WAREHOUSE_PATH",
+    "MARTS_PATH",
+    "WAREHOUSE_START_DATE",
+    "WAREHOUSE_RESYNC_DAYS",
+    "API_MAX_RETRY_SECONDS",
+    "API_MAX_ATTEMPTS",
+    "CLOCKIFY_WRITEBACK",
+    "LINEAR_TEAM_KEYS",
+    "CLOCKIFY_WRITEBACK_MAX_WRITES",
+    "DBT_TARGET_PATH",
+    "DBT_PROFILES_DIR",
+    "DAGSTER_HOME",
+    "WAREHOUSE_DOTENV",
+)
+SESSION_DIR = Path(tempfile.mkdtemp(prefix="warehouse-tests-"))
+# What the tests see when they set nothing: nothing real, nothing from .env.
+TEST_DEFAULTS = {
+    "WAREHOUSE_DOTENV": "0",
+    "WAREHOUSE_PATH": str(SESSION_DIR / "default" / "warehouse.duckdb"),
+    "MARTS_PATH": str(SESSION_DIR / "default" / "marts.duckdb"),
+    "DBT_TARGET_PATH": str(SESSION_DIR / "dbt-target"),  # the manifest and every build's artifacts
+    "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
+}
+for _name in PIPELINE_VARIABLES:
+    os.environ.pop(_name, None)
+os.environ.update(TEST_DEFAULTS)
+# The checkout's files no test may change (compared at the end of the session).
+GUARDED = (REPO / "dbt_project" / "target", REPO / "data")
 
-from sandbox import Sandbox, SandboxConfig  # noqa: E402
+
+def _snapshot(paths=GUARDED) -> dict[str, tuple[int, int]]:
+    found = {}
+    for root in paths:
+        for path in sorted(root.rglob("*")) if root.is_dir() else []:
+            if path.is_file():
+                stat = path.stat()
+                found[str(path)] = (stat.st_mtime_ns, stat.st_size)
+    return found
+
+
+CHECKOUT_AT_START = _snapshot()
+
+
+def pytest_sessionfinish(session, exitstatus):
+    changed = sorted(set(_snapshot().items()) ^ set(CHECKOUT_AT_START.items()))
+    if changed:
+        names = sorted({path for path, _ in changed})
+        print(f"\nerror: the tests wrote into the checkout: {', '.join(names[:10])}")
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+
+from sandbox import Sandbox, SandboxConfig  # noqa: E402  (after the environment is cleaned)
 
 # A fixed anchor keeps every test's data identical from day to day.
 ANCHOR = dt.date(2024, 6, 28)
@@ -27,10 +93,12 @@ def sandbox():
 
 @pytest.fixture
 def pipeline_env(sandbox, tmp_path, monkeypatch):
-    """Point every setting at the sandbox and a temp warehouse file."""
+    """Point every setting at the sandbox and a temp warehouse file (tests build Settings from it:
+    `Settings.from_env(os.environ)`, or the CLI reads it)."""
     for key, value in sandbox.env().items():
         monkeypatch.setenv(key, value)
     monkeypatch.setenv("WAREHOUSE_PATH", str(tmp_path / "warehouse.duckdb"))
+    monkeypatch.delenv("MARTS_PATH", raising=False)  # marts.duckdb beside the temp warehouse
     monkeypatch.setenv("API_MAX_RETRY_SECONDS", "60")
     monkeypatch.delenv("DAGSTER_HOME", raising=False)
     return sandbox

@@ -175,13 +175,14 @@ def clean_reference() -> Path:
     from dagster import DagsterInstance
 
     from orchestration.runs import run_sync
+    from orchestration.settings import Settings
     from sandbox import Sandbox
 
     path = TMP / "clean.duckdb"
     with Sandbox(sandbox_config()) as sb:
         mutate(sb.workspace)
         with environment(**sync_env(sb, path)):
-            run_sync(*RANGE, instance=DagsterInstance.ephemeral())
+            run_sync(Settings.from_env(os.environ), *RANGE, instance=DagsterInstance.ephemeral())
     return path
 
 
@@ -191,10 +192,9 @@ def copy_warehouse(source: Path, target: Path) -> Path:
 
 
 def _raw_keys():
-    from assets.clockify import clockify_assets
-    from assets.linear import linear_assets
+    from assets.common import API_RAW_KEYS
 
-    return [key for a in [*clockify_assets, *linear_assets] for key in a.keys]
+    return list(API_RAW_KEYS)
 
 
 RAW_KEYS = _raw_keys()

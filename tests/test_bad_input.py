@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import datetime as dt
+import os
 import re
 
 import duckdb
 import pytest
 
 from orchestration import cli, preflight
+from orchestration.settings import Settings
 from orchestration.warehouse import raw_tables as t
 from orchestration.warehouse.duckdb import Warehouse
 from tests import reliability as r
@@ -74,7 +76,7 @@ def test_bad_settings_exit_non_zero_one_line_per_problem_and_write_nothing(
 
 
 def test_preflight_is_cheap_and_passes_on_good_settings(pipeline_env):
-    assert preflight.check() == []
+    assert preflight.check(Settings.from_env(os.environ)) == []
     assert pipeline_env.request_counts() == {"clockify": 1, "clockify_reports": 1, "linear": 1}
 
 

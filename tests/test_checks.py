@@ -9,7 +9,8 @@ import duckdb
 import pytest
 from dagster import AssetCheckSeverity, build_asset_check_context
 
-from assets.checks import run_window, working_days, working_days_have_entries, working_days_without_entries
+from assets.checks import working_days, working_days_have_entries, working_days_without_entries
+from orchestration.partitions import run_window
 from orchestration.warehouse import raw_tables as t
 from orchestration.warehouse.duckdb import Warehouse
 

@@ -7,17 +7,16 @@ from datetime import datetime, timedelta, timezone
 import pytest
 import requests
 
-from orchestration.clients.clockify.client import (
-    ClockifyClient,
-    as_utc,
+from orchestration.clients.clockify.client import ClockifyClient
+from orchestration.clients.clockify.normalize import (
     format_api_timestamp,
     format_report_timestamp,
     report_row_to_entry,
     seconds_to_iso_duration,
-    split_range,
 )
 from orchestration.clients.errors import ApiError, AuthenticationError, ConfigurationError, QueryError
 from orchestration.clients.http import Transient
+from orchestration.timeutil import as_utc, split_range
 
 UTC = timezone.utc
 KEY = "clockify-secret-key-123"

@@ -323,6 +323,7 @@ def built_warehouse_via_sync() -> BuiltWarehouse:
     must follow it) and a timer is left running.
     """
     from orchestration.runs import run_sync
+    from orchestration.settings import Settings
     from sandbox import Sandbox, SandboxConfig
 
     cfg = SandboxConfig(
@@ -354,7 +355,7 @@ def built_warehouse_via_sync() -> BuiltWarehouse:
                 DBT_SEND_ANONYMOUS_USAGE_STATS="false",
             )
             os.environ.pop("DAGSTER_HOME", None)
-            run_sync(cfg.start_date, cfg.anchor_date)
+            run_sync(Settings.from_env(os.environ), cfg.start_date, cfg.anchor_date)
             data = SourceData(_workspace_tables(ws))
     finally:
         os.environ.clear()

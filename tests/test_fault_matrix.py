@@ -9,16 +9,16 @@ pages 1..N-1 succeeded, a 2 s read timeout so a `slow` answer is a read timeout,
 from __future__ import annotations
 
 import datetime as dt
+import os
 import time
 from collections import Counter
+from dataclasses import replace
 
 import pytest
-from dagster import AssetKey, DagsterInstance, EnvVar
+from dagster import AssetKey, DagsterInstance
 
-from orchestration import definitions
-from orchestration.clients.clockify.client import ClockifyClient
-from orchestration.clients.linear.client import LinearClient
 from orchestration.runs import SyncError, run_sync
+from orchestration.settings import Settings
 from tests import reliability as r
 from tests.conftest import ANCHOR
 
@@ -28,31 +28,19 @@ READ_TIMEOUT = 2.0
 
 
 @pytest.fixture
-def tuned_clients(monkeypatch):
-    original = definitions.build_resources
+def tuned_clients():
+    """The settings of the environment as it is now, with the clients tuned for the matrix."""
 
-    def build():
-        resources = original()
-        c, lin = resources["clockify"], resources["linear"]
-        retry = dict(
-            max_attempts=c.max_attempts,
-            max_retry_seconds=c.max_retry_seconds,
-            backoff_base=0.05,
-            read_timeout=READ_TIMEOUT,
+    def settings() -> Settings:
+        base = Settings.from_env(os.environ)
+        return replace(
+            base,
+            api=replace(base.api, backoff_base=0.05, read_timeout=READ_TIMEOUT),
+            clockify=replace(base.clockify, page_size=4, report_page_size=25),
+            linear=replace(base.linear, page_size=40),
         )
-        resources["clockify"] = ClockifyClient(
-            api_key=EnvVar("CLOCKIFY_API_KEY"),
-            workspace_id=EnvVar("CLOCKIFY_WORKSPACE_ID"),
-            api_url=c.api_url,
-            reports_url=c.reports_url,
-            page_size=4,
-            report_page_size=25,
-            **retry,
-        )
-        resources["linear"] = LinearClient(api_key=EnvVar("LINEAR_API_KEY"), api_url=lin.api_url, page_size=40, **retry)
-        return resources
 
-    monkeypatch.setattr(definitions, "build_resources", build)
+    return settings
 
 
 def fired(sb) -> Counter:
@@ -77,7 +65,9 @@ def test_faults_repeats_overlaps_and_changes_end_like_a_clean_run(tuned_clients,
         #    twice after page 1 succeeded.
         faults.add("linear", "ratelimited_400", times=1, retry_after=0)
         faults.add("linear", "500", times=2, after=1)
-        run_sync(start, ANCHOR - dt.timedelta(days=6), asset_selection=[LINEAR_ISSUES], instance=instance)
+        run_sync(
+            tuned_clients(), start, ANCHOR - dt.timedelta(days=6), asset_selection=[LINEAR_ISSUES], instance=instance
+        )
         assert fired(sb) == {("linear", "ratelimited_400"): 1, ("linear", "500"): 2}
         assert not faults.pending()
         loaded = r.raw(warehouse)["linear_issues"]
@@ -97,7 +87,9 @@ def test_faults_repeats_overlaps_and_changes_end_like_a_clean_run(tuned_clients,
         faults.add("clockify_reports", "reset", times=1)
         faults.add("clockify_reports", "503", times=2, after=2)
         began = time.monotonic()
-        outcome = run_sync(start, ANCHOR - dt.timedelta(days=6), asset_selection=r.RAW_KEYS, instance=instance)
+        outcome = run_sync(
+            tuned_clients(), start, ANCHOR - dt.timedelta(days=6), asset_selection=r.RAW_KEYS, instance=instance
+        )
         assert time.monotonic() - began >= 1.5  # the three Retry-After waits were honoured
         assert not faults.pending()
         assert set(fired(sb)) == {("clockify", k) for k in ("429", "502", "503", "reset", "truncated")} | {
@@ -114,12 +106,12 @@ def test_faults_repeats_overlaps_and_changes_end_like_a_clean_run(tuned_clients,
         faults.add("linear", "500", times=1, after=3)
         faults.add("linear", "503", times=1, after=5)
         overlap = (ANCHOR - dt.timedelta(days=8), end)
-        run_sync(*overlap, asset_selection=r.RAW_KEYS, instance=instance)
+        run_sync(tuned_clients(), *overlap, asset_selection=r.RAW_KEYS, instance=instance)
         assert fired(sb) == {("linear", "ratelimited_429"): 2, ("linear", "500"): 1, ("linear", "503"): 1}
         after_overlap = r.raw(warehouse)
 
         # 4. The same range again, no change upstream: not a row more, not a row less.
-        run_sync(*overlap, asset_selection=r.RAW_KEYS, instance=instance)
+        run_sync(tuned_clients(), *overlap, asset_selection=r.RAW_KEYS, instance=instance)
         r.assert_same(r.raw(warehouse), after_overlap, "raw after loading the same partitions twice")
 
         # 5. Data changes upstream (edit, delete, stop a timer, move and archive issues, odd records),
@@ -128,7 +120,7 @@ def test_faults_repeats_overlaps_and_changes_end_like_a_clean_run(tuned_clients,
         faults.history.clear()
         faults.add("clockify", "429", times=2, retry_after=None)  # Clockify documents no Retry-After
         faults.add("linear", "ratelimited_400", times=1, after=2, retry_after=0)
-        run_sync(r.MUTATED_DAYS_FROM, end, instance=instance)
+        run_sync(tuned_clients(), r.MUTATED_DAYS_FROM, end, instance=instance)
         assert fired(sb) == {("clockify", "429"): 2, ("linear", "ratelimited_400"): 1}
 
     r.assert_same(r.raw(warehouse), r.raw(reference), "raw")
@@ -203,7 +195,7 @@ def test_exhausted_retries_fail_with_one_line_and_keep_the_warehouse(tuned_clien
             before_case = r.raw(warehouse)
             began = time.monotonic()
             with pytest.raises(SyncError) as info:
-                run_sync(*days, asset_selection=selection, instance=DagsterInstance.ephemeral())
+                run_sync(tuned_clients(), *days, asset_selection=selection, instance=DagsterInstance.ephemeral())
             message = str(info.value)
             assert "\n" not in message and step in message and detail in message and knob in message, message
             assert time.monotonic() - began < 60

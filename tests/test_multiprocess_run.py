@@ -6,11 +6,12 @@ sensor must answer that run."""
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
 
-from orchestration.schedules import range_tags
+from orchestration.partitions import range_tags
 from tests import reliability as r
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -54,20 +55,23 @@ def test_a_multiprocess_run_of_the_range_equals_the_clean_sync(tmp_path):
     # The write-back sensor, evaluated on that real run: it asks for one write-back run when enabled.
     from dagster import DagsterEventType, DagsterInstance, RunRequest, SkipReason, build_run_status_sensor_context
 
-    from orchestration.sensors import writeback_after_warehouse_run
+    from orchestration.definitions import build_definitions
+    from orchestration.sensors import WRITEBACK_SENSOR
+    from orchestration.settings import Settings
+
+    def sensor(**env):
+        return build_definitions(Settings.from_env({**os.environ, **env})).resolve_sensor_def(WRITEBACK_SENSOR)
 
     with r.environment(DAGSTER_HOME=str(home)):
         with DagsterInstance.get() as instance:
             (run_record,) = instance.get_runs()
             (success,) = instance.all_logs(run_record.run_id, of_type=DagsterEventType.RUN_SUCCESS)
             context = build_run_status_sensor_context(
-                sensor_name=writeback_after_warehouse_run.name,
+                sensor_name=WRITEBACK_SENSOR,
                 dagster_instance=instance,
                 dagster_run=run_record,
                 dagster_event=success.dagster_event,
             )
-            with r.environment(CLOCKIFY_WRITEBACK=None):
-                assert isinstance(writeback_after_warehouse_run(context), SkipReason)
-            with r.environment(CLOCKIFY_WRITEBACK="1"):
-                request = writeback_after_warehouse_run(context)
+            assert isinstance(sensor()(context), SkipReason)
+            request = sensor(CLOCKIFY_WRITEBACK="1")(context)
     assert isinstance(request, RunRequest) and run_record.run_id in request.run_key

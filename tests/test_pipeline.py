@@ -3,19 +3,32 @@
 from __future__ import annotations
 
 import datetime as dt
+import os
 
 import duckdb
 from dagster import materialize
 
-from assets.clockify import clockify_assets
-from assets.linear import linear_assets
+from assets.clockify import build_clockify_assets
+from assets.common import API_RAW_KEYS
+from assets.linear import build_linear_assets
+from orchestration.partitions import daily_partitions
 from orchestration.resources import build_resources
 from orchestration.runs import run_sync
+from orchestration.settings import Settings
 from orchestration.warehouse import raw_tables as t
 from tests.conftest import ANCHOR
 
 DAY = ANCHOR - dt.timedelta(days=3)
-RAW_ASSETS = [*clockify_assets, *linear_assets]
+
+
+def settings() -> Settings:
+    """The settings of the environment as the test has set it now."""
+    return Settings.from_env(os.environ)
+
+
+def raw_assets():
+    partitions = daily_partitions(settings().start_date)
+    return [*build_clockify_assets(partitions), *build_linear_assets(partitions)]
 
 
 def warehouse_rows(sql: str, params=None):
@@ -35,7 +48,7 @@ def entries_on(sandbox, day: dt.date) -> set[str]:
 
 
 def materialize_day(day: dt.date):
-    result = materialize(RAW_ASSETS, partition_key=day.isoformat(), resources=build_resources())
+    result = materialize(raw_assets(), partition_key=day.isoformat(), resources=build_resources(settings()))
     assert result.success
     return result
 
@@ -93,12 +106,12 @@ def raw_snapshot() -> dict[str, list]:
     }
 
 
-RAW_KEYS = [key for a in RAW_ASSETS for key in a.keys]
+RAW_KEYS = API_RAW_KEYS
 
 
 def test_sync_with_faults_leaves_the_same_raw_rows(pipeline_env, tmp_path, monkeypatch):
     start, end = ANCHOR - dt.timedelta(days=9), ANCHOR - dt.timedelta(days=1)
-    run_sync(start, end, asset_selection=RAW_KEYS)
+    run_sync(settings(), start, end, asset_selection=RAW_KEYS)
     clean = raw_snapshot()
 
     monkeypatch.setenv("WAREHOUSE_PATH", str(tmp_path / "faulty.duckdb"))
@@ -111,7 +124,7 @@ def test_sync_with_faults_leaves_the_same_raw_rows(pipeline_env, tmp_path, monke
     faults.add("linear", "500", times=1, after=2)
     faults.add("linear", "reset", times=1, after=4)
     before = sum(pipeline_env.request_counts().values())
-    run_sync(start, end, asset_selection=RAW_KEYS)
+    run_sync(settings(), start, end, asset_selection=RAW_KEYS)
     assert raw_snapshot() == clean
     # The faults really fired: at least the 9 injected failures were answered and retried.
     assert sum(pipeline_env.request_counts().values()) - before >= 9

@@ -14,7 +14,8 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from orchestration.warehouse.publish import default_marts_path, publish_marts
+from orchestration.settings import Settings
+from orchestration.warehouse.publish import publish_marts
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -124,11 +125,11 @@ def test_target_path_defaults_and_override(tmp_path, monkeypatch):
     warehouse = tmp_path / "wh" / "warehouse.duckdb"
     warehouse.parent.mkdir()
     write_warehouse(warehouse, 3)
-    monkeypatch.delenv("MARTS_PATH", raising=False)
-    assert default_marts_path(warehouse) == warehouse.parent / "marts.duckdb"
+    assert Settings.from_env({"WAREHOUSE_PATH": str(warehouse)}).marts_path == warehouse.parent / "marts.duckdb"
+    assert publish_marts(warehouse).path == warehouse.parent / "marts.duckdb"
 
-    monkeypatch.setenv("MARTS_PATH", str(tmp_path / "bi" / "published.duckdb"))
-    result = publish_marts(warehouse)
+    configured = {"WAREHOUSE_PATH": str(warehouse), "MARTS_PATH": str(tmp_path / "bi" / "published.duckdb")}
+    result = publish_marts(warehouse, Settings.from_env(configured).marts_path)
     assert result.path == tmp_path / "bi" / "published.duckdb"
     assert read_published(result.path)["version"] == 3
 

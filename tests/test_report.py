@@ -558,12 +558,12 @@ def test_report_renders_in_chromium(report, tmp_path):
 
 def test_run_report_publishes_missing_marts_then_writes(tmp_path, monkeypatch):
     from orchestration.report.render import run_report
+    from orchestration.settings import Settings
 
     warehouse = tmp_path / "warehouse.duckdb"
     build_warehouse_marts(warehouse)  # the warehouse has marts, nothing was published yet
-    monkeypatch.setenv("WAREHOUSE_PATH", str(warehouse))
-    monkeypatch.delenv("MARTS_PATH", raising=False)
-    out = run_report(tmp_path / "site" / "report.html")
+    settings = Settings.from_env({"WAREHOUSE_PATH": str(warehouse)})  # no MARTS_PATH: beside the warehouse
+    out = run_report(settings, tmp_path / "site" / "report.html")
     assert (tmp_path / "marts.duckdb").exists()
     page = out.read_text()
     assert re.search(r'id="kpi-total-hours">([^<]*)<', page).group(1) == h(expected_figures()["total"])

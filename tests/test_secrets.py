@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 from pathlib import Path
 
 import pytest
@@ -47,9 +48,10 @@ def test_a_sync_leaves_no_key_in_logs_run_storage_or_warehouse(pipeline_env, tmp
     pipeline_env.faults.add("linear", "ratelimited_400", times=1, retry_after=0)
     caplog.set_level(logging.DEBUG)
     from orchestration.runs import run_sync
+    from orchestration.settings import Settings
 
     start, end = r.RANGE[1], r.RANGE[1]
-    outcome = run_sync(start, end, asset_selection=r.RAW_KEYS)
+    outcome = run_sync(Settings.from_env(os.environ), start, end, asset_selection=r.RAW_KEYS)
     assert outcome.result.success
     metadata = repr([e.materialization.metadata for e in outcome.result.get_asset_materialization_events()])
     run_config = repr(outcome.result.dagster_run.run_config) + repr(outcome.result.dagster_run.tags)

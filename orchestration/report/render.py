@@ -34,7 +34,9 @@ from pathlib import Path
 
 from jinja2 import Environment
 
+from orchestration.settings import PROJECT_ROOT, Settings
 from orchestration.warehouse.duckdb import connect_with_lock_wait
+from orchestration.warehouse.publish import publish_marts
 
 TEMPLATE_PATH = Path(__file__).with_name("template.html")
 TOP_ISSUES = 15
@@ -573,19 +575,15 @@ def write_report(marts_path: str | Path, out_path: str | Path, *, lock_timeout_s
     return out_path
 
 
-def run_report(out: str | Path | None = None) -> Path:
+def run_report(settings: Settings, out: str | Path | None = None) -> Path:
     """What `warehouse report [--out PATH]` does: write the report of the published marts.
 
-    The marts file is `MARTS_PATH` or marts.duckdb beside the warehouse (see `orchestration.warehouse.publish`);
-    when it is missing but the warehouse has marts (dbt ran before publishing existed), they are published
-    first. `out` defaults to data/report.html under the project root.
+    The marts file is `settings.marts_path` (MARTS_PATH, or marts.duckdb beside the warehouse); when it is
+    missing but the warehouse has marts (dbt ran before publishing existed), they are published first.
+    `out` defaults to data/report.html under the project root.
     """
-    from orchestration import settings
-    from orchestration.warehouse.publish import default_marts_path, publish_marts
-
-    warehouse = settings.warehouse_path()
-    marts = default_marts_path(warehouse)
+    warehouse, marts = settings.warehouse_path, settings.marts_path
     if not marts.exists() and warehouse.exists():
         publish_marts(warehouse, marts)
-    out_path = Path(out).expanduser() if out else settings.PROJECT_ROOT / "data" / "report.html"
+    out_path = Path(out).expanduser() if out else PROJECT_ROOT / "data" / "report.html"
     return write_report(marts, out_path)

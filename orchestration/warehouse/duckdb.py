@@ -240,9 +240,11 @@ class _LoadContext:
 
 
 class Warehouse(ConfigurableResource):
-    """The DuckDB file the raw assets write and dbt builds on (same `WAREHOUSE_PATH`)."""
+    """The DuckDB file the raw assets write and dbt builds on (WAREHOUSE_PATH), and where its marts are
+    published for BI tools (MARTS_PATH; empty: marts.duckdb beside it)."""
 
     path: str
+    marts_path: str = ""
     lock_timeout_seconds: float = 600.0
 
     @contextmanager

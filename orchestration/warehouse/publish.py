@@ -19,7 +19,8 @@ published file is complete, so a reader sees old or new marts, never a mix, and 
 publishing (there is no lock between them). Note that DuckDB caches open databases per process: a reader
 sees the new file once it has closed all its connections to the path and opens it again.
 
-The target is `MARTS_PATH` when set, else `marts.duckdb` beside the warehouse file.
+The target is the caller's (`Settings.marts_path`: `MARTS_PATH` when set), else `marts.duckdb` beside the
+warehouse file.
 
 For BI tools: open the file read-only (DuckDB `read_only=True`, DBeaver "read-only connection", ...).
 The marts sit in the file's default schema, so `SELECT * FROM hours_per_team` works as it is, and so does
@@ -36,6 +37,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from orchestration.settings import marts_path
 from orchestration.warehouse.duckdb import connect_with_lock_wait
 
 log = logging.getLogger(__name__)
@@ -43,7 +45,6 @@ log = logging.getLogger(__name__)
 MARTS_SCHEMA = "marts"  # where dbt builds them in the warehouse
 PUBLISHED_SCHEMA = "main"  # where BI tools find them: the published file's default schema
 PUBLISHED_TABLE = "_published"
-DEFAULT_FILE_NAME = "marts.duckdb"
 # A temp file whose writer is gone is stale at once; one whose pid is (re)used is stale after this age.
 STALE_TEMP_AGE_SECONDS = 6 * 3600
 
@@ -54,16 +55,6 @@ class PublishResult:
     tables: dict[str, int] = field(default_factory=dict)  # table name -> row count
     published_at: dt.datetime | None = None  # UTC, naive (as stored in _published)
     seconds: float = 0.0
-
-
-def default_marts_path(warehouse_path: str | Path) -> Path:
-    """`MARTS_PATH` when set (relative paths from the warehouse's directory), else marts.duckdb beside it."""
-    warehouse = Path(warehouse_path).expanduser().resolve()
-    configured = os.environ.get("MARTS_PATH")
-    if configured:
-        path = Path(configured).expanduser()
-        return path if path.is_absolute() else (warehouse.parent / path).resolve()
-    return warehouse.parent / DEFAULT_FILE_NAME
 
 
 def _quote(identifier: str) -> str:
@@ -131,12 +122,13 @@ def publish_marts(
     *,
     lock_timeout_seconds: float = 600.0,
 ) -> PublishResult:
-    """Copy every table of schema `marts` of the warehouse into a new file and swap it in atomically."""
+    """Copy every table of schema `marts` of the warehouse into a new file and swap it in atomically
+    (`target_path`, default marts.duckdb beside the warehouse)."""
     started = time.monotonic()
     warehouse = Path(warehouse_path).expanduser().resolve()
     if not warehouse.exists():
         raise FileNotFoundError(f"Warehouse file {warehouse} does not exist: run a sync (and dbt build) first.")
-    target = Path(target_path).expanduser().resolve() if target_path else default_marts_path(warehouse)
+    target = Path(target_path).expanduser().resolve() if target_path else marts_path(warehouse, None)
     if target == warehouse:
         raise ValueError(f"The marts must be published to another file than the warehouse ({warehouse}).")
     target.parent.mkdir(parents=True, exist_ok=True)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 import time
 from collections.abc import Callable, Iterator, Mapping
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any, cast
 
 import requests
@@ -24,8 +24,9 @@ from orchestration.clients.linear.records import (
     LinearUser,
     LinearWorkflowState,
 )
+from orchestration.timeutil import iso_millis
 
-LINEAR = Service(name="Linear", env_prefix="LINEAR", status_page="https://linearstatus.com")
+LINEAR = Service(name="Linear", status_page="https://linearstatus.com")
 
 MAX_PAGE_SIZE = 250
 # Linear's limits are hourly; wait for the announced reset only when it is this close, else back off
@@ -149,8 +150,7 @@ def operation_name(document: str) -> str:
 
 def format_timestamp(moment: datetime) -> str:
     """ISO-8601 in UTC with milliseconds, as Linear writes them; naive datetimes are taken as UTC."""
-    moment = moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
-    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
+    return iso_millis(moment)
 
 
 def updated_at_filter(updated_from: datetime | None, updated_to: datetime | None) -> dict[str, Any] | None:
@@ -209,7 +209,7 @@ def classify_response(response: requests.Response, operation: str, secret: str =
         body = None
     codes = error_codes(body)
     if "RATELIMITED" in codes:
-        raise Transient(f"HTTP {status} RATELIMITED", rate_limit_wait(response.headers))
+        raise Transient(f"HTTP {status} RATELIMITED", rate_limit_wait(response.headers), refused=True)
     if "AUTHENTICATION_ERROR" in codes or status == 401:
         raise AuthenticationError(
             f"Linear rejected the API key (HTTP {status}): set LINEAR_API_KEY to a valid personal API key "
