@@ -426,6 +426,35 @@ def test_estimate_vs_actual_by_cycle(warehouse, ref):
     )
 
 
+def test_hours_summary(warehouse, ref):
+    entries, matched = ref.entries, ref.matched
+    total = sum(e.hours for e in entries)
+    matched_hours = sum(e.hours for e in matched)
+    per_issue = defaultdict(float)
+    for e in matched:
+        per_issue[e.issue_id] += e.hours
+    estimated = {i: h for i, h in per_issue.items() if ref.issues[i].get("estimate") is not None}
+    points = sum(ref.issues[i]["estimate"] for i in estimated)
+    expected = dict(
+        first_entry_date=min(e.date for e in entries),
+        last_entry_date=max(e.date for e in entries),
+        first_started_at=min(e.start for e in entries),
+        last_started_at=max(e.start for e in entries),
+        hours=total,
+        matched_hours=matched_hours,
+        unmatched_hours=total - matched_hours,
+        matched_share=matched_hours / total if total else None,
+        time_entry_count=len(entries),
+        contributors=len({e.user_id for e in entries}),
+        issue_count=len(per_issue),
+        estimate_points=points,
+        estimated_issue_hours=sum(estimated.values()),
+        hours_per_estimate_point=sum(estimated.values()) / points if points else None,
+    )
+    (row,) = warehouse.query("select * from marts.hours_summary")
+    _compare({"all": row}, {"all": expected}, list(expected))
+
+
 def test_edge_cases_land_where_the_contract_says(direct_warehouse):
     warehouse = direct_warehouse
     fct = {

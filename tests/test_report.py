@@ -28,6 +28,13 @@ from orchestration.report.render import write_report
 from orchestration.warehouse.publish import publish_marts
 
 XSS_TITLE = "<script>alert(1)</script>"
+DERIVED_MARTS = (
+    "hours_summary",
+    "estimate_vs_actual_by_team",
+    "estimate_vs_actual_by_cycle",
+    "unmatched_hours_by_project",
+    "unmatched_hours_by_person",
+)
 XSS_USER = '<img src=x onerror="alert(2)">'
 AMP_PROJECT = 'R&D "Platform" <beta>'
 
@@ -76,7 +83,7 @@ def build_marts(path: Path) -> None:
 
 
 def build_warehouse_marts(path: Path) -> None:
-    """The four marts the report reads, in schema `marts` as dbt builds them (plus a column it ignores)."""
+    """The marts the report reads, in schema `marts` as dbt builds them (plus a column it ignores)."""
     building = path.with_name("building.duckdb")  # in a file named marts.duckdb, `marts.x` is ambiguous
     con = duckdb.connect(str(building))
     try:
@@ -128,11 +135,63 @@ def build_warehouse_marts(path: Path) -> None:
             GROUP BY ALL""")
         con.execute("""CREATE TABLE marts.hours_per_team AS
             SELECT * FROM (VALUES ('ENG', 'Engineering'), ('DES', 'Design')) t(team_key, team_name)""")
+        build_derived_marts(con)
         con.execute("DROP TABLE marts.issues_src")
         con.execute("DROP TABLE marts.cycles_src")
     finally:
         con.close()
     os.replace(building, path)
+
+
+def build_derived_marts(con) -> None:
+    """The marts the report reads that dbt derives from the ones above, as dbt defines them (the fixture's
+    stand-in for a dbt build): totals, estimate vs actual by team and by cycle, unmatched shares."""
+    con.execute("""CREATE TABLE marts.hours_summary AS
+        SELECT min(entry_date) AS first_entry_date, max(entry_date) AS last_entry_date,
+               min(started_at) AS first_started_at, max(started_at) AS last_started_at,
+               coalesce(sum("hours"), 0) AS "hours",
+               coalesce(sum("hours") FILTER (WHERE issue_id IS NOT NULL), 0) AS matched_hours,
+               coalesce(sum("hours") FILTER (WHERE issue_id IS NULL), 0) AS unmatched_hours,
+               sum("hours") FILTER (WHERE issue_id IS NOT NULL) / nullif(sum("hours"), 0) AS matched_share,
+               count(*) AS time_entry_count, count(DISTINCT user_id) AS contributors,
+               count(DISTINCT issue_id) AS issue_count,
+               (SELECT sum("hours") FILTER (WHERE estimate IS NOT NULL) / nullif(sum(estimate), 0)
+                FROM marts.hours_per_issue) AS hours_per_estimate_point
+        FROM marts.fct_time_entries""")
+    estimate_columns = """count(*) AS issues_with_time, count(estimate) AS estimated_issue_count,
+        coalesce(sum(estimate), 0) AS estimate_points,
+        coalesce(sum("hours") FILTER (WHERE estimate IS NOT NULL), 0) AS estimated_issue_hours,
+        coalesce(sum("hours") FILTER (WHERE estimate IS NULL), 0) AS unestimated_issue_hours,
+        coalesce(sum("hours"), 0) AS "hours",
+        sum("hours") FILTER (WHERE estimate IS NOT NULL) / nullif(sum(estimate), 0) AS hours_per_estimate_point"""
+    con.execute(f"""CREATE TABLE marts.estimate_vs_actual_by_team AS
+        SELECT team_key, {estimate_columns} FROM marts.hours_per_issue GROUP BY team_key""")
+    con.execute(f"""CREATE TABLE marts.estimate_vs_actual_by_cycle AS
+        WITH in_cycle AS (
+            SELECT c.team_key, c.cycle_number, c.cycle_starts_at, e.issue_id, i.estimate, e."hours"
+            FROM marts.fct_time_entries e
+            JOIN marts.issues_src i USING (issue_id)
+            JOIN marts.cycles_src c
+              ON c.team_key = i.team_key AND c.cycle_starts_at <= e.started_at AND e.started_at < c.cycle_ends_at
+        ),
+        per_issue AS (
+            SELECT team_key, cycle_number, cycle_starts_at, issue_id, any_value(estimate) AS estimate,
+                   sum("hours") AS "hours"
+            FROM in_cycle GROUP BY ALL
+        )
+        SELECT team_key, cycle_number, cycle_starts_at, {estimate_columns} FROM per_issue GROUP BY ALL""")
+    for mart, key, names in (
+        ("unmatched_hours_by_project", "project_id", "any_value(project_name) AS project_name, "
+         "any_value(client_name) AS client_name"),
+        ("unmatched_hours_by_person", "user_id", "any_value(user_name) AS user_name"),
+    ):  # fmt: skip
+        con.execute(f"""CREATE TABLE marts.{mart} AS
+            SELECT {key}, {names},
+                   coalesce(sum("hours") FILTER (WHERE issue_id IS NULL), 0) AS unmatched_hours,
+                   sum("hours") AS total_hours,
+                   coalesce(sum("hours") FILTER (WHERE issue_id IS NULL), 0) / nullif(sum("hours"), 0)
+                       AS unmatched_share
+            FROM marts.fct_time_entries GROUP BY {key}""")
 
 
 def expected_figures() -> dict:
@@ -330,7 +389,7 @@ def test_empty_marts_still_render(tmp_path):
     marts = tmp_path / "marts.duckdb"
     build_marts(marts)
     con = duckdb.connect(str(marts))
-    for table in ("fct_time_entries", "hours_per_issue", "hours_per_cycle"):
+    for table in ("fct_time_entries", "hours_per_issue", "hours_per_cycle", *DERIVED_MARTS):
         con.execute(f"DELETE FROM {table}")
     con.close()
     page = write_report(marts, tmp_path / "r.html").read_text()

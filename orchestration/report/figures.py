@@ -1,24 +1,39 @@
-"""The report's figures: what `query_figures` reads from the published marts file.
+"""The report's figures: read from the published marts file, never re-derived from them.
 
-(a) Hours per team per cycle: `hours_per_cycle` (hours, issue_count) as is, keeping cycles with hours
-    or overlapping the data range (from the first to the last time entry start), so future cycles are left
-    out and idle ones in range show as 0. Team names come from `hours_per_team`.
-(b) Estimate vs actual, over issues with logged time (`hours_per_issue`), the same definitions as the dbt
-    marts `estimate_vs_actual_by_*`: estimate points = sum of `estimate` of estimated issues; hours on
-    estimated issues; hours per point = the one divided by the other; hours on unestimated issues beside.
-    By team: grouped on `hours_per_issue.team_key`. By cycle: each matched entry of `fct_time_entries`
-    counts in the cycle of its issue's team whose [cycle_starts_at, cycle_ends_at) holds the entry's start
-    (the later-starting cycle should two overlap; the rule of `hours_per_cycle`), hours are summed per
-    issue and cycle, and an issue worked in two cycles counts its estimate in both (points are not
-    additive across cycles).
-(c) Top issues by hours: the `TOP_ISSUES` issues of `hours_per_issue` with the most hours.
-(d) Unmatched share: hours of `fct_time_entries` without `issue_id` over all hours, per project
-    (`project_id`, null = no project) and per person (`user_id`), largest unmatched hours first.
+Every number the page shows is a column of a dbt mart (its definition is the mart's, dbt_project/README.md);
+here they are only selected, filtered and ordered:
+
+(a) Headline totals and the all-teams hours per estimate point: `hours_summary` (one row).
+(b) Hours per team per cycle: `hours_per_cycle` (hours, issue_count), keeping cycles with hours or
+    overlapping the data range (from the first to the last time entry start, from `hours_summary`), so
+    future cycles are left out and idle ones in range show as 0. Team names come from `hours_per_team`.
+(c) Estimate vs actual: `estimate_vs_actual_by_team` and `estimate_vs_actual_by_cycle`, the teams and
+    cycles with time. By cycle the hours are the ones logged inside the cycle, and an issue worked in two
+    cycles counts its estimate in both (points are not additive across cycles).
+(d) Top issues by hours: the `TOP_ISSUES` issues of `hours_per_issue` with the most hours.
+(e) Unmatched share: `unmatched_hours_by_project` (null project_id = no project) and
+    `unmatched_hours_by_person`, largest unmatched hours first.
 """
 
 from __future__ import annotations
 
 TOP_ISSUES = 15
+
+# hours_summary when it has no row (never from dbt: an empty fct_time_entries still gives one row).
+EMPTY_SUMMARY = dict(
+    date_from=None,
+    date_to=None,
+    first_start=None,
+    last_start=None,
+    total_hours=0.0,
+    matched_hours=0.0,
+    unmatched_hours=0.0,
+    matched_share=None,
+    entry_count=0,
+    people=0,
+    issues=0,
+    hours_per_point=None,
+)
 
 
 def _rows(con, sql: str, params: dict | None = None) -> list[dict]:
@@ -27,32 +42,23 @@ def _rows(con, sql: str, params: dict | None = None) -> list[dict]:
     return [dict(zip(names, row, strict=True)) for row in cur.fetchall()]
 
 
-def _ratio(numerator: float | None, denominator: float | None) -> float | None:
-    if numerator is None or not denominator:
-        return None
-    return numerator / denominator
-
-
 def query_figures(con) -> dict:
     """Every figure of the report, from the marts of the connection's database (see the module doc)."""
     (catalog,) = con.execute("SELECT current_database()").fetchone()
     m = '"' + catalog.replace('"', '""') + '".main'  # the published file keeps the marts in its default schema
 
-    summary = _rows(
+    rows = _rows(
         con,
         f"""
-        select min(entry_date) as date_from, max(entry_date) as date_to,
-               min(started_at) as first_start, max(started_at) as last_start,
-               coalesce(sum("hours"), 0) as total_hours,
-               coalesce(sum("hours") filter (where issue_id is not null), 0) as matched_hours,
-               count(*) as entry_count,
-               count(distinct user_id) as people,
-               count(distinct issue_id) as issues
-        from {m}.fct_time_entries
+        select first_entry_date as date_from, last_entry_date as date_to,
+               first_started_at as first_start, last_started_at as last_start,
+               "hours" as total_hours, matched_hours, unmatched_hours, matched_share,
+               time_entry_count as entry_count, contributors as people, issue_count as issues,
+               hours_per_estimate_point as hours_per_point
+        from {m}.hours_summary
     """,
-    )[0]
-    summary["unmatched_hours"] = summary["total_hours"] - summary["matched_hours"]
-    summary["matched_share"] = _ratio(summary["matched_hours"], summary["total_hours"])
+    )
+    summary = rows[0] if rows else dict(EMPTY_SUMMARY)
 
     published = None
     has_published = con.execute(
@@ -78,57 +84,32 @@ def query_figures(con) -> dict:
     )
 
     estimate_columns = """
-        count(*) as issues_with_time,
-        count(estimate) as estimated_issues,
-        coalesce(sum(estimate), 0) as estimate_points,
-        coalesce(sum("hours") filter (where estimate is not null), 0) as estimated_hours,
-        coalesce(sum("hours") filter (where estimate is null), 0) as unestimated_hours,
-        coalesce(sum("hours"), 0) as "hours"
+        issues_with_time,
+        estimated_issue_count as estimated_issues,
+        estimate_points,
+        estimated_issue_hours as estimated_hours,
+        unestimated_issue_hours as unestimated_hours,
+        "hours",
+        hours_per_estimate_point as hours_per_point
     """
     estimate_by_team = _rows(
         con,
         f"""
         select team_key, {estimate_columns}
-        from {m}.hours_per_issue
-        group by team_key
+        from {m}.estimate_vs_actual_by_team
+        where issues_with_time > 0
         order by team_key nulls last
     """,
     )
     estimate_by_cycle = _rows(
         con,
         f"""
-        with entries as (
-            select e.time_entry_id, e.issue_id, e.started_at, e."hours", i.team_key, i.estimate
-            from {m}.fct_time_entries e
-            join {m}.hours_per_issue i on i.issue_id = e.issue_id
-            where e.issue_id is not null
-        ),
-        in_cycle as (
-            select c.team_key, c.cycle_number, c.cycle_starts_at, entries.issue_id, entries.estimate,
-                   entries."hours"
-            from entries
-            join {m}.hours_per_cycle c
-              on c.team_key = entries.team_key
-             and c.cycle_starts_at <= entries.started_at and entries.started_at < c.cycle_ends_at
-            qualify row_number() over (
-                partition by entries.time_entry_id order by c.cycle_starts_at desc, c.cycle_number desc) = 1
-        ),
-        per_issue as (
-            select team_key, cycle_number, cycle_starts_at, issue_id,
-                   any_value(estimate) as estimate, sum("hours") as "hours"
-            from in_cycle
-            group by team_key, cycle_number, cycle_starts_at, issue_id
-        )
         select team_key, cycle_number, cycle_starts_at, {estimate_columns}
-        from per_issue
-        group by team_key, cycle_number, cycle_starts_at
+        from {m}.estimate_vs_actual_by_cycle
+        where issues_with_time > 0
         order by team_key, cycle_starts_at, cycle_number
     """,
     )
-    overall_points = sum(r["estimate_points"] for r in estimate_by_team)
-    overall_estimated_hours = sum(r["estimated_hours"] for r in estimate_by_team)
-    for row in [*estimate_by_team, *estimate_by_cycle]:
-        row["hours_per_point"] = _ratio(row["estimated_hours"], row["estimate_points"])
 
     top_issues = _rows(
         con,
@@ -143,27 +124,19 @@ def query_figures(con) -> dict:
     unmatched_by_project = _rows(
         con,
         f"""
-        select project_id, any_value(project_name) as project_name, any_value(client_name) as client_name,
-               coalesce(sum("hours") filter (where issue_id is null), 0) as unmatched_hours,
-               coalesce(sum("hours"), 0) as total_hours
-        from {m}.fct_time_entries
-        group by project_id
+        select project_id, project_name, client_name, unmatched_hours, total_hours, unmatched_share
+        from {m}.unmatched_hours_by_project
         order by unmatched_hours desc, total_hours desc, project_name nulls last, project_id nulls last
     """,
     )
     unmatched_by_person = _rows(
         con,
         f"""
-        select user_id, any_value(user_name) as user_name,
-               coalesce(sum("hours") filter (where issue_id is null), 0) as unmatched_hours,
-               coalesce(sum("hours"), 0) as total_hours
-        from {m}.fct_time_entries
-        group by user_id
+        select user_id, user_name, unmatched_hours, total_hours, unmatched_share
+        from {m}.unmatched_hours_by_person
         order by unmatched_hours desc, total_hours desc, user_name nulls last, user_id nulls last
     """,
     )
-    for row in [*unmatched_by_project, *unmatched_by_person]:
-        row["unmatched_share"] = _ratio(row["unmatched_hours"], row["total_hours"])
 
     return dict(
         summary=summary,
@@ -171,7 +144,7 @@ def query_figures(con) -> dict:
         cycles=cycles,
         estimate_by_team=estimate_by_team,
         estimate_by_cycle=estimate_by_cycle,
-        overall_hours_per_point=_ratio(overall_estimated_hours, overall_points),
+        overall_hours_per_point=summary["hours_per_point"],
         top_issues=top_issues,
         unmatched_by_project=unmatched_by_project,
         unmatched_by_person=unmatched_by_person,
