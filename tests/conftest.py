@@ -77,6 +77,43 @@ def pytest_sessionfinish(session, exitstatus):
         session.exitstatus = pytest.ExitCode.TESTS_FAILED
 
 
+# End-to-end tests (they start processes, build with dbt or run whole syncs) carry the marker `slow`, so
+# `make check` (-m "not slow") runs the rest in under a minute; `make test` runs everything. Whole modules,
+# then single tests of otherwise fast modules; a test may also say @pytest.mark.slow itself.
+SLOW_MODULES = {
+    "test_benchmarks_smoke.py",
+    "test_concurrency.py",
+    "test_crash_recovery.py",
+    "test_dbt_build.py",
+    "test_dbt_checks.py",
+    "test_fault_matrix.py",
+    "test_isolation.py",
+    "test_marts_vs_python.py",
+    "test_multiprocess_run.py",
+    "test_pipeline.py",
+    "test_secrets.py",
+    "test_webserver.py",
+    "test_writeback.py",
+}
+SLOW_TESTS = {
+    "test_bad_input.py::test_odd_records_from_the_api_are_loaded_and_flagged_not_dropped",
+    "test_bad_input.py::test_a_malformed_start_date_setting_is_one_line_not_a_traceback",
+    "test_publish.py::test_readers_in_other_processes_see_whole_snapshots_and_never_block_publishing",
+    "test_report.py::test_report_renders_in_chromium",
+    "test_sandbox.py::test_team_of_200_generates_fast",
+    "test_sandbox.py::test_detailed_report_paging_and_limits",
+    "test_sensors.py::test_the_sensor_is_in_the_code_location_launches_the_write_back_job_and_starts_off",
+    "test_warehouse.py::test_staging_beyond_its_memory_limit_spills_instead_of_failing",
+}
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        module = item.path.name
+        if module in SLOW_MODULES or f"{module}::{item.originalname}" in SLOW_TESTS:
+            item.add_marker(pytest.mark.slow)
+
+
 from sandbox import Sandbox, SandboxConfig  # noqa: E402  (after the environment is cleaned)
 
 # A fixed anchor keeps every test's data identical from day to day.

@@ -141,3 +141,14 @@ print("imported")
         timeout=300,
     )
     assert done.returncode == 0 and "imported" in done.stdout, done.stderr[-3000:]
+
+
+def test_the_test_session_reaches_no_real_file():
+    """What a test sees when it sets nothing (tests/conftest.py): temporary files, no .env, no key."""
+    from tests.conftest import SESSION_DIR
+
+    loaded = Settings.load()
+    for path in (loaded.warehouse_path, loaded.marts_path, loaded.dbt_target_path):
+        assert SESSION_DIR in path.parents, path
+    assert loaded.clockify.api_key is None and loaded.linear.api_key is None and loaded.dagster_home is None
+    assert os.environ["WAREHOUSE_DOTENV"] == "0"
