@@ -93,15 +93,15 @@ def test_malformed_values_become_null_not_a_failed_load(warehouse):
 def test_a_failed_load_leaves_the_table_as_it_was(warehouse, monkeypatch):
     warehouse.replace_partitions(t.CLOCKIFY_TIME_ENTRIES, [entry("a", "2024-03-01T09:00:00Z", None)], D1, D1)
 
-    import orchestration.warehouse.duckdb as w
+    import orchestration.warehouse.staging as w
 
-    real_stage = w._Staging.stage
+    real_stage = w.Staging.stage
 
     def stage_then_break(self, records):
         real_stage(self, records)
         self.con.execute("DROP TABLE incoming")  # the INSERT after the DELETE will fail
 
-    monkeypatch.setattr(w._Staging, "stage", stage_then_break)
+    monkeypatch.setattr(w.Staging, "stage", stage_then_break)
     with pytest.raises(duckdb.Error):
         warehouse.replace_partitions(t.CLOCKIFY_TIME_ENTRIES, [], D1, D1)
     assert rows(warehouse, "SELECT id FROM raw.clockify_time_entries") == [("a",)]
@@ -109,7 +109,7 @@ def test_a_failed_load_leaves_the_table_as_it_was(warehouse, monkeypatch):
 
 def test_a_source_failing_midway_leaves_the_table_as_it_was(warehouse, monkeypatch):
     """Records from a generator (API pages): an error after some chunks were staged writes nothing."""
-    import orchestration.warehouse.duckdb as w
+    import orchestration.warehouse.staging as w
 
     monkeypatch.setattr(w, "STAGE_CHUNK_RECORDS", 2)
     warehouse.replace_partitions(t.CLOCKIFY_TIME_ENTRIES, [entry("a", "2024-03-01T09:00:00Z", None)], D1, D1)
@@ -125,7 +125,7 @@ def test_a_source_failing_midway_leaves_the_table_as_it_was(warehouse, monkeypat
 
 
 def test_records_stream_in_chunks_and_the_last_read_of_an_id_wins(warehouse, monkeypatch):
-    import orchestration.warehouse.duckdb as w
+    import orchestration.warehouse.staging as w
 
     monkeypatch.setattr(w, "STAGE_CHUNK_RECORDS", 3)
 
@@ -224,7 +224,7 @@ def test_row_count_of_a_missing_table_is_zero(warehouse):
 
 
 def test_staging_beyond_its_memory_limit_spills_instead_of_failing(warehouse, monkeypatch):
-    import orchestration.warehouse.duckdb as w
+    import orchestration.warehouse.staging as w
 
     monkeypatch.setattr(w, "STAGE_MEMORY_LIMIT", "100MB")
     many = (entry(f"e{i}", f"2024-03-01T{i % 24:02d}:00:00Z", None, "x" * 1000) for i in range(150_000))
