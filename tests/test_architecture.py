@@ -160,3 +160,19 @@ def test_no_module_changes_the_process_environment():
             if target is not None:
                 writes.append(f"{path.relative_to(REPO)}:{node.lineno}")
     assert not writes, writes
+
+
+def test_the_readmes_layout_names_every_module():
+    """README "How it fits together" lists the tree; a module added or renamed without it fails here."""
+    readme = (REPO / "README.md").read_text()
+    section = readme[readme.index("## How it fits together") : readme.index("### Raw layer")]
+    missing = [
+        str(path.relative_to(REPO))
+        for root in ("orchestration", "assets")
+        for path in sorted((REPO / root).rglob("*"))
+        if path.suffix in (".py", ".html", ".graphql") and path.name != "__init__.py" and path.name not in section
+    ]
+    packages = [
+        p.name + "/" for p in (REPO / "orchestration").rglob("*") if p.is_dir() and (p / "__init__.py").exists()
+    ]
+    assert not missing and all(name in section for name in packages), (missing, packages)
