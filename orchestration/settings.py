@@ -164,8 +164,8 @@ class Settings:
 
 
 def read_dotenv(environ: Mapping[str, str]) -> dict[str, str]:
-    """The variables of `.env` in the working directory, then of `.env` in the project root (the first
-    one found wins); nothing when WAREHOUSE_DOTENV=0. The files are only read: os.environ stays as it is."""
+    """The variables of `.env` in the project root and in the working directory (the working directory's
+    win); nothing when WAREHOUSE_DOTENV=0. The files are only read: os.environ stays as it is."""
     if (environ.get(DOTENV_SWITCH) or "").strip().lower() in ("0", "false", "no", "off"):
         return {}
     values: dict[str, str] = {}
