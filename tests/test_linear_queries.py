@@ -1,4 +1,4 @@
-"""Every GraphQL document in linear_queries.py is valid against Linear's schema and stays flat.
+"""Every GraphQL document in clients/linear/queries.py is valid against Linear's schema and stays flat.
 
 Documents are discovered, not listed: any module-level string that parses as a GraphQL document (or looks
 like one and so must parse), so a query added later cannot escape these checks.
