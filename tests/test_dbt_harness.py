@@ -9,6 +9,7 @@ whole session builds the warehouse once. The raw-loading step is one function, `
 from __future__ import annotations
 
 import atexit
+import contextlib
 import copy
 import datetime as dt
 import functools
@@ -322,7 +323,7 @@ def built_warehouse_via_sync() -> BuiltWarehouse:
     made through the sandbox before the sync: an issue moves team (time logged under its old identifier
     must follow it) and a timer is left running.
     """
-    from orchestration.sync import run_sync
+    from orchestration.sync import SyncError, run_sync
     from sandbox import Sandbox, SandboxConfig
 
     cfg = SandboxConfig(
@@ -354,11 +355,60 @@ def built_warehouse_via_sync() -> BuiltWarehouse:
                 DBT_SEND_ANONYMOUS_USAGE_STATS="false",
             )
             os.environ.pop("DAGSTER_HOME", None)
-            run_sync(cfg.start_date, cfg.anchor_date)
+            with recorded_dbt_invocations() as invocations:
+                try:
+                    run_sync(cfg.start_date, cfg.anchor_date)
+                    failure = ""
+                except SyncError as error:  # dbt failing is reported through its return code below
+                    failure = str(error)
             data = SourceData(_workspace_tables(ws))
     finally:
         os.environ.clear()
         os.environ.update(saved)
     seconds = time.monotonic() - start
-    build = DbtRun(["dagster sync"], 0, "", seconds, None)
-    return BuiltWarehouse(path, data, build, seconds)
+    builds = [i for i in invocations if i.args[:1] == ["build"]]
+    if len(builds) != 1:
+        raise AssertionError(f"the sync ran {len(builds)} dbt builds, not 1: {failure or 'no error'}")
+    return BuiltWarehouse(path, data, _dbt_run(builds[0], failure), seconds)
+
+
+@dataclass
+class _Invocation:
+    args: list[str]
+    invocation: object  # dagster_dbt's DbtCliInvocation
+
+
+@contextlib.contextmanager
+def recorded_dbt_invocations():
+    """Every dbt CLI invocation the Dagster dbt assets make in this process, to read their real results."""
+    from dagster_dbt import DbtCliResource
+
+    seen: list[_Invocation] = []
+    real_cli = DbtCliResource.cli
+
+    def cli(self, args, *rest, **kwargs):
+        invocation = real_cli(self, args, *rest, **kwargs)
+        seen.append(_Invocation(list(args), invocation))
+        return invocation
+
+    DbtCliResource.cli = cli
+    try:
+        yield seen
+    finally:
+        DbtCliResource.cli = real_cli
+
+
+def _dbt_run(recorded: _Invocation, failure: str) -> DbtRun:
+    """The build as dbt itself reported it: its exit code and run_results.json."""
+    invocation = recorded.invocation
+    returncode = invocation.process.wait()
+    results_path = Path(invocation.target_path) / "run_results.json"
+    run_results = json.loads(results_path.read_text()) if results_path.exists() else None
+    failed = [
+        f"{r['unique_id']}: {r['status']} {r.get('message') or ''}"
+        for r in (run_results or {}).get("results", [])
+        if r["status"] not in ("success", "pass", "warn", "skipped")
+    ]
+    output = "\n".join([failure, *failed]).strip()
+    seconds = float((run_results or {}).get("elapsed_time") or 0.0)
+    return DbtRun(["dagster sync", *recorded.args], returncode, output, seconds, run_results)
