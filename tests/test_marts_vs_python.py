@@ -9,6 +9,7 @@ loader (e.g. for the Dagster sync) does not change this file.
 import datetime as dt
 import re
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import pytest
@@ -18,7 +19,8 @@ try:
 except ImportError:  # tests/ without __init__.py
     from test_dbt_harness import built_warehouse, built_warehouse_via_sync
 
-TOL = 0.001  # hours
+TOL = 0.001  # hours, for sums (float noise of adding many entries)
+SECONDS_TOL = 1e-6  # seconds, for one entry's duration: exact to the microsecond
 ID_RULE = re.compile(
     r"(?<![A-Za-z0-9])([A-Za-z][A-Za-z0-9]{0,6})-([0-9]{1,7})(?![A-Za-z0-9])", re.IGNORECASE | re.ASCII
 )
@@ -248,38 +250,37 @@ def ref(warehouse) -> Reference:
     return Reference(warehouse.data.tables)
 
 
-def _close(a, b) -> bool:
+def _close(a, b, tol: float = TOL) -> bool:
     if a is None or b is None:
         return a is None and b is None
-    return abs(float(a) - float(b)) <= TOL
+    return abs(float(a) - float(b)) <= tol
 
 
-def _compare(actual: dict, expected: dict, fields: list[str]) -> None:
+def _compare(actual: dict, expected: dict, fields: list[str], tolerance: dict[str, float] | None = None) -> None:
     assert set(actual) == set(expected), set(actual) ^ set(expected)
     bad = []
     for key, exp in expected.items():
         for f in fields:
             a, e = actual[key][f], exp[f]
-            ok = _close(a, e) if isinstance(e, (int, float)) or isinstance(a, (int, float)) else a == e
+            numeric = isinstance(e, (int, float)) or isinstance(a, (int, float))
+            ok = _close(a, e, (tolerance or {}).get(f, TOL)) if numeric else a == e
             if not ok:
                 bad.append((key, f, a, e))
     assert not bad, bad[:20]
 
 
-def test_reference_sees_the_edge_cases(direct_warehouse):
-    """Guard against a vacuous comparison: the data exercises every rule."""
-    ref = Reference(direct_warehouse.data.tables)
-    assert {e.match_source for e in ref.entries} == {"task", "description", None}
-    assert any(e.hours == 0 for e in ref.entries)
-    assert any(e.cycle_id for e in ref.entries) and any(e.issue_id and not e.cycle_id for e in ref.entries)
-    assert len(ref.matched) > 100 and len(ref.entries) - len(ref.matched) > 100
+# Every mart against the reference. `query(sql) -> [row dicts]` reads the warehouse under test; the reliability
+# suites (tests/reliability.py) run the same checks on their clean runs.
+Query = Callable[[str], list[dict]]
 
 
-def test_fct_time_entries_row_by_row(warehouse, ref):
-    rows = {r["time_entry_id"]: r for r in warehouse.query("select * from marts.fct_time_entries")}
+def check_fct_time_entries(query: Query, ref: Reference) -> None:
+    rows = {r["time_entry_id"]: r for r in query("select * from marts.fct_time_entries")}
+    for r in rows.values():
+        r["seconds"] = r["hours"] * 3600.0
     expected = {
         e.id: dict(
-            hours=e.hours,
+            seconds=(e.end - e.start).total_seconds(),
             issue_id=e.issue_id,
             match_source=e.match_source,
             team_id=e.team_id,
@@ -293,27 +294,13 @@ def test_fct_time_entries_row_by_row(warehouse, ref):
         )
         for e in ref.entries
     }
-    _compare(
-        rows,
-        expected,
-        [
-            "hours",
-            "issue_id",
-            "match_source",
-            "team_id",
-            "cycle_id",
-            "entry_date",
-            "user_id",
-            "project_id",
-            "billable",
-            "started_at",
-            "ended_at",
-        ],
-    )
+    fields = list(next(iter(expected.values())))
+    # An entry's duration is exact (whole seconds in, microseconds in the timestamps): a second off is wrong.
+    _compare(rows, expected, fields, tolerance={"seconds": SECONDS_TOL})
 
 
-def test_hours_per_issue(warehouse, ref):
-    rows = {r["issue_id"]: r for r in warehouse.query("select * from marts.hours_per_issue")}
+def check_hours_per_issue(query: Query, ref: Reference) -> None:
+    rows = {r["issue_id"]: r for r in query("select * from marts.hours_per_issue")}
     _compare(
         rows,
         ref.hours_per_issue(),
@@ -332,98 +319,101 @@ def test_hours_per_issue(warehouse, ref):
     )
 
 
-def test_hours_per_team(warehouse, ref):
-    rows = {r["team_id"]: r for r in warehouse.query("select * from marts.hours_per_team")}
+def check_hours_per_team(query: Query, ref: Reference) -> None:
+    rows = {r["team_id"]: r for r in query("select * from marts.hours_per_team")}
     _compare(rows, ref.hours_per_team(), ["hours", "billable_hours", "issue_count", "team_key"])
     assert sum(r["hours"] for r in rows.values()) == pytest.approx(sum(e.hours for e in ref.matched), abs=TOL)
 
 
-def test_hours_per_cycle(warehouse, ref):
-    rows = {r["cycle_id"]: r for r in warehouse.query("select * from marts.hours_per_cycle")}
+def check_hours_per_cycle(query: Query, ref: Reference) -> None:
+    rows = {r["cycle_id"]: r for r in query("select * from marts.hours_per_cycle")}
     _compare(rows, ref.hours_per_cycle(), ["hours", "issue_count", "team_key", "cycle_number"])
 
 
-def test_hours_per_person_week(warehouse, ref):
+def check_hours_per_person_week(query: Query, ref: Reference) -> None:
     rows = {
-        (r["user_id"], r["week_start"], r["year_week"]): r
-        for r in warehouse.query("select * from marts.hours_per_person_week")
+        (r["user_id"], r["week_start"], r["year_week"]): r for r in query("select * from marts.hours_per_person_week")
     }
     _compare(rows, ref.hours_per_person_week(), ["hours", "billable_hours", "matched_hours"])
 
 
-def test_unmatched_hours_by_project(warehouse, ref):
-    rows = {r["project_id"]: r for r in warehouse.query("select * from marts.unmatched_hours_by_project")}
+def check_unmatched_hours_by_project(query: Query, ref: Reference) -> None:
+    rows = {r["project_id"]: r for r in query("select * from marts.unmatched_hours_by_project")}
     _compare(rows, ref.unmatched_by(lambda e: e.project_id), ["total_hours", "unmatched_hours", "unmatched_share"])
 
 
-def test_unmatched_hours_by_person(warehouse, ref):
-    rows = {r["user_id"]: r for r in warehouse.query("select * from marts.unmatched_hours_by_person")}
+def check_unmatched_hours_by_person(query: Query, ref: Reference) -> None:
+    rows = {r["user_id"]: r for r in query("select * from marts.unmatched_hours_by_person")}
     _compare(rows, ref.unmatched_by(lambda e: e.user_id), ["total_hours", "unmatched_hours", "unmatched_share"])
 
 
-def test_estimate_vs_actual_by_team(warehouse, ref):
+ESTIMATE_FIELDS = [
+    "issues_with_time",
+    "estimated_issue_count",
+    "estimate_points",
+    "estimated_issue_hours",
+    "hours",
+    "hours_per_estimate_point",
+]
+NO_TIME = dict.fromkeys(ESTIMATE_FIELDS, 0) | {"estimate_points": 0.0, "hours_per_estimate_point": None}
+
+
+def check_estimate_vs_actual_by_team(query: Query, ref: Reference) -> None:
     per_issue = defaultdict(float)
     for e in ref.matched:
         per_issue[(e.team_id, e.issue_id)] += e.hours
     expected = ref.estimate_vs_actual(per_issue, None)
     for team_id in ref.teams:  # every team has a row, 0 without time
-        expected.setdefault(
-            team_id,
-            dict(
-                issues_with_time=0,
-                estimated_issue_count=0,
-                estimate_points=0.0,
-                estimated_issue_hours=0.0,
-                hours=0.0,
-                hours_per_estimate_point=None,
-            ),
-        )
-    rows = {r["team_id"]: r for r in warehouse.query("select * from marts.estimate_vs_actual_by_team")}
-    _compare(
-        rows,
-        expected,
-        [
-            "issues_with_time",
-            "estimated_issue_count",
-            "estimate_points",
-            "estimated_issue_hours",
-            "hours",
-            "hours_per_estimate_point",
-        ],
-    )
+        expected.setdefault(team_id, dict(NO_TIME))
+    rows = {r["team_id"]: r for r in query("select * from marts.estimate_vs_actual_by_team")}
+    _compare(rows, expected, ESTIMATE_FIELDS)
 
 
-def test_estimate_vs_actual_by_cycle(warehouse, ref):
+def check_estimate_vs_actual_by_cycle(query: Query, ref: Reference) -> None:
     per_issue = defaultdict(float)
     for e in ref.matched:
         if e.cycle_id:
             per_issue[(e.cycle_id, e.issue_id)] += e.hours
     expected = ref.estimate_vs_actual(per_issue, None)
     for cycle_id in ref.cycles:
-        expected.setdefault(
-            cycle_id,
-            dict(
-                issues_with_time=0,
-                estimated_issue_count=0,
-                estimate_points=0.0,
-                estimated_issue_hours=0.0,
-                hours=0.0,
-                hours_per_estimate_point=None,
-            ),
-        )
-    rows = {r["cycle_id"]: r for r in warehouse.query("select * from marts.estimate_vs_actual_by_cycle")}
-    _compare(
-        rows,
-        expected,
-        [
-            "issues_with_time",
-            "estimated_issue_count",
-            "estimate_points",
-            "estimated_issue_hours",
-            "hours",
-            "hours_per_estimate_point",
-        ],
-    )
+        expected.setdefault(cycle_id, dict(NO_TIME))
+    rows = {r["cycle_id"]: r for r in query("select * from marts.estimate_vs_actual_by_cycle")}
+    _compare(rows, expected, ESTIMATE_FIELDS)
+
+
+MART_CHECKS = [
+    check_fct_time_entries,
+    check_hours_per_issue,
+    check_hours_per_team,
+    check_hours_per_cycle,
+    check_hours_per_person_week,
+    check_unmatched_hours_by_project,
+    check_unmatched_hours_by_person,
+    check_estimate_vs_actual_by_team,
+    check_estimate_vs_actual_by_cycle,
+]
+
+
+def check_all_marts(query: Query, ref: Reference) -> None:
+    """Every mart equals the reference (for suites that compare a whole warehouse at once)."""
+    for check in MART_CHECKS:
+        check(query, ref)
+
+
+def test_reference_sees_the_edge_cases(direct_warehouse):
+    """Guard against a vacuous comparison: the data exercises every rule."""
+    ref = Reference(direct_warehouse.data.tables)
+    assert {e.match_source for e in ref.entries} == {"task", "description", None}
+    assert any(e.hours == 0 for e in ref.entries)
+    assert any(e.cycle_id for e in ref.entries) and any(e.issue_id and not e.cycle_id for e in ref.entries)
+    assert len(ref.matched) > 100 and len(ref.entries) - len(ref.matched) > 100
+    # the one-second entry: what an 0.001 h tolerance could not see
+    assert any((e.end - e.start).total_seconds() == 1 for e in ref.entries)
+
+
+@pytest.mark.parametrize("check", MART_CHECKS, ids=lambda c: c.__name__.removeprefix("check_"))
+def test_mart_equals_the_reference(warehouse, ref, check):
+    check(warehouse.query, ref)
 
 
 def test_edge_cases_land_where_the_contract_says(direct_warehouse):
