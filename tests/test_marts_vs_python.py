@@ -61,19 +61,25 @@ class Reference:
         self.states = {s["id"]: s for s in tables["linear_workflow_states"]}
         self.users = {u["id"]: u for u in tables["clockify_users"]}
         tasks = {t["id"]: t["name"] for t in tables["clockify_tasks"]}
-        # Write-back links (raw.clockify_issue_task_links rows): task id -> issue id, when the issue exists.
-        # The latest row per task wins, as in staging.
+        # Write-back links (raw.clockify_issue_task_links rows): task id -> issue id. The latest row per task
+        # wins (updated_at, then linked_at); a link to an issue the warehouse does not know is ignored.
         task_links: dict[str, str] = {}
-        for link in sorted(tables.get("clockify_issue_task_links", []), key=lambda l: l["updated_at"]):
+        links = [l for l in tables.get("clockify_issue_task_links", []) if l["task_id"] and l["issue_id"]]
+        for link in sorted(links, key=lambda l: (str(l["updated_at"]), str(l["linked_at"]))):
             task_links[link["task_id"]] = link["issue_id"]
         task_links = {t: i for t, i in task_links.items() if i in self.issues}
-        # identifier -> issue: current identifiers first, then previous ones not taken by a current one
-        self.identifier_to_issue: dict[str, str] = {}
+        # identifier -> issue. Should two issues claim one identifier (bad data), the README's rule: the issue
+        # holding it as its current identifier wins, then the most recently updated (then the smaller id).
+        claims: dict[str, list[tuple]] = defaultdict(list)
         for issue in self.issues.values():
-            self.identifier_to_issue[issue["identifier"].upper()] = issue["id"]
-        for issue in sorted(self.issues.values(), key=lambda i: i["updatedAt"], reverse=True):
+            updated = _dt(issue.get("updatedAt")) or dt.datetime.min
+            claims[issue["identifier"].upper()].append((True, updated, issue["id"]))
             for prev in issue.get("previousIdentifiers") or []:
-                self.identifier_to_issue.setdefault(prev.upper(), issue["id"])
+                claims[prev.upper()].append((False, updated, issue["id"]))
+        self.identifier_to_issue: dict[str, str] = {}
+        for identifier, holders in claims.items():
+            by_id = sorted(holders, key=lambda h: h[2])  # a stable sort keeps the smaller id first on ties
+            self.identifier_to_issue[identifier] = sorted(by_id, key=lambda h: (h[0], h[1]), reverse=True)[0][2]
         cycles_by_team = defaultdict(list)
         for c in self.cycles.values():
             cycles_by_team[c["team"]["id"]].append(c)
@@ -96,10 +102,11 @@ class Reference:
                 if issue_id:
                     break
             team_id = self.issues[issue_id]["team"]["id"] if issue_id else None
-            cycle_id = None
-            for c in cycles_by_team.get(team_id, []):
-                if _dt(c["startsAt"]) <= start < _dt(c["endsAt"]):
-                    cycle_id = c["id"]
+            # The cycle holding the start; should a team's cycles overlap (bad data), the later-starting one
+            # (then the smaller id).
+            holding = [c for c in cycles_by_team.get(team_id, []) if _dt(c["startsAt"]) <= start < _dt(c["endsAt"])]
+            holding.sort(key=lambda c: c["id"])  # max() keeps the first of equal keys: the smaller id
+            cycle_id = max(holding, key=lambda c: _dt(c["startsAt"]))["id"] if holding else None
             self.entries.append(
                 Entry(
                     e["id"],
@@ -403,7 +410,7 @@ def check_all_marts(query: Query, ref: Reference) -> None:
 def test_reference_sees_the_edge_cases(direct_warehouse):
     """Guard against a vacuous comparison: the data exercises every rule."""
     ref = Reference(direct_warehouse.data.tables)
-    assert {e.match_source for e in ref.entries} == {"task", "description", None}
+    assert {e.match_source for e in ref.entries} == {"link", "task", "description", None}
     assert any(e.hours == 0 for e in ref.entries)
     assert any(e.cycle_id for e in ref.entries) and any(e.issue_id and not e.cycle_id for e in ref.entries)
     assert len(ref.matched) > 100 and len(ref.entries) - len(ref.matched) > 100
@@ -438,6 +445,58 @@ def test_edge_cases_land_where_the_contract_says(direct_warehouse):
         ("edge00000000000000000001", False, False),
         ("edge00000000000000000009", True, True),
     }
+
+
+def test_bad_data_tie_breaks_follow_the_readme(direct_warehouse):
+    """README "Marts: what every number means": of two issues claiming one identifier, the current holder wins,
+    then the most recently updated; of overlapping cycles, the later-starting one; a write-back link beats
+    the text, unless it names an issue the warehouse does not know; of two link rows for a task, the later.
+    Expected values are spelt out from the harness's cases (tests/test_dbt_harness.py), not from the oracle."""
+    tables = direct_warehouse.data.tables
+    issues = {i["id"]: i for i in tables["linear_issues"]}
+    fct = {
+        r["time_entry_id"]: r
+        for r in direct_warehouse.query("select * from marts.fct_time_entries where time_entry_id like 'edge%'")
+    }
+    entries = {e["id"]: e for e in tables["clockify_time_entries"] if e["id"].startswith("edge")}
+
+    def named(entry_id: str) -> str:  # the identifier the entry's description starts with
+        return entries[entry_id]["description"].split()[0].upper()
+
+    def original_holder(identifier: str) -> str:  # the sandbox's issue with that identifier, not a claimant
+        (issue_id,) = [i for i, issue in issues.items() if issue["identifier"] == identifier and "dup" not in i]
+        return issue_id
+
+    # Two current holders: the more recently updated wins, wherever it sits in the list.
+    assert fct["edge00000000000000000013"]["issue_id"] == original_holder(named("edge00000000000000000013"))
+    assert issues["edge-dup-issue-1"]["identifier"] == named("edge00000000000000000013")
+    assert fct["edge00000000000000000014"]["issue_id"] == "edge-dup-issue-2"
+    assert issues["edge-dup-issue-2"]["identifier"] == named("edge00000000000000000014")
+    # Two previous holders: the more recently updated. A previous identifier never beats a current one.
+    assert fct["edge00000000000000000015"]["issue_id"] == "edge-dup-issue-3"
+    assert fct["edge00000000000000000016"]["issue_id"] == original_holder(named("edge00000000000000000016"))
+    # The winner's team gets the hours (the losing claimants sit in other teams).
+    for entry_id in ("edge00000000000000000013", "edge00000000000000000014"):
+        assert fct[entry_id]["team_id"] == issues[fct[entry_id]["issue_id"]]["team"]["id"]
+
+    cycles = {c["id"]: c for c in tables["linear_cycles"]}
+    overlapping = cycles["edge-overlapping-cycle"]
+    assert fct["edge00000000000000000017"]["cycle_id"] == "edge-overlapping-cycle"
+    regular = cycles[fct["edge00000000000000000018"]["cycle_id"]]
+    start = entries["edge00000000000000000018"]["timeInterval"]["start"]
+    assert _dt(overlapping["startsAt"]) < _dt(regular["startsAt"]) <= _dt(start) < _dt(overlapping["endsAt"])
+
+    links: dict[str, list[dict]] = {}
+    for link in tables["clockify_issue_task_links"]:
+        links.setdefault(link["task_id"], []).append(link)
+    linked = fct["edge00000000000000000019"]
+    assert (linked["match_source"], linked["issue_id"]) == ("link", links["edgetask0000000000000002"][0]["issue_id"])
+    unknown = fct["edge00000000000000000020"]  # the link's issue is unknown: the description decides
+    assert (unknown["match_source"], unknown["issue_identifier"]) == ("description", named("edge00000000000000000020"))
+    relinked = fct["edge00000000000000000021"]
+    latest = max(links["edgetask0000000000000004"], key=lambda l: l["updated_at"])
+    assert (relinked["match_source"], relinked["issue_id"]) == ("link", latest["issue_id"])
+    assert latest is not links["edgetask0000000000000004"][-1]  # the later row is not the last one loaded
 
 
 def test_staging_keeps_latest_versions(direct_warehouse):
