@@ -18,6 +18,7 @@ import signal
 import subprocess
 import sys
 import textwrap
+import threading
 import time
 from pathlib import Path
 
@@ -247,6 +248,18 @@ HOLD = textwrap.dedent(
 )
 
 
+HOLD_UNTIL_TOLD = textwrap.dedent(
+    """
+    import sys
+    from orchestration.locking import warehouse_lock
+    with warehouse_lock(sys.argv[1]):
+        print("held", flush=True)
+        sys.stdin.readline()
+        print("releasing", flush=True)
+    """
+)
+
+
 def hold_lock(db: Path, mode: str, seconds: float) -> subprocess.Popen:
     process = subprocess.Popen(
         [sys.executable, "-c", HOLD, str(db), mode, str(seconds)], cwd=REPO, stdout=subprocess.PIPE, text=True
@@ -286,9 +299,30 @@ def test_the_lock_is_reentrant_within_a_process_and_waits_across_processes(tmp_p
         with warehouse_lock(db, shared=True):
             with warehouse_lock(db):
                 pass
-    holder = hold_lock(db, "exclusive", 0.8)
-    started = time.monotonic()
-    with warehouse_lock(db, timeout_seconds=30):
-        waited = time.monotonic() - started
-    holder.wait()
-    assert waited > 0.3
+    # Another process holds it until told to let go: no timing decides the outcome on a loaded machine.
+    holder = subprocess.Popen(
+        [sys.executable, "-c", HOLD_UNTIL_TOLD, str(db)],
+        cwd=REPO,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        acquired = threading.Event()
+
+        def take():
+            with warehouse_lock(db, timeout_seconds=120):
+                acquired.set()
+
+        taker = threading.Thread(target=take, daemon=True)
+        taker.start()
+        assert not acquired.wait(0.5)  # waiting while the other process holds it
+        holder.stdin.write("release\n")
+        holder.stdin.flush()
+        assert holder.stdout.readline().strip() == "releasing"
+        taker.join(120)
+        assert acquired.is_set()  # and taken once it was let go
+    finally:
+        holder.kill()
+        holder.wait()
