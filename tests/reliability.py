@@ -2,7 +2,9 @@
 
 The reference: one clean sync of `RANGE` against a sandbox whose data was changed up front (`mutate`), built
 once per test session (`clean_reference()`, memoised). Every faulty, crashed or incremental scenario must end
-with marts (and raw rows) identical to it: no row lost, none doubled.
+with marts (and raw rows) identical to it: no row lost, none doubled. And the reference itself, like the
+final state of those scenarios, must equal the Python oracle of tests/test_marts_vs_python.py recomputed from
+the sandbox's own records (`assert_marts_match_oracle`): "faulty = clean" and "clean = correct".
 """
 
 from __future__ import annotations
@@ -182,7 +184,37 @@ def clean_reference() -> Path:
         mutate(sb.workspace)
         with environment(**sync_env(sb, path)):
             run_sync(*RANGE, instance=DagsterInstance.ephemeral())
+        # The reference every scenario is compared with is itself right: equal to the oracle.
+        assert_marts_match_oracle(path, sb.workspace, *RANGE)
     return path
+
+
+def oracle_tables(ws, first_day: dt.date, last_day: dt.date) -> dict[str, list[dict]]:
+    """The sandbox's records as a sync of [first_day, last_day] reads them: the time entries started on those
+    (UTC) days as the report serves them, and every dimension and issue (the first Linear load is the full
+    history)."""
+    from tests.test_dbt_harness import workspace_tables
+
+    tables = workspace_tables(ws)
+    tables["clockify_time_entries"] = [
+        served_entry(ws, e) for e in tables["clockify_time_entries"] if first_day <= _day(e) <= last_day
+    ]
+    return tables
+
+
+def assert_marts_match_oracle(path: Path, ws, first_day: dt.date, last_day: dt.date) -> None:
+    """Every mart of the warehouse at `path` equals the Python oracle over the sandbox's records."""
+    from tests.test_marts_vs_python import Reference, check_all_marts
+
+    def query(sql: str) -> list[dict]:
+        with duckdb.connect(str(path), read_only=True) as con:
+            cursor = con.execute(sql)
+            names = [d[0] for d in cursor.description]
+            return [dict(zip(names, row)) for row in cursor.fetchall()]
+
+    reference = Reference(oracle_tables(ws, first_day, last_day))
+    assert reference.entries and reference.matched, "the oracle saw no entries: the comparison would be vacuous"
+    check_all_marts(query, reference)
 
 
 def copy_warehouse(source: Path, target: Path) -> Path:
@@ -233,6 +265,12 @@ def omit_from_report(ws, entry_id: str, fields) -> None:
         report_entry.omits_registered_fields = True
         sandbox_clockify._report_entry = report_entry
     ws.__dict__.setdefault(_OMITTED, {})[entry_id] = tuple(fields)
+
+
+def served_entry(ws, entry: dict) -> dict:
+    """The entry as the report serves it (without the fields `omit_from_report` registered for it)."""
+    omitted = ws.__dict__.get(_OMITTED, {}).get(entry["id"], ())
+    return {k: v for k, v in entry.items() if k not in omitted}
 
 
 def add_odd_records(ws) -> dict:

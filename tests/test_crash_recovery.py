@@ -140,6 +140,7 @@ def test_sigkill_mid_load_and_mid_dbt_then_the_same_sync_recovers(tmp_path, budg
 
     r.assert_same(r.marts(warehouse), r.marts(reference), "marts")
     r.assert_same(r.raw(warehouse), r.raw(reference), "raw")
+    r.assert_marts_match_oracle(warehouse, sb.workspace, *r.RANGE)  # the recovered marts are also right
 
     from dagster import DagsterInstance, DagsterRunStatus
 

@@ -1,6 +1,9 @@
 """Shared harness for the dbt tests (no tests here): sandbox data with edge cases, a raw-layer loader,
 and one `dbt build` per test session.
 
+The edge cases (`_add_edge_cases`) include what the sandbox never generates: bad intervals, a one-second
+entry, cycle boundaries, issues claiming one identifier, overlapping cycles and write-back link rows.
+
 test_dbt_build.py and test_marts_vs_python.py both call `built_warehouse()`, which is memoised, so the
 whole session builds the warehouse once. The raw-loading step is one function, `RAW_LOADER`; swap it
 (e.g. for the Dagster sync once it exists) without touching the comparisons.
@@ -430,7 +433,8 @@ def built_warehouse() -> BuiltWarehouse:
 # ------------------------------------------------------------------- end to end through Dagster
 
 
-def _workspace_tables(ws) -> dict[str, list[dict]]:
+def workspace_tables(ws) -> dict[str, list[dict]]:
+    """A sandbox workspace's records, per raw table name (deep copies)."""
     names = [
         "clockify_workspaces",
         "clockify_users",
@@ -497,7 +501,7 @@ def built_warehouse_via_sync() -> BuiltWarehouse:
                     failure = ""
                 except SyncError as error:  # dbt failing is reported through its return code below
                     failure = str(error)
-            data = SourceData(_workspace_tables(ws))
+            data = SourceData(workspace_tables(ws))
     finally:
         os.environ.clear()
         os.environ.update(saved)

@@ -3,7 +3,9 @@
 The reference below re-implements the contract (dbt_project/README.md) without SQL: Python's `re` with
 real look-arounds for the identifier rule, datetime arithmetic for hours, a linear scan for cycles.
 The warehouse comes from `built_warehouse()` (sandbox data -> raw loader -> dbt build); swapping the raw
-loader (e.g. for the Dagster sync) does not change this file.
+loader (e.g. for the Dagster sync) does not change this file. An entry's duration is compared exactly (to the
+microsecond), sums to 0.001 h. The per-mart checks (`MART_CHECKS`) also anchor the reliability suites
+(tests/reliability.py: `assert_marts_match_oracle`).
 """
 
 import datetime as dt

@@ -60,6 +60,7 @@ def test_a_multiprocess_run_of_the_range_equals_the_clean_sync(tmp_path, budget)
     assert "Multiprocess executor" in output  # the executor UI-launched runs use, not the in-process one
     r.assert_same(r.marts(warehouse), r.marts(reference), "marts")
     r.assert_same(r.raw(warehouse), r.raw(reference), "raw")
+    r.assert_marts_match_oracle(warehouse, sb.workspace, *r.RANGE)  # and right: equal to the oracle
 
     # The write-back sensor, evaluated on that real run: it asks for one write-back run when enabled.
     from dagster import DagsterEventType, DagsterInstance, RunRequest, SkipReason, build_run_status_sensor_context
