@@ -3,8 +3,11 @@
 Runs `run_sync` (the same code path as `warehouse sync`) once per range, or once per day, with an
 ephemeral Dagster instance and the spec's environment, and writes what it measured:
 wall time (process and runs), per-step wall time from the run's event log (dbt included), time spent in
-API calls and in DuckDB writes, rows written, and peak RSS of this process and of its children (dbt).
-A fresh process per measurement keeps each peak RSS to its own measurement.
+API calls and in DuckDB writes, rows written, and two peak RSS figures of two processes:
+`peak_rss_pipeline_mib`, this process (Dagster, the API clients, the DuckDB loads), and `peak_rss_dbt_mib`,
+the largest `dbt build` subprocess, measured by the small wrapper `benchmarks/dbt_rss.py` the dbt resource
+runs here (this process's own RUSAGE_CHILDREN would report dbt at least as large as this process, see the
+wrapper). A fresh process per measurement keeps each peak to its own measurement.
 """
 
 from __future__ import annotations
@@ -18,7 +21,9 @@ import functools  # noqa: E402
 import json  # noqa: E402
 import os  # noqa: E402
 import resource  # noqa: E402
+import stat  # noqa: E402
 import sys  # noqa: E402
+import tempfile  # noqa: E402
 from collections import defaultdict  # noqa: E402
 from dataclasses import replace  # noqa: E402
 
@@ -82,6 +87,21 @@ def step_seconds(instance, run_id: str) -> dict[str, float]:
     return out
 
 
+def measure_dbt_rss(workdir: str) -> tuple[str, str]:
+    """A dbt executable wrapped by benchmarks/dbt_rss.py (for Settings.dbt_executable), and the file its
+    measurements go to."""
+    from orchestration.dbt_project import dbt_executable  # noqa: PLC0415 - timed imports in main()
+
+    real = dbt_executable()
+    wrapper = os.path.join(workdir, "dbt")
+    rss_file = os.path.join(workdir, "dbt_rss.jsonl")
+    script = os.path.join(os.path.dirname(os.path.abspath(__file__)), "dbt_rss.py")
+    with open(wrapper, "w") as f:  # the measurement file is named in the wrapper: os.environ stays as it is
+        f.write(f'#!/bin/sh\nBENCH_DBT_RSS_FILE="{rss_file}" exec "{sys.executable}" "{script}" "{real}" "$@"\n')
+    os.chmod(wrapper, os.stat(wrapper).st_mode | stat.S_IXUSR)
+    return wrapper, rss_file
+
+
 def main(spec_path: str, out_path: str) -> int:
     with open(spec_path) as f:
         spec = json.load(f)
@@ -105,6 +125,8 @@ def main(spec_path: str, out_path: str) -> int:
     if strategy:
         settings = replace(settings, clockify=replace(settings.clockify, time_entries_strategy=strategy))
 
+    dbt_wrapper, dbt_rss_file = measure_dbt_rss(tempfile.mkdtemp(prefix="bench-dbt-"))
+    settings = replace(settings, dbt_executable=dbt_wrapper)
     meter = Meter()
     meter.wrap(RetryingHttp, "request", "api")
     for method in ("replace_snapshot", "replace_partitions", "upsert_by_id"):
@@ -135,6 +157,10 @@ def main(spec_path: str, out_path: str) -> int:
 
     self_usage = resource.getrusage(resource.RUSAGE_SELF)
     child_usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    dbt_runs = []
+    if os.path.exists(dbt_rss_file):
+        with open(dbt_rss_file) as f:
+            dbt_runs = [json.loads(line) for line in f if line.strip()]
     dbt_seconds = sum(s for k, s in steps.items() if "dbt" in k)
     result = {
         "runs": len(runs),
@@ -153,8 +179,10 @@ def main(spec_path: str, out_path: str) -> int:
         "time_entries_write_s": meter.seconds["duckdb_write:clockify_time_entries"],
         "time_entries_commit_s": meter.seconds["duckdb_write:clockify_time_entries:commit"],
         "time_entries_rows": meter.rows["duckdb_write:clockify_time_entries"],
-        "peak_rss_mib": self_usage.ru_maxrss / 1024.0,
-        "peak_rss_children_mib": child_usage.ru_maxrss / 1024.0,
+        # Two processes' peaks (dbt runs beside the pipeline process, their peaks need not coincide).
+        "peak_rss_pipeline_mib": self_usage.ru_maxrss / 1024.0,  # Linux: ru_maxrss in KiB
+        "peak_rss_dbt_mib": max((run["peak_rss_mib"] for run in dbt_runs), default=0.0),  # 0: no dbt ran
+        "dbt_invocations": dbt_runs,
         "cpu_user_s": self_usage.ru_utime,
         "cpu_sys_s": self_usage.ru_stime,
         "cpu_children_s": child_usage.ru_utime + child_usage.ru_stime,

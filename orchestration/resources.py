@@ -83,5 +83,7 @@ def build_resources(settings: Settings, project: DbtProject | None = None) -> di
         "writeback": WritebackOptions.from_settings(settings.writeback),
     }
     if project is not None:
-        resources["dbt"] = DbtCliResource(project_dir=project, dbt_executable=dbt_executable())
+        resources["dbt"] = DbtCliResource(
+            project_dir=project, dbt_executable=settings.dbt_executable or dbt_executable()
+        )
     return resources

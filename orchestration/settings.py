@@ -94,6 +94,7 @@ class Settings:
     writeback: WritebackSettings = field(default_factory=WritebackSettings)
     dbt_target_path: Path = DBT_PROJECT_DIR / "target"  # DBT_TARGET_PATH: dbt's artifacts, manifest included
     dagster_home: Path | None = None  # DAGSTER_HOME: headless runs are recorded there when set
+    dbt_executable: str | None = None  # DBT_EXECUTABLE: the dbt CLI to run; None = this environment's
 
     @classmethod
     def load(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -147,6 +148,7 @@ class Settings:
             ),
             dbt_target_path=_dbt_target_path(get("DBT_TARGET_PATH")),
             dagster_home=Path(home).expanduser() if (home := get("DAGSTER_HOME")) else None,
+            dbt_executable=get("DBT_EXECUTABLE"),
         )
 
     def missing(self, names: tuple[str, ...] = tuple(REQUIRED)) -> list[str]:

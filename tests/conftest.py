@@ -13,6 +13,7 @@ from __future__ import annotations
 import datetime as dt
 import os
 import tempfile
+import time
 from pathlib import Path
 
 import pytest
@@ -139,3 +140,26 @@ def pipeline_env(sandbox, tmp_path, monkeypatch):
     monkeypatch.setenv("API_MAX_RETRY_SECONDS", "60")
     monkeypatch.delenv("DAGSTER_HOME", raising=False)
     return sandbox
+
+
+class Budget:
+    """What is left of a test's pytest timeout (pyproject: `timeout`, or the test's `timeout` marker), less a
+    margin: the test's own waits stay inside it, so a hang fails with the test's message and output instead of
+    pytest-timeout's stack dump, and no internal timeout can outlast pytest's."""
+
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+        self.deadline = time.monotonic() + seconds
+
+    def left(self, cap: float | None = None) -> float:
+        """Seconds left (at most `cap`), at least 1 so a wait still happens once."""
+        left = max(1.0, self.deadline - time.monotonic())
+        return min(left, cap) if cap is not None else left
+
+
+@pytest.fixture
+def budget(request) -> Budget:
+    marker = request.node.get_closest_marker("timeout")
+    timeout = float(marker.args[0]) if marker and marker.args else float(request.config.getini("timeout") or 0)
+    assert timeout > 0, "tests run with a pytest timeout (pyproject.toml [tool.pytest.ini_options] timeout)"
+    return Budget(timeout - 30)  # 30 s for the test's own clean-up and assertions

@@ -135,7 +135,19 @@ def test_odd_records_from_the_api_are_loaded_and_flagged_not_dropped():
     assert staged[odd["zero"]][:2] == (True, 0.0) and fct[odd["zero"]] == 0.0
     assert staged[odd["nulls"]][2:4] == (None, None) and odd["nulls"] in fct  # null project/task: unmatched
     assert staged[odd["enum"]][4] == "SOME_FUTURE_TYPE" and odd["enum"] in fct
-    assert odd["missing"] in fct and odd["extra"] in fct
+    assert odd["extra"] in fct
+    # The record the report sent without optional fields really lacked them, and still counts its hour.
+    keys = {
+        row[0]: set(row[1])
+        for row in warehouse_rows(
+            path,
+            "SELECT id, json_keys(_raw) FROM raw.clockify_time_entries WHERE id IN ($missing, $extra)",
+            {"missing": odd["missing"], "extra": odd["extra"]},
+        )
+    }
+    report_only = {"userName", "projectName", "taskName", "tags", "clientName", "isLocked", "customFields"}
+    assert report_only <= keys[odd["extra"]] and not report_only & keys[odd["missing"]], keys
+    assert staged[odd["missing"]] == (True, 1.0, None, None, "REGULAR") and fct[odd["missing"]] == 1.0
 
 
 def test_records_with_missing_extra_or_broken_fields_load_without_crashing_the_partition(tmp_path, caplog):

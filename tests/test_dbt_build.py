@@ -15,9 +15,15 @@ try:
 except ImportError:  # tests/ without __init__.py (rootdir-relative imports)
     from test_dbt_harness import built_warehouse, run_dbt
 
-# Tests allowed to warn on sandbox data, and why (see their yml): the sandbox contains an entry whose
-# end is before its start, which is flagged in staging and excluded from the marts.
-EXPECTED_WARNINGS = {"expression_is_true_stg_clockify__time_entries_is_valid_interval__is_valid_interval"}
+# Tests allowed to warn on the harness's data, and why (see their yml): the harness's bad-data cases
+# (tests/test_dbt_harness.py) include an entry whose end is before its start (flagged in staging, excluded
+# from the marts), two issues claiming one identifier (resolved by the README's rule) and a write-back link
+# to an issue the warehouse does not know (ignored by matching).
+EXPECTED_WARNINGS = {
+    "expression_is_true_stg_clockify__time_entries_is_valid_interval__is_valid_interval",
+    "unique_stg_linear__issues_issue_identifier",
+    "relationships_stg_clockify__issue_task_links_issue_id__issue_id__ref_stg_linear__issues_",
+}
 
 TOKEN_RULE = re.compile(
     r"(?<![A-Za-z0-9])([A-Za-z][A-Za-z0-9]{0,6})-([0-9]{1,7})(?![A-Za-z0-9])", re.IGNORECASE | re.ASCII
@@ -63,7 +69,7 @@ def test_dbt_build_is_green(warehouse):
     failed = [r["unique_id"] for r in results if r["status"] not in ("success", "pass", "warn")]
     assert warehouse.build.returncode == 0 and not failed, (failed, warehouse.build.output[-8000:])
     warned = {r["unique_id"].split(".")[2] for r in results if r["status"] == "warn"}
-    assert warned <= EXPECTED_WARNINGS, warned - EXPECTED_WARNINGS
+    assert warned == EXPECTED_WARNINGS, warned ^ EXPECTED_WARNINGS  # each bad-data case is reported
     kinds = {r["unique_id"].split(".")[0] for r in results}
     assert {"model", "test", "unit_test"} <= kinds
 

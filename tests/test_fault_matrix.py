@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+import threading
 import time
 from collections import Counter
-from dataclasses import replace
+from dataclasses import dataclass, replace
 
 import pytest
 from dagster import AssetKey, DagsterInstance
@@ -43,6 +44,48 @@ def tuned_clients():
     return settings
 
 
+@dataclass(frozen=True)
+class Wait:
+    service: str  # "Clockify" / "Linear"
+    retry_after: float | None  # the server's Retry-After for the failed attempt, None when it sent none
+    requested: float  # what the retry loop asked to sleep
+    slept: float  # what the sleep really took (monotonic clock)
+
+
+@pytest.fixture
+def waits(monkeypatch) -> list[Wait]:
+    """Every wait of the clients' retry loops, with the Retry-After behind it: through the loop's
+    injectable `sleep` (each RetryingHttp gets a timed one) and the `backoff_delay` it asks for the delay."""
+    from orchestration.clients import http
+
+    seen: list[Wait] = []
+    hint = threading.local()  # pages are fetched from several threads: pair each delay with its own sleep
+    real_backoff, real_init = http.backoff_delay, http.RetryingHttp.__init__
+
+    def backoff(attempt, retry_after=None, *args, **kwargs):
+        hint.retry_after = retry_after
+        return real_backoff(attempt, retry_after, *args, **kwargs)
+
+    def init(self, service, headers, *, sleep=time.sleep, **kwargs):
+        def timed_sleep(seconds):
+            began = time.monotonic()
+            sleep(seconds)
+            seen.append(Wait(service.name, getattr(hint, "retry_after", None), seconds, time.monotonic() - began))
+
+        real_init(self, service, headers, sleep=timed_sleep, **kwargs)
+
+    monkeypatch.setattr(http, "backoff_delay", backoff)
+    monkeypatch.setattr(http.RetryingHttp, "__init__", init)
+    return seen
+
+
+def honoured(waits: list[Wait], service: str) -> list[tuple[float, float]]:
+    """(Retry-After, requested wait) of the service's waits that followed a Retry-After; each really slept."""
+    hinted = [w for w in waits if w.service == service and w.retry_after is not None]
+    assert all(w.slept >= w.requested for w in hinted), hinted
+    return [(w.retry_after, w.requested) for w in hinted]
+
+
 def fired(sb) -> Counter:
     return Counter((api, kind) for api, kind, _path in sb.faults.history)
 
@@ -51,7 +94,7 @@ def logs(instance, outcome) -> str:
     return "\n".join(e.user_message for e in instance.all_logs(outcome.run_id))
 
 
-def test_faults_repeats_overlaps_and_changes_end_like_a_clean_run(tuned_clients, tmp_path):
+def test_faults_repeats_overlaps_and_changes_end_like_a_clean_run(tuned_clients, waits, tmp_path):
     from sandbox import Sandbox
 
     reference = r.clean_reference()
@@ -70,6 +113,7 @@ def test_faults_repeats_overlaps_and_changes_end_like_a_clean_run(tuned_clients,
         )
         assert fired(sb) == {("linear", "ratelimited_400"): 1, ("linear", "500"): 2}
         assert not faults.pending()
+        assert honoured(waits, "Linear") == [(0.0, 0.0)]  # Retry-After: 0 means now, not a backoff
         loaded = r.raw(warehouse)["linear_issues"]
         assert len(loaded) == len(sb.workspace.linear_issues) == len({row[0] for row in loaded})
 
@@ -86,11 +130,13 @@ def test_faults_repeats_overlaps_and_changes_end_like_a_clean_run(tuned_clients,
         faults.add("clockify_reports", "truncated", times=1)  # connection closed mid-body
         faults.add("clockify_reports", "reset", times=1)
         faults.add("clockify_reports", "503", times=2, after=2)
-        began = time.monotonic()
+        waits.clear()
         outcome = run_sync(
             tuned_clients(), start, ANCHOR - dt.timedelta(days=6), asset_selection=r.RAW_KEYS, instance=instance
         )
-        assert time.monotonic() - began >= 1.5  # the three Retry-After waits were honoured
+        # The three Retry-After waits were honoured: exactly the server's 0.5 s each, really slept (the run's
+        # wall time would prove nothing: the read timeout alone takes 2 s).
+        assert honoured(waits, "Clockify") == [(0.5, 0.5)] * 3
         assert not faults.pending()
         assert set(fired(sb)) == {("clockify", k) for k in ("429", "502", "503", "reset", "truncated")} | {
             ("clockify_reports", k) for k in ("slow", "502", "truncated", "reset", "503")
@@ -106,8 +152,10 @@ def test_faults_repeats_overlaps_and_changes_end_like_a_clean_run(tuned_clients,
         faults.add("linear", "500", times=1, after=3)
         faults.add("linear", "503", times=1, after=5)
         overlap = (ANCHOR - dt.timedelta(days=8), end)
+        waits.clear()
         run_sync(tuned_clients(), *overlap, asset_selection=r.RAW_KEYS, instance=instance)
         assert fired(sb) == {("linear", "ratelimited_429"): 2, ("linear", "500"): 1, ("linear", "503"): 1}
+        assert honoured(waits, "Linear") == [(0.2, 0.2)] * 2
         after_overlap = r.raw(warehouse)
 
         # 4. The same range again, no change upstream: not a row more, not a row less.
@@ -120,11 +168,16 @@ def test_faults_repeats_overlaps_and_changes_end_like_a_clean_run(tuned_clients,
         faults.history.clear()
         faults.add("clockify", "429", times=2, retry_after=None)  # Clockify documents no Retry-After
         faults.add("linear", "ratelimited_400", times=1, after=2, retry_after=0)
+        waits.clear()
         run_sync(tuned_clients(), r.MUTATED_DAYS_FROM, end, instance=instance)
         assert fired(sb) == {("clockify", "429"): 2, ("linear", "ratelimited_400"): 1}
+        # Without Retry-After the client backs off on its own (two Clockify waits, none claiming a hint).
+        assert honoured(waits, "Clockify") == [] and len([w for w in waits if w.service == "Clockify"]) == 2
 
     r.assert_same(r.raw(warehouse), r.raw(reference), "raw")
     r.assert_same(r.marts(warehouse), r.marts(reference), "marts")
+    # And right, not only equal to the clean run: every mart equals the oracle over the changed data.
+    r.assert_marts_match_oracle(warehouse, sb.workspace, *r.RANGE)
     # The changes really are in the marts (the comparison is not vacuous).
     from tests.test_bad_input import warehouse_rows
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+from collections import Counter
 
 import duckdb
 from dagster import materialize
@@ -111,20 +112,35 @@ RAW_KEYS = API_RAW_KEYS
 
 def test_sync_with_faults_leaves_the_same_raw_rows(pipeline_env, tmp_path, monkeypatch):
     start, end = ANCHOR - dt.timedelta(days=9), ANCHOR - dt.timedelta(days=1)
+    pipeline_env.reset_counts()
     run_sync(settings(), start, end, asset_selection=RAW_KEYS)
-    clean = raw_snapshot()
+    clean, clean_requests = raw_snapshot(), pipeline_env.request_counts()
 
     monkeypatch.setenv("WAREHOUSE_PATH", str(tmp_path / "faulty.duckdb"))
     faults = pipeline_env.faults
-    faults.add("clockify", "429", times=2, retry_after=0)
-    faults.add("clockify", "503", times=2, after=3)
-    faults.add("clockify_reports", "truncated", times=1)
-    faults.add("clockify_reports", "502", times=1, after=1)
-    faults.add("linear", "ratelimited_400", times=1)
-    faults.add("linear", "500", times=1, after=2)
-    faults.add("linear", "reset", times=1, after=4)
-    before = sum(pipeline_env.request_counts().values())
+    injected = [  # (api, kind, times, after, params)
+        ("clockify", "429", 2, 0, dict(retry_after=0)),
+        ("clockify", "503", 2, 3, {}),
+        ("clockify_reports", "truncated", 1, 0, {}),
+        ("clockify_reports", "502", 1, 0, {}),  # the retry of the truncated page (the range is one page)
+        ("linear", "ratelimited_400", 1, 0, {}),
+        ("linear", "500", 1, 2, {}),
+        ("linear", "reset", 1, 4, {}),
+    ]
+    for api, kind, times, after, params in injected:
+        faults.add(api, kind, times=times, after=after, **params)
+    pipeline_env.reset_counts()
     run_sync(settings(), start, end, asset_selection=RAW_KEYS)
     assert raw_snapshot() == clean
-    # The faults really fired: at least the 9 injected failures were answered and retried.
-    assert sum(pipeline_env.request_counts().values()) - before >= 9
+    # Every injected failure was answered ...
+    expected = Counter()
+    for api, kind, times, _after, _params in injected:
+        expected[(api, kind)] += times
+    assert Counter((api, kind) for api, kind, _path in faults.history) == expected
+    assert not faults.pending()
+    # ... and cost exactly one retry: the faulty run made the clean run's requests plus one per failure,
+    # per API (a client that re-fetched whole ranges or retried twice would make more).
+    faulty_requests = pipeline_env.request_counts()
+    extra = {api: faulty_requests[api] - clean_requests[api] for api in clean_requests}
+    per_api = {api: sum(n for (a, _kind), n in expected.items() if a == api) for api in clean_requests}
+    assert extra == per_api == {"clockify": 4, "clockify_reports": 2, "linear": 3}

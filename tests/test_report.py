@@ -1,5 +1,7 @@
 """The HTML report: its numbers equal the figures computed from the marts, it is self-contained and
-XSS-safe, and headless Chromium really draws its charts.
+XSS-safe, and headless Chromium really draws its charts. Most tests use small hand-built marts (every
+figure predictable); one renders the marts of a real `dbt build` (the dbt harness's warehouse, published)
+and compares the report with the Python oracle.
 
 Chromium is required (no skip): `apt-get install -y chromium` (Debian/Ubuntu), or set CHROMIUM to its path.
 """
@@ -627,3 +629,78 @@ def test_run_report_publishes_missing_marts_then_writes(tmp_path, monkeypatch):
     page = out.read_text()
     assert re.search(r'id="kpi-total-hours">([^<]*)<', page).group(1) == h(expected_figures()["total"])
     assert "marts published" in page
+
+
+# ------------------------------------------------------------------------------ from a real dbt build
+
+
+@pytest.fixture(scope="module")
+def built_report(tmp_path_factory):
+    """The report of the dbt harness's warehouse (sandbox data and its edge cases -> raw -> `dbt build`),
+    published by the real publish step, and the Python oracle over the same records."""
+    from tests.test_dbt_harness import built_warehouse
+    from tests.test_marts_vs_python import Reference
+
+    warehouse = built_warehouse()
+    assert warehouse.build.returncode == 0, warehouse.build.output[-3000:]
+    directory = tmp_path_factory.mktemp("built-report")
+    published = publish_marts(warehouse.path, directory / "marts.duckdb")
+    page = write_report(published.path, directory / "report.html").read_text(encoding="utf-8")
+    return page, Reference(warehouse.data.tables), warehouse.data.tables
+
+
+def test_report_of_a_real_build_equals_the_oracle(built_report):
+    """Not hand-built marts: every figure of the report from `dbt build`'s marts, against the oracle."""
+    from orchestration.report.figures import TOP_ISSUES
+
+    page, ref, tables = built_report
+    t = parse_tables(page).tables
+    total = sum(e.hours for e in ref.entries)
+    assert re.search(r'id="kpi-total-hours">([^<]*)<', page).group(1) == h(total)
+    matched_share = sum(e.hours for e in ref.matched) / total
+    assert re.search(r'id="kpi-matched-share">([^<]*)<', page).group(1) == pct(matched_share)
+
+    # Hours per team per cycle: every cycle with time (the bad-data overlapping cycle included).
+    with_time = {
+        (c["team_key"], str(c["cycle_number"]), h(c["hours"]), str(c["issue_count"]))
+        for c in ref.hours_per_cycle().values()
+        if c["hours"] > 0
+    }
+    shown = {(r[0], r[1], r[3], r[4]) for r in t["table-cycles"]}
+    assert with_time <= shown and len(with_time) > 5
+    assert all(r[3] == "0.0" for r in t["table-cycles"] if (r[0], r[1], r[3], r[4]) not in with_time)
+    overlapping = next(c for c in tables["linear_cycles"] if c["id"] == "edge-overlapping-cycle")
+    assert str(int(overlapping["number"])) in {r[1] for r in t["table-cycles"]}
+
+    # Top issues: the oracle's hours per issue, largest first (display precision).
+    per_issue = ref.hours_per_issue()
+    expected = sorted(((row["issue_identifier"], row["hours"]) for row in per_issue.values()), key=lambda x: -x[1])
+    rows = [(r[0], r[4]) for r in t["table-top-issues"]]
+    assert len(rows) == min(TOP_ISSUES, len(expected))
+    assert set(rows) <= {(ident, h(hours)) for ident, hours in expected}
+    assert [float(hours.replace(",", "")) for _, hours in rows] == sorted(
+        (float(hours.replace(",", "")) for _, hours in rows), reverse=True
+    )
+    if len(expected) > len(rows):  # nothing larger left out
+        assert float(rows[-1][1].replace(",", "")) >= round(expected[len(rows)][1], 1) - 0.05
+
+    # Estimate vs actual by team, over the issues with time.
+    by_team = defaultdict(list)
+    for row in per_issue.values():
+        by_team[row["team_key"]].append((row["estimate"], row["hours"]))
+    for team, values in by_team.items():
+        points = sum(e for e, _ in values if e is not None)
+        estimated = sum(hours for e, hours in values if e is not None)
+        unestimated = sum(hours for e, hours in values if e is None)
+        ratio = h(estimated / points) if points else "–"
+        row = [team, f"{points:,.0f}", h(estimated), ratio, h(unestimated)]
+        assert row in [r[:5] for r in t["table-estimate-team"]], row
+    assert len(t["table-estimate-team"]) == len(by_team)
+
+    # Unmatched share per person.
+    names = {u["id"]: u["name"] for u in tables["clockify_users"]}
+    expected_people = {
+        names[user]: (h(v["unmatched_hours"]), h(v["total_hours"]), pct(v["unmatched_share"]))
+        for user, v in ref.unmatched_by(lambda e: e.user_id).items()
+    }
+    assert {r[0]: (r[1], r[2], r[3]) for r in t["table-unmatched-person"]} == expected_people

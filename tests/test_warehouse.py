@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from pathlib import Path
 
 import duckdb
 import pytest
@@ -224,12 +225,37 @@ def test_row_count_of_a_missing_table_is_zero(warehouse):
 
 
 def test_staging_beyond_its_memory_limit_spills_instead_of_failing(warehouse, monkeypatch):
+    import os
+
     import orchestration.warehouse.staging as w
 
     monkeypatch.setattr(w, "STAGE_MEMORY_LIMIT", "100MB")
-    many = (entry(f"e{i}", f"2024-03-01T{i % 24:02d}:00:00Z", None, "x" * 1000) for i in range(150_000))
+    spilled = {}
+    real_stage = w._Staging.stage
+
+    def stage_and_look(self, records):
+        real_stage(self, records)
+        # What DuckDB keeps on disk for the staged rows, and where: the load's private spill directory.
+        (size,) = self.con.execute("SELECT coalesce(sum(size), 0) FROM duckdb_temporary_files()").fetchone()
+        spilled.update(
+            reported_bytes=size,
+            directory=self._spill.name,
+            file_bytes=sum(f.stat().st_size for f in Path(self._spill.name).rglob("*") if f.is_file()),
+        )
+
+    monkeypatch.setattr(w._Staging, "stage", stage_and_look)
+    count = 150_000
+    many = (entry(f"e{i}", f"2024-03-01T{i % 24:02d}:00:00Z", None, "x" * 1000) for i in range(count))
     result = warehouse.replace_partitions(t.CLOCKIFY_TIME_ENTRIES, many, D1, D1)
-    assert result.rows == 150_000  # ~300 MB staged (description twice: column and _raw)
-    assert rows(warehouse, "SELECT count(DISTINCT id), min(length(description)) FROM raw.clockify_time_entries") == [
-        (150_000, 1000)
-    ]
+    # It spilled: ~300 MB staged (description twice, column and _raw) in 100 MB left over 200 MB on disk,
+    # in the private directory (removed with the load).
+    assert spilled["reported_bytes"] > 100_000_000 and spilled["file_bytes"] > 100_000_000, spilled
+    assert not os.path.exists(spilled["directory"])
+    # And every row arrived, whole.
+    assert result.records == result.rows == count
+    assert rows(
+        warehouse,
+        "SELECT count(*), count(DISTINCT id), min(length(description)), max(length(description)), "
+        "count(*) FILTER (WHERE id NOT IN (SELECT 'e' || range FROM range(150000))) "
+        "FROM raw.clockify_time_entries",
+    ) == [(count, count, 1000, 1000, 0)]

@@ -120,10 +120,11 @@ def test_create_then_second_run_changes_nothing(env):
     # the links name every created task, by id
     recorded = links()
     assert {v[0] for v in recorded.values()} == set(tasks)
-    by_identifier = {i["id"]: i for i in sb.workspace.linear_issues}
+    by_id = {i["id"]: i for i in sb.workspace.linear_issues}
     for issue_id, (task_id, name, status) in recorded.items():
-        assert name == tasks[task_id]["name"].replace(by_identifier[issue_id]["identifier"] + ":", "", 0)
-        assert name.startswith(by_identifier[issue_id]["identifier"] + ": ") and status == "ACTIVE"
+        # The link names its issue's task, and records that task's name in Clockify: "<identifier>: <title>".
+        issue = by_id[issue_id]
+        assert name == tasks[task_id]["name"] == f"{issue['identifier']}: {issue['title']}" and status == "ACTIVE"
 
     before = len(writes(sb))
     again = run()
