@@ -235,7 +235,7 @@ class _Handler(BaseHTTPRequestHandler):
         if kind.startswith("ratelimited_"):
             status = 400 if kind == "ratelimited_400" else 429
             sb: Sandbox = self.server.sandbox  # type: ignore[attr-defined]
-            headers.update(sb._linear_limit_headers(remaining=0))
+            headers.update(sb._linear_limit_headers(exhausted=True))
             self._send(
                 status,
                 linear.error_body(
@@ -423,13 +423,16 @@ class Sandbox:
         return resp.status, resp.body, resp.headers
 
     # ------------------------------------------------------------------ Linear
-    def _linear_limit_headers(self, remaining: Optional[int] = None, complexity: Optional[float] = None) -> dict:
+    def _linear_limit_headers(self, exhausted: bool = False, complexity: Optional[float] = None) -> dict:
+        """The budget headers; ``exhausted`` (an injected RATELIMITED fault) reports an empty request
+        bucket, consistently: remaining 0, full again one period from now."""
         h = {
             **self._linear_requests.headers("x-ratelimit-requests"),
             **self._linear_complexity.headers("x-ratelimit-complexity"),
         }
-        if remaining is not None:
-            h["x-ratelimit-requests-remaining"] = remaining
+        if exhausted:
+            h["x-ratelimit-requests-remaining"] = 0
+            h["x-ratelimit-requests-reset"] = int((self.clock.time() + 3600.0) * 1000)
         if complexity is not None:
             h["x-complexity"] = int(round(complexity))
         return h

@@ -384,3 +384,15 @@ def test_changes_feed_switch(mode, status, http):
         for kind in ("deleted", "updated"):
             assert feed(sb, http, kind).status_code == status
         assert ck(sb, http, ws_path(sb, "/users")).status_code == 200
+
+
+def test_injected_ratelimited_faults_announce_an_empty_bucket(http):
+    """A RATELIMITED fault says what a real exhausted bucket says: nothing left, full again in an hour
+    (before: remaining 0 with the reset of a nearly full bucket, seconds away)."""
+    with Sandbox(FROZEN) as sb:
+        for kind, status in (("ratelimited_400", 400), ("ratelimited_429", 429)):
+            sb.faults.add("linear", kind)
+            r = gql(sb, http, "{ viewer { id } }")
+            assert r.status_code == status and r.json()["errors"][0]["extensions"]["code"] == "RATELIMITED"
+            assert r.headers["x-ratelimit-requests-remaining"] == "0"
+            assert int(r.headers["x-ratelimit-requests-reset"]) == int((START.timestamp() + HOUR) * 1000)
