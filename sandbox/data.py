@@ -529,6 +529,7 @@ class Workspace:
         datetime; duration is recomputed) or the shorthands ``start=`` / ``end=``."""
         with self.lock:
             e = self._entry_by_id[entry_id]
+            self._remember_creation(e)
             ti = dict(e["timeInterval"])
             if "timeInterval" in fields:
                 ti.update(fields.pop("timeInterval") or {})
@@ -548,6 +549,7 @@ class Workspace:
     def delete_time_entry(self, entry_id: str) -> dict:
         with self.lock:
             e = self._entry_by_id.pop(entry_id)
+            self._remember_creation(e)
             self.clockify_time_entries.remove(e)
             self._record_change("deleted", e)
             self._touch_entries()
@@ -563,16 +565,22 @@ class Workspace:
             {"kind": kind, "at": self.now_epoch(), "id": entry["id"], "n": len(self.clockify_changes), "document": doc}
         )
 
-    def entry_created_at(self, entry_id: str, document: Optional[dict] = None) -> float:
-        """When an entry was created: recorded for added ones; for generated ones, when its timer
-        stopped (or started, if it still runs)."""
+    def _remember_creation(self, entry: dict) -> None:
+        """A generated entry was created when its timer stopped (or started, if it still runs): fixed
+        before its first change, so an edit (stopping the timer now) does not move it."""
+        if entry["id"] not in self._entry_created_at:
+            ti = entry["timeInterval"]
+            self._entry_created_at[entry["id"]] = to_epoch(ti["end"] or ti["start"])
+
+    def entry_created_at(self, entry_id: str) -> float:
+        """When an entry was created (epoch seconds), see :meth:`_remember_creation`."""
         t = self._entry_created_at.get(entry_id)
         if t is not None:
             return t
-        doc = document or self._entry_by_id.get(entry_id)
-        if doc is None:
+        e = self._entry_by_id.get(entry_id)
+        if e is None:
             return float("-inf")
-        ti = doc["timeInterval"]
+        ti = e["timeInterval"]
         return to_epoch(ti["end"] or ti["start"])
 
     def stop_timer(self, entry_id: str, end: Any = None) -> dict:

@@ -396,3 +396,16 @@ def test_injected_ratelimited_faults_announce_an_empty_bucket(http):
             assert r.status_code == status and r.json()["errors"][0]["extensions"]["code"] == "RATELIMITED"
             assert r.headers["x-ratelimit-requests-remaining"] == "0"
             assert int(r.headers["x-ratelimit-requests-reset"]) == int((START.timestamp() + HOUR) * 1000)
+
+
+def test_stopping_a_timer_is_an_update_not_a_creation(http):
+    """The creation time of a generated entry is fixed before its first change: a timer stopped now
+    shows in /updated for a window that holds the stop, not its start."""
+    with Sandbox(FROZEN) as sb:
+        running = next(e for e in sb.workspace.clockify_time_entries if e["timeInterval"]["end"] is None)
+        sb.workspace.stop_timer(running["id"])
+        sb.clock.advance(120)
+        got = feed(sb, http, "updated", start="2024-07-01T00:00:00Z", end="2024-07-02T00:00:00Z").json()["response"]
+        assert [(u["id"], u["document"]["timeInterval"]["end"]) for u in got] == [
+            (running["id"], "2024-07-01T06:00:00Z")
+        ]
