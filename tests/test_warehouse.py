@@ -231,7 +231,7 @@ def test_staging_beyond_its_memory_limit_spills_instead_of_failing(warehouse, mo
 
     monkeypatch.setattr(w, "STAGE_MEMORY_LIMIT", "100MB")
     spilled = {}
-    real_stage = w._Staging.stage
+    real_stage = w.Staging.stage
 
     def stage_and_look(self, records):
         real_stage(self, records)
@@ -243,7 +243,7 @@ def test_staging_beyond_its_memory_limit_spills_instead_of_failing(warehouse, mo
             file_bytes=sum(f.stat().st_size for f in Path(self._spill.name).rglob("*") if f.is_file()),
         )
 
-    monkeypatch.setattr(w._Staging, "stage", stage_and_look)
+    monkeypatch.setattr(w.Staging, "stage", stage_and_look)
     count = 150_000
     many = (entry(f"e{i}", f"2024-03-01T{i % 24:02d}:00:00Z", None, "x" * 1000) for i in range(count))
     result = warehouse.replace_partitions(t.CLOCKIFY_TIME_ENTRIES, many, D1, D1)
