@@ -11,7 +11,9 @@ from orchestration.clients.clockify.client import ClockifyClient
 from orchestration.clients.clockify.normalize import (
     format_api_timestamp,
     format_report_timestamp,
+    report_entry_count,
     report_row_to_entry,
+    report_rows,
     seconds_to_iso_duration,
 )
 from orchestration.clients.errors import ApiError, AuthenticationError, ConfigurationError, QueryError
@@ -65,33 +67,52 @@ def test_split_range_covers_exactly_in_windows_no_longer_than_the_cap():
 
 
 def test_report_row_maps_to_main_api_shape_and_keeps_extras():
+    """The official report row (api-notes.md): `tags[{id, name}]`, `locked`, "" for a missing id or name,
+    no `type`, times in the report's zone with their offset."""
     row = {
         "_id": "e1",
         "description": "[ENG-42] Fix login",
         "userId": "u1",
         "userName": "Ada",
+        "userEmail": "ada@example.com",
         "projectId": "",
-        "projectName": None,
-        "clientName": None,
+        "projectName": "",
+        "clientId": "",
+        "clientName": "",
         "taskId": "",
-        "taskName": None,
+        "taskName": "",
         "billable": True,
-        "tags": [{"id": "t1", "name": "dev"}, {"_id": "t2", "name": "ops"}],
-        "type": "REGULAR",
-        # Reports may carry the user's profile offset: stored as UTC.
+        "tags": [{"id": "t1", "name": "dev"}, {"id": "t2", "name": "ops"}],
+        "locked": True,
+        "approvalRequestId": None,
+        # Rendered in the zone the request named (or the key owner's): stored as UTC.
         "timeInterval": {"start": "2024-05-01T11:00:00+02:00", "end": "2024-05-01T12:30:00+02:00", "duration": 5400},
     }
     entry = report_row_to_entry(row, "ws1")
     assert entry["id"] == "e1" and "_id" not in entry
-    assert entry["projectId"] is None and entry["taskId"] is None
-    assert entry["tagIds"] == ["t1", "t2"]
+    assert entry["projectId"] is None and entry["taskId"] is None and entry["clientId"] is None
+    assert entry["tagIds"] == ["t1", "t2"] and entry["tags"] == row["tags"]
+    assert entry["isLocked"] is True and entry["locked"] is True
     assert entry["workspaceId"] == "ws1"
     assert entry["timeInterval"] == {
         "start": "2024-05-01T09:00:00Z",
         "end": "2024-05-01T10:30:00Z",
         "duration": "PT1H30M",
     }
-    assert entry["userName"] == "Ada" and entry["billable"] is True and entry["type"] == "REGULAR"
+    assert entry["userName"] == "Ada" and entry["userEmail"] == "ada@example.com" and entry["billable"] is True
+    # The report has no entry type: unknown (null), not guessed as REGULAR.
+    assert entry["type"] is None
+
+
+def test_report_rows_in_a_zone_west_of_utc_land_on_their_utc_day():
+    row = {"_id": "e3", "userId": "u1", "tags": [], "locked": False, "description": "",
+           "timeInterval": {"start": "2024-06-20T20:30:00-07:00", "end": "2024-06-20T21:00:00-07:00", "duration": 1800}}  # fmt: skip
+    entry = report_row_to_entry(row, "ws1")
+    assert (
+        entry["timeInterval"]["start"] == "2024-06-21T03:30:00Z"
+        and entry["timeInterval"]["end"] == "2024-06-21T04:00:00Z"
+    )
+    assert entry["description"] is None and entry["tagIds"] == [] and entry["isLocked"] is False
 
 
 def test_running_timer_row_has_null_end_and_duration():
@@ -99,7 +120,14 @@ def test_running_timer_row_has_null_end_and_duration():
     row = {"_id": "e2", "userId": "u1", "tagIds": None, "timeInterval": interval}
     entry = report_row_to_entry(row, "ws1")
     assert entry["timeInterval"] == {"start": "2024-05-01T09:00:00Z", "end": None, "duration": None}
-    assert entry["tagIds"] == [] and entry["type"] == "REGULAR" and entry["description"] is None
+    assert entry["tagIds"] == [] and entry["type"] is None and entry["description"] is None
+
+
+def test_report_counts_and_empty_reports():
+    assert report_entry_count({"totals": [{"entriesCount": 7}], "timeentries": []}) == 7
+    assert report_entry_count({"totals": [None], "timeentries": []}) == 0  # nothing matched
+    assert report_entry_count({"timeentries": []}) is None
+    assert report_rows({"totals": [None]}) == []  # an empty report without the list
 
 
 # --- configuration and errors ----------------------------------------------------------------------
@@ -206,15 +234,30 @@ def _all_range():
     return ANCHOR - timedelta(days=60), ANCHOR + timedelta(days=2)
 
 
-def _expected_entries(sb, start, end):
+def _expected_entries(sb, start, end, strategy="per_user"):
+    """The sandbox's entries started in [start, end) that the strategy lists: the report leaves running
+    timers out (the sandbox's answer to an open fact, `clockify_report_includes_running`), the main API
+    lists them."""
+
     def starts(e):
         return datetime.fromisoformat(e["timeInterval"]["start"].replace("Z", "+00:00"))
 
-    return {e["id"]: e for e in sb.workspace.clockify_time_entries if start <= starts(e) < end}
+    running = strategy == "per_user" or sb.workspace.config.clockify_report_includes_running
+    return {
+        e["id"]: e
+        for e in sb.workspace.clockify_time_entries
+        if start <= starts(e) < end and (running or e["timeInterval"]["end"] is not None)
+    }
 
 
-def _main_fields(entry):
-    return {k: entry.get(k) for k in MAIN_FIELDS}
+def _main_fields(entry, strategy="per_user"):
+    """The main-API fields as the client loads them: an empty description is null (the report sends "" for
+    none, the main API "" or null), and a report row has no entry type (null, never guessed)."""
+    fields = {k: entry.get(k) for k in MAIN_FIELDS}
+    fields["description"] = fields["description"] or None
+    if strategy == "report":
+        fields["type"] = None
+    return fields
 
 
 def test_lists_page_to_the_end_and_count_requests(sb):
@@ -278,11 +321,14 @@ def test_time_entries_match_the_workspace_exactly(sb, strategy):
     start, end = _all_range()
     client = _live(sb, time_entries_strategy=strategy, report_page_size=100, page_size=40)
     entries = client.time_entries(start, end)
-    expected = _expected_entries(sb, start, end)
+    expected = _expected_entries(sb, start, end, strategy)
     assert len(expected) > 300  # several report pages and several per-user pages
     assert [e["id"] for e in entries] == sorted(expected, key=lambda i: (expected[i]["timeInterval"]["start"], i))
-    assert all(_main_fields(e) == _main_fields(expected[e["id"]]) for e in entries)
-    assert any(e["timeInterval"]["end"] is None for e in entries)  # running timers included
+    assert all(_main_fields(e) == _main_fields(expected[e["id"]], strategy) for e in entries)
+    # Running timers: the main API lists them; the sandbox's report does not (open fact; the marts never
+    # count a running timer either way, test_clockify_end_to_end.py).
+    assert any(e["timeInterval"]["end"] is None for e in entries) == (strategy == "per_user")
+    assert sb.workspace.config.owner_timezone == "America/Los_Angeles"  # the key owner is at UTC-7
 
 
 def test_time_entries_stream_page_by_page(sb):
@@ -301,7 +347,10 @@ def test_both_strategies_give_identical_entries(sb):
     start, end = ANCHOR - timedelta(days=20), ANCHOR + timedelta(days=1)
     by_report = _live(sb, time_entries_strategy="report", report_page_size=77).time_entries(start, end)
     by_user = _live(sb, time_entries_strategy="per_user", page_size=50).time_entries(start, end)
-    assert [_main_fields(e) for e in by_report] == [_main_fields(e) for e in by_user]
+    finished = [e for e in by_user if e["timeInterval"]["end"] is not None]
+    assert len(finished) < len(by_user)  # the range holds running timers: only the main API lists them
+    assert [_main_fields(e, "report") for e in by_report] == [_main_fields(e, "report") for e in finished]
+    assert {e["type"] for e in by_report} == {None} and None not in {e["type"] for e in by_user}
     assert by_report[0].get("userName")  # report extras kept
 
 
@@ -316,7 +365,7 @@ def test_adjacent_ranges_never_count_an_entry_twice(sb, strategy):
     first_ids, second_ids = {e["id"] for e in first}, {e["id"] for e in second}
     assert not first_ids & second_ids
     assert pivot_entry["id"] in second_ids
-    assert first_ids | second_ids == set(_expected_entries(sb, start, end))
+    assert first_ids | second_ids == set(_expected_entries(sb, start, end, strategy))
     assert client.time_entries(end, start) == []
 
 
@@ -325,8 +374,28 @@ def test_long_ranges_are_split_into_report_windows(sb):
     start, end = ANCHOR - timedelta(days=800), ANCHOR + timedelta(days=1)
     before = _counts(sb)["clockify_reports"]
     entries = client.time_entries(start, end)
-    assert {e["id"] for e in entries} == set(_expected_entries(sb, start, end))
+    assert {e["id"] for e in entries} == set(_expected_entries(sb, start, end, "report"))
     assert _counts(sb)["clockify_reports"] - before == 3  # 800 days: three windows of at most 366
+
+
+@pytest.mark.parametrize("strategy", ["report", "per_user"])
+def test_a_range_split_at_366_days_inside_the_data_keeps_every_entry_once(sb, strategy):
+    """The split point falls at 00:00 UTC in the middle of the data, while the key owner is at UTC-7: the
+    per-user windows are widened a day each side and each keeps its own UTC entries only."""
+    end = ANCHOR + timedelta(days=1)
+    start = end - timedelta(days=366 + 4)  # windows [start, Tue 2024-06-25) and [Tue 2024-06-25, end)
+    client = _live(sb, time_entries_strategy=strategy, report_page_size=200, page_size=100)
+    streamed = [e["id"] for e in client.iter_time_entries(start, end)]
+    split = end - timedelta(days=4)
+    expected = _expected_entries(sb, start, end, strategy)
+    assert sorted(streamed) == sorted(expected)  # every entry, none twice
+    # entries on both sides of the split, hours from it (a US-west Monday afternoon, an Asian Tuesday morning)
+    assert any(split - timedelta(hours=8) <= _start(e) < split for e in expected.values())
+    assert any(split <= _start(e) < split + timedelta(hours=8) for e in expected.values())
+
+
+def _start(entry) -> datetime:
+    return datetime.fromisoformat(entry["timeInterval"]["start"].replace("Z", "+00:00"))
 
 
 @pytest.mark.parametrize(

@@ -69,7 +69,6 @@ def test_report_strategy_gets_a_utc_day_when_the_owner_is_at_utc(at_utc):
     assert got == _finished_between(at_utc, DAY, DAY + timedelta(days=1)) and got
 
 
-@pytest.mark.xfail(strict=True, reason="client fix pending: send timeZone=UTC with the detailed report (issue 11)")
 def test_report_strategy_gets_every_entry_of_a_utc_day_whatever_the_owners_zone(zoned):
     got = {e["id"] for e in _client(zoned).time_entries(DAY, DAY + timedelta(days=1))}
     assert got == _finished_between(zoned, DAY, DAY + timedelta(days=1))
@@ -86,7 +85,6 @@ def test_per_user_strategy_gets_every_entry_of_a_utc_day_whatever_the_owners_zon
     assert got == _finished_between(zoned, DAY, DAY + timedelta(days=1))
 
 
-@pytest.mark.xfail(strict=True, reason="client fix pending: send timeZone=UTC with the detailed report (issue 11)")
 def test_the_first_and_last_day_of_a_range_keep_every_entry(zoned):
     # a week whose first 7 and last 5.5 hours (UTC) hold entries: what a window read in the owner's zone cuts
     start = next(
@@ -144,9 +142,6 @@ BASE_START = ANCHOR - timedelta(days=BASE["days"] - 1)
 
 
 # ------------------------------------------------------------------------------ paging
-@pytest.mark.xfail(
-    strict=True, reason="client fix pending: page on to totals.entriesCount, not to the first short page (issue 11)"
-)
 def test_report_paging_is_complete_when_the_api_caps_page_size():
     with Sandbox(SandboxConfig(**BASE, owner_timezone="UTC", clockify_report_max_page_size=100)) as sb:
         start, end = datetime.combine(BASE_START, datetime.min.time(), UTC), DAY
@@ -190,9 +185,6 @@ def _breaking_page_size(sb, start: datetime, end: datetime) -> int:
     raise AssertionError("no page size splits a run of equal start times")
 
 
-@pytest.mark.xfail(
-    strict=True, reason="client fix pending: sort the report by a unique column (sortColumn ID) (issue 11)"
-)
 def test_report_paging_is_complete_when_equal_start_times_reorder():
     with Sandbox(SandboxConfig(**BASE, owner_timezone="UTC", clockify_report_unstable_ties=True)) as sb:
         start, end = datetime.combine(BASE_START, datetime.min.time(), UTC), DAY
