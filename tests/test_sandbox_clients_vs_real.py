@@ -74,11 +74,6 @@ def test_report_strategy_gets_every_entry_of_a_utc_day_whatever_the_owners_zone(
     assert got == _finished_between(zoned, DAY, DAY + timedelta(days=1))
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="client fix pending: per-user reads must widen the window by a day each side (the API re-reads "
-    "start/end in the owner's zone) and list LIMITED members too (issue 11)",
-)
 def test_per_user_strategy_gets_every_entry_of_a_utc_day_whatever_the_owners_zone(zoned):
     client = _client(zoned, time_entries_strategy="per_user")
     got = {e["id"] for e in client.time_entries(DAY, DAY + timedelta(days=1))}
@@ -101,13 +96,11 @@ def test_the_first_and_last_day_of_a_range_keep_every_entry(zoned):
 
 
 # ------------------------------------------------------------------------------ members and tasks
-@pytest.mark.xfail(strict=True, reason="client fix pending: ask /users for every account status (issue 11)")
 def test_users_include_limited_members(at_utc):
     limited = {u["id"] for u in at_utc.workspace.clockify_users if u["status"] == "LIMITED"}
     assert limited and limited <= {u["id"] for u in _client(at_utc).users()}
 
 
-@pytest.mark.xfail(strict=True, reason="client fix pending: read /users?memberships=WORKSPACE for who left (issue 11)")
 def test_users_say_who_was_deactivated_in_this_workspace(at_utc):
     gone = {uid for uid, st in at_utc.workspace.clockify_membership_status.items() if st == "INACTIVE"}
     users = {u["id"]: u for u in _client(at_utc).users()}

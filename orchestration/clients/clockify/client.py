@@ -73,6 +73,9 @@ REPORT_TIME_ZONE = "UTC"
 REPORT_SORT_COLUMN = "ID"
 # Per-user windows are re-read in the account's zone (offsets lie within +-14 h): a day each side covers it.
 PER_USER_MARGIN = timedelta(days=1)
+# Every account status /users knows: without `account-statuses` it leaves LIMITED (and DELETED) accounts
+# out, and their time would have no name or membership.
+USER_ACCOUNT_STATUSES = ("ACTIVE", "PENDING_EMAIL_VERIFICATION", "NOT_REGISTERED", "LIMITED", "DELETED")
 
 
 class IncompleteReport(ApiError):
@@ -109,7 +112,15 @@ class ClockifyClient(ClockifyWrites, ApiClientResource):
         return cast(list[ClockifyWorkspace], self._pages("/workspaces"))
 
     def users(self) -> list[ClockifyUser]:
-        return cast(list[ClockifyUser], self._pages(self._ws_path("/users")))
+        """Every member, whatever their account status, each with this workspace's membership
+        (`memberships[0].membershipStatus`: ACTIVE, INACTIVE when deactivated here, ...): the top-level
+        `status` is the account's, which stays ACTIVE for someone deactivated in this workspace."""
+        params = {
+            "account-statuses": ",".join(USER_ACCOUNT_STATUSES),
+            "status": "ALL",  # membership status: every one
+            "memberships": "WORKSPACE",
+        }
+        return cast(list[ClockifyUser], self._pages(self._ws_path("/users"), params))
 
     def clients(self) -> list[ClockifyClientRecord]:
         return cast(list[ClockifyClientRecord], self._pages(self._ws_path("/clients")))
