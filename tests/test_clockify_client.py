@@ -279,20 +279,57 @@ def test_lists_page_to_the_end_and_count_requests(sb):
     assert after["clockify_reports"] == before["clockify_reports"]
 
 
-def test_tasks_from_the_hydrated_project_list_cost_pages_of_projects_not_projects(sb):
+def _pages_of(n: int, size: int) -> int:
+    """Requests to page n records at `size` a page (a short page is the last one, so n % size == 0 costs one more)."""
+    return n // size + 1
+
+
+def test_tasks_from_the_hydrated_project_list_cost_pages_of_projects_plus_done_listings(sb):
+    """The sandbox's default (open fact): hydrated projects embed ACTIVE tasks only, so each project's DONE
+    tasks are asked for too (`is-active=false`): pages of projects plus one listing per project."""
     client = _live(sb, page_size=3)
-    project_ids = [p["id"] for p in sb.workspace.clockify_projects]
+    ws = sb.workspace
+    project_ids = [p["id"] for p in ws.clockify_projects]
     assert len(project_ids) > 3  # more than one page of projects
     per_project = client.tasks(project_ids)
     before = client.requests_made
     hydrated = client.hydrated_tasks(project_ids)
     requests = client.requests_made - before
     assert hydrated == per_project and all(t["projectId"] for t in hydrated)
+    assert {t["id"] for t in hydrated} == {t["id"] for ts in ws.clockify_tasks.values() for t in ts}
+    assert any(t["status"] == "DONE" for t in hydrated)
     assert len(hydrated) > 3 * len(project_ids)  # the per-project endpoint itself needed several pages
-    assert requests == len(project_ids) // 3 + 1  # pages of projects (a short page is the last one)
+    done = {pid: [t for t in ts if t["status"] == "DONE"] for pid, ts in ws.clockify_tasks.items()}
+    assert requests == _pages_of(len(project_ids), 3) + sum(_pages_of(len(done[p]), 3) for p in project_ids)
     assert client.hydrated_tasks() == per_project  # default: every listed project
     subset = project_ids[1:3]
     assert client.hydrated_tasks(subset) == client.tasks(subset)
+
+
+@pytest.mark.parametrize("mode", ["on_request", "always", "never"])
+def test_done_tasks_are_read_whichever_way_the_api_lists_them(mode):
+    """Whether DONE tasks come from `/projects/{id}/tasks` and `hydrated=true` is open (sandbox switch
+    `clockify_done_tasks`): both listings give every task the API lists at all, the same way; where the
+    hydrated listing shows DONE tasks ("always"), nothing more is asked. "never": the DONE tasks are in no
+    listing (their entries keep the report's `taskName`, see test_clockify_end_to_end.py)."""
+    from sandbox import Sandbox, SandboxConfig
+
+    cfg = SandboxConfig(seed=3, users=4, days=20, anchor=ANCHOR.date(), projects=5, clockify_done_tasks=mode)
+    with Sandbox(cfg) as box:
+        client = _live(box, page_size=50)
+        ws = box.workspace
+        project_ids = [p["id"] for p in ws.clockify_projects]
+        every = {t["id"] for ts in ws.clockify_tasks.values() for t in ts}
+        active = {t["id"] for ts in ws.clockify_tasks.values() for t in ts if t["status"] == "ACTIVE"}
+        assert active < every  # the data has DONE tasks
+        tasks = client.tasks(project_ids)
+        assert {t["id"] for t in tasks} == (active if mode == "never" else every) and len(tasks) == len(
+            set(map(str, (t["id"] for t in tasks)))
+        )
+        before = client.requests_made
+        assert client.hydrated_tasks(project_ids) == tasks
+        expected_requests = 1 if mode == "always" else 1 + len(project_ids)
+        assert client.requests_made - before == expected_requests
 
 
 def test_hydrated_tasks_fall_back_per_project_when_a_record_lacks_tasks(sb, monkeypatch):
@@ -310,7 +347,9 @@ def test_hydrated_tasks_fall_back_per_project_when_a_record_lacks_tasks(sb, monk
     monkeypatch.setattr(ClockifyClient, "_get", get_without_one_task_list)
     before = _counts(sb)["clockify"]
     tasks = client.hydrated_tasks(project_ids)
-    assert _counts(sb)["clockify"] - before == 2  # the listing, then the stripped project's own tasks
+    # the listing, the DONE tasks of each hydrated project (the listing shows none), then the stripped
+    # project's own tasks in both states
+    assert _counts(sb)["clockify"] - before == 1 + (len(project_ids) - 1) + 2
     monkeypatch.undo()
     assert tasks == client.tasks(project_ids)
     assert any(t["projectId"] == stripped for t in tasks)

@@ -109,7 +109,6 @@ def test_users_say_who_was_deactivated_in_this_workspace(at_utc):
     )
 
 
-@pytest.mark.xfail(strict=True, reason="client fix pending: ask for DONE tasks explicitly (is-active=false) (issue 11)")
 def test_tasks_include_done_tasks_that_entries_use(at_utc):
     ws = at_utc.workspace
     done = {t["id"] for ts in ws.clockify_tasks.values() for t in ts if t["status"] == "DONE"}

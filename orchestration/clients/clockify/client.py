@@ -76,6 +76,8 @@ PER_USER_MARGIN = timedelta(days=1)
 # Every account status /users knows: without `account-statuses` it leaves LIMITED (and DELETED) accounts
 # out, and their time would have no name or membership.
 USER_ACCOUNT_STATUSES = ("ACTIVE", "PENDING_EMAIL_VERIFICATION", "NOT_REGISTERED", "LIMITED", "DELETED")
+# Both task states, asked one at a time: which one each endpoint gives by default is an open fact.
+TASK_STATES = ("true", "false")  # `is-active`
 
 
 class IncompleteReport(ApiError):
@@ -132,12 +134,15 @@ class ClockifyClient(ClockifyWrites, ApiClientResource):
         return cast(list[ClockifyTag], self._pages(self._ws_path("/tags")))
 
     def tasks(self, project_ids: Iterable[str]) -> list[ClockifyTask]:
-        """Tasks of the given projects, one paged GET /projects/{id}/tasks per project (cheap for a few)."""
+        """Every task of the given projects, ACTIVE and DONE: GET /projects/{id}/tasks once per state
+        (`is-active=true`, then `false`) per project, since which states the endpoint lists without the
+        parameter is an open fact. Per project ACTIVE tasks first, then DONE ones, each in the API's order."""
         tasks: list[ClockifyTask] = []
         for project_id in dict.fromkeys(project_ids):  # de-duplicated, order kept
-            for task in self._pages(self._ws_path(f"/projects/{project_id}/tasks")):
-                task.setdefault("projectId", project_id)
-                tasks.append(cast(ClockifyTask, task))
+            records: list[dict[str, Any]] = []
+            for state in TASK_STATES:
+                records += self._pages(self._ws_path(f"/projects/{project_id}/tasks"), {"is-active": state})
+            tasks += _project_tasks(project_id, records)
         return tasks
 
     def hydrated_tasks(self, project_ids: Iterable[str] | None = None) -> list[ClockifyTask]:
@@ -145,23 +150,28 @@ class ClockifyClient(ClockifyWrites, ApiClientResource):
         GET /projects?hydrated=true, which embeds each project's `tasks`: requests grow with pages of
         projects, not with projects. Same records and order as `tasks(project_ids)`.
 
-        A project whose hydrated record has no `tasks` list, or that the listing lacks, is read from its
-        own tasks endpoint instead, so an API that hydrates differently costs requests, never tasks.
+        Whether the embedded lists hold DONE tasks is an open fact. When no embedded task is DONE the
+        listing may be hiding them, so each project's DONE tasks are asked for (`is-active=false`, one
+        request per project); when some are DONE, the listing evidently includes them and nothing more
+        is asked. A project whose hydrated record has no `tasks` list, or that the listing lacks, is read
+        from its own tasks endpoint instead, so an API that hydrates differently costs requests, never tasks.
         """
         listed = {p["id"]: p for p in self._pages(self._ws_path("/projects"), {"hydrated": "true"}) if p.get("id")}
         wanted = list(listed) if project_ids is None else list(dict.fromkeys(project_ids))
-        by_project: dict[str, list[ClockifyTask]] = {}
+        embedded: dict[str, list[dict[str, Any]]] = {}
         fallback: list[str] = []
         for project_id in wanted:
-            embedded = listed.get(project_id, {}).get("tasks")
-            if not isinstance(embedded, list):
+            records = listed.get(project_id, {}).get("tasks")
+            if isinstance(records, list):
+                embedded[project_id] = [r for r in records if isinstance(r, dict)]
+            else:
                 fallback.append(project_id)
-                continue
-            by_project[project_id] = []
-            for record in embedded:
-                task = dict(record)
-                task.setdefault("projectId", project_id)
-                by_project[project_id].append(cast(ClockifyTask, task))
+        lists_done = any(t.get("status") == "DONE" for records in embedded.values() for t in records)
+        by_project: dict[str, list[ClockifyTask]] = {}
+        for project_id, records in embedded.items():
+            if not lists_done:
+                records = records + self._pages(self._ws_path(f"/projects/{project_id}/tasks"), {"is-active": "false"})
+            by_project[project_id] = _project_tasks(project_id, records)
         if fallback:
             logger.warning(
                 "Clockify GET /projects?hydrated=true gave no task list for %d project(s) (%s); "
@@ -428,6 +438,20 @@ def _window_text(start: datetime, end: datetime) -> str:
     if start.time() == end.time() == datetime.min.time():
         return f"{start.date()} .. {last.date()} (UTC)"
     return f"{start.isoformat()} .. {end.isoformat()}"
+
+
+def _project_tasks(project_id: str, records: Iterable[dict[str, Any]]) -> list[ClockifyTask]:
+    """One project's tasks, each id once (the first copy), ACTIVE ones first then DONE ones, otherwise
+    in the API's order: the same list whichever listings (and in which order) they came from."""
+    unique: dict[str, dict[str, Any]] = {}
+    for record in records:
+        key = record.get("id") or f"#{len(unique)}"
+        if key not in unique:
+            task = dict(record)
+            task.setdefault("projectId", project_id)
+            unique[key] = task
+    ordered = sorted(unique.values(), key=lambda t: t.get("status") == "DONE")  # stable
+    return cast(list[ClockifyTask], ordered)
 
 
 def _server_message(response: requests.Response) -> str:
