@@ -437,6 +437,43 @@ def _start(entry) -> datetime:
     return datetime.fromisoformat(entry["timeInterval"]["start"].replace("Z", "+00:00"))
 
 
+@pytest.mark.parametrize("margin", [timedelta(days=1), timedelta(0)], ids=["widened", "not-widened"])
+def test_per_user_reads_ask_a_day_more_each_side_and_keep_the_utc_day(sb, monkeypatch, margin):
+    """GET /user/{id}/time-entries re-reads start/end as wall-clock time in the account's zone (the sandbox:
+    the key owner's, UTC-7). The client asks for [start - 1 day, end + 1 day] and keeps the entries whose
+    returned UTC start lies in [start, end): exactly the UTC day. Asked for the bare day (margin 0, the
+    old client) the API misses the day's first 7 UTC hours, which this team fills."""
+    import orchestration.clients.clockify.client as clockify_client
+
+    monkeypatch.setattr(clockify_client, "PER_USER_MARGIN", margin)
+    asked: list[dict] = []
+    pages = ClockifyClient._pages
+
+    def recording(self, path, params=None):
+        if "/time-entries" in path:
+            asked.append(dict(params or {}))
+        return pages(self, path, params)
+
+    monkeypatch.setattr(ClockifyClient, "_pages", recording)
+    day = ANCHOR - timedelta(days=3)
+    got = {e["id"] for e in _live(sb, time_entries_strategy="per_user").time_entries(day, day + timedelta(days=1))}
+    expected = set(_expected_entries(sb, day, day + timedelta(days=1)))
+    early = set(_expected_entries(sb, day, day + timedelta(hours=7)))
+    assert (
+        early
+        and asked
+        and all(
+            (p["start"], p["end"])
+            == (format_api_timestamp(day - margin), format_api_timestamp(day + timedelta(days=1) + margin))
+            for p in asked
+        )
+    )
+    if margin:
+        assert got == expected  # nothing of the widened days leaks in, nothing of the UTC day is missing
+    else:
+        assert got < expected and early - got  # the API's reading of the bounds cuts the day's first hours
+
+
 @pytest.mark.parametrize(
     ("api", "kind", "params"),
     [
