@@ -6,6 +6,7 @@ from collections.abc import Callable, Sequence
 
 from dagster import AssetExecutionContext, AssetKey, MaterializeResult, MetadataValue, asset
 
+from orchestration.clients.errors import FeatureNotAccessible
 from orchestration.warehouse.duckdb import LoadResult, Warehouse
 from orchestration.warehouse.raw_tables import ALL_TABLES, CLOCKIFY_ISSUE_TASK_LINKS, RawTable, WrittenTable
 
@@ -51,8 +52,12 @@ def snapshot_asset(
     fetch: Callable[[object], Sequence[dict]],
     description: str,
     deps: Sequence[AssetKey] = (),
+    plan_feature: bool = False,
 ):
-    """An unpartitioned asset whose table is replaced whole by each fetch (small dimensions)."""
+    """An unpartitioned asset whose table is replaced whole by each fetch (small dimensions).
+
+    `plan_feature`: the records are a feature some plans lack (Linear customers). When the API says the
+    plan lacks it, the table is loaded empty and the metadata says why, instead of failing every run."""
 
     @asset(
         key=raw_key(table),
@@ -68,9 +73,19 @@ def snapshot_asset(
         client = getattr(context.resources, client_resource)
         warehouse: Warehouse = context.resources.warehouse
         before = client.requests_made  # one client instance serves every asset of a run
-        records = fetch(client)
+        unavailable = None
+        try:
+            records = fetch(client)
+        except FeatureNotAccessible as error:
+            if not plan_feature:
+                raise
+            records, unavailable = [], str(error)
+            context.log.warning("%s: loaded empty: %s", table.qualified_name, unavailable)
         result = warehouse.replace_snapshot(table, records)
         context.log.info("%s: %d rows loaded", table.qualified_name, result.rows)
-        return MaterializeResult(metadata=load_metadata(table, result, client.requests_made - before))
+        metadata = load_metadata(table, result, client.requests_made - before)
+        if unavailable is not None:
+            metadata["feature_not_accessible"] = MetadataValue.text(unavailable)
+        return MaterializeResult(metadata=metadata)
 
     return _snapshot

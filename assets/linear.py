@@ -36,7 +36,14 @@ linear_workflow_states = snapshot_asset(
     lambda c: c.workflow_states(),
     "Workflow states of every team; `type` says whether an issue is open, done or canceled.",
 )
-linear_customers = snapshot_asset(t.LINEAR_CUSTOMERS, "linear", "linear", lambda c: c.customers(), "Linear customers.")
+linear_customers = snapshot_asset(
+    t.LINEAR_CUSTOMERS,
+    "linear",
+    "linear",
+    lambda c: c.customers(),
+    "Linear customers; empty (metadata `feature_not_accessible` says why) where the plan lacks customers.",
+    plan_feature=True,
+)
 
 
 def build_linear_issues(partitions: DailyPartitionsDefinition) -> AssetsDefinition:

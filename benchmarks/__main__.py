@@ -175,6 +175,7 @@ def bench_workload(
     started = time.perf_counter()
     with SandboxProcess(cfg) as sb:
         out["entries"] = sb.info["summary"]["clockify_time_entries"]
+        out["running_entries"] = sb.info["running_time_entries"]
         out["sandbox_build_s"] = sb.info["build_seconds"]
         start, end = dt.date.fromisoformat(sb.info["start_date"]), dt.date.fromisoformat(sb.info["anchor"])
         daily = (max(end - dt.timedelta(days=RESYNC_DAYS), start), end)  # = schedules.daily_window(today, 7)

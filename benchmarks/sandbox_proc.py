@@ -26,6 +26,8 @@ def _serve(cfg: SandboxConfig, conn) -> None:
         {
             "env": sb.env(),
             "summary": summary,
+            # Running timers: the detailed report leaves them out (the sandbox's answer to an open fact).
+            "running_time_entries": sum(e["timeInterval"]["end"] is None for e in sb.workspace.clockify_time_entries),
             "build_seconds": time.perf_counter() - started,
             "start_date": cfg.start_date.isoformat(),
             "anchor": cfg.anchor_date.isoformat(),

@@ -16,7 +16,7 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
+from typing import Literal, cast
 
 from dotenv import dotenv_values
 from pydantic import SecretStr
@@ -124,6 +124,7 @@ class Settings:
                 reports_url=get("CLOCKIFY_REPORTS_URL") or CLOCKIFY_REPORTS_URL,
                 workspace_id=get("CLOCKIFY_WORKSPACE_ID"),
                 api_key=_secret(get("CLOCKIFY_API_KEY")),
+                time_entries_strategy=_strategy(get("CLOCKIFY_TIME_ENTRIES_STRATEGY")),
             ),
             linear=LinearSettings(
                 api_url=get("LINEAR_API_URL") or LINEAR_API_URL, api_key=_secret(get("LINEAR_API_KEY"))
@@ -233,3 +234,13 @@ def _flag(name: str, raw: str | None) -> bool:
     if value not in ("0", "1", "true", "false", "yes", "no", "on", "off"):
         raise ConfigError(f"{name}={value!r} must be 1 (write to Clockify) or 0 (default).")
     return value in ("1", "true", "yes", "on")
+
+
+def _strategy(raw: str | None) -> Literal["report", "per_user"]:
+    value = (raw or "report").lower()
+    if value not in ("report", "per_user"):
+        raise ConfigError(
+            f"CLOCKIFY_TIME_ENTRIES_STRATEGY={raw!r} must be report (the detailed report, default) or per_user "
+            "(one main-API read per user)."
+        )
+    return cast(Literal["report", "per_user"], value)

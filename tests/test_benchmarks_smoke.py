@@ -59,7 +59,9 @@ def test_tiny_benchmark_writes_every_field(tmp_path):
         assert RUN_FIELDS <= run.keys()
         assert run["requests_total"] > 0
     backfill = workload["backfill"]
-    assert backfill["time_entries_rows"] == workload["entries"]  # every entry of the year loaded once
+    # Every entry of the year loaded once, but running timers: the report (the default strategy) leaves them
+    # out, the sandbox's answer to an open fact (the marts never count a running timer either way).
+    assert backfill["time_entries_rows"] == workload["entries"] - workload["running_entries"]
     assert backfill["requests_linear"] > 0 and backfill["requests_clockify"] > 0
     per_user = workload["strategies"]["per_user_year"]
     assert per_user["requests_total"] == 1 + workload["users"]  # users list, then one page per user

@@ -11,7 +11,9 @@ from orchestration.clients.clockify.client import ClockifyClient
 from orchestration.clients.clockify.normalize import (
     format_api_timestamp,
     format_report_timestamp,
+    report_entry_count,
     report_row_to_entry,
+    report_rows,
     seconds_to_iso_duration,
 )
 from orchestration.clients.errors import ApiError, AuthenticationError, ConfigurationError, QueryError
@@ -65,33 +67,52 @@ def test_split_range_covers_exactly_in_windows_no_longer_than_the_cap():
 
 
 def test_report_row_maps_to_main_api_shape_and_keeps_extras():
+    """The official report row (api-notes.md): `tags[{id, name}]`, `locked`, "" for a missing id or name,
+    no `type`, times in the report's zone with their offset."""
     row = {
         "_id": "e1",
         "description": "[ENG-42] Fix login",
         "userId": "u1",
         "userName": "Ada",
+        "userEmail": "ada@example.com",
         "projectId": "",
-        "projectName": None,
-        "clientName": None,
+        "projectName": "",
+        "clientId": "",
+        "clientName": "",
         "taskId": "",
-        "taskName": None,
+        "taskName": "",
         "billable": True,
-        "tags": [{"id": "t1", "name": "dev"}, {"_id": "t2", "name": "ops"}],
-        "type": "REGULAR",
-        # Reports may carry the user's profile offset: stored as UTC.
+        "tags": [{"id": "t1", "name": "dev"}, {"id": "t2", "name": "ops"}],
+        "locked": True,
+        "approvalRequestId": None,
+        # Rendered in the zone the request named (or the key owner's): stored as UTC.
         "timeInterval": {"start": "2024-05-01T11:00:00+02:00", "end": "2024-05-01T12:30:00+02:00", "duration": 5400},
     }
     entry = report_row_to_entry(row, "ws1")
     assert entry["id"] == "e1" and "_id" not in entry
-    assert entry["projectId"] is None and entry["taskId"] is None
-    assert entry["tagIds"] == ["t1", "t2"]
+    assert entry["projectId"] is None and entry["taskId"] is None and entry["clientId"] is None
+    assert entry["tagIds"] == ["t1", "t2"] and entry["tags"] == row["tags"]
+    assert entry["isLocked"] is True and entry["locked"] is True
     assert entry["workspaceId"] == "ws1"
     assert entry["timeInterval"] == {
         "start": "2024-05-01T09:00:00Z",
         "end": "2024-05-01T10:30:00Z",
         "duration": "PT1H30M",
     }
-    assert entry["userName"] == "Ada" and entry["billable"] is True and entry["type"] == "REGULAR"
+    assert entry["userName"] == "Ada" and entry["userEmail"] == "ada@example.com" and entry["billable"] is True
+    # The report has no entry type: unknown (null), not guessed as REGULAR.
+    assert entry["type"] is None
+
+
+def test_report_rows_in_a_zone_west_of_utc_land_on_their_utc_day():
+    row = {"_id": "e3", "userId": "u1", "tags": [], "locked": False, "description": "",
+           "timeInterval": {"start": "2024-06-20T20:30:00-07:00", "end": "2024-06-20T21:00:00-07:00", "duration": 1800}}  # fmt: skip
+    entry = report_row_to_entry(row, "ws1")
+    assert (
+        entry["timeInterval"]["start"] == "2024-06-21T03:30:00Z"
+        and entry["timeInterval"]["end"] == "2024-06-21T04:00:00Z"
+    )
+    assert entry["description"] is None and entry["tagIds"] == [] and entry["isLocked"] is False
 
 
 def test_running_timer_row_has_null_end_and_duration():
@@ -99,7 +120,14 @@ def test_running_timer_row_has_null_end_and_duration():
     row = {"_id": "e2", "userId": "u1", "tagIds": None, "timeInterval": interval}
     entry = report_row_to_entry(row, "ws1")
     assert entry["timeInterval"] == {"start": "2024-05-01T09:00:00Z", "end": None, "duration": None}
-    assert entry["tagIds"] == [] and entry["type"] == "REGULAR" and entry["description"] is None
+    assert entry["tagIds"] == [] and entry["type"] is None and entry["description"] is None
+
+
+def test_report_counts_and_empty_reports():
+    assert report_entry_count({"totals": [{"entriesCount": 7}], "timeentries": []}) == 7
+    assert report_entry_count({"totals": [None], "timeentries": []}) == 0  # nothing matched
+    assert report_entry_count({"timeentries": []}) is None
+    assert report_rows({"totals": [None]}) == []  # an empty report without the list
 
 
 # --- configuration and errors ----------------------------------------------------------------------
@@ -206,15 +234,30 @@ def _all_range():
     return ANCHOR - timedelta(days=60), ANCHOR + timedelta(days=2)
 
 
-def _expected_entries(sb, start, end):
+def _expected_entries(sb, start, end, strategy="per_user"):
+    """The sandbox's entries started in [start, end) that the strategy lists: the report leaves running
+    timers out (the sandbox's answer to an open fact, `clockify_report_includes_running`), the main API
+    lists them."""
+
     def starts(e):
         return datetime.fromisoformat(e["timeInterval"]["start"].replace("Z", "+00:00"))
 
-    return {e["id"]: e for e in sb.workspace.clockify_time_entries if start <= starts(e) < end}
+    running = strategy == "per_user" or sb.workspace.config.clockify_report_includes_running
+    return {
+        e["id"]: e
+        for e in sb.workspace.clockify_time_entries
+        if start <= starts(e) < end and (running or e["timeInterval"]["end"] is not None)
+    }
 
 
-def _main_fields(entry):
-    return {k: entry.get(k) for k in MAIN_FIELDS}
+def _main_fields(entry, strategy="per_user"):
+    """The main-API fields as the client loads them: an empty description is null (the report sends "" for
+    none, the main API "" or null), and a report row has no entry type (null, never guessed)."""
+    fields = {k: entry.get(k) for k in MAIN_FIELDS}
+    fields["description"] = fields["description"] or None
+    if strategy == "report":
+        fields["type"] = None
+    return fields
 
 
 def test_lists_page_to_the_end_and_count_requests(sb):
@@ -236,20 +279,57 @@ def test_lists_page_to_the_end_and_count_requests(sb):
     assert after["clockify_reports"] == before["clockify_reports"]
 
 
-def test_tasks_from_the_hydrated_project_list_cost_pages_of_projects_not_projects(sb):
+def _pages_of(n: int, size: int) -> int:
+    """Requests to page n records at `size` a page (a short page is the last one, so n % size == 0 costs one more)."""
+    return n // size + 1
+
+
+def test_tasks_from_the_hydrated_project_list_cost_pages_of_projects_plus_done_listings(sb):
+    """The sandbox's default (open fact): hydrated projects embed ACTIVE tasks only, so each project's DONE
+    tasks are asked for too (`is-active=false`): pages of projects plus one listing per project."""
     client = _live(sb, page_size=3)
-    project_ids = [p["id"] for p in sb.workspace.clockify_projects]
+    ws = sb.workspace
+    project_ids = [p["id"] for p in ws.clockify_projects]
     assert len(project_ids) > 3  # more than one page of projects
     per_project = client.tasks(project_ids)
     before = client.requests_made
     hydrated = client.hydrated_tasks(project_ids)
     requests = client.requests_made - before
     assert hydrated == per_project and all(t["projectId"] for t in hydrated)
+    assert {t["id"] for t in hydrated} == {t["id"] for ts in ws.clockify_tasks.values() for t in ts}
+    assert any(t["status"] == "DONE" for t in hydrated)
     assert len(hydrated) > 3 * len(project_ids)  # the per-project endpoint itself needed several pages
-    assert requests == len(project_ids) // 3 + 1  # pages of projects (a short page is the last one)
+    done = {pid: [t for t in ts if t["status"] == "DONE"] for pid, ts in ws.clockify_tasks.items()}
+    assert requests == _pages_of(len(project_ids), 3) + sum(_pages_of(len(done[p]), 3) for p in project_ids)
     assert client.hydrated_tasks() == per_project  # default: every listed project
     subset = project_ids[1:3]
     assert client.hydrated_tasks(subset) == client.tasks(subset)
+
+
+@pytest.mark.parametrize("mode", ["on_request", "always", "never"])
+def test_done_tasks_are_read_whichever_way_the_api_lists_them(mode):
+    """Whether DONE tasks come from `/projects/{id}/tasks` and `hydrated=true` is open (sandbox switch
+    `clockify_done_tasks`): both listings give every task the API lists at all, the same way; where the
+    hydrated listing shows DONE tasks ("always"), nothing more is asked. "never": the DONE tasks are in no
+    listing (their entries keep the report's `taskName`, see test_clockify_end_to_end.py)."""
+    from sandbox import Sandbox, SandboxConfig
+
+    cfg = SandboxConfig(seed=3, users=4, days=20, anchor=ANCHOR.date(), projects=5, clockify_done_tasks=mode)
+    with Sandbox(cfg) as box:
+        client = _live(box, page_size=50)
+        ws = box.workspace
+        project_ids = [p["id"] for p in ws.clockify_projects]
+        every = {t["id"] for ts in ws.clockify_tasks.values() for t in ts}
+        active = {t["id"] for ts in ws.clockify_tasks.values() for t in ts if t["status"] == "ACTIVE"}
+        assert active < every  # the data has DONE tasks
+        tasks = client.tasks(project_ids)
+        assert {t["id"] for t in tasks} == (active if mode == "never" else every) and len(tasks) == len(
+            set(map(str, (t["id"] for t in tasks)))
+        )
+        before = client.requests_made
+        assert client.hydrated_tasks(project_ids) == tasks
+        expected_requests = 1 if mode == "always" else 1 + len(project_ids)
+        assert client.requests_made - before == expected_requests
 
 
 def test_hydrated_tasks_fall_back_per_project_when_a_record_lacks_tasks(sb, monkeypatch):
@@ -267,7 +347,9 @@ def test_hydrated_tasks_fall_back_per_project_when_a_record_lacks_tasks(sb, monk
     monkeypatch.setattr(ClockifyClient, "_get", get_without_one_task_list)
     before = _counts(sb)["clockify"]
     tasks = client.hydrated_tasks(project_ids)
-    assert _counts(sb)["clockify"] - before == 2  # the listing, then the stripped project's own tasks
+    # the listing, the DONE tasks of each hydrated project (the listing shows none), then the stripped
+    # project's own tasks in both states
+    assert _counts(sb)["clockify"] - before == 1 + (len(project_ids) - 1) + 2
     monkeypatch.undo()
     assert tasks == client.tasks(project_ids)
     assert any(t["projectId"] == stripped for t in tasks)
@@ -278,11 +360,14 @@ def test_time_entries_match_the_workspace_exactly(sb, strategy):
     start, end = _all_range()
     client = _live(sb, time_entries_strategy=strategy, report_page_size=100, page_size=40)
     entries = client.time_entries(start, end)
-    expected = _expected_entries(sb, start, end)
+    expected = _expected_entries(sb, start, end, strategy)
     assert len(expected) > 300  # several report pages and several per-user pages
     assert [e["id"] for e in entries] == sorted(expected, key=lambda i: (expected[i]["timeInterval"]["start"], i))
-    assert all(_main_fields(e) == _main_fields(expected[e["id"]]) for e in entries)
-    assert any(e["timeInterval"]["end"] is None for e in entries)  # running timers included
+    assert all(_main_fields(e) == _main_fields(expected[e["id"]], strategy) for e in entries)
+    # Running timers: the main API lists them; the sandbox's report does not (open fact; the marts never
+    # count a running timer either way, test_clockify_end_to_end.py).
+    assert any(e["timeInterval"]["end"] is None for e in entries) == (strategy == "per_user")
+    assert sb.workspace.config.owner_timezone == "America/Los_Angeles"  # the key owner is at UTC-7
 
 
 def test_time_entries_stream_page_by_page(sb):
@@ -301,7 +386,10 @@ def test_both_strategies_give_identical_entries(sb):
     start, end = ANCHOR - timedelta(days=20), ANCHOR + timedelta(days=1)
     by_report = _live(sb, time_entries_strategy="report", report_page_size=77).time_entries(start, end)
     by_user = _live(sb, time_entries_strategy="per_user", page_size=50).time_entries(start, end)
-    assert [_main_fields(e) for e in by_report] == [_main_fields(e) for e in by_user]
+    finished = [e for e in by_user if e["timeInterval"]["end"] is not None]
+    assert len(finished) < len(by_user)  # the range holds running timers: only the main API lists them
+    assert [_main_fields(e, "report") for e in by_report] == [_main_fields(e, "report") for e in finished]
+    assert {e["type"] for e in by_report} == {None} and None not in {e["type"] for e in by_user}
     assert by_report[0].get("userName")  # report extras kept
 
 
@@ -316,7 +404,7 @@ def test_adjacent_ranges_never_count_an_entry_twice(sb, strategy):
     first_ids, second_ids = {e["id"] for e in first}, {e["id"] for e in second}
     assert not first_ids & second_ids
     assert pivot_entry["id"] in second_ids
-    assert first_ids | second_ids == set(_expected_entries(sb, start, end))
+    assert first_ids | second_ids == set(_expected_entries(sb, start, end, strategy))
     assert client.time_entries(end, start) == []
 
 
@@ -325,8 +413,65 @@ def test_long_ranges_are_split_into_report_windows(sb):
     start, end = ANCHOR - timedelta(days=800), ANCHOR + timedelta(days=1)
     before = _counts(sb)["clockify_reports"]
     entries = client.time_entries(start, end)
-    assert {e["id"] for e in entries} == set(_expected_entries(sb, start, end))
+    assert {e["id"] for e in entries} == set(_expected_entries(sb, start, end, "report"))
     assert _counts(sb)["clockify_reports"] - before == 3  # 800 days: three windows of at most 366
+
+
+@pytest.mark.parametrize("strategy", ["report", "per_user"])
+def test_a_range_split_at_366_days_inside_the_data_keeps_every_entry_once(sb, strategy):
+    """The split point falls at 00:00 UTC in the middle of the data, while the key owner is at UTC-7: the
+    per-user windows are widened a day each side and each keeps its own UTC entries only."""
+    end = ANCHOR + timedelta(days=1)
+    start = end - timedelta(days=366 + 4)  # windows [start, Tue 2024-06-25) and [Tue 2024-06-25, end)
+    client = _live(sb, time_entries_strategy=strategy, report_page_size=200, page_size=100)
+    streamed = [e["id"] for e in client.iter_time_entries(start, end)]
+    split = end - timedelta(days=4)
+    expected = _expected_entries(sb, start, end, strategy)
+    assert sorted(streamed) == sorted(expected)  # every entry, none twice
+    # entries on both sides of the split, hours from it (a US-west Monday afternoon, an Asian Tuesday morning)
+    assert any(split - timedelta(hours=8) <= _start(e) < split for e in expected.values())
+    assert any(split <= _start(e) < split + timedelta(hours=8) for e in expected.values())
+
+
+def _start(entry) -> datetime:
+    return datetime.fromisoformat(entry["timeInterval"]["start"].replace("Z", "+00:00"))
+
+
+@pytest.mark.parametrize("margin", [timedelta(days=1), timedelta(0)], ids=["widened", "not-widened"])
+def test_per_user_reads_ask_a_day_more_each_side_and_keep_the_utc_day(sb, monkeypatch, margin):
+    """GET /user/{id}/time-entries re-reads start/end as wall-clock time in the account's zone (the sandbox:
+    the key owner's, UTC-7). The client asks for [start - 1 day, end + 1 day] and keeps the entries whose
+    returned UTC start lies in [start, end): exactly the UTC day. Asked for the bare day (margin 0, the
+    old client) the API misses the day's first 7 UTC hours, which this team fills."""
+    import orchestration.clients.clockify.client as clockify_client
+
+    monkeypatch.setattr(clockify_client, "PER_USER_MARGIN", margin)
+    asked: list[dict] = []
+    pages = ClockifyClient._pages
+
+    def recording(self, path, params=None):
+        if "/time-entries" in path:
+            asked.append(dict(params or {}))
+        return pages(self, path, params)
+
+    monkeypatch.setattr(ClockifyClient, "_pages", recording)
+    day = ANCHOR - timedelta(days=3)
+    got = {e["id"] for e in _live(sb, time_entries_strategy="per_user").time_entries(day, day + timedelta(days=1))}
+    expected = set(_expected_entries(sb, day, day + timedelta(days=1)))
+    early = set(_expected_entries(sb, day, day + timedelta(hours=7)))
+    assert (
+        early
+        and asked
+        and all(
+            (p["start"], p["end"])
+            == (format_api_timestamp(day - margin), format_api_timestamp(day + timedelta(days=1) + margin))
+            for p in asked
+        )
+    )
+    if margin:
+        assert got == expected  # nothing of the widened days leaks in, nothing of the UTC day is missing
+    else:
+        assert got < expected and early - got  # the API's reading of the bounds cuts the day's first hours
 
 
 @pytest.mark.parametrize(

@@ -110,7 +110,7 @@ def _add_edge_cases(t: dict[str, list[dict]]) -> None:
     boundary = team_cycles[len(team_cycles) // 2]["endsAt"]  # a cycle's end == the next one's start
     boundary_dt = dt.datetime.fromisoformat(boundary.replace("Z", "+00:00"))
     moved = next(i for i in issues if i.get("previousIdentifiers"))
-    a, b = issues[0]["identifier"], issues[1]["identifier"]
+    a, b, c = issues[0]["identifier"], issues[1]["identifier"], issues[2]["identifier"]
     task = copy.deepcopy(t["clockify_tasks"][0])
     task.update(id="edgetask0000000000000001", name=f"{b}: task naming an issue", projectId=template["projectId"])
     t["clockify_tasks"].append(task)
@@ -150,8 +150,20 @@ def _add_edge_cases(t: dict[str, list[dict]]) -> None:
             "2024-06-03T12:30:00Z",
             f"{a} long before the first cycle",
         ),
+        # The report's names with an entry of a user the user list no longer returns, on a (DONE) task no
+        # task listing shows: the names and the task's issue link come from the entry itself.
+        dict(
+            _entry(
+                template, "edge00000000000000000022", at(8), at(9.5), "no identifier here", "edgetaskunlisted00000001"
+            ),
+            userId="edge-user-no-longer-listed",
+            userName="Gone Person",
+            userEmail="gone@example.com",
+            taskName=f"{c}: a DONE task no listing shows",
+            projectName="Project as the report named it",
+        ),
     ]
-    used = {a, b, with_cycle["identifier"], moved["identifier"]}
+    used = {a, b, c, with_cycle["identifier"], moved["identifier"]}
     _add_duplicated_identifiers(t, template, [i for i in issues if i["identifier"] not in used], at)
     _add_overlapping_cycles(t, template, with_cycle, team_cycles)
     _add_writeback_links(t, template, [i for i in issues if i["identifier"] not in used][-3:], b, at)

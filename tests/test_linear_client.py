@@ -8,7 +8,7 @@ from datetime import datetime, timedelta, timezone
 import pytest
 import requests
 
-from orchestration.clients.errors import ApiError, AuthenticationError, QueryError
+from orchestration.clients.errors import ApiError, AuthenticationError, FeatureNotAccessible, QueryError
 from orchestration.clients.http import Transient
 from orchestration.clients.linear.client import (
     LinearClient,
@@ -286,3 +286,31 @@ def test_unreachable_url_names_the_setting(sb):
     client = _live(sb, api_url=url, max_attempts=2)
     with pytest.raises(ConnectionFailed, match="check LINEAR_API_URL"):
         client.teams()
+
+
+def test_a_bearer_prefixed_personal_key_gets_told_to_drop_the_prefix(sb):
+    """Linear rejects `Bearer <personal key>` (the sandbox as Linear): one line saying what to change."""
+    key = sb.env()["LINEAR_API_KEY"]
+    client = _live(sb, api_key=f"Bearer {key}")
+    with pytest.raises(AuthenticationError) as caught:
+        client.teams()
+    message = str(caught.value)
+    assert 'drop "Bearer " from LINEAR_API_KEY' in message and "raw" in message
+    assert key not in message and "\n" not in message and client.requests_made == 1
+
+
+def test_a_rejected_raw_key_keeps_the_plain_authentication_message():
+    with pytest.raises(AuthenticationError) as caught:
+        classify_response(_response(400, _errors("AUTHENTICATION_ERROR")), "Teams", secret=KEY)
+    assert "Bearer" not in str(caught.value) and "LINEAR_API_KEY" in str(caught.value)
+
+
+def test_customers_off_in_the_plan_is_feature_not_accessible():
+    from sandbox import Sandbox, SandboxConfig
+
+    with Sandbox(SandboxConfig.small(anchor=ANCHOR.date(), linear_customers_enabled=False)) as off:
+        client = _live(off)
+        with pytest.raises(FeatureNotAccessible) as caught:
+            client.customers()
+        assert "FEATURE_NOT_ACCESSIBLE" in str(caught.value) and client.requests_made == 1
+        assert client.teams()  # the rest of the workspace still answers

@@ -47,6 +47,8 @@ class Entry:
     match_source: str | None
     team_id: str | None
     cycle_id: str | None
+    user_name: str | None = None
+    task_name: str | None = None
 
     @property
     def date(self) -> dt.date:
@@ -63,6 +65,8 @@ class Reference:
         self.states = {s["id"]: s for s in tables["linear_workflow_states"]}
         self.users = {u["id"]: u for u in tables["clockify_users"]}
         tasks = {t["id"]: t["name"] for t in tables["clockify_tasks"]}
+        # README: a name comes from the lists, else from the report row kept with the entry ("" = none).
+        self.user_names = {u["id"]: u.get("name") or None for u in tables["clockify_users"]}
         # Write-back links (raw.clockify_issue_task_links rows): task id -> issue id. The latest row per task
         # wins (updated_at, then linked_at); a link to an issue the warehouse does not know is ignored.
         task_links: dict[str, str] = {}
@@ -94,7 +98,10 @@ class Reference:
             issue_id = source = None
             if task_links.get(e.get("taskId") or ""):  # an explicit link beats any identifier in text
                 issue_id, source = task_links[e["taskId"]], "link"
-            texts = [("task", tasks.get(e.get("taskId") or "")), ("description", e.get("description"))]
+            task_name = None
+            if e.get("taskId"):  # the task list's name, else the report's (a DONE task no listing shows)
+                task_name = tasks.get(e["taskId"]) or e.get("taskName") or None
+            texts = [("task", task_name), ("description", e.get("description"))]
             for name, text in texts if issue_id is None else ():
                 for m in ID_RULE.finditer(text or ""):
                     found = self.identifier_to_issue.get(f"{m.group(1).upper()}-{m.group(2)}")
@@ -122,9 +129,18 @@ class Reference:
                     source,
                     team_id,
                     cycle_id,
+                    self.user_names.get(e["userId"]) or e.get("userName") or None,
+                    task_name,
                 )
             )
         self.matched = [e for e in self.entries if e.issue_id]
+
+    def person_name(self, user_id: str) -> str | None:
+        """The list's name, else the name with the person's latest entry (by start, then id)."""
+        if self.user_names.get(user_id):
+            return self.user_names[user_id]
+        named = [e for e in self.entries if e.user_id == user_id and e.user_name]
+        return max(named, key=lambda e: (e.start, e.id)).user_name if named else None
 
     # ---- marts
     def hours_per_issue(self) -> dict:
@@ -300,6 +316,8 @@ def check_fct_time_entries(query: Query, ref: Reference) -> None:
             billable=e.billable,
             started_at=e.start,
             ended_at=e.end,
+            user_name=e.user_name,
+            task_name=e.task_name,
         )
         for e in ref.entries
     }
@@ -343,7 +361,10 @@ def check_hours_per_person_week(query: Query, ref: Reference) -> None:
     rows = {
         (r["user_id"], r["week_start"], r["year_week"]): r for r in query("select * from marts.hours_per_person_week")
     }
-    _compare(rows, ref.hours_per_person_week(), ["hours", "billable_hours", "matched_hours"])
+    expected = ref.hours_per_person_week()
+    for (user_id, _week, _label), row in expected.items():
+        row["user_name"] = ref.person_name(user_id)
+    _compare(rows, expected, ["hours", "billable_hours", "matched_hours", "user_name"])
 
 
 def check_unmatched_hours_by_project(query: Query, ref: Reference) -> None:
@@ -353,7 +374,10 @@ def check_unmatched_hours_by_project(query: Query, ref: Reference) -> None:
 
 def check_unmatched_hours_by_person(query: Query, ref: Reference) -> None:
     rows = {r["user_id"]: r for r in query("select * from marts.unmatched_hours_by_person")}
-    _compare(rows, ref.unmatched_by(lambda e: e.user_id), ["total_hours", "unmatched_hours", "unmatched_share"])
+    expected = ref.unmatched_by(lambda e: e.user_id)
+    for user_id, row in expected.items():
+        row["user_name"] = ref.person_name(user_id)
+    _compare(rows, expected, ["total_hours", "unmatched_hours", "unmatched_share", "user_name"])
 
 
 ESTIMATE_FIELDS = [
@@ -468,6 +492,16 @@ def test_edge_cases_land_where_the_contract_says(direct_warehouse):
     assert fct["edge00000000000000000005"]["issue_identifier"] != fct["edge00000000000000000005"]["matched_identifier"]
     assert fct["edge00000000000000000006"]["match_source"] == "task"
     assert fct["edge00000000000000000008"]["project_id"] is None
+    # A user no list returns and a task no listing shows: the names (and the task's issue) come from the entry.
+    gone = fct["edge00000000000000000022"]
+    assert (gone["user_name"], gone["match_source"]) == ("Gone Person", "task")
+    assert gone["task_name"].startswith(gone["issue_identifier"] + ": ") and gone["issue_id"]
+    for mart in ("hours_per_person_week", "unmatched_hours_by_person"):
+        names = {
+            r["user_name"]
+            for r in warehouse.query(f"select * from marts.{mart} where user_id = 'edge-user-no-longer-listed'")
+        }
+        assert names == {"Gone Person"}, mart
     stg = warehouse.query(
         "select time_entry_id, is_running, is_valid_interval from staging.stg_clockify__time_entries "
         "where time_entry_id in ('edge00000000000000000001', 'edge00000000000000000009')"

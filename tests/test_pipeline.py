@@ -17,6 +17,7 @@ from orchestration.resources import build_resources
 from orchestration.runs import run_sync
 from orchestration.settings import Settings
 from orchestration.warehouse import raw_tables as t
+from sandbox import Sandbox, SandboxConfig
 from tests.conftest import ANCHOR
 
 DAY = ANCHOR - dt.timedelta(days=3)
@@ -144,3 +145,23 @@ def test_sync_with_faults_leaves_the_same_raw_rows(pipeline_env, tmp_path, monke
     extra = {api: faulty_requests[api] - clean_requests[api] for api in clean_requests}
     per_api = {api: sum(n for (a, _kind), n in expected.items() if a == api) for api in clean_requests}
     assert extra == per_api == {"clockify": 4, "clockify_reports": 2, "linear": 3}
+
+
+def test_customers_load_empty_with_the_reason_when_the_plan_lacks_them(tmp_path, monkeypatch):
+    """Linear answers FEATURE_NOT_ACCESSIBLE where the plan has no customers: the asset records an empty
+    table and says why in its metadata instead of failing every run (issue 11)."""
+    from assets.linear import linear_customers
+    from tests.conftest import SMALL
+
+    with Sandbox(SandboxConfig(**SMALL, linear_customers_enabled=False)) as off:
+        for key, value in off.env().items():
+            monkeypatch.setenv(key, value)
+        monkeypatch.setenv("WAREHOUSE_PATH", str(tmp_path / "warehouse.duckdb"))
+        monkeypatch.delenv("DAGSTER_HOME", raising=False)
+        result = materialize([linear_customers], resources=build_resources(settings()))
+    assert result.success
+    (materialization,) = result.asset_materializations_for_node(linear_customers.op.name)
+    metadata = materialization.metadata
+    assert metadata["dagster/row_count"].value == 0
+    assert "FEATURE_NOT_ACCESSIBLE" in metadata["feature_not_accessible"].value
+    assert warehouse_rows(f"select count(*) from {t.LINEAR_CUSTOMERS.qualified_name}") == [(0,)]

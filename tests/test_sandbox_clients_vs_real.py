@@ -69,24 +69,17 @@ def test_report_strategy_gets_a_utc_day_when_the_owner_is_at_utc(at_utc):
     assert got == _finished_between(at_utc, DAY, DAY + timedelta(days=1)) and got
 
 
-@pytest.mark.xfail(strict=True, reason="client fix pending: send timeZone=UTC with the detailed report (issue 11)")
 def test_report_strategy_gets_every_entry_of_a_utc_day_whatever_the_owners_zone(zoned):
     got = {e["id"] for e in _client(zoned).time_entries(DAY, DAY + timedelta(days=1))}
     assert got == _finished_between(zoned, DAY, DAY + timedelta(days=1))
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="client fix pending: per-user reads must widen the window by a day each side (the API re-reads "
-    "start/end in the owner's zone) and list LIMITED members too (issue 11)",
-)
 def test_per_user_strategy_gets_every_entry_of_a_utc_day_whatever_the_owners_zone(zoned):
     client = _client(zoned, time_entries_strategy="per_user")
     got = {e["id"] for e in client.time_entries(DAY, DAY + timedelta(days=1))}
     assert got == _finished_between(zoned, DAY, DAY + timedelta(days=1))
 
 
-@pytest.mark.xfail(strict=True, reason="client fix pending: send timeZone=UTC with the detailed report (issue 11)")
 def test_the_first_and_last_day_of_a_range_keep_every_entry(zoned):
     # a week whose first 7 and last 5.5 hours (UTC) hold entries: what a window read in the owner's zone cuts
     start = next(
@@ -103,13 +96,11 @@ def test_the_first_and_last_day_of_a_range_keep_every_entry(zoned):
 
 
 # ------------------------------------------------------------------------------ members and tasks
-@pytest.mark.xfail(strict=True, reason="client fix pending: ask /users for every account status (issue 11)")
 def test_users_include_limited_members(at_utc):
     limited = {u["id"] for u in at_utc.workspace.clockify_users if u["status"] == "LIMITED"}
     assert limited and limited <= {u["id"] for u in _client(at_utc).users()}
 
 
-@pytest.mark.xfail(strict=True, reason="client fix pending: read /users?memberships=WORKSPACE for who left (issue 11)")
 def test_users_say_who_was_deactivated_in_this_workspace(at_utc):
     gone = {uid for uid, st in at_utc.workspace.clockify_membership_status.items() if st == "INACTIVE"}
     users = {u["id"]: u for u in _client(at_utc).users()}
@@ -118,7 +109,6 @@ def test_users_say_who_was_deactivated_in_this_workspace(at_utc):
     )
 
 
-@pytest.mark.xfail(strict=True, reason="client fix pending: ask for DONE tasks explicitly (is-active=false) (issue 11)")
 def test_tasks_include_done_tasks_that_entries_use(at_utc):
     ws = at_utc.workspace
     done = {t["id"] for ts in ws.clockify_tasks.values() for t in ts if t["status"] == "DONE"}
@@ -144,9 +134,6 @@ BASE_START = ANCHOR - timedelta(days=BASE["days"] - 1)
 
 
 # ------------------------------------------------------------------------------ paging
-@pytest.mark.xfail(
-    strict=True, reason="client fix pending: page on to totals.entriesCount, not to the first short page (issue 11)"
-)
 def test_report_paging_is_complete_when_the_api_caps_page_size():
     with Sandbox(SandboxConfig(**BASE, owner_timezone="UTC", clockify_report_max_page_size=100)) as sb:
         start, end = datetime.combine(BASE_START, datetime.min.time(), UTC), DAY
@@ -190,9 +177,6 @@ def _breaking_page_size(sb, start: datetime, end: datetime) -> int:
     raise AssertionError("no page size splits a run of equal start times")
 
 
-@pytest.mark.xfail(
-    strict=True, reason="client fix pending: sort the report by a unique column (sortColumn ID) (issue 11)"
-)
 def test_report_paging_is_complete_when_equal_start_times_reorder():
     with Sandbox(SandboxConfig(**BASE, owner_timezone="UTC", clockify_report_unstable_ties=True)) as sb:
         start, end = datetime.combine(BASE_START, datetime.min.time(), UTC), DAY

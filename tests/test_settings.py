@@ -42,6 +42,7 @@ def test_defaults_and_every_variable():
     assert (s.start_date, s.resync_days) == (dt.date(2024, 1, 1), 7)
     assert (s.api.max_attempts, s.api.max_retry_seconds) == (8, 300.0)
     assert s.clockify.api_url == "https://api.clockify.me/api/v1" and s.clockify.api_key is None
+    assert s.clockify.time_entries_strategy == "report"
     assert s.dbt_target_path == settings.DBT_PROJECT_DIR / "target" and s.dagster_home is None
     s = Settings.from_env(
         {
@@ -59,6 +60,7 @@ def test_defaults_and_every_variable():
             "CLOCKIFY_WRITEBACK_MAX_WRITES": "3",
             "DBT_TARGET_PATH": "/t",
             "DAGSTER_HOME": "/h",
+            "CLOCKIFY_TIME_ENTRIES_STRATEGY": "per_user",
         }
     )
     assert s.marts_path == settings.Path("/w/bi/m.duckdb")
@@ -71,6 +73,7 @@ def test_defaults_and_every_variable():
     assert s.clockify.api_key.get_secret_value() == "k1" and "k1" not in repr(s)  # masked in every repr
     assert (s.writeback.enabled, s.writeback.team_keys, s.writeback.max_writes) == (True, frozenset({"ENG", "OPS"}), 3)
     assert (str(s.dbt_target_path), str(s.dagster_home)) == ("/t", "/h")
+    assert s.clockify.time_entries_strategy == "per_user"
     assert s.missing() == []
 
 
@@ -88,6 +91,7 @@ def test_missing_and_blank_required_settings_are_one_line_each():
         ("API_MAX_RETRY_SECONDS", "-1", "API_MAX_RETRY_SECONDS='-1' must be a positive number of seconds"),
         ("WAREHOUSE_RESYNC_DAYS", "a week", "WAREHOUSE_RESYNC_DAYS='a week' must be a whole number of days"),
         ("CLOCKIFY_WRITEBACK", "maybe", "CLOCKIFY_WRITEBACK='maybe' must be 1"),
+        ("CLOCKIFY_TIME_ENTRIES_STRATEGY", "users", "CLOCKIFY_TIME_ENTRIES_STRATEGY='users' must be report"),
     ],
 )
 def test_malformed_values_name_the_variable(name, value, message):

@@ -259,3 +259,26 @@ def test_staging_beyond_its_memory_limit_spills_instead_of_failing(warehouse, mo
         "count(*) FILTER (WHERE id NOT IN (SELECT 'e' || range FROM range(150000))) "
         "FROM raw.clockify_time_entries",
     ) == [(count, count, 1000, 1000, 0)]
+
+
+def test_a_raw_table_of_an_older_contract_gets_the_new_columns_filled_from_its_json(warehouse):
+    """A warehouse loaded before the report's names were typed columns: the next load of any day adds them,
+    filled from every row's `_raw`, and keeps the rows of the other days."""
+    import dataclasses
+
+    new = {"user_name", "user_email", "project_name", "task_name", "client_name"}
+    older = dataclasses.replace(t.CLOCKIFY_TIME_ENTRIES, columns=tuple(
+        c for c in t.CLOCKIFY_TIME_ENTRIES.columns if c.name not in new))  # fmt: skip
+    old_row = {**entry("a", "2024-03-01T09:00:00Z", "2024-03-01T10:00:00Z"), "userName": "Ada", "taskName": ""}
+    warehouse.replace_partitions(older, [old_row], D1, D1)
+    assert "user_name" not in {r[0] for r in rows(warehouse, "DESCRIBE raw.clockify_time_entries")}
+    new_row = {**entry("b", "2024-03-02T09:00:00Z", "2024-03-02T10:00:00Z"), "userName": "Bo"}
+    warehouse.replace_partitions(t.CLOCKIFY_TIME_ENTRIES, [new_row], D2, D2)
+    columns = [r[0] for r in rows(warehouse, "DESCRIBE raw.clockify_time_entries")]
+    assert columns == [d.split()[0] for d in t.CLOCKIFY_TIME_ENTRIES.column_defs()]
+    assert rows(
+        warehouse, "SELECT id, user_name, task_name, _partition_date FROM raw.clockify_time_entries ORDER BY id"
+    ) == [
+        ("a", "Ada", "", D1),
+        ("b", "Bo", None, D2),
+    ]

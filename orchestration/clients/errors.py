@@ -29,6 +29,10 @@ class QueryError(ApiError):
     """The API rejected a request as invalid (a GraphQL document or a parameter): a bug on our side."""
 
 
+class FeatureNotAccessible(ApiError):
+    """The account's plan lacks the feature the request touches (Linear `FEATURE_NOT_ACCESSIBLE`)."""
+
+
 class RetriesExhausted(ApiError):
     """Transient failures (rate limits, 5xx, timeouts) outlasted the retry budget."""
 

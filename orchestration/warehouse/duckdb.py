@@ -89,6 +89,37 @@ class LoadResult:
     commit_seconds: float = 0.0  # the transaction on the warehouse (lock held)
 
 
+def upgrade_columns(con: duckdb.DuckDBPyConnection, table: RawTable) -> bool:
+    """Bring a raw table made under an older contract to the current one: typed columns added since are
+    filled from each row's `_raw` (which holds the whole record), columns the contract dropped go, and the
+    order becomes the contract's (loads insert by position). True if the table changed. Runs in the
+    caller's transaction, on the connection's current database."""
+    have = [
+        r[0]
+        for r in con.execute(
+            "SELECT column_name FROM information_schema.columns WHERE table_catalog = current_database() "
+            "AND table_schema = 'raw' AND table_name = $name ORDER BY ordinal_position",
+            {"name": table.name},
+        ).fetchall()
+    ]
+    if have == [definition.split()[0] for definition in table.column_defs()]:
+        return False
+    before = f"{table.name}__before_upgrade"
+    con.execute(f"ALTER TABLE {table.qualified_name} RENAME TO {before}")
+    con.execute(table.create_sql())
+    exprs = [c.name if c.name in have else c.extract_sql("_raw") for c in table.columns]
+    exprs += ["_partition_date"] if table.partitioned else []
+    exprs += ["_raw", "_loaded_at"]
+    con.execute(f"INSERT INTO {table.qualified_name} SELECT {', '.join(exprs)} FROM raw.{before}")
+    con.execute(f"DROP TABLE raw.{before}")
+    log.info(
+        "%s: typed columns brought to the current contract (%s)",
+        table.qualified_name,
+        ", ".join(c.name for c in table.columns if c.name not in have) or "order",
+    )
+    return True
+
+
 def _count_unplaceable(con, table: RawTable) -> int:
     if not table.partitioned:
         return 0
@@ -167,6 +198,7 @@ class Warehouse(ConfigurableResource):
                     con.execute(table.create_sql())
                     con.execute("BEGIN TRANSACTION")
                     try:
+                        upgrade_columns(con, table)
                         yield load
                         con.execute("COMMIT")
                     except BaseException:

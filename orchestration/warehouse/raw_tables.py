@@ -86,8 +86,11 @@ CLOCKIFY_USERS = RawTable(
         ("id", "VARCHAR", "$.id"),
         ("name", "VARCHAR", "$.name"),
         ("email", "VARCHAR", "$.email"),
-        ("status", "VARCHAR", "$.status"),
+        ("status", "VARCHAR", "$.status"),  # the account's status, not the membership here
         ("workspace_id", "VARCHAR", "$.activeWorkspace"),
+        # Read with memberships=WORKSPACE: the one membership listed is this workspace's.
+        ("membership_status", "VARCHAR", "$.memberships[0].membershipStatus"),  # ACTIVE | INACTIVE | PENDING...
+        ("time_zone", "VARCHAR", "$.settings.timeZone"),  # the person's profile zone (IANA)
     ),
 )
 
@@ -148,9 +151,15 @@ CLOCKIFY_TIME_ENTRIES = RawTable(
         ("tag_ids", "VARCHAR[]", "$.tagIds"),
         ("description", "VARCHAR", "$.description"),
         ("billable", "BOOLEAN", "$.billable"),
-        ("type", "VARCHAR", "$.type"),
+        ("type", "VARCHAR", "$.type"),  # NULL from the report, which does not carry it
         ("started_at", "TIMESTAMP", "$.timeInterval.start"),
         ("ended_at", "TIMESTAMP", "$.timeInterval.end"),  # NULL while the timer runs
+        # The report's names ("" for none): they name a user, project or task the lists no longer return.
+        ("user_name", "VARCHAR", "$.userName"),
+        ("user_email", "VARCHAR", "$.userEmail"),
+        ("project_name", "VARCHAR", "$.projectName"),
+        ("task_name", "VARCHAR", "$.taskName"),
+        ("client_name", "VARCHAR", "$.clientName"),
     ),
     partition_column="started_at",
 )

@@ -1,4 +1,5 @@
 -- Issue identifiers found in a time entry's Clockify task name, then its description, left to right.
+-- The task name is the task list's, else the report's `taskName` kept with the entry.
 --
 -- The rule (case-insensitive): (?<![A-Za-z0-9])([A-Za-z][A-Za-z0-9]{0,6})-([0-9]{1,7})(?![A-Za-z0-9])
 -- DuckDB's RE2 has no look-around, so the text is cut into tokens: each token is one maximal run of ASCII
@@ -15,7 +16,7 @@ with
 
 time_entries as (
 
-    select time_entry_id, task_id, description
+    select time_entry_id, task_id, description, report_task_name
     from {{ ref('stg_clockify__time_entries') }}
 
 ),
@@ -36,9 +37,15 @@ issue_identifiers as (
 
 texts as (
 
-    select time_entry_id, 'task' as match_source, 1 as source_rank, tasks.task_name as text
+    -- The task list's name, else the one the report gave with the entry (a DONE task no listing shows).
+    select
+        time_entries.time_entry_id,
+        'task' as match_source,
+        1 as source_rank,
+        coalesce(tasks.task_name, time_entries.report_task_name) as text
     from time_entries
-    inner join tasks on time_entries.task_id = tasks.task_id
+    left join tasks on time_entries.task_id = tasks.task_id
+    where time_entries.task_id is not null
 
     union all
 

@@ -1,5 +1,7 @@
 -- One row per completed time entry with a valid interval, matched to a Linear issue or not.
 -- Running timers (no end yet) and entries ending before they start (bad input) are left out.
+-- Names come from the lists (users, projects, clients, tasks), else from the report row kept with the
+-- entry: the time of a user the list no longer returns, or of a task no listing shows, keeps its name.
 with
 
 time_entries as (
@@ -30,12 +32,12 @@ final as (
         time_entries.time_entry_id,
         time_entries.workspace_id,
         time_entries.user_id,
-        users.user_name,
+        coalesce(users.user_name, time_entries.report_user_name) as user_name,
         time_entries.project_id,
-        projects.project_name,
-        clients.client_name,
+        coalesce(projects.project_name, time_entries.report_project_name) as project_name,
+        coalesce(clients.client_name, time_entries.report_client_name) as client_name,
         time_entries.task_id,
-        tasks.task_name,
+        coalesce(tasks.task_name, time_entries.report_task_name) as task_name,
         time_entries.description,
         time_entries.billable,
         time_entries.entry_type,

@@ -8,6 +8,19 @@ projects as (select project_id, project_name, client_id from {{ ref('stg_clockif
 
 clients as (select client_id, client_name from {{ ref('stg_clockify__clients') }}),
 
+-- A project the list no longer returns keeps the names of its latest entry (fct_time_entries' names).
+entry_names as (
+
+    select
+        project_id,
+        arg_max(project_name, {'started_at': started_at, 'time_entry_id': time_entry_id}) as project_name,
+        arg_max(client_name, {'started_at': started_at, 'time_entry_id': time_entry_id}) as client_name
+    from time_entries
+    where project_id is not null
+    group by project_id
+
+),
+
 per_project as (
 
     select
@@ -25,8 +38,8 @@ final as (
 
     select
         per_project.project_id,
-        projects.project_name,
-        clients.client_name,
+        coalesce(projects.project_name, entry_names.project_name) as project_name,
+        coalesce(clients.client_name, entry_names.client_name) as client_name,
         per_project.unmatched_hours,
         per_project.total_hours,
         per_project.unmatched_hours / nullif(per_project.total_hours, 0) as unmatched_share,
@@ -35,6 +48,7 @@ final as (
     from per_project
     left join projects on per_project.project_id = projects.project_id
     left join clients on projects.client_id = clients.client_id
+    left join entry_names on per_project.project_id = entry_names.project_id
 
 )
 

@@ -2,15 +2,22 @@
 
 Both time-entry strategies return entries in the main API's shape (normalize.py), so downstream code does
 not care which one ran. "report" needs few requests (1000 entries each, whole workspace); "per_user" needs
-one request per user and also sees running timers, which reports leave out. The writes write-back makes
-are in writes.py, mixed into the client.
+one request per user and also sees running timers (whether the report lists them is an open fact: the
+marts never count a running timer, so it does not matter which). The writes write-back makes are in
+writes.py, mixed into the client.
+
+Time zones (api-notes.md): the report reads its bounds as wall-clock time in the body's `timeZone` (by
+default the key owner's profile zone), so every report request says `"timeZone": "UTC"`. The per-user
+endpoint re-reads `start`/`end` in the account's zone with no opt-out, so it is asked for a day more on
+each side and the entries are kept by their returned UTC start.
 """
 
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Literal, cast
 from urllib.parse import urlsplit
@@ -59,6 +66,22 @@ MAX_PAGE_SIZE = 5000  # main API; larger answers HTTP 400
 MAX_REPORT_PAGE_SIZE = 1000
 # Free plans refuse report ranges longer than this; per-user reads use the same windows for simplicity.
 MAX_RANGE = timedelta(days=366)
+# The report's bounds and timestamps in UTC, whatever the key owner's profile zone.
+REPORT_TIME_ZONE = "UTC"
+# A unique sort column: with DATE (the default) equal start times may reorder between pages, and paging
+# would then repeat some entries and miss others.
+REPORT_SORT_COLUMN = "ID"
+# Per-user windows are re-read in the account's zone (offsets lie within +-14 h): a day each side covers it.
+PER_USER_MARGIN = timedelta(days=1)
+# Every account status /users knows: without `account-statuses` it leaves LIMITED (and DELETED) accounts
+# out, and their time would have no name or membership.
+USER_ACCOUNT_STATUSES = ("ACTIVE", "PENDING_EMAIL_VERIFICATION", "NOT_REGISTERED", "LIMITED", "DELETED")
+# Both task states, asked one at a time: which one each endpoint gives by default is an open fact.
+TASK_STATES = ("true", "false")  # `is-active`
+
+
+class IncompleteReport(ApiError):
+    """The detailed report gave fewer entries than it announced, also when read a second time."""
 
 
 class ClockifyClient(ClockifyWrites, ApiClientResource):
@@ -91,7 +114,15 @@ class ClockifyClient(ClockifyWrites, ApiClientResource):
         return cast(list[ClockifyWorkspace], self._pages("/workspaces"))
 
     def users(self) -> list[ClockifyUser]:
-        return cast(list[ClockifyUser], self._pages(self._ws_path("/users")))
+        """Every member, whatever their account status, each with this workspace's membership
+        (`memberships[0].membershipStatus`: ACTIVE, INACTIVE when deactivated here, ...): the top-level
+        `status` is the account's, which stays ACTIVE for someone deactivated in this workspace."""
+        params = {
+            "account-statuses": ",".join(USER_ACCOUNT_STATUSES),
+            "status": "ALL",  # membership status: every one
+            "memberships": "WORKSPACE",
+        }
+        return cast(list[ClockifyUser], self._pages(self._ws_path("/users"), params))
 
     def clients(self) -> list[ClockifyClientRecord]:
         return cast(list[ClockifyClientRecord], self._pages(self._ws_path("/clients")))
@@ -103,12 +134,15 @@ class ClockifyClient(ClockifyWrites, ApiClientResource):
         return cast(list[ClockifyTag], self._pages(self._ws_path("/tags")))
 
     def tasks(self, project_ids: Iterable[str]) -> list[ClockifyTask]:
-        """Tasks of the given projects, one paged GET /projects/{id}/tasks per project (cheap for a few)."""
+        """Every task of the given projects, ACTIVE and DONE: GET /projects/{id}/tasks once per state
+        (`is-active=true`, then `false`) per project, since which states the endpoint lists without the
+        parameter is an open fact. Per project ACTIVE tasks first, then DONE ones, each in the API's order."""
         tasks: list[ClockifyTask] = []
         for project_id in dict.fromkeys(project_ids):  # de-duplicated, order kept
-            for task in self._pages(self._ws_path(f"/projects/{project_id}/tasks")):
-                task.setdefault("projectId", project_id)
-                tasks.append(cast(ClockifyTask, task))
+            records: list[dict[str, Any]] = []
+            for state in TASK_STATES:
+                records += self._pages(self._ws_path(f"/projects/{project_id}/tasks"), {"is-active": state})
+            tasks += _project_tasks(project_id, records)
         return tasks
 
     def hydrated_tasks(self, project_ids: Iterable[str] | None = None) -> list[ClockifyTask]:
@@ -116,23 +150,28 @@ class ClockifyClient(ClockifyWrites, ApiClientResource):
         GET /projects?hydrated=true, which embeds each project's `tasks`: requests grow with pages of
         projects, not with projects. Same records and order as `tasks(project_ids)`.
 
-        A project whose hydrated record has no `tasks` list, or that the listing lacks, is read from its
-        own tasks endpoint instead, so an API that hydrates differently costs requests, never tasks.
+        Whether the embedded lists hold DONE tasks is an open fact. When no embedded task is DONE the
+        listing may be hiding them, so each project's DONE tasks are asked for (`is-active=false`, one
+        request per project); when some are DONE, the listing evidently includes them and nothing more
+        is asked. A project whose hydrated record has no `tasks` list, or that the listing lacks, is read
+        from its own tasks endpoint instead, so an API that hydrates differently costs requests, never tasks.
         """
         listed = {p["id"]: p for p in self._pages(self._ws_path("/projects"), {"hydrated": "true"}) if p.get("id")}
         wanted = list(listed) if project_ids is None else list(dict.fromkeys(project_ids))
-        by_project: dict[str, list[ClockifyTask]] = {}
+        embedded: dict[str, list[dict[str, Any]]] = {}
         fallback: list[str] = []
         for project_id in wanted:
-            embedded = listed.get(project_id, {}).get("tasks")
-            if not isinstance(embedded, list):
+            records = listed.get(project_id, {}).get("tasks")
+            if isinstance(records, list):
+                embedded[project_id] = [r for r in records if isinstance(r, dict)]
+            else:
                 fallback.append(project_id)
-                continue
-            by_project[project_id] = []
-            for record in embedded:
-                task = dict(record)
-                task.setdefault("projectId", project_id)
-                by_project[project_id].append(cast(ClockifyTask, task))
+        lists_done = any(t.get("status") == "DONE" for records in embedded.values() for t in records)
+        by_project: dict[str, list[ClockifyTask]] = {}
+        for project_id, records in embedded.items():
+            if not lists_done:
+                records = records + self._pages(self._ws_path(f"/projects/{project_id}/tasks"), {"is-active": "false"})
+            by_project[project_id] = _project_tasks(project_id, records)
         if fallback:
             logger.warning(
                 "Clockify GET /projects?hydrated=true gave no task list for %d project(s) (%s); "
@@ -155,9 +194,11 @@ class ClockifyClient(ClockifyWrites, ApiClientResource):
     def iter_time_entries(self, start: datetime, end: datetime) -> Iterator[ClockifyTimeEntry]:
         """The entries of [start, end) as their pages arrive, so a year need not sit in memory at once.
 
-        An id may come twice (an entry edited while the report was paged): the later one is the fresher,
-        which is how `Warehouse` de-duplicates. The APIs' bounds are inclusive, so entries starting exactly
-        at `end` are dropped here: adjacent partitions must not both count them.
+        An id may come twice (an entry edited while the report was paged, or a window read again): the
+        later one is the fresher, which is how `Warehouse` de-duplicates. Each window keeps the entries
+        whose UTC start lies in it: the APIs' bounds are inclusive and the per-user ones are widened, so
+        entries starting exactly at `end` (or outside) are dropped here and adjacent partitions never
+        both count one.
         """
         start, end = as_utc(start), as_utc(end)
         if end <= start:
@@ -172,89 +213,124 @@ class ClockifyClient(ClockifyWrites, ApiClientResource):
                 started = parse_timestamp(entry.get("timeInterval", {}).get("start"))
                 if started is None:
                     logger.warning("Clockify time entry %s has no readable start; skipped", entry.get("id"))
-                elif start <= started < end:
+                elif window_start <= started < window_end:
                     yield entry
 
     def detailed_report_page(
         self, start: datetime, end: datetime, page: int = 1, page_size: int | None = None
     ) -> dict[str, Any]:
-        """One page of the detailed report of entries started in [start, end), as the reports API answers
-        it (`timeentries` and `totals`). Also the cheapest proof that the reports host knows the workspace."""
+        """One page of the detailed report of entries started in [start, end) (UTC), as the reports API
+        answers it (`timeentries` and `totals`). Also the cheapest proof that the reports host knows the
+        workspace."""
         body = {
+            # Wall-clock bounds in `timeZone`: UTC, so they mean what they say (the default would be the
+            # key owner's zone and shift every window by their offset).
             "dateRangeStart": format_report_timestamp(start),
             # Inclusive on the API's side: stop just before `end`, the next window's start.
             "dateRangeEnd": format_report_timestamp(max(start, end - timedelta(milliseconds=1))),
-            "detailedFilter": {"page": page, "pageSize": page_size or self.report_page_size, "sortColumn": "DATE"},
+            "timeZone": REPORT_TIME_ZONE,
+            "detailedFilter": {
+                "page": page,
+                "pageSize": page_size or self.report_page_size,
+                "sortColumn": REPORT_SORT_COLUMN,
+            },
             "sortOrder": "ASCENDING",
         }
         url = f"{self.reports_url.rstrip('/')}/workspaces/{self.workspace_id}/reports/detailed"
         return self.http.request("POST", url, json=body, check=self._check, url_setting="CLOCKIFY_REPORTS_URL")
 
     def _report_entries(self, start: datetime, end: datetime) -> Iterator[ClockifyTimeEntry]:
-        seen: set[str] = set()
-        expected: int | None = None
-        for page, answer in self._report_pages(start, end):
-            rows = report_rows(answer)
-            if expected is None:
-                expected = report_entry_count(answer)
-            fresh = [row for row in rows if row_id(row) not in seen]
-            for row in rows:
-                entry = report_row_to_entry(row, self.workspace_id)
-                seen.add(entry["id"])
-                yield entry
-            if len(rows) < self.report_page_size:
-                break
-            if not fresh:
-                raise ApiError(
-                    f"Clockify detailed report page {page} repeated earlier rows; paging is not advancing, "
-                    "so the report would be incomplete.",
-                    service="Clockify",
-                )
-        if expected is not None and len(seen) < expected:
-            # Not fatal: entries deleted while paging also cause this. Worth a look if it persists.
-            logger.warning(
-                "Clockify detailed report for %s..%s announced %d entries but %d were read",
-                start.isoformat(), end.isoformat(), expected, len(seen),
-            )  # fmt: skip
+        """Every entry of one report window, or an IncompleteReport: never fewer entries than announced.
 
-    def _report_pages(self, start: datetime, end: datetime) -> Iterator[tuple[int, Any]]:
-        """(page number, answer) in page order, until the caller stops.
-
-        Page 1 announces the entry count, so the pages it implies are requested `report_concurrency` at a
-        time (paced under Clockify's rate limit) while earlier ones are processed: the same requests as
-        one by one, with the API's latency overlapped. Pages past the announced count (entries added
-        meanwhile) are read one by one until a short page.
+        A read that falls short of `totals[0].entriesCount` is repeated once (entries deleted while the
+        report was paged shift the later pages, so a live entry can be missed; the second read is checked
+        on its own). What the first read yielded stays yielded: an entry deleted meanwhile is then loaded
+        as if deleted just after the load, and the next reload of its day removes it.
         """
+        counts: list[tuple[int, int]] = []
+        for attempt in (1, 2):
+            read = _ReportRead()
+            yield from self._read_report_window(start, end, read)
+            if read.complete:
+                return
+            counts.append((read.announced or 0, len(read.ids)))
+            if attempt == 1:
+                logger.warning(
+                    "Clockify detailed report for %s announced %d entries but %d were read; reading it again",
+                    _window_text(start, end), *counts[-1],
+                )  # fmt: skip
+        (first_announced, first_read), (announced, got) = counts
+        raise IncompleteReport(
+            f"Clockify detailed report for {_window_text(start, end)} announced {announced} entries but gave "
+            f"{got} (first read: {first_read} of {first_announced}); the load stopped so no day is written "
+            "incomplete. Retry the run; if it persists, set CLOCKIFY_TIME_ENTRIES_STRATEGY=per_user.",
+            service="Clockify",
+        )
+
+    def _read_report_window(self, start: datetime, end: datetime, read: _ReportRead) -> Iterator[ClockifyTimeEntry]:
+        """One read of a window: page 1, then the pages its announced count implies, then on (one page at
+        a time) while fewer entries than announced were read and pages still bring new ones.
+
+        The page size is what page 1 shows: the API may serve fewer rows per page than asked (and then
+        count its pages with that size), so a short page is not taken to be the last one. The implied
+        pages are requested `report_concurrency` at a time (paced under Clockify's rate limit).
+        """
+        pacer = Pacer(self.max_requests_per_second)
 
         def fetch(page: int) -> Any:
             pacer.wait()
             return self.detailed_report_page(start, end, page)
 
-        pacer = Pacer(self.max_requests_per_second)
         first = fetch(1)
-        yield 1, first
-        announced = report_entry_count(first) if isinstance(first, dict) else None
-        planned = -(-announced // self.report_page_size) if announced else 1
-        page = 2
-        if planned >= 2 and self.report_concurrency > 1:
-            with ThreadPoolExecutor(self.report_concurrency, thread_name_prefix="clockify-report") as pool:
-                pending: deque = deque()
-                try:
-                    while page <= planned or pending:
-                        while page <= planned and len(pending) < self.report_concurrency:
-                            pending.append((page, pool.submit(fetch, page)))
-                            page += 1
-                        number, future = pending.popleft()
-                        yield number, future.result()
-                finally:  # the caller stopped early (short page, error): drop what is still queued
-                    for _number, future in pending:
-                        future.cancel()
-        while True:
-            yield page, fetch(page)
+        rows = report_rows(first)
+        read.announced = report_entry_count(first)
+        yield from read.take(rows, self.workspace_id)
+        if read.announced is None:  # no count to page to: read on until a page brings nothing new
+            read.announced_missing = True
+        elif read.announced <= len(rows) or not rows:
+            return
+        per_page = len(rows) or self.report_page_size
+        planned = -(-(read.announced or 0) // per_page)
+        for _page, answer in self._report_pages(fetch, 2, planned):
+            yield from read.take(report_rows(answer), self.workspace_id)
+        page = max(planned, 1) + 1
+        while read.announced_missing or len(read.ids) < (read.announced or 0):
+            rows = report_rows(fetch(page))
+            if not read.has_new(rows):
+                break
+            yield from read.take(rows, self.workspace_id)
             page += 1
 
+    def _report_pages(self, fetch: Callable[[int], Any], first: int, last: int) -> Iterator[tuple[int, Any]]:
+        """(page number, answer) for pages first..last in order, `report_concurrency` requests at a time
+        while earlier pages are processed: the same requests as one by one, with the latency overlapped."""
+        if last < first:
+            return
+        if self.report_concurrency == 1:
+            for page in range(first, last + 1):
+                yield page, fetch(page)
+            return
+        with ThreadPoolExecutor(self.report_concurrency, thread_name_prefix="clockify-report") as pool:
+            pending: deque = deque()
+            page = first
+            try:
+                while page <= last or pending:
+                    while page <= last and len(pending) < self.report_concurrency:
+                        pending.append((page, pool.submit(fetch, page)))
+                        page += 1
+                    number, future = pending.popleft()
+                    yield number, future.result()
+            finally:  # the caller stopped early (an error): drop what is still queued
+                for _number, future in pending:
+                    future.cancel()
+
     def _per_user_entries(self, user_ids: list[str], start: datetime, end: datetime) -> Iterator[ClockifyTimeEntry]:
-        params = {"start": format_api_timestamp(start), "end": format_api_timestamp(end)}
+        # The API reads `start`/`end` as wall-clock time in the account's zone: a day more on each side
+        # covers any offset; the caller keeps [start, end) by the returned UTC start.
+        params = {
+            "start": format_api_timestamp(start - PER_USER_MARGIN),
+            "end": format_api_timestamp(end + PER_USER_MARGIN),
+        }
         for user_id in user_ids:
             for record in self._pages(self._ws_path(f"/user/{user_id}/time-entries"), params):
                 yield normalise_entry(record, self.workspace_id)
@@ -332,6 +408,50 @@ class ClockifyClient(ClockifyWrites, ApiClientResource):
         raise ApiError(
             f"Clockify answered HTTP {status} to {method} {path} ({detail}).", service="Clockify", status=status
         )
+
+
+@dataclass
+class _ReportRead:
+    """What one read of a report window has seen: the announced count and the ids read."""
+
+    announced: int | None = None
+    announced_missing: bool = False
+    ids: set[str] = field(default_factory=set)
+
+    @property
+    def complete(self) -> bool:
+        return self.announced_missing or len(self.ids) >= (self.announced or 0)
+
+    def has_new(self, rows: list[dict[str, Any]]) -> bool:
+        return any(row_id(row) not in self.ids for row in rows)
+
+    def take(self, rows: list[dict[str, Any]], workspace_id: str) -> Iterator[ClockifyTimeEntry]:
+        for row in rows:
+            entry = report_row_to_entry(row, workspace_id)
+            self.ids.add(entry["id"])
+            yield entry
+
+
+def _window_text(start: datetime, end: datetime) -> str:
+    """[start, end) as the days (or instants) a person asked for: 2024-06-01 .. 2024-06-07 (UTC)."""
+    last = end - timedelta(microseconds=1)
+    if start.time() == end.time() == datetime.min.time():
+        return f"{start.date()} .. {last.date()} (UTC)"
+    return f"{start.isoformat()} .. {end.isoformat()}"
+
+
+def _project_tasks(project_id: str, records: Iterable[dict[str, Any]]) -> list[ClockifyTask]:
+    """One project's tasks, each id once (the first copy), ACTIVE ones first then DONE ones, otherwise
+    in the API's order: the same list whichever listings (and in which order) they came from."""
+    unique: dict[str, dict[str, Any]] = {}
+    for record in records:
+        key = record.get("id") or f"#{len(unique)}"
+        if key not in unique:
+            task = dict(record)
+            task.setdefault("projectId", project_id)
+            unique[key] = task
+    ordered = sorted(unique.values(), key=lambda t: t.get("status") == "DONE")  # stable
+    return cast(list[ClockifyTask], ordered)
 
 
 def _server_message(response: requests.Response) -> str:

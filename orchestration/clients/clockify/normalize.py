@@ -1,8 +1,13 @@
 """Clockify's records in one shape: report rows and main-API entries both become main-API time entries.
 
 Pure functions (no I/O), unit-tested directly: the reports API and the main API disagree on ids (`_id`),
-empty values ("" vs null), durations (seconds vs ISO-8601) and time offsets; everything downstream sees
-the main API's shape with times in UTC (`Z`).
+empty values ("" vs null), tags (`tags[{id, name}]` vs `tagIds`), the lock flag (`locked` vs `isLocked`),
+durations (seconds vs ISO-8601) and time offsets; everything downstream sees the main API's shape with
+times in UTC (`Z`). The report's names (`userName`, `projectName`, `taskName`, `clientName`...) are kept:
+they name a user or task the lists no longer return.
+
+The report carries no entry `type` (REGULAR/BREAK/HOLIDAY/TIME_OFF): a report row's `type` stays null
+(unknown), never guessed. Every type counts as logged time, so no number depends on it.
 """
 
 from __future__ import annotations
@@ -23,7 +28,7 @@ _ENTRY_DEFAULTS: dict[str, Any] = {
     "projectId": None,
     "taskId": None,
     "billable": None,
-    "type": "REGULAR",
+    "type": None,  # the main API always sends it; the report never does (unknown, not REGULAR)
 }
 
 
@@ -53,7 +58,7 @@ def normalise_entry(record: dict[str, Any], workspace_id: str) -> ClockifyTimeEn
     entry = dict(record)
     for key, default in _ENTRY_DEFAULTS.items():
         entry.setdefault(key, default)
-    for key in ("projectId", "taskId", "clientId"):
+    for key in ("projectId", "taskId", "clientId", "description"):
         if entry.get(key) == "":  # reports use "" for "none", the main API null
             entry[key] = None
     if entry.get("tagIds") is None:
@@ -85,6 +90,8 @@ def report_row_to_entry(row: dict[str, Any], workspace_id: str) -> ClockifyTimeE
     entry.pop("_id", None)
     if entry.get("tagIds") is None and isinstance(row.get("tags"), list):
         entry["tagIds"] = [t.get("_id") or t.get("id") for t in row["tags"] if isinstance(t, dict)]
+    if "isLocked" not in entry and isinstance(row.get("locked"), bool):
+        entry["isLocked"] = row["locked"]
     return normalise_entry(entry, workspace_id)
 
 
@@ -97,17 +104,22 @@ def report_rows(answer: Any) -> list[dict[str, Any]]:
         for key in ("timeentries", "timeEntries"):
             if isinstance(answer.get(key), list):
                 return answer[key]
-        if not answer.get("totals"):  # an empty report may come back without the list at all
-            return []
+        if report_entry_count(answer) == 0 or not answer.get("totals"):
+            return []  # an empty report (`totals: [null]`) may come back without the list at all
     raise ApiError(
         "Clockify detailed report came back without a `timeentries` list; the reports API changed shape.",
         service="Clockify",
     )
 
 
-def report_entry_count(answer: dict[str, Any]) -> int | None:
-    totals = answer.get("totals") or []
-    if totals and isinstance(totals[0], dict) and isinstance(totals[0].get("entriesCount"), int):
+def report_entry_count(answer: Any) -> int | None:
+    """`totals[0].entriesCount`; 0 for `totals: [null]` (nothing matched); None when the answer has no count."""
+    totals = answer.get("totals") if isinstance(answer, dict) else None
+    if not isinstance(totals, list) or not totals:
+        return None
+    if totals[0] is None:
+        return 0
+    if isinstance(totals[0], dict) and isinstance(totals[0].get("entriesCount"), int):
         return totals[0]["entriesCount"]
     return None
 

@@ -12,7 +12,7 @@ import requests
 from pydantic import Field
 
 from orchestration.clients.base import ApiClientResource
-from orchestration.clients.errors import ApiError, AuthenticationError, QueryError
+from orchestration.clients.errors import ApiError, AuthenticationError, FeatureNotAccessible, QueryError
 from orchestration.clients.http import Service, Transient, is_transient_status, json_body, parse_retry_after, redact
 from orchestration.clients.linear import queries as q
 from orchestration.clients.linear.records import (
@@ -210,6 +210,13 @@ def classify_response(response: requests.Response, operation: str, secret: str =
     codes = error_codes(body)
     if "RATELIMITED" in codes:
         raise Transient(f"HTTP {status} RATELIMITED", rate_limit_wait(response.headers), refused=True)
+    if ("AUTHENTICATION_ERROR" in codes or status == 401) and secret.lower().startswith("bearer "):
+        raise AuthenticationError(
+            f'Linear rejected LINEAR_API_KEY sent as "Bearer ..." (HTTP {status}): personal API keys are sent '
+            'raw, so drop "Bearer " from LINEAR_API_KEY (only OAuth tokens take the prefix).',
+            service="Linear",
+            status=status,
+        )
     if "AUTHENTICATION_ERROR" in codes or status == 401:
         raise AuthenticationError(
             f"Linear rejected the API key (HTTP {status}): set LINEAR_API_KEY to a valid personal API key "
@@ -222,6 +229,13 @@ def classify_response(response: requests.Response, operation: str, secret: str =
         raise Transient(f"HTTP {status}{detail}", parse_retry_after(response.headers.get("Retry-After")))
     if codes:
         message = redact(_first_error_message(body), secret)
+        if "FEATURE_NOT_ACCESSIBLE" in codes:
+            raise FeatureNotAccessible(
+                f"Linear query {operation} needs a feature this workspace's plan lacks (FEATURE_NOT_ACCESSIBLE: "
+                f"{message}).",
+                service="Linear",
+                status=status,
+            )
         if _QUERY_ERROR_CODES.intersection(codes):
             raise QueryError(
                 f"Linear rejected query {operation} ({codes[0]}: {message}): update it in "

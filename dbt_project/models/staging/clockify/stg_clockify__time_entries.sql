@@ -21,6 +21,13 @@ renamed as (
         type as entry_type,
         started_at,
         ended_at,
+        -- The report's names for the entry's user, project, task and client ('' = none): the fallback
+        -- where the lists no longer return them (a removed user, a DONE task no listing shows).
+        nullif(user_name, '') as report_user_name,
+        nullif(user_email, '') as report_user_email,
+        nullif(project_name, '') as report_project_name,
+        nullif(task_name, '') as report_task_name,
+        nullif(client_name, '') as report_client_name,
         _partition_date as partition_date,
         _loaded_at as loaded_at
 
