@@ -22,6 +22,7 @@ from dagster import (
 
 from assets.dbt import hours_dbt_assets
 from assets.raw_assets import DUCKDB_POOL, OWNERS
+from orchestration import settings
 from orchestration.publish import MARTS_SCHEMA, PUBLISHED_SCHEMA, PUBLISHED_TABLE, publish_marts
 from orchestration.warehouse import Warehouse
 
@@ -76,7 +77,12 @@ def read_previews(published_path, tables: list[str], rows: int = PREVIEW_ROWS) -
     deps=MART_KEYS,
 )
 def published_marts(context: AssetExecutionContext, warehouse: Warehouse) -> MaterializeResult:
-    result = publish_marts(warehouse.path, lock_timeout_seconds=warehouse.lock_timeout_seconds)
+    result = publish_marts(
+        warehouse.path,
+        lock_timeout_seconds=warehouse.lock_timeout_seconds,
+        storage_version=settings.marts_storage_version(),
+        parquet_dir=settings.marts_parquet_dir(),
+    )
     context.log.info(
         "Published %d mart tables (%d rows) to %s", len(result.tables), sum(result.tables.values()), result.path
     )
@@ -103,6 +109,8 @@ def published_marts(context: AssetExecutionContext, warehouse: Warehouse) -> Mat
         ),
         "seconds": round(result.seconds, 2),
     }
+    if result.parquet_dir is not None:
+        metadata["parquet_dir"] = MetadataValue.path(str(result.parquet_dir))
     for table in sorted(result.tables):
         metadata[f"preview_{table}"] = MetadataValue.md(previews[table])
     return MaterializeResult(metadata=metadata)

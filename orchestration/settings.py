@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+import re
 from pathlib import Path
 
 from dotenv import load_dotenv
@@ -78,6 +79,29 @@ def start_date() -> dt.date:
         raise ConfigError(
             f"WAREHOUSE_START_DATE={raw!r} is not a date: set it as YYYY-MM-DD, e.g. 2024-01-01."
         ) from None
+
+
+def marts_storage_version() -> str | None:
+    """`MARTS_STORAGE_VERSION`: DuckDB storage version of the published marts file (None: publish's default,
+    v1.0.0, which every DuckDB since 1.0 reads; `latest` = the running DuckDB's own, unreadable before 2.0)."""
+    raw = (os.environ.get("MARTS_STORAGE_VERSION") or "").strip()
+    if not raw:
+        return None
+    if raw != "latest" and not re.fullmatch(r"v\d+\.\d+\.\d+", raw):
+        raise ConfigError(
+            f"MARTS_STORAGE_VERSION={raw!r} is not a DuckDB version: set it like v1.0.0 (the default, read by "
+            "DuckDB 1.0 and later) or latest."
+        )
+    return raw
+
+
+def marts_parquet_dir() -> Path | None:
+    """`MARTS_PARQUET_DIR`: where each publish also writes the marts as Parquet (None: no Parquet).
+
+    Relative paths are taken from the warehouse file's directory, like `MARTS_PATH`.
+    """
+    raw = (os.environ.get("MARTS_PARQUET_DIR") or "").strip()
+    return Path(raw).expanduser() if raw else None
 
 
 load_env()
