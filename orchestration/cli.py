@@ -5,6 +5,7 @@ warehouse sync --start YYYY-MM-DD --end YYYY-MM-DD   load a date range from the 
 warehouse ui                                     the Dagster UI on 127.0.0.1 (with the sandbox: --sandbox)
 warehouse sandbox                                serve the sandbox APIs until Ctrl-C
 warehouse writeback [--dry-run]                  mirror Linear issues into Clockify as tasks (opt-in)
+warehouse metrics --metrics hours --group-by team__team_key,metric_time__week   the semantic layer
 """
 
 from __future__ import annotations
@@ -222,6 +223,57 @@ def cmd_writeback(args) -> int:
     return 0
 
 
+def _published_marts_path(args):
+    from pathlib import Path
+
+    from orchestration.publish import default_marts_path
+
+    return Path(args.marts).expanduser().resolve() if args.marts else default_marts_path(settings.warehouse_path())
+
+
+def cmd_metrics(args) -> int:
+    """MetricFlow on the published marts (orchestration/metrics.py): never waits for or blocks a sync."""
+    import csv
+    import shutil
+    import tempfile
+    from pathlib import Path
+
+    from orchestration.metrics import MetricsError, SemanticLayer, ensure_semantic_manifest, format_table
+
+    dbt = str(Path(sys.executable).parent / "dbt") if (Path(sys.executable).parent / "dbt").exists() else "dbt"
+    env = dict(os.environ, DBT_SEND_ANONYMOUS_USAGE_STATS="false")
+    env.setdefault("WAREHOUSE_PATH", str(Path(tempfile.gettempdir()) / "dbt-parse-placeholder.duckdb"))
+    split = lambda values: [v.strip() for value in values or [] for v in value.split(",") if v.strip()]  # noqa: E731
+    try:
+        manifest = ensure_semantic_manifest(settings.DBT_PROJECT_DIR, shutil.which(dbt) or dbt, env)
+        with SemanticLayer(_published_marts_path(args), manifest) as layer:
+            if args.list:
+                for name, description, group_by in layer.list_metrics():
+                    _print(f"{name}: {description.strip()}")
+                    _print(f"    group by: {', '.join(group_by)} (metric_time also by __week, __month, ...)")
+                return 0
+            if not args.metrics:
+                _print("error: name the metrics: --metrics hours,billable_hours (see --list).")
+                return 2
+            options = dict(where=args.where or (), order=split(args.order), limit=args.limit)
+            if args.explain:
+                _print(layer.explain(split(args.metrics), split(args.group_by), **options))
+                return 0
+            result = layer.query(split(args.metrics), split(args.group_by), **options)
+    except (MetricsError, settings.ConfigError) as error:
+        _print(f"error: {error}")
+        return 1
+    if args.csv:
+        with open(args.csv, "w", newline="") as out:
+            writer = csv.writer(out)
+            writer.writerow(result.columns)
+            writer.writerows(result.rows)
+        _print(f"Wrote {len(result.rows)} row(s) to {args.csv}")
+    else:
+        _print(format_table(result.columns, result.rows, args.decimals))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="warehouse", description="Clockify + Linear hours warehouse.")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -266,6 +318,27 @@ def build_parser() -> argparse.ArgumentParser:
     serve = sub.add_parser("sandbox", help="serve the sandbox APIs until Ctrl-C")
     sandbox_options(serve)
     serve.set_defaults(func=cmd_sandbox)
+
+    marts_option = dict(help="the published marts file (default: MARTS_PATH, or marts.duckdb beside the warehouse)")
+    metrics = sub.add_parser(
+        "metrics", help="query the semantic layer (MetricFlow metrics) on the published marts, like `mf query`"
+    )
+    metrics.add_argument("--metrics", action="append", help="metrics, comma-separated (e.g. hours,billable_hours)")
+    metrics.add_argument(
+        "--group-by", action="append", help="dimensions, comma-separated (e.g. team__team_key,metric_time__week)"
+    )
+    metrics.add_argument(
+        "--where", action="append", help="MetricFlow filter, e.g. \"{{ Dimension('team__team_key') }} = 'ENG'\""
+    )
+    metrics.add_argument("--order", action="append", help="order by these, comma-separated; -name for descending")
+    metrics.add_argument("--limit", type=int)
+    metrics.add_argument("--decimals", type=int, default=2)
+    metrics.add_argument("--csv", help="write the result to this CSV file instead")
+    metrics.add_argument("--explain", action="store_true", help="print the SQL instead of running it")
+    metrics.add_argument("--list", action="store_true", help="list the metrics and what they group by")
+    metrics.add_argument("--marts", **marts_option)
+    metrics.set_defaults(func=cmd_metrics)
+
     return parser
 
 
