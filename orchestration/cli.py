@@ -6,6 +6,7 @@ warehouse ui                                     the Dagster UI on 127.0.0.1 (wi
 warehouse sandbox                                serve the sandbox APIs until Ctrl-C
 warehouse writeback [--dry-run]                  mirror Linear issues into Clockify as tasks (opt-in)
 warehouse metrics --metrics hours --group-by team__team_key,metric_time__week   the semantic layer
+warehouse serve [--host 127.0.0.1] [--port 8000]    read-only JSON API over the published marts
 """
 
 from __future__ import annotations
@@ -274,6 +275,20 @@ def cmd_metrics(args) -> int:
     return 0
 
 
+def cmd_serve(args) -> int:
+    from orchestration.serve import serve
+
+    path = _published_marts_path(args)
+    if args.host not in ("127.0.0.1", "localhost", "::1"):
+        _print(
+            f"warning: serving on {args.host}: anyone who can reach this machine on port {args.port} "
+            "can read the marts."
+        )
+    _print(f"Serving {path} read-only on http://{args.host}:{args.port}/marts (Ctrl-C to stop).")
+    serve(path, host=args.host, port=args.port)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="warehouse", description="Clockify + Linear hours warehouse.")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -339,6 +354,11 @@ def build_parser() -> argparse.ArgumentParser:
     metrics.add_argument("--marts", **marts_option)
     metrics.set_defaults(func=cmd_metrics)
 
+    api = sub.add_parser("serve", help="read-only HTTP JSON API over the published marts (127.0.0.1 by default)")
+    api.add_argument("--host", default="127.0.0.1")
+    api.add_argument("--port", type=int, default=8000)
+    api.add_argument("--marts", **marts_option)
+    api.set_defaults(func=cmd_serve)
     return parser
 
 
