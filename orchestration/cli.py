@@ -236,14 +236,14 @@ def cmd_metrics(args) -> int:
     """MetricFlow on the published marts (orchestration/metrics.py): never waits for or blocks a sync."""
     import csv
     import shutil
-    import tempfile
     from pathlib import Path
 
     from orchestration.metrics import MetricsError, SemanticLayer, ensure_semantic_manifest, format_table
 
     dbt = str(Path(sys.executable).parent / "dbt") if (Path(sys.executable).parent / "dbt").exists() else "dbt"
-    env = dict(os.environ, DBT_SEND_ANONYMOUS_USAGE_STATS="false")
-    env.setdefault("WAREHOUSE_PATH", str(Path(tempfile.gettempdir()) / "dbt-parse-placeholder.duckdb"))
+    # dbt parse never opens the warehouse, but its path names the relations in semantic_manifest.json, which
+    # `mf query` (on the warehouse) reads too: parse with the real one.
+    env = dict(os.environ, DBT_SEND_ANONYMOUS_USAGE_STATS="false", WAREHOUSE_PATH=str(settings.warehouse_path()))
     split = lambda values: [v.strip() for value in values or [] for v in value.split(",") if v.strip()]  # noqa: E731
     try:
         manifest = ensure_semantic_manifest(settings.DBT_PROJECT_DIR, shutil.which(dbt) or dbt, env)
