@@ -118,10 +118,11 @@ def _check_linear(problems: list[str]) -> None:
 def check() -> list[str]:
     """Every problem found, one line each (empty: ready to sync)."""
     problems = _missing() + _bad_urls()
-    try:
-        settings.start_date()
-    except settings.ConfigError as error:
-        problems.append(str(error))
+    for read in (settings.start_date, settings.marts_storage_version):
+        try:
+            read()
+        except settings.ConfigError as error:
+            problems.append(str(error))
     bad_url = " ".join(problems)
     if not any(
         n in bad_url for n in ("CLOCKIFY_API_KEY", "CLOCKIFY_WORKSPACE_ID", "CLOCKIFY_API_URL", "CLOCKIFY_REPORTS_URL")

@@ -58,6 +58,17 @@ def test_the_setting_is_read_and_checked_in_one_place(monkeypatch):
     assert settings.marts_parquet_dir() == Path("exports/parquet")
 
 
+def test_warehouse_sync_refuses_a_malformed_storage_version_before_writing(monkeypatch):
+    from orchestration import preflight
+
+    for name in ("CLOCKIFY_API_KEY", "CLOCKIFY_WORKSPACE_ID", "LINEAR_API_KEY"):
+        monkeypatch.delenv(name, raising=False)  # no API call: only the settings are checked
+    monkeypatch.setenv("MARTS_STORAGE_VERSION", "newest")
+    assert any(p.startswith("MARTS_STORAGE_VERSION='newest' is not a DuckDB version") for p in preflight.check())
+    monkeypatch.setenv("MARTS_STORAGE_VERSION", "v1.0.0")
+    assert not any("MARTS_STORAGE_VERSION" in p for p in preflight.check())
+
+
 @pytest.mark.parametrize(
     "version, message",
     [
