@@ -70,7 +70,9 @@ def read_previews(published_path, tables: list[str], rows: int = PREVIEW_ROWS) -
     description="The marts copied to a read-only DuckDB file for BI tools (data/marts.duckdb, or "
     "MARTS_PATH), swapped in atomically after each successful dbt build: readers see the old or the new "
     f"marts, never a mix, and never block a run. Table `{PUBLISHED_TABLE}` in that file records "
-    "when each table was published and its row count.",
+    "when each table was published and its row count. Written in DuckDB storage v1.0.0 (MARTS_STORAGE_VERSION) "
+    "so DuckDB 1.x readers open it, with the dbt descriptions as comments; with MARTS_PARQUET_DIR also as "
+    "Parquet.",
     kinds={"duckdb"},
     owners=OWNERS,
     pool=DUCKDB_POOL,

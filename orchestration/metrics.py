@@ -90,7 +90,7 @@ class DuckDbPublishedClient:
             raise MetricsError(f"Published marts file {path} does not exist: run a sync (or `make demo`) first.")
         self._engine = SqlEngine.DUCKDB
         self._renderer = DuckDbSqlPlanRenderer()
-        self._con = duckdb.connect(":memory:")
+        self._con = duckdb.connect(":memory:", config={"python_enable_replacements": False})  # tables only
         quoted = str(path).replace("'", "''")
         self._con.execute(f"ATTACH '{quoted}' AS published (READ_ONLY)")
         self._con.execute("USE published")

@@ -290,3 +290,13 @@ def test_warehouse_serve_binds_to_loopback_by_default(served, tmp_path):
         proc.terminate()
         output, _ = proc.communicate(timeout=30)
     assert f"Serving {result.path} read-only on http://127.0.0.1:{port}/marts" in output
+
+
+def test_a_duckdb_file_without_publish_bookkeeping_is_served_too(tmp_path):
+    path = tmp_path / "other.duckdb"
+    with duckdb.connect(str(path)) as con:
+        con.execute("CREATE TABLE things AS SELECT range AS id FROM range(3)")
+    with Server(path) as server:
+        body = server.get("/marts").json()
+        assert body["published_at"] is None and [m["name"] for m in body["marts"]] == ["things"]
+        assert [r["id"] for r in rows(server.get("/marts/things", id__gte="1"))] == [1, 2]
