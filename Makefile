@@ -8,7 +8,7 @@ export DBT_SEND_ANONYMOUS_USAGE_STATS := false
 # Run history of the demo and the UI persists here (tests use their own temp homes).
 DAGSTER_HOME ?= $(CURDIR)/.dagster_home
 
-.PHONY: install demo test ui bench clean browser readers
+.PHONY: install demo test check lint ui bench clean browser readers
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -40,8 +40,17 @@ browser:
 	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
 	  else echo "warning: chromium is missing: install it (e.g. sudo apt-get install chromium) for the report test"; fi; }
 
-test: $(STAMP) browser readers
+test: $(STAMP) browser readers lint
 	$(BIN)/python -m pytest
+
+# The fast subset (well under a minute): lint, format, the import layers, and the tests not marked slow.
+check: $(STAMP) lint
+	$(BIN)/python -m pytest -q -m "not slow"
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/lint-imports --no-cache
 
 ui: $(STAMP)
 	DAGSTER_HOME=$(DAGSTER_HOME) $(BIN)/warehouse ui

@@ -18,16 +18,11 @@ from dagster import (
     MetadataValue,
     asset_check,
 )
-from dagster._core.errors import DagsterInvalidPropertyError
-from dagster._core.storage.tags import (
-    ASSET_PARTITION_RANGE_END_TAG,
-    ASSET_PARTITION_RANGE_START_TAG,
-    PARTITION_NAME_TAG,
-)
 
-from assets import raw_tables as t
-from assets.raw_assets import raw_key
-from orchestration.warehouse import Warehouse
+from assets.common import raw_key
+from orchestration.partitions import run_tags, run_window
+from orchestration.warehouse import raw_tables as t
+from orchestration.warehouse.duckdb import Warehouse
 
 TIME_ENTRIES = t.CLOCKIFY_TIME_ENTRIES
 
@@ -39,7 +34,7 @@ def working_days(first: dt.date, last: dt.date) -> list[dt.date]:
 
 def working_days_without_entries(con, first: dt.date, last: dt.date, today: dt.date | None = None) -> list[dt.date]:
     """Weekdays in [first, last], before `today`, on which raw time entries has no row."""
-    today = today or dt.datetime.now(dt.timezone.utc).date()
+    today = today or dt.datetime.now(dt.UTC).date()
     last = min(last, today - dt.timedelta(days=1))
     if last < first:
         return []
@@ -52,26 +47,6 @@ def working_days_without_entries(con, first: dt.date, last: dt.date, today: dt.d
         ).fetchall()
     }
     return [d for d in working_days(first, last) if d not in present]
-
-
-def run_window(tags: dict[str, str]) -> tuple[dt.date, dt.date] | None:
-    """The days a run loaded, from its partition tags (None when it was not partitioned)."""
-    if ASSET_PARTITION_RANGE_START_TAG in tags and ASSET_PARTITION_RANGE_END_TAG in tags:
-        return (
-            dt.date.fromisoformat(tags[ASSET_PARTITION_RANGE_START_TAG]),
-            dt.date.fromisoformat(tags[ASSET_PARTITION_RANGE_END_TAG]),
-        )
-    if PARTITION_NAME_TAG in tags:
-        day = dt.date.fromisoformat(tags[PARTITION_NAME_TAG])
-        return day, day
-    return None
-
-
-def _run_tags(context) -> dict[str, str]:
-    try:
-        return dict(context.run.tags)
-    except DagsterInvalidPropertyError:  # invoked directly (tests): no run
-        return {}
 
 
 def _table_exists(con) -> bool:
@@ -97,7 +72,7 @@ def working_days_have_entries(context: AssetCheckExecutionContext, warehouse: Wa
                 severity=AssetCheckSeverity.WARN,
                 metadata={"reason": MetadataValue.text("raw.clockify_time_entries has not been loaded yet")},
             )
-        window = run_window(_run_tags(context))
+        window = run_window(run_tags(context))
         if window is None:
             first, last = con.execute(
                 f"SELECT min(_partition_date), max(_partition_date) FROM {TIME_ENTRIES.qualified_name}"
@@ -110,7 +85,7 @@ def working_days_have_entries(context: AssetCheckExecutionContext, warehouse: Wa
                 )
             window = (first, last)
         missing = working_days_without_entries(con, *window)
-    yesterday = dt.datetime.now(dt.timezone.utc).date() - dt.timedelta(days=1)
+    yesterday = dt.datetime.now(dt.UTC).date() - dt.timedelta(days=1)
     checked = len(working_days(window[0], min(window[1], yesterday)))
     return AssetCheckResult(
         passed=not missing,

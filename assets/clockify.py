@@ -1,12 +1,19 @@
 """Raw Clockify assets: the workspace's dimensions and its time entries, by day."""
 
-from dagster import AssetExecutionContext, BackfillPolicy, MaterializeResult, asset
+from dagster import (
+    AssetExecutionContext,
+    AssetsDefinition,
+    BackfillPolicy,
+    DailyPartitionsDefinition,
+    MaterializeResult,
+    asset,
+)
 
-from assets import raw_tables as t
-from assets.raw_assets import DUCKDB_POOL, OWNERS, load_metadata, raw_key, snapshot_asset
-from orchestration.clients.clockify import ClockifyClient
-from orchestration.partitions import daily_partitions, window_dates
-from orchestration.warehouse import Warehouse
+from assets.common import DUCKDB_POOL, OWNERS, load_metadata, raw_key, snapshot_asset
+from orchestration.clients.clockify.client import ClockifyClient
+from orchestration.partitions import window_dates
+from orchestration.warehouse import raw_tables as t
+from orchestration.warehouse.duckdb import Warehouse
 
 clockify_workspaces = snapshot_asset(
     t.CLOCKIFY_WORKSPACES,
@@ -66,38 +73,46 @@ def clockify_tasks(context: AssetExecutionContext, clockify: ClockifyClient, war
     return MaterializeResult(metadata=load_metadata(t.CLOCKIFY_TASKS, result, clockify.requests_made - before))
 
 
-@asset(
-    key=raw_key(t.CLOCKIFY_TIME_ENTRIES),
-    group_name="clockify",
-    description="Clockify time entries, partitioned by the UTC date of their start. Loading a range "
-    "replaces exactly those days, so edits and deletions upstream are corrected on reload. A backfill "
-    "runs as one run per range with ranged API calls.",
-    kinds={"clockify", "duckdb"},
-    owners=OWNERS,
-    pool=DUCKDB_POOL,
-    partitions_def=daily_partitions,
-    backfill_policy=BackfillPolicy.single_run(),
-)
-def clockify_time_entries(context: AssetExecutionContext, clockify: ClockifyClient, warehouse: Warehouse):
-    start, end = context.partition_time_window
-    window = window_dates(start, end)
-    context.log.info("Fetching Clockify time entries started %s .. %s", *window)
-    before = clockify.requests_made
-    # A generator over the report's pages: the warehouse stages them as they arrive (bounded memory).
-    records = clockify.iter_time_entries(start, end)
-    result = warehouse.replace_partitions(t.CLOCKIFY_TIME_ENTRIES, records, *window)
-    context.log.info("%s: %d rows for %s .. %s", t.CLOCKIFY_TIME_ENTRIES.qualified_name, result.rows, *window)
-    return MaterializeResult(
-        metadata=load_metadata(t.CLOCKIFY_TIME_ENTRIES, result, clockify.requests_made - before, window)
+def build_clockify_time_entries(partitions: DailyPartitionsDefinition) -> AssetsDefinition:
+    """The time-entry asset on the daily partitions of the run's Settings (WAREHOUSE_START_DATE)."""
+
+    @asset(
+        key=raw_key(t.CLOCKIFY_TIME_ENTRIES),
+        group_name="clockify",
+        description="Clockify time entries, partitioned by the UTC date of their start. Loading a range "
+        "replaces exactly those days, so edits and deletions upstream are corrected on reload. A backfill "
+        "runs as one run per range with ranged API calls.",
+        kinds={"clockify", "duckdb"},
+        owners=OWNERS,
+        pool=DUCKDB_POOL,
+        partitions_def=partitions,
+        backfill_policy=BackfillPolicy.single_run(),
     )
+    def clockify_time_entries(context: AssetExecutionContext, clockify: ClockifyClient, warehouse: Warehouse):
+        start, end = context.partition_time_window
+        window = window_dates(start, end)
+        context.log.info("Fetching Clockify time entries started %s .. %s", *window)
+        before = clockify.requests_made
+        # A generator over the report's pages: the warehouse stages them as they arrive (bounded memory).
+        records = clockify.iter_time_entries(start, end)
+        result = warehouse.replace_partitions(t.CLOCKIFY_TIME_ENTRIES, records, *window)
+        context.log.info("%s: %d rows for %s .. %s", t.CLOCKIFY_TIME_ENTRIES.qualified_name, result.rows, *window)
+        return MaterializeResult(
+            metadata=load_metadata(t.CLOCKIFY_TIME_ENTRIES, result, clockify.requests_made - before, window)
+        )
+
+    return clockify_time_entries
 
 
-clockify_assets = [
+CLOCKIFY_SNAPSHOTS = [
     clockify_workspaces,
     clockify_users,
     clockify_clients,
     clockify_projects,
     clockify_tasks,
     clockify_tags,
-    clockify_time_entries,
 ]
+
+
+def build_clockify_assets(partitions: DailyPartitionsDefinition) -> list[AssetsDefinition]:
+    return [*CLOCKIFY_SNAPSHOTS, build_clockify_time_entries(partitions)]

@@ -5,7 +5,12 @@ enforced; every measurement is a fresh pipeline process (`benchmarks.runner`) wi
 WAREHOUSE_PATH and an ephemeral Dagster instance. Prints a table and writes JSON.
 
     python -m benchmarks [--scale 0.1,1,10] [--only backfill,daily,strategies]
-                         [--json benchmarks/results/latest.json] [--partition-days 5]
+                         [--json benchmarks/results/latest.json] [--partition-days 5] [--note TEXT]
+
+Every JSON records what it measured, where and when: `commit` (the checkout's HEAD and any uncommitted
+change to the measured code), `machine`, and `load` (load averages before and after, and `--note`, e.g.
+"shared machine, other test suites running"); each measurement also keeps its own load average. The figures
+in benchmarks/RESULTS.md are rendered from committed JSON files (`python -m benchmarks.render`).
 
 Scale s = round(200 s) users and 20,000 s issues over 365 days (s=1 is "team of 200", ~250k entries).
 `--wide` adds the 10x-users check feasible on one machine: 2,000 users over 36 days (~250k entries,
@@ -15,6 +20,7 @@ Scale s = round(200 s) users and 20,000 s issues over 365 days (s=1 is "team of 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime as dt
 import json
 import os
@@ -25,9 +31,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from sandbox import SandboxConfig
-
 from benchmarks.sandbox_proc import SandboxProcess
+from sandbox import SandboxConfig
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_JSON = ROOT / "benchmarks" / "results" / "latest.json"
@@ -43,10 +48,8 @@ def machine() -> dict:
 
     lscpu = {k.strip(): v.strip() for k, _, v in (line.partition(":") for line in run(["lscpu"]).splitlines())}
     mem_kib = 0
-    try:
-        mem_kib = int(next(x for x in open("/proc/meminfo") if x.startswith("MemTotal")).split()[1])
-    except (OSError, StopIteration, ValueError):
-        pass
+    with contextlib.suppress(OSError, StopIteration, ValueError), open("/proc/meminfo") as meminfo:
+        mem_kib = int(next(x for x in meminfo if x.startswith("MemTotal")).split()[1])
     return {
         "cpu": lscpu.get("Model name", platform.processor()),
         "cores": os.cpu_count(),
@@ -54,6 +57,34 @@ def machine() -> dict:
         "python": platform.python_version(),
         "os": platform.platform(),
     }
+
+
+# What a measurement runs: a change here that is not committed makes the recorded commit not the whole story.
+MEASURED_PATHS = ("orchestration", "assets", "dbt_project", "sandbox", "benchmarks", "pyproject.toml")
+
+
+def _git(*args: str) -> str:
+    try:
+        done = subprocess.run(["git", *args], cwd=ROOT, capture_output=True, text=True, timeout=30)
+    except (OSError, subprocess.SubprocessError):
+        return ""
+    return done.stdout.strip() if done.returncode == 0 else ""
+
+
+def commit() -> dict:
+    """The checkout being measured: HEAD, its subject, and uncommitted changes to the measured code."""
+    dirty = [line[3:] for line in _git("status", "--porcelain", "--", *MEASURED_PATHS).splitlines() if line]
+    return {
+        "sha": _git("rev-parse", "HEAD") or None,
+        "subject": _git("log", "-1", "--format=%s") or None,
+        "date": _git("log", "-1", "--format=%cI") or None,
+        "uncommitted_changes": dirty,
+    }
+
+
+def load_now() -> list[float]:
+    """1, 5 and 15-minute load averages: above the core count, other work inflated the wall times."""
+    return [round(x, 2) for x in os.getloadavg()]
 
 
 def workload(
@@ -141,6 +172,7 @@ def bench_workload(
 ) -> dict:
     today = cfg.anchor_date + dt.timedelta(days=1)
     out: dict = {"label": label, "users": cfg.users, "days": cfg.days, "issues": cfg.issues}
+    started = time.perf_counter()
     with SandboxProcess(cfg) as sb:
         out["entries"] = sb.info["summary"]["clockify_time_entries"]
         out["sandbox_build_s"] = sb.info["build_seconds"]
@@ -178,7 +210,9 @@ def bench_workload(
             per_partition["extrapolated_requests_total"] = per_partition["requests_total"] * factor
             per_partition["extrapolated_wall_s"] = per_partition["run_wall_s"] * factor
             strategies["per_partition_runs"] = per_partition
-        out["sandbox_peak_rss_mib"] = sb.rss_mib()
+        out["sandbox_peak_rss_mib"] = sb.rss_mib()  # the third process: the sandbox serving the APIs
+    # The whole measurement of this workload: sandbox build, every pipeline process, sandbox shut-down.
+    out["workload_wall_s"] = time.perf_counter() - started
     return out
 
 
@@ -188,7 +222,7 @@ def _row(name: str, r: dict) -> str:
         f"| {r['wall_s']:.1f} | {r['run_wall_s']:.1f} | {r['dbt_build_s']:.1f} | {r['duckdb_rows']:,} "
         f"| {(r['rows_per_s'] or 0):,.0f} | {(r['time_entries_rows_per_s'] or 0):,.0f} "
         f"| {(r.get('time_entries_commit_rows_per_s') or 0):,.0f} "
-        f"| {r['peak_rss_mib']:,.0f} |"
+        f"| {r['peak_rss_pipeline_mib']:,.0f} | {r['peak_rss_dbt_mib']:,.0f} |"
     )
 
 
@@ -196,8 +230,8 @@ def table(results: list[dict]) -> str:
     lines = [
         "| workload / measurement | API requests (Clockify / Linear) | process wall s | run wall s "
         "| dbt build s | rows written | rows/s, all loads | rows/s, time-entry load (stage + commit) "
-        "| rows/s, time-entry commit | peak RSS MiB |",
-        "|---|---|---|---|---|---|---|---|---|---|",
+        "| rows/s, time-entry commit | peak RSS MiB, pipeline process | peak RSS MiB, dbt subprocess |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for w in results:
         head = f"{w['label']}: {w['users']} users, {w['days']} d, {w['entries']:,} entries"
@@ -211,7 +245,7 @@ def table(results: list[dict]) -> str:
                 lines.append(
                     f"| {head}: per-partition runs extrapolated to {r['extrapolated_to_days']} days "
                     f"| {r['extrapolated_requests_total']:,.0f} | | {r['extrapolated_wall_s']:,.0f} "
-                    "| | | | | | |"
+                    "| | | | | | | |"
                 )
     return "\n".join(lines)
 
@@ -226,13 +260,17 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--latency-ms", type=int, default=50)
     ap.add_argument("--json", default=str(DEFAULT_JSON))
     ap.add_argument("--raw-only", action="store_true", help="raw loads only, no dbt build (smoke test)")
+    ap.add_argument("--note", default="", help="what else ran on the machine (recorded under load.note)")
     args = ap.parse_args(argv)
     only = set(args.only.split(","))
     strategy_scales = {float(x) for x in args.strategies_scale.split(",") if x}
-    anchor = dt.datetime.now(dt.timezone.utc).date() - dt.timedelta(days=1)  # a year ending yesterday
+    anchor = dt.datetime.now(dt.UTC).date() - dt.timedelta(days=1)  # a year ending yesterday
     report: dict = {
+        "commit": commit(),
         "machine": machine(),
-        "started": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+        "load": {"loadavg_start": load_now(), "loadavg_end": None, "note": args.note},
+        "command": "python -m benchmarks " + " ".join(argv if argv is not None else sys.argv[1:]),
+        "started": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         "latency_ms": args.latency_ms,
         "rate_limits": "enforced",
         "workloads": [],
@@ -252,12 +290,14 @@ def main(argv: list[str] | None = None) -> int:
                     label, cfg, parts, args.partition_days, Path(tmp), selection="raw" if args.raw_only else "all"
                 )
             )
+            report["load"]["loadavg_end"] = load_now()
             Path(args.json).parent.mkdir(parents=True, exist_ok=True)
-            Path(args.json).write_text(json.dumps(report, indent=2))
+            Path(args.json).write_text(json.dumps(report, indent=2) + "\n")
     print()
     print(
         f"machine: {report['machine']['cpu']}, {report['machine']['cores']} cores, "
-        f"{report['machine']['memory_gib']} GiB; sandbox latency {args.latency_ms} ms, rate limits enforced"
+        f"{report['machine']['memory_gib']} GiB; sandbox latency {args.latency_ms} ms, rate limits enforced; "
+        f"load average {report['load']['loadavg_start']} -> {report['load']['loadavg_end']}"
     )
     print(table(report["workloads"]))
     print(f"\nJSON: {args.json}")

@@ -3,8 +3,11 @@
 Runs `run_sync` (the same code path as `warehouse sync`) once per range, or once per day, with an
 ephemeral Dagster instance and the spec's environment, and writes what it measured:
 wall time (process and runs), per-step wall time from the run's event log (dbt included), time spent in
-API calls and in DuckDB writes, rows written, and peak RSS of this process and of its children (dbt).
-A fresh process per measurement keeps each peak RSS to its own measurement.
+API calls and in DuckDB writes, rows written, and two peak RSS figures of two processes:
+`peak_rss_pipeline_mib`, this process (Dagster, the API clients, the DuckDB loads), and `peak_rss_dbt_mib`,
+the largest `dbt build` subprocess, measured by the small wrapper `benchmarks/dbt_rss.py` the dbt resource
+runs here (this process's own RUSAGE_CHILDREN would report dbt at least as large as this process, see the
+wrapper). A fresh process per measurement keeps each peak to its own measurement.
 """
 
 from __future__ import annotations
@@ -18,8 +21,11 @@ import functools  # noqa: E402
 import json  # noqa: E402
 import os  # noqa: E402
 import resource  # noqa: E402
+import stat  # noqa: E402
 import sys  # noqa: E402
+import tempfile  # noqa: E402
 from collections import defaultdict  # noqa: E402
+from dataclasses import replace  # noqa: E402
 
 
 class Meter:
@@ -81,35 +87,46 @@ def step_seconds(instance, run_id: str) -> dict[str, float]:
     return out
 
 
+def measure_dbt_rss(workdir: str) -> tuple[str, str]:
+    """A dbt executable wrapped by benchmarks/dbt_rss.py (for Settings.dbt_executable), and the file its
+    measurements go to."""
+    from orchestration.dbt_project import dbt_executable  # noqa: PLC0415 - timed imports in main()
+
+    real = dbt_executable()
+    wrapper = os.path.join(workdir, "dbt")
+    rss_file = os.path.join(workdir, "dbt_rss.jsonl")
+    script = os.path.join(os.path.dirname(os.path.abspath(__file__)), "dbt_rss.py")
+    with open(wrapper, "w") as f:  # the measurement file is named in the wrapper: os.environ stays as it is
+        f.write(f'#!/bin/sh\nBENCH_DBT_RSS_FILE="{rss_file}" exec "{sys.executable}" "{script}" "{real}" "$@"\n')
+    os.chmod(wrapper, os.stat(wrapper).st_mode | stat.S_IXUSR)
+    return wrapper, rss_file
+
+
 def main(spec_path: str, out_path: str) -> int:
     with open(spec_path) as f:
         spec = json.load(f)
-    os.environ.pop("DAGSTER_HOME", None)  # ephemeral instance: no run storage on disk
-    os.environ.update(spec["env"])
 
+    # Imported here, not at the top: the import time of the pipeline is one of the figures (import_s).
     import_started = time.perf_counter()
-    from dagster import AssetKey, DagsterInstance
+    from dagster import AssetKey, DagsterInstance  # noqa: PLC0415 - timed
 
-    import orchestration.definitions as definitions
-    from orchestration.clients.http import RetryingHttp
-    from orchestration.sync import run_sync
-    from orchestration.warehouse import Warehouse
+    from orchestration.clients.http import RetryingHttp  # noqa: PLC0415 - timed
+    from orchestration.runs import run_sync  # noqa: PLC0415 - timed
+    from orchestration.settings import Settings  # noqa: PLC0415 - timed
+    from orchestration.warehouse.duckdb import Warehouse  # noqa: PLC0415 - timed
 
     imported = time.perf_counter()
 
+    # The spec's variables over this process's environment; no DAGSTER_HOME: an ephemeral instance, no run
+    # storage on disk. Nothing is written into os.environ.
+    env = {k: v for k, v in os.environ.items() if k != "DAGSTER_HOME"}
+    settings = Settings.from_env({**env, **spec["env"]})
     strategy = spec.get("strategy")
     if strategy:
-        build = definitions.build_resources
+        settings = replace(settings, clockify=replace(settings.clockify, time_entries_strategy=strategy))
 
-        def build_with_strategy():
-            resources = build()
-            client = resources["clockify"]  # rebuilt, not model_copy'd: Dagster re-reads a resource's init values
-            fields = {name: getattr(client, name) for name in type(client).model_fields}
-            resources["clockify"] = type(client)(**{**fields, "time_entries_strategy": strategy})
-            return resources
-
-        definitions.build_resources = build_with_strategy
-
+    dbt_wrapper, dbt_rss_file = measure_dbt_rss(tempfile.mkdtemp(prefix="bench-dbt-"))
+    settings = replace(settings, dbt_executable=dbt_wrapper)
     meter = Meter()
     meter.wrap(RetryingHttp, "request", "api")
     for method in ("replace_snapshot", "replace_partitions", "upsert_by_id"):
@@ -119,10 +136,9 @@ def main(spec_path: str, out_path: str) -> int:
     if selection == "all":
         asset_selection = None
     elif selection == "raw":
-        from assets.clockify import clockify_assets
-        from assets.linear import linear_assets
+        from assets.common import API_RAW_KEYS  # noqa: PLC0415 - timed above
 
-        asset_selection = [k for a in (*clockify_assets, *linear_assets) for k in a.keys]
+        asset_selection = list(API_RAW_KEYS)
     else:  # a list of raw table names
         asset_selection = [AssetKey(["raw", name]) for name in selection]
 
@@ -132,13 +148,19 @@ def main(spec_path: str, out_path: str) -> int:
     run_walls = []
     for start, end in runs:
         started = time.perf_counter()
-        outcome = run_sync(start, end, instance=instance, asset_selection=asset_selection, log_level="WARNING")
+        outcome = run_sync(
+            settings, start, end, instance=instance, asset_selection=asset_selection, log_level="WARNING"
+        )
         run_walls.append(time.perf_counter() - started)
         for key, seconds in step_seconds(instance, outcome.run_id).items():
             steps[key] += seconds
 
     self_usage = resource.getrusage(resource.RUSAGE_SELF)
     child_usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    dbt_runs = []
+    if os.path.exists(dbt_rss_file):
+        with open(dbt_rss_file) as f:
+            dbt_runs = [json.loads(line) for line in f if line.strip()]
     dbt_seconds = sum(s for k, s in steps.items() if "dbt" in k)
     result = {
         "runs": len(runs),
@@ -157,8 +179,10 @@ def main(spec_path: str, out_path: str) -> int:
         "time_entries_write_s": meter.seconds["duckdb_write:clockify_time_entries"],
         "time_entries_commit_s": meter.seconds["duckdb_write:clockify_time_entries:commit"],
         "time_entries_rows": meter.rows["duckdb_write:clockify_time_entries"],
-        "peak_rss_mib": self_usage.ru_maxrss / 1024.0,
-        "peak_rss_children_mib": child_usage.ru_maxrss / 1024.0,
+        # Two processes' peaks (dbt runs beside the pipeline process, their peaks need not coincide).
+        "peak_rss_pipeline_mib": self_usage.ru_maxrss / 1024.0,  # Linux: ru_maxrss in KiB
+        "peak_rss_dbt_mib": max((run["peak_rss_mib"] for run in dbt_runs), default=0.0),  # 0: no dbt ran
+        "dbt_invocations": dbt_runs,
         "cpu_user_s": self_usage.ru_utime,
         "cpu_sys_s": self_usage.ru_stime,
         "cpu_children_s": child_usage.ru_utime + child_usage.ru_stime,

@@ -61,7 +61,7 @@ class SandboxProcess:
         self._proc = ctx.Process(target=_serve, args=(cfg, child), daemon=True, name="bench-sandbox")
         self.info: dict[str, Any] = {}
 
-    def __enter__(self) -> "SandboxProcess":
+    def __enter__(self) -> SandboxProcess:
         self._proc.start()
         self.info = self._conn.recv()
         return self

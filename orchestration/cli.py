@@ -12,15 +12,23 @@ warehouse serve [--host 127.0.0.1] [--port 8000]    read-only JSON API over the 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import csv
 import datetime as dt
 import logging
 import os
 import subprocess
 import sys
+import threading
 import warnings
+from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 
-from orchestration import settings
+from orchestration.settings import PROJECT_ROOT, ConfigError, Settings
+
+# The commands import the pipeline (Dagster, dbt: seconds) only when they run, so `warehouse --help` and
+# `warehouse sandbox` start at once: those function-level imports say `lazy`.
 
 DEMO_DAYS = 30
 
@@ -30,28 +38,24 @@ def _print(line: str = "") -> None:
 
 
 @contextmanager
-def _sandbox_env(**config):
-    """Start the sandbox and point every API setting at it for the duration."""
-    from sandbox import Sandbox, SandboxConfig
+def _sandbox(**config) -> Iterator[tuple[Settings, dict[str, str]]]:
+    """Start the sandbox; the settings pointed at it (URLs and keys), and its variables."""
+    from sandbox import Sandbox, SandboxConfig  # noqa: PLC0415 - lazy
 
     with Sandbox(SandboxConfig(**config)) as sb:
-        previous = {k: os.environ.get(k) for k in sb.env()}
-        os.environ.update(sb.env())
-        try:
-            yield sb
-        finally:
-            for key, value in previous.items():
-                if value is None:
-                    os.environ.pop(key, None)
-                else:
-                    os.environ[key] = value
+        yield sandbox_settings(sb.env()), sb.env()
 
 
-def raw_row_counts() -> dict[str, int]:
-    from assets.raw_tables import ALL_TABLES
-    from orchestration.warehouse import connect_with_lock_wait
+def sandbox_settings(sandbox_env: dict[str, str]) -> Settings:
+    """The settings with every variable the sandbox sets (its URLs, keys and workspace) taking precedence."""
+    return Settings.load({**os.environ, **sandbox_env})
 
-    with connect_with_lock_wait(settings.warehouse_path(), read_only=True) as con:
+
+def raw_row_counts(settings: Settings) -> dict[str, int]:
+    from orchestration.warehouse.duckdb import connect_with_lock_wait  # noqa: PLC0415 - lazy
+    from orchestration.warehouse.raw_tables import ALL_TABLES  # noqa: PLC0415 - lazy
+
+    with connect_with_lock_wait(settings.warehouse_path, read_only=True) as con:
         existing = {
             r[0]
             for r in con.execute("SELECT table_name FROM information_schema.tables WHERE table_schema='raw'").fetchall()
@@ -64,11 +68,11 @@ def raw_row_counts() -> dict[str, int]:
         }
 
 
-def marts_summary(top: int = 5) -> tuple[list[tuple], list[tuple]]:
+def marts_summary(settings: Settings, top: int = 5) -> tuple[list[tuple], list[tuple]]:
     """Hours per team and the top issues by hours, from the marts."""
-    from orchestration.warehouse import connect_with_lock_wait
+    from orchestration.warehouse.duckdb import connect_with_lock_wait  # noqa: PLC0415 - lazy
 
-    with connect_with_lock_wait(settings.warehouse_path(), read_only=True) as con:
+    with connect_with_lock_wait(settings.warehouse_path, read_only=True) as con:
         teams = con.execute(
             "SELECT team_key, team_name, round(hours, 1), round(billable_hours, 1), issue_count "
             "FROM marts.hours_per_team ORDER BY hours DESC"
@@ -81,13 +85,13 @@ def marts_summary(top: int = 5) -> tuple[list[tuple], list[tuple]]:
     return teams, issues
 
 
-def print_summary(outcome) -> None:
+def print_summary(settings: Settings, outcome) -> None:
     _print(f"Loaded {outcome.start} .. {outcome.end} (run {outcome.run_id[:8]}).")
-    counts = raw_row_counts()
+    counts = raw_row_counts(settings)
     width = max(len(name) for name in counts)
     for name, count in counts.items():
         _print(f"  {name:<{width}}  {count:>9,}")
-    teams, issues = marts_summary()
+    teams, issues = marts_summary(settings)
     _print("\nHours per team (marts.hours_per_team):")
     for key, name, total, billable, issue_count in teams:
         _print(f"  {key:<6} {name:<24} {total:>8.1f} h  ({billable:.1f} billable, {issue_count} issues)")
@@ -95,123 +99,118 @@ def print_summary(outcome) -> None:
     for identifier, title, total, estimate in issues:
         estimate_text = f"estimate {estimate:g}" if estimate is not None else "no estimate"
         _print(f"  {identifier:<9} {total:>7.1f} h  {estimate_text:<13} {title[:60]}")
-    _print(f"\nWarehouse: {settings.warehouse_path()}")
+    _print(f"\nWarehouse: {settings.warehouse_path}")
 
 
-def cmd_sync(args) -> int:
-    try:
-        # Importing the job reads WAREHOUSE_START_DATE (the partitions): a malformed one is a ConfigError.
-        from orchestration import preflight
-        from orchestration.sync import SyncError, parse_day, run_sync, validate_range
-    except settings.ConfigError as error:
-        _print(f"error: {error}")
-        return 1
+def cmd_sync(args, settings: Settings) -> int:
+    from orchestration import preflight  # noqa: PLC0415 - lazy
+    from orchestration.runs import SyncError, parse_day, run_sync, validate_range  # noqa: PLC0415 - lazy
+
     try:
         start = parse_day(args.start, "--start")
         end = parse_day(args.end, "--end")
-        validate_range(start, end)
+        validate_range(start, end, settings.start_date)
         # Before anything is written: settings, URLs, keys and the workspace id, one line per problem.
-        problems = preflight.check()
+        problems = preflight.check(settings)
         if problems:
             for problem in problems:
                 _print(f"error: {problem}")
             return 2
-        _print(f"Syncing {start} .. {end} into {settings.warehouse_path()} ...")
-        outcome = run_sync(start, end)
-    except (SyncError, settings.ConfigError) as error:
+        _print(f"Syncing {start} .. {end} into {settings.warehouse_path} ...")
+        outcome = run_sync(settings, start, end)
+    except (SyncError, ConfigError) as error:
         _print(f"error: {error}")
         return 1
-    print_summary(outcome)
+    print_summary(settings, outcome)
     return 0
 
 
-def cmd_demo(args) -> int:
-    from orchestration.sync import SyncError, run_sync
+def cmd_demo(args, settings: Settings) -> int:
+    from orchestration.runs import SyncError, run_sync  # noqa: PLC0415 - lazy
 
-    today = dt.datetime.now(dt.timezone.utc).date()
+    today = dt.datetime.now(dt.UTC).date()
     start = today - dt.timedelta(days=DEMO_DAYS - 1)
     _print(f"Starting the sandbox (a local stand-in for Clockify and Linear) and loading {start} .. {today} ...")
-    with _sandbox_env(seed=args.seed, users=args.users, days=DEMO_DAYS * 3):
+    with _sandbox(seed=args.seed, users=args.users, days=DEMO_DAYS * 3) as (demo, _env):
         try:
-            outcome = run_sync(start, today)
-        except (SyncError, settings.ConfigError) as error:
+            outcome = run_sync(demo, start, today)
+        except (SyncError, ConfigError) as error:
             _print(f"error: {error}")
             return 1
-    print_summary(outcome)
-    report_status = cmd_report(argparse.Namespace(out=None))
+    print_summary(demo, outcome)
+    report_status = cmd_report(argparse.Namespace(out=None), demo)
     _print("Open the Dagster UI on the same data and run history with: make ui")
     return report_status
 
 
-def cmd_report(args) -> int:
-    from orchestration.report import run_report
+def cmd_report(args, settings: Settings) -> int:
+    from orchestration.report.render import run_report  # noqa: PLC0415 - lazy
 
     try:
-        path = run_report(args.out)
-    except (FileNotFoundError, RuntimeError, settings.ConfigError) as error:
+        path = run_report(settings, args.out)
+    except (FileNotFoundError, RuntimeError, ConfigError) as error:
         _print(f"error: {error}")
         return 1
     _print(f"Report: {path}")
     return 0
 
 
-def cmd_ui(args) -> int:
-    from orchestration.sync import _instance
+def cmd_ui(args, settings: Settings) -> int:
+    from orchestration.runs import open_instance  # noqa: PLC0415 - lazy
 
-    _instance()  # the project's dagster.yaml and the duckdb pool limit are in place before the UI starts
+    open_instance(settings)  # the project's dagster.yaml and the duckdb pool limit are in place before the UI starts
     command = [
         sys.executable,
         "-m",
         "dagster",
         "dev",
         "-w",
-        str(settings.PROJECT_ROOT / "workspace.yaml"),
+        str(PROJECT_ROOT / "workspace.yaml"),
         "-h",
         "127.0.0.1",
         "-p",
         str(args.port),
     ]
+    # The UI's processes read their settings themselves (the environment and .env, as here).
+    env = dict(os.environ)
+    if settings.dagster_home is not None:
+        env["DAGSTER_HOME"] = str(settings.dagster_home)
     # With no Clockify key configured (the offline demo), runs launched from the UI go to a sandbox too.
-    if args.sandbox or not os.environ.get("CLOCKIFY_API_KEY"):
+    if args.sandbox or settings.clockify.api_key is None:
         if not args.sandbox:
             _print("No CLOCKIFY_API_KEY set: the UI's runs will use the built-in sandbox APIs.")
-        with _sandbox_env(seed=args.seed, users=args.users, days=DEMO_DAYS * 3):
-            return subprocess.call(command, env=os.environ.copy())
-    return subprocess.call(command)
+        with _sandbox(seed=args.seed, users=args.users, days=DEMO_DAYS * 3) as (_settings, sandbox_env):
+            return subprocess.call(command, env={**env, **sandbox_env})
+    return subprocess.call(command, env=env)
 
 
-def cmd_sandbox(args) -> int:
-    with _sandbox_env(seed=args.seed, users=args.users, days=args.days) as sb:
-        for key, value in sb.env().items():
+def cmd_sandbox(args, settings: Settings) -> int:
+    with _sandbox(seed=args.seed, users=args.users, days=args.days) as (_settings, sandbox_env):
+        for key, value in sandbox_env.items():
             _print(f"export {key}={value}")
         _print("Sandbox serving; Ctrl-C to stop.")
-        try:
-            import threading
-
+        with contextlib.suppress(KeyboardInterrupt):
             threading.Event().wait()
-        except KeyboardInterrupt:
-            pass
     return 0
 
 
-def cmd_writeback(args) -> int:
+def cmd_writeback(args, settings: Settings) -> int:
     """Needs a warehouse with Linear loaded (`warehouse sync`); reads Clockify fresh, then writes."""
-    from assets.writeback import execute_writeback_job
-    from orchestration.writeback import WritebackError, writeback_settings
+    from orchestration.runs import run_writeback_job  # noqa: PLC0415 - lazy
+    from orchestration.writeback.plan import WritebackError  # noqa: PLC0415 - lazy
 
     if args.max_writes is not None and args.max_writes < 1:
         _print(f"error: --max-writes {args.max_writes} must be at least 1.")
         return 2
+    if not settings.writeback.enabled and not args.dry_run:
+        _print(
+            "error: write-back disabled: set CLOCKIFY_WRITEBACK=1 to write to Clockify, "
+            "or add --dry-run to list the planned changes."
+        )
+        return 2
     try:
-        enabled = writeback_settings().enabled
-        if not enabled and not args.dry_run:
-            _print(
-                "error: write-back disabled: set CLOCKIFY_WRITEBACK=1 to write to Clockify, "
-                "or add --dry-run to list the planned changes."
-            )
-            return 2
-        metadata = execute_writeback_job(dry_run=args.dry_run, max_writes=args.max_writes)
-    except (WritebackError, settings.ConfigError) as error:
+        metadata = run_writeback_job(settings, dry_run=args.dry_run, max_writes=args.max_writes)
+    except (WritebackError, ConfigError) as error:
         _print(f"error: {error}")
         return 1
     mode = metadata["mode"].value
@@ -224,30 +223,28 @@ def cmd_writeback(args) -> int:
     return 0
 
 
-def _published_marts_path(args):
-    from pathlib import Path
-
-    from orchestration.publish import default_marts_path
-
-    return Path(args.marts).expanduser().resolve() if args.marts else default_marts_path(settings.warehouse_path())
+def _published_marts_path(args, settings: Settings) -> Path:
+    """--marts when given, else the published file of the settings (MARTS_PATH, or beside the warehouse)."""
+    return Path(args.marts).expanduser().resolve() if args.marts else settings.marts_path
 
 
-def cmd_metrics(args) -> int:
+def _split(values: list[str] | None) -> list[str]:
+    """Repeated, comma-separated options as one list: --metrics a,b --metrics c -> [a, b, c]."""
+    return [v.strip() for value in values or [] for v in value.split(",") if v.strip()]
+
+
+def cmd_metrics(args, settings: Settings) -> int:
     """MetricFlow on the published marts (orchestration/metrics.py): never waits for or blocks a sync."""
-    import csv
-    import shutil
-    from pathlib import Path
+    from orchestration.metrics import (  # noqa: PLC0415 - lazy (MetricFlow: seconds to import)
+        MetricsError,
+        SemanticLayer,
+        ensure_semantic_manifest,
+        format_table,
+    )
 
-    from orchestration.metrics import MetricsError, SemanticLayer, ensure_semantic_manifest, format_table
-
-    dbt = str(Path(sys.executable).parent / "dbt") if (Path(sys.executable).parent / "dbt").exists() else "dbt"
-    # dbt parse never opens the warehouse, but its path names the relations in semantic_manifest.json, which
-    # `mf query` (on the warehouse) reads too: parse with the real one.
-    env = dict(os.environ, DBT_SEND_ANONYMOUS_USAGE_STATS="false", WAREHOUSE_PATH=str(settings.warehouse_path()))
-    split = lambda values: [v.strip() for value in values or [] for v in value.split(",") if v.strip()]  # noqa: E731
     try:
-        manifest = ensure_semantic_manifest(settings.DBT_PROJECT_DIR, shutil.which(dbt) or dbt, env)
-        with SemanticLayer(_published_marts_path(args), manifest) as layer:
+        manifest = ensure_semantic_manifest(settings)
+        with SemanticLayer(_published_marts_path(args, settings), manifest) as layer:
             if args.list:
                 for name, description, group_by in layer.list_metrics():
                     _print(f"{name}: {description.strip()}")
@@ -256,12 +253,12 @@ def cmd_metrics(args) -> int:
             if not args.metrics:
                 _print("error: name the metrics: --metrics hours,billable_hours (see --list).")
                 return 2
-            options = dict(where=args.where or (), order=split(args.order), limit=args.limit)
+            options = dict(where=args.where or (), order=_split(args.order), limit=args.limit)
             if args.explain:
-                _print(layer.explain(split(args.metrics), split(args.group_by), **options))
+                _print(layer.explain(_split(args.metrics), _split(args.group_by), **options))
                 return 0
-            result = layer.query(split(args.metrics), split(args.group_by), **options)
-    except (MetricsError, settings.ConfigError) as error:
+            result = layer.query(_split(args.metrics), _split(args.group_by), **options)
+    except (MetricsError, ConfigError) as error:
         _print(f"error: {error}")
         return 1
     if args.csv:
@@ -275,10 +272,10 @@ def cmd_metrics(args) -> int:
     return 0
 
 
-def cmd_serve(args) -> int:
-    from orchestration.serve import serve
+def cmd_serve(args, settings: Settings) -> int:
+    from orchestration.serve import serve  # noqa: PLC0415 - lazy (FastAPI, uvicorn)
 
-    path = _published_marts_path(args)
+    path = _published_marts_path(args, settings)
     if args.host not in ("127.0.0.1", "localhost", "::1"):
         _print(
             f"warning: serving on {args.host}: anyone who can reach this machine on port {args.port} "
@@ -368,7 +365,12 @@ def main(argv: list[str] | None = None) -> int:
     warnings.filterwarnings("ignore", message=".*currently in beta.*")
     warnings.filterwarnings("ignore", message=".*is in preview.*")
     args = build_parser().parse_args(argv)
-    return args.func(args)
+    try:  # the settings are read once, here: the environment over .env
+        settings = Settings.load()
+    except ConfigError as error:
+        _print(f"error: {error}")
+        return 1
+    return args.func(args, settings)
 
 
 if __name__ == "__main__":

@@ -8,7 +8,7 @@ instead (what every other BI reader opens): the semantic manifest's relations, `
 are pointed at `"main"."<model>"` of that file, and a small MetricFlow SqlClient executes the SQL on one
 read-only DuckDB connection. A query never waits for or blocks a sync, and reads one published snapshot.
 
-Everything is passed in (paths, names); nothing here reads the environment.
+Everything is passed in (the Settings, paths, names); nothing here reads the environment.
 """
 
 from __future__ import annotations
@@ -18,7 +18,6 @@ import json
 import logging
 import os
 import re
-import subprocess
 import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -26,6 +25,16 @@ from decimal import Decimal
 from pathlib import Path
 
 import duckdb
+from metricflow.data_table.mf_table import MetricFlowDataTable
+from metricflow.engine.metricflow_engine import MetricFlowEngine, MetricFlowQueryRequest
+from metricflow.protocols.sql_client import SqlEngine
+from metricflow.sql.render.duckdb_renderer import DuckDbSqlPlanRenderer
+from metricflow_semantics.model.dbt_manifest_parser import parse_manifest_from_dbt_generated_manifest
+from metricflow_semantics.model.semantic_manifest_lookup import SemanticManifestLookup
+from metricflow_semantics.sql.sql_bind_parameters import SqlBindParameterSet
+
+from orchestration.dbt_project import dbt_parse, dbt_project, manifest_is_stale
+from orchestration.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -41,7 +50,7 @@ class MetricsResult:
     sql: str
 
     def as_dicts(self) -> list[dict]:
-        return [dict(zip(self.columns, row)) for row in self.rows]
+        return [dict(zip(self.columns, row, strict=True)) for row in self.rows]
 
 
 def _published_relation(node_relation: dict, source_schema: str, published_schema: str, owner: str) -> None:
@@ -60,8 +69,6 @@ def _published_relation(node_relation: dict, source_schema: str, published_schem
 
 def load_semantic_manifest(semantic_manifest_path: Path, source_schema: str = "marts", published_schema: str = "main"):
     """dbt's semantic_manifest.json with every relation pointed at the published file's schema."""
-    from metricflow_semantics.model.dbt_manifest_parser import parse_manifest_from_dbt_generated_manifest
-
     path = Path(semantic_manifest_path)
     if not path.exists():
         raise MetricsError(f"{path} does not exist: run `dbt parse` in dbt_project/ (the warehouse CLI does).")
@@ -82,9 +89,6 @@ class DuckDbPublishedClient:
     """
 
     def __init__(self, marts_path: Path):
-        from metricflow.protocols.sql_client import SqlEngine
-        from metricflow.sql.render.duckdb_renderer import DuckDbSqlPlanRenderer
-
         path = Path(marts_path)
         if not path.exists():
             raise MetricsError(f"Published marts file {path} does not exist: run a sync (or `make demo`) first.")
@@ -104,28 +108,21 @@ class DuckDbPublishedClient:
         return self._renderer
 
     def _run(self, stmt: str, sql_bind_parameter_set):
-        params = {key: value for key, value in (sql_bind_parameter_set.param_dict or {}).items()} or None
+        params = dict(sql_bind_parameter_set.param_dict or {}) or None
         try:
             return self._con.execute(stmt, params) if params else self._con.execute(stmt)
         except duckdb.Error as error:
             raise MetricsError(f"the metric query failed in DuckDB: {error}") from error
 
     def query(self, stmt, sql_bind_parameter_set=None):
-        from metricflow.data_table.mf_table import MetricFlowDataTable
-        from metricflow_semantics.sql.sql_bind_parameters import SqlBindParameterSet
-
         cursor = self._run(stmt, sql_bind_parameter_set or SqlBindParameterSet())
         columns = [d[0] for d in cursor.description]
         return MetricFlowDataTable.create_from_rows(column_names=columns, rows=cursor.fetchall())
 
     def execute(self, stmt, sql_bind_parameter_set=None):
-        from metricflow_semantics.sql.sql_bind_parameters import SqlBindParameterSet
-
         self._run(stmt, sql_bind_parameter_set or SqlBindParameterSet())
 
     def dry_run(self, stmt, sql_bind_parameter_set=None):
-        from metricflow_semantics.sql.sql_bind_parameters import SqlBindParameterSet
-
         self._run(f"EXPLAIN {stmt}", sql_bind_parameter_set or SqlBindParameterSet())
 
     def close(self) -> None:
@@ -146,9 +143,6 @@ class SemanticLayer:
     """A MetricFlow engine over the published marts; `query()` as often as needed, then `close()`."""
 
     def __init__(self, marts_path: Path, semantic_manifest_path: Path, published_schema: str = "main"):
-        from metricflow.engine.metricflow_engine import MetricFlowEngine
-        from metricflow_semantics.model.semantic_manifest_lookup import SemanticManifestLookup
-
         manifest = load_semantic_manifest(semantic_manifest_path, published_schema=published_schema)
         self._client = DuckDbPublishedClient(marts_path)
         try:
@@ -169,8 +163,6 @@ class SemanticLayer:
         self._client.close()
 
     def _request(self, metrics, group_by, where, order, limit, start, end):
-        from metricflow.engine.metricflow_engine import MetricFlowQueryRequest
-
         return MetricFlowQueryRequest.create(
             metric_names=list(metrics),
             group_by_names=list(group_by) or None,
@@ -238,44 +230,25 @@ def _first_lines(error: Exception) -> str:
 
 
 SEMANTIC_MANIFEST_FILE = "semantic_manifest.json"
-PROJECT_FILE_SUFFIXES = (".sql", ".yml", ".yaml", ".csv", ".md")
 
 
-def semantic_manifest_is_stale(project_dir: Path, semantic_manifest_path: Path) -> bool:
-    """Missing, or older than a file of the dbt project (a model or its yml was edited since)."""
-    semantic = Path(semantic_manifest_path)
-    if not semantic.exists():
-        return True
-    built = semantic.stat().st_mtime
-    skip = {"target", "logs", "dbt_packages"}
-    for root, dirs, files in os.walk(project_dir):
-        dirs[:] = [d for d in dirs if d not in skip and not d.startswith(".")]
-        if any(Path(root, f).stat().st_mtime > built for f in files if f.endswith(PROJECT_FILE_SUFFIXES)):
-            return True
-    return False
+def ensure_semantic_manifest(settings: Settings) -> Path:
+    """`semantic_manifest.json` in dbt's target path (DBT_TARGET_PATH), from a `dbt parse` (~10 s) when it
+    is missing or older than a file of the dbt project.
 
-
-def ensure_semantic_manifest(project_dir: Path, dbt_executable: str, env: dict[str, str]) -> Path:
-    """`<project>/target/semantic_manifest.json`, from a `dbt parse` (~10 s) when missing or stale.
-
-    dbt parse never connects to the warehouse; `env` must still give the profile a WAREHOUSE_PATH. It parses
-    into a private directory and moves the result into place atomically (concurrent callers are safe).
+    The parse gets the warehouse as dbt's `--vars` (orchestration.dbt_project), like every build: its name
+    is the database of the manifest's relations, as `mf query` on the warehouse reads them (SemanticLayer
+    points them at the published file instead). dbt parse never opens the warehouse. It parses into a
+    private directory and moves the result into place atomically (concurrent callers are safe).
     """
-    project_dir = Path(project_dir)
-    target = project_dir / "target"
+    project = dbt_project(settings)
+    target = project.project_dir / project.target_path
     path = target / SEMANTIC_MANIFEST_FILE
-    if not semantic_manifest_is_stale(project_dir, path):
+    if not manifest_is_stale(project, path):
         return path
     target.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=target, prefix=".semantic-parse-") as tmp:
-        result = subprocess.run(
-            [dbt_executable, "parse", "--quiet", "--project-dir", str(project_dir), "--profiles-dir",
-             str(project_dir), "--target-path", tmp, "--log-path", tmp],
-            cwd=project_dir,
-            env=env,
-            capture_output=True,
-            text=True,
-        )  # fmt: skip
+        result = dbt_parse(project, Path(tmp), settings.warehouse_path, settings.dbt_executable)
         produced = Path(tmp) / SEMANTIC_MANIFEST_FILE
         if result.returncode != 0 or not produced.exists():
             output = (result.stdout + result.stderr).strip().splitlines()[-5:]
@@ -301,6 +274,8 @@ def format_table(columns: list[str], rows: list[tuple], decimals: int = 2) -> st
     numeric = [all(isinstance(row[i], (int, float)) or row[i] is None for row in rows) for i in range(len(columns))]
 
     def line(values):
-        return "  ".join(v.rjust(w) if num else v.ljust(w) for v, w, num in zip(values, widths, numeric)).rstrip()
+        return "  ".join(
+            v.rjust(w) if num else v.ljust(w) for v, w, num in zip(values, widths, numeric, strict=True)
+        ).rstrip()
 
     return "\n".join([line(columns), line(["-" * w for w in widths]), *(line(r) for r in text)])

@@ -1,16 +1,34 @@
-"""Daily partitions and the date windows they stand for."""
+"""Daily partitions, the date windows they stand for, and the run tags that name a range of them.
+
+This is the only module that imports Dagster's private API (`dagster._core`): the tag names a single-run
+backfill carries, and the error a context raises when it has no run. tests/test_architecture.py fails
+loudly when an upgrade moves them (and that nothing else imports `dagster._`).
+"""
 
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Mapping
 
 from dagster import DailyPartitionsDefinition
+from dagster._core.errors import DagsterInvalidPropertyError
+from dagster._core.storage.tags import (
+    ASSET_PARTITION_RANGE_END_TAG,
+    ASSET_PARTITION_RANGE_START_TAG,
+    PARTITION_NAME_TAG,
+)
 
-from orchestration import settings
+PRIVATE_NAMES = {  # what this module takes from dagster._core, checked against each Dagster version
+    "ASSET_PARTITION_RANGE_START_TAG": ASSET_PARTITION_RANGE_START_TAG,
+    "ASSET_PARTITION_RANGE_END_TAG": ASSET_PARTITION_RANGE_END_TAG,
+    "PARTITION_NAME_TAG": PARTITION_NAME_TAG,
+}
 
-# One partition per UTC day, from WAREHOUSE_START_DATE up to today: today's partition is partial and is
-# re-loaded by the next daily run's trailing window.
-daily_partitions = DailyPartitionsDefinition(start_date=settings.start_date().isoformat(), timezone="UTC", end_offset=1)
+
+def daily_partitions(start_date: dt.date) -> DailyPartitionsDefinition:
+    """One partition per UTC day, from `start_date` (WAREHOUSE_START_DATE) up to today: today's partition
+    is partial and is re-loaded by the next daily run's trailing window."""
+    return DailyPartitionsDefinition(start_date=start_date.isoformat(), timezone="UTC", end_offset=1)
 
 
 def window_dates(start: dt.datetime, end: dt.datetime) -> tuple[dt.date, dt.date]:
@@ -18,8 +36,27 @@ def window_dates(start: dt.datetime, end: dt.datetime) -> tuple[dt.date, dt.date
     return start.date(), (end - dt.timedelta(days=1)).date()
 
 
-def to_utc_naive(moment: dt.datetime) -> dt.datetime:
-    """Dagster windows are tz-aware; the warehouse stores naive UTC."""
-    if moment.tzinfo is not None:
-        moment = moment.astimezone(dt.timezone.utc).replace(tzinfo=None)
-    return moment
+def range_tags(start: dt.date, end: dt.date) -> dict[str, str]:
+    """Tags that make one run cover a range of daily partitions (single-run backfill)."""
+    return {ASSET_PARTITION_RANGE_START_TAG: start.isoformat(), ASSET_PARTITION_RANGE_END_TAG: end.isoformat()}
+
+
+def run_window(tags: Mapping[str, str]) -> tuple[dt.date, dt.date] | None:
+    """The days a run loaded, from its partition tags (None when it was not partitioned)."""
+    if ASSET_PARTITION_RANGE_START_TAG in tags and ASSET_PARTITION_RANGE_END_TAG in tags:
+        return (
+            dt.date.fromisoformat(tags[ASSET_PARTITION_RANGE_START_TAG]),
+            dt.date.fromisoformat(tags[ASSET_PARTITION_RANGE_END_TAG]),
+        )
+    if PARTITION_NAME_TAG in tags:
+        day = dt.date.fromisoformat(tags[PARTITION_NAME_TAG])
+        return day, day
+    return None
+
+
+def run_tags(context) -> dict[str, str]:
+    """The tags of the context's run; none when the function was invoked directly (tests), without a run."""
+    try:
+        return dict(context.run.tags)
+    except DagsterInvalidPropertyError:
+        return {}

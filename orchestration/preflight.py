@@ -1,44 +1,47 @@
 """Checks before a sync writes anything: settings present, each API reachable and accepting its key.
 
-`check()` returns one line per problem, each naming the variable to fix. It is cheap: one request to each
-API host (Clockify's main API, its reports API, Linear), two attempts at most, short timeouts. A sync that
-passes can still fail later (an outage), but a typo in a key, a URL or the workspace id is reported up
-front, before any table is touched, instead of after some raw tables were already replaced.
+`check(settings)` returns one line per problem, each naming the variable to fix. It is cheap: one request
+to each API host (Clockify's main API, its reports API, Linear), two attempts at most, short timeouts. A
+sync that passes can still fail later (an outage), but a typo in a key, a URL or the workspace id is
+reported up front, before any table is touched, instead of after some raw tables were already replaced.
+It uses the clients' public methods only (the future `warehouse check` command is this module).
 """
 
 from __future__ import annotations
 
-import os
+import datetime as dt
+from dataclasses import replace
 from urllib.parse import urlsplit
 
-from orchestration import settings
+from orchestration import settings as s
+from orchestration.clients.clockify.client import ClockifyClient
 from orchestration.clients.errors import ApiError, AuthenticationError, ConfigurationError, ConnectionFailed
+from orchestration.clients.linear.client import LinearClient
+from orchestration.resources import clockify_client, linear_client
+from orchestration.settings import Settings
 
 # Retry budget of a check: enough to ride out a blip, short enough that a wrong URL answers in seconds.
-CHECK_RETRY = {"max_attempts": 2, "max_retry_seconds": 10.0, "connect_timeout": 5.0, "read_timeout": 20.0}
-URL_SETTINGS = ("CLOCKIFY_API_URL", "CLOCKIFY_REPORTS_URL", "LINEAR_API_URL")
+CHECK_API = s.ApiSettings(max_attempts=2, max_retry_seconds=10.0, connect_timeout=5.0, read_timeout=20.0)
+URL_DEFAULTS = {
+    "CLOCKIFY_API_URL": s.CLOCKIFY_API_URL,
+    "CLOCKIFY_REPORTS_URL": s.CLOCKIFY_REPORTS_URL,
+    "LINEAR_API_URL": s.LINEAR_API_URL,
+}
 LINEAR_CHECK_QUERY = "query PreflightViewer { viewer { id } }"
 
 
-def _missing() -> list[str]:
-    from orchestration.sync import REQUIRED_ENV
-
-    return [
-        f"{name} is not set: set it to {meaning} in the environment or in .env."
-        for name, meaning in REQUIRED_ENV.items()
-        if not (os.environ.get(name) or "").strip()
-    ]
-
-
-def _bad_urls() -> list[str]:
+def _bad_urls(settings: Settings) -> list[str]:
+    values = {
+        "CLOCKIFY_API_URL": settings.clockify.api_url,
+        "CLOCKIFY_REPORTS_URL": settings.clockify.reports_url,
+        "LINEAR_API_URL": settings.linear.api_url,
+    }
     problems = []
-    for name in URL_SETTINGS:
-        value = settings.get(name)
+    for name, value in values.items():
         parts = urlsplit(value)
         if parts.scheme not in ("http", "https") or not parts.netloc:
             problems.append(
-                f"{name}={value!r} is not an http(s) URL: set it to the API's base URL "
-                f"(default {settings.DEFAULTS[name]})."
+                f"{name}={value!r} is not an http(s) URL: set it to the API's base URL (default {URL_DEFAULTS[name]})."
             )
     return problems
 
@@ -53,26 +56,13 @@ def _describe(error: ApiError, url_setting: str, key_setting: str) -> str:
     return f"{message} (check {url_setting} and {key_setting})"
 
 
-def _check_clockify(problems: list[str]) -> None:
-    import datetime as dt
-
-    from orchestration.clients.clockify import ClockifyClient, format_report_timestamp
-
-    client = ClockifyClient(
-        api_key=os.environ["CLOCKIFY_API_KEY"].strip(),
-        workspace_id=os.environ["CLOCKIFY_WORKSPACE_ID"].strip(),
-        api_url=settings.get("CLOCKIFY_API_URL"),
-        reports_url=settings.get("CLOCKIFY_REPORTS_URL"),
-        **CHECK_RETRY,
-    )
+def _check_clockify(client: ClockifyClient, problems: list[str]) -> None:
     try:
-        workspaces = client.http.request(
-            "GET", client._api_url("/workspaces"), check=client._check, url_setting="CLOCKIFY_API_URL"
-        )
+        workspaces = client.workspaces()
     except ApiError as error:
         problems.append(_describe(error, "CLOCKIFY_API_URL", "CLOCKIFY_API_KEY"))
         return
-    ids = {w.get("id") for w in workspaces if isinstance(w, dict)} if isinstance(workspaces, list) else set()
+    ids = {w.get("id") for w in workspaces if isinstance(w, dict)}
     if client.workspace_id not in ids:
         problems.append(
             f"CLOCKIFY_WORKSPACE_ID={client.workspace_id!r} is not a workspace this Clockify API key can see: "
@@ -80,54 +70,42 @@ def _check_clockify(problems: list[str]) -> None:
         )
         return
     # The reports API lives on another host: one empty report proves URL, key and workspace there too.
-    moment = dt.datetime(2000, 1, 1, tzinfo=dt.timezone.utc)
-    body = {
-        "dateRangeStart": format_report_timestamp(moment),
-        "dateRangeEnd": format_report_timestamp(moment),
-        "detailedFilter": {"page": 1, "pageSize": 1, "sortColumn": "DATE"},
-    }
-    url = f"{client.reports_url.rstrip('/')}/workspaces/{client.workspace_id}/reports/detailed"
+    moment = dt.datetime(2000, 1, 1, tzinfo=dt.UTC)
     try:
-        client.http.request("POST", url, json=body, check=client._check, url_setting="CLOCKIFY_REPORTS_URL")
+        client.detailed_report_page(moment, moment, page=1, page_size=1)
     except ConfigurationError as error:  # the main API knows the workspace: this host is the wrong one
         problems.append(
             f"CLOCKIFY_REPORTS_URL={client.reports_url!r} answered HTTP {error.status} for a workspace the main "
-            f"API knows: set CLOCKIFY_REPORTS_URL to the reports API base (default "
-            f"{settings.DEFAULTS['CLOCKIFY_REPORTS_URL']})."
+            f"API knows: set CLOCKIFY_REPORTS_URL to the reports API base (default {s.CLOCKIFY_REPORTS_URL})."
         )
     except ApiError as error:
         problems.append(_describe(error, "CLOCKIFY_REPORTS_URL", "CLOCKIFY_API_KEY"))
-    finally:
-        client.http.close()
 
 
-def _check_linear(problems: list[str]) -> None:
-    from orchestration.clients.linear import LinearClient
-
-    client = LinearClient(
-        api_key=os.environ["LINEAR_API_KEY"].strip(), api_url=settings.get("LINEAR_API_URL"), **CHECK_RETRY
-    )
+def _check_linear(client: LinearClient, problems: list[str]) -> None:
     try:
         client.query(LINEAR_CHECK_QUERY)
     except ApiError as error:
         problems.append(_describe(error, "LINEAR_API_URL", "LINEAR_API_KEY"))
-    finally:
-        client.http.close()
 
 
-def check() -> list[str]:
+def check(settings: Settings) -> list[str]:
     """Every problem found, one line each (empty: ready to sync)."""
-    problems = _missing() + _bad_urls()
-    for read in (settings.start_date, settings.marts_storage_version):
-        try:
-            read()
-        except settings.ConfigError as error:
-            problems.append(str(error))
-    bad_url = " ".join(problems)
+    problems = settings.missing() + _bad_urls(settings)
+    named = " ".join(problems)
+    quick = replace(settings, api=CHECK_API)
     if not any(
-        n in bad_url for n in ("CLOCKIFY_API_KEY", "CLOCKIFY_WORKSPACE_ID", "CLOCKIFY_API_URL", "CLOCKIFY_REPORTS_URL")
+        n in named for n in ("CLOCKIFY_API_KEY", "CLOCKIFY_WORKSPACE_ID", "CLOCKIFY_API_URL", "CLOCKIFY_REPORTS_URL")
     ):
-        _check_clockify(problems)
-    if not any(n in bad_url for n in ("LINEAR_API_KEY", "LINEAR_API_URL")):
-        _check_linear(problems)
+        client = clockify_client(quick)
+        try:
+            _check_clockify(client, problems)
+        finally:
+            client.close()
+    if not any(n in named for n in ("LINEAR_API_KEY", "LINEAR_API_URL")):
+        client = linear_client(quick)
+        try:
+            _check_linear(client, problems)
+        finally:
+            client.close()
     return problems

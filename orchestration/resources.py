@@ -1,48 +1,94 @@
-"""Resources built from the environment. Secrets go through EnvVar: never in run config or logs."""
+"""The resources of a run, built from its `Settings`.
+
+The API clients are created inside resource functions from the Settings the definitions were built with,
+so their keys never become resource config: Dagster stores and shows no config for them (nothing to leak
+into run config, the run storage or the UI), and the keys themselves are `SecretStr` until the client is
+made. The warehouse and dbt resources carry their (non-secret) config as usual.
+"""
 
 from __future__ import annotations
 
-import os
+from collections.abc import Iterator
 
-from dagster import EnvVar
+import dagster as dg
+from dagster_dbt import DbtCliResource, DbtProject
 
-from orchestration import settings
-from orchestration.clients.clockify import ClockifyClient
-from orchestration.clients.linear import LinearClient
-from orchestration.warehouse import Warehouse
-
-
-def _number_env(name: str, default: float, kind=float, unit: str = "seconds") -> float:
-    raw = os.environ.get(name)
-    if raw is None or raw == "":
-        return default
-    try:
-        value = kind(raw)
-    except ValueError:
-        value = -1
-    if value <= 0:
-        raise settings.ConfigError(f"{name}={raw!r} must be a positive number of {unit}, e.g. {default:g}.")
-    return value
+from orchestration.clients.clockify.client import ClockifyClient
+from orchestration.clients.linear.client import LinearClient
+from orchestration.dbt_project import dbt_executable
+from orchestration.settings import Settings
+from orchestration.warehouse.duckdb import Warehouse
+from orchestration.writeback.apply import WritebackOptions
 
 
-def build_resources() -> dict:
-    # Retries are bounded in attempts and in total time; both are settable for flaky networks.
-    retry = {
-        "max_retry_seconds": _number_env("API_MAX_RETRY_SECONDS", 300.0),
-        "max_attempts": _number_env("API_MAX_ATTEMPTS", 8, int, "attempts"),
-    }
-    return {
-        "clockify": ClockifyClient(
-            api_key=EnvVar("CLOCKIFY_API_KEY"),
-            workspace_id=EnvVar("CLOCKIFY_WORKSPACE_ID"),
-            api_url=settings.get("CLOCKIFY_API_URL"),
-            reports_url=settings.get("CLOCKIFY_REPORTS_URL"),
-            **retry,
+def _api(settings: Settings) -> dict:
+    api = settings.api
+    return dict(
+        max_attempts=api.max_attempts,
+        max_retry_seconds=api.max_retry_seconds,
+        connect_timeout=api.connect_timeout,
+        read_timeout=api.read_timeout,
+        backoff_base=api.backoff_base,
+    )
+
+
+def _secret(value) -> str:
+    return value.get_secret_value() if value is not None else ""
+
+
+def clockify_client(settings: Settings) -> ClockifyClient:
+    """A Clockify client for `settings` (for the resource below, and for checks outside a run)."""
+    c = settings.clockify
+    sizes = {k: v for k, v in (("page_size", c.page_size), ("report_page_size", c.report_page_size)) if v}
+    return ClockifyClient(
+        api_key=_secret(c.api_key),
+        workspace_id=c.workspace_id or "",
+        api_url=c.api_url,
+        reports_url=c.reports_url,
+        time_entries_strategy=c.time_entries_strategy,
+        **sizes,
+        **_api(settings),
+    )
+
+
+def linear_client(settings: Settings) -> LinearClient:
+    sizes = {"page_size": settings.linear.page_size} if settings.linear.page_size else {}
+    return LinearClient(
+        api_key=_secret(settings.linear.api_key), api_url=settings.linear.api_url, **sizes, **_api(settings)
+    )
+
+
+def _client_resource(make, settings: Settings, description: str) -> dg.ResourceDefinition:
+    @dg.resource(description=description)
+    def client(_context) -> Iterator:
+        instance = make(settings)
+        try:
+            yield instance  # one instance per run: its request counter serves every asset's metadata
+        finally:
+            instance.close()
+
+    return client
+
+
+def build_resources(settings: Settings, project: DbtProject | None = None) -> dict:
+    """`clockify`, `linear`, `warehouse`, `writeback` and (given the dbt project) `dbt`."""
+    resources: dict = {
+        "clockify": _client_resource(
+            clockify_client, settings, "Clockify API client (key from CLOCKIFY_API_KEY, never in config)."
         ),
-        "linear": LinearClient(
-            api_key=EnvVar("LINEAR_API_KEY"),
-            api_url=settings.get("LINEAR_API_URL"),
-            **retry,
+        "linear": _client_resource(
+            linear_client, settings, "Linear API client (key from LINEAR_API_KEY, never in config)."
         ),
-        "warehouse": Warehouse(path=str(settings.warehouse_path())),
+        "warehouse": Warehouse(
+            path=str(settings.warehouse_path),
+            marts_path=str(settings.marts_path),
+            marts_storage_version=settings.marts_storage_version or "",
+            marts_parquet_dir=str(settings.marts_parquet_dir or ""),
+        ),
+        "writeback": WritebackOptions.from_settings(settings.writeback),
     }
+    if project is not None:
+        resources["dbt"] = DbtCliResource(
+            project_dir=project, dbt_executable=settings.dbt_executable or dbt_executable()
+        )
+    return resources

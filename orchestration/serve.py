@@ -31,11 +31,12 @@ from pathlib import Path
 
 import duckdb
 import orjson
+import uvicorn
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response
 
-from orchestration.publish import PUBLISHED_SCHEMA, PUBLISHED_TABLE
+from orchestration.warehouse.publish import PUBLISHED_SCHEMA, PUBLISHED_TABLE
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8000
@@ -128,7 +129,7 @@ def _published(cursor, alias: str) -> tuple[str | None, dict[str, int]]:
     except duckdb.CatalogException:  # a DuckDB file publish did not write: served, without the bookkeeping
         return None, {}
     published_at = max((r[2] for r in rows), default=None)
-    stamp = published_at.replace(tzinfo=dt.timezone.utc).isoformat().replace("+00:00", "Z") if published_at else None
+    stamp = published_at.replace(tzinfo=dt.UTC).isoformat().replace("+00:00", "Z") if published_at else None
     return stamp, {r[0]: int(r[1]) for r in rows}
 
 
@@ -283,7 +284,7 @@ def create_app(marts_path: Path) -> FastAPI:
                 f"ORDER BY {', '.join(order)} LIMIT {limit} OFFSET {offset}",
                 values,
             )
-            rows = [dict(zip(selected, row)) for row in result.fetchall()]
+            rows = [dict(zip(selected, row, strict=True)) for row in result.fetchall()]
             published_at, _ = _published(cursor, alias)
         return _json(
             {
@@ -302,6 +303,4 @@ def create_app(marts_path: Path) -> FastAPI:
 
 def serve(marts_path: Path, host: str = DEFAULT_HOST, port: int = DEFAULT_PORT) -> None:
     """Run the API with uvicorn until interrupted."""
-    import uvicorn
-
     uvicorn.run(create_app(marts_path), host=host, port=port, log_level="info")

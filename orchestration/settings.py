@@ -1,7 +1,12 @@
-"""Configuration read from the environment (and a git-ignored `.env` file).
+"""One typed `Settings` for the whole warehouse, read when an entry point asks for it.
 
-Only non-secret settings are read here; API keys reach resources through `dagster.EnvVar`, so their values
-never enter run config, asset metadata or logs.
+Nothing here runs at import and nothing writes `os.environ`. The entry points (the `warehouse` CLI and the
+`@definitions` function Dagster loads) call `Settings.load()`, which reads the environment and the
+`.env` files (real environment variables win); everything below them gets the `Settings` passed down.
+Tests and benchmarks build theirs with `Settings.from_env({...})` and `dataclasses.replace`.
+
+The API keys are held as `SecretStr` (masked in every repr) and reach the clients inside the resource
+functions (orchestration/resources.py): never run config, asset metadata, logs or DuckDB.
 """
 
 from __future__ import annotations
@@ -9,85 +14,202 @@ from __future__ import annotations
 import datetime as dt
 import os
 import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Literal
 
-from dotenv import load_dotenv
+from dotenv import dotenv_values
+from pydantic import SecretStr
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 DBT_PROJECT_DIR = PROJECT_ROOT / "dbt_project"
 
-DEFAULTS = {
-    "CLOCKIFY_API_URL": "https://api.clockify.me/api/v1",
-    "CLOCKIFY_REPORTS_URL": "https://reports.api.clockify.me/v1",
-    "LINEAR_API_URL": "https://api.linear.app/graphql",
-    "WAREHOUSE_PATH": "data/warehouse.duckdb",
-    "WAREHOUSE_START_DATE": "2024-01-01",
-}
+CLOCKIFY_API_URL = "https://api.clockify.me/api/v1"
+CLOCKIFY_REPORTS_URL = "https://reports.api.clockify.me/v1"
+LINEAR_API_URL = "https://api.linear.app/graphql"
+WAREHOUSE_PATH = "data/warehouse.duckdb"  # relative paths are taken from the project root
+MARTS_FILE_NAME = "marts.duckdb"  # beside the warehouse unless MARTS_PATH says otherwise
+# MARTS_STORAGE_VERSION: a DuckDB version like v1.0.0, or latest (the running DuckDB's own format).
+MARTS_STORAGE_VERSION_PATTERN = re.compile(r"v\d+\.\d+\.\d+|latest")
+START_DATE = dt.date(2024, 1, 1)
+RESYNC_DAYS = 7
+WRITEBACK_MAX_WRITES = 200
+DOTENV_SWITCH = "WAREHOUSE_DOTENV"  # 0: the entry points read no .env file (the tests set it)
 
-# dbt must never phone home (and cannot: there is no network).
-os.environ.setdefault("DBT_SEND_ANONYMOUS_USAGE_STATS", "false")
+# What each required setting is, for the one-line "X is not set" messages.
+REQUIRED = {
+    "CLOCKIFY_API_KEY": "your Clockify API key (Clockify > Profile settings > API)",
+    "CLOCKIFY_WORKSPACE_ID": "the id of the Clockify workspace to load (in the workspace settings URL)",
+    "LINEAR_API_KEY": "a Linear personal API key (Linear > Settings > Security & access)",
+}
 
 
 class ConfigError(ValueError):
     """A setting is missing or malformed; the message names the variable and the fix."""
 
 
-def load_env() -> None:
-    """Honour a `.env` in the working directory or the project root; real environment variables win."""
-    load_dotenv(Path.cwd() / ".env", override=False)
-    load_dotenv(PROJECT_ROOT / ".env", override=False)
+@dataclass(frozen=True)
+class ApiSettings:
+    """Timeouts and the retry budget of one API call (API_MAX_ATTEMPTS, API_MAX_RETRY_SECONDS)."""
+
+    max_attempts: int = 8
+    max_retry_seconds: float = 300.0  # total wall time across attempts and waits
+    connect_timeout: float = 10.0
+    read_timeout: float = 60.0
+    backoff_base: float = 0.5  # first backoff window in seconds; doubles
 
 
-def get(name: str) -> str:
-    return os.environ.get(name) or DEFAULTS[name]
+@dataclass(frozen=True)
+class ClockifySettings:
+    api_url: str = CLOCKIFY_API_URL
+    reports_url: str = CLOCKIFY_REPORTS_URL
+    workspace_id: str | None = None
+    api_key: SecretStr | None = None
+    time_entries_strategy: Literal["report", "per_user"] = "report"
+    page_size: int | None = None  # None: the client's default (the API's maximum)
+    report_page_size: int | None = None
 
 
-def warehouse_path() -> Path:
-    """Absolute path of the DuckDB file; relative paths are taken from the project root.
+@dataclass(frozen=True)
+class LinearSettings:
+    api_url: str = LINEAR_API_URL
+    api_key: SecretStr | None = None
+    page_size: int | None = None
 
-    The same absolute path is exported back into `WAREHOUSE_PATH` so the dbt profile, which reads the
-    variable from its own working directory, opens the very same file.
+
+@dataclass(frozen=True)
+class WritebackSettings:
+    enabled: bool = False  # CLOCKIFY_WRITEBACK=1
+    team_keys: frozenset[str] | None = None  # LINEAR_TEAM_KEYS; None = all teams
+    max_writes: int = WRITEBACK_MAX_WRITES  # CLOCKIFY_WRITEBACK_MAX_WRITES
+
+
+@dataclass(frozen=True)
+class Settings:
+    warehouse_path: Path  # absolute
+    marts_path: Path  # absolute: the published file BI tools read
+    # MARTS_STORAGE_VERSION: DuckDB storage version of the published file, like v1.0.0 or latest (None:
+    # publish's default, v1.0.0, which every DuckDB since 1.0 reads; latest is unreadable before 2.0).
+    marts_storage_version: str | None = None
+    # MARTS_PARQUET_DIR, absolute: each publish also writes the marts as Parquet there (None: no Parquet).
+    marts_parquet_dir: Path | None = None
+    start_date: dt.date = START_DATE  # the first daily partition
+    resync_days: int = RESYNC_DAYS  # days before yesterday the daily run loads again
+    clockify: ClockifySettings = field(default_factory=ClockifySettings)
+    linear: LinearSettings = field(default_factory=LinearSettings)
+    api: ApiSettings = field(default_factory=ApiSettings)
+    writeback: WritebackSettings = field(default_factory=WritebackSettings)
+    dbt_target_path: Path = DBT_PROJECT_DIR / "target"  # DBT_TARGET_PATH: dbt's artifacts, manifest included
+    dagster_home: Path | None = None  # DAGSTER_HOME: headless runs are recorded there when set
+    dbt_executable: str | None = None  # DBT_EXECUTABLE: the dbt CLI to run; None = this environment's
+
+    @classmethod
+    def load(cls, environ: Mapping[str, str] | None = None) -> Settings:
+        """What an entry point uses: `environ` (default: the process environment) over the `.env` files
+        in the working directory and the project root, unless WAREHOUSE_DOTENV=0."""
+        environ = os.environ if environ is None else environ
+        return cls.from_env({**read_dotenv(environ), **environ})
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> Settings:
+        """Settings from a mapping of variables (no file is read). Raises ConfigError naming the variable."""
+
+        def get(name: str) -> str | None:
+            value = (env.get(name) or "").strip()
+            return value or None
+
+        warehouse = Path(get("WAREHOUSE_PATH") or WAREHOUSE_PATH).expanduser()
+        if not warehouse.is_absolute():
+            warehouse = PROJECT_ROOT / warehouse
+        return cls(
+            warehouse_path=warehouse,
+            marts_path=marts_path(warehouse, get("MARTS_PATH")),
+            marts_storage_version=_storage_version(get("MARTS_STORAGE_VERSION")),
+            marts_parquet_dir=marts_parquet_dir(warehouse, get("MARTS_PARQUET_DIR")),
+            start_date=_date("WAREHOUSE_START_DATE", get("WAREHOUSE_START_DATE"), START_DATE),
+            resync_days=_whole("WAREHOUSE_RESYNC_DAYS", get("WAREHOUSE_RESYNC_DAYS"), RESYNC_DAYS, "days", minimum=0),
+            clockify=ClockifySettings(
+                api_url=get("CLOCKIFY_API_URL") or CLOCKIFY_API_URL,
+                reports_url=get("CLOCKIFY_REPORTS_URL") or CLOCKIFY_REPORTS_URL,
+                workspace_id=get("CLOCKIFY_WORKSPACE_ID"),
+                api_key=_secret(get("CLOCKIFY_API_KEY")),
+            ),
+            linear=LinearSettings(
+                api_url=get("LINEAR_API_URL") or LINEAR_API_URL, api_key=_secret(get("LINEAR_API_KEY"))
+            ),
+            api=ApiSettings(
+                max_attempts=int(_positive("API_MAX_ATTEMPTS", get("API_MAX_ATTEMPTS"), ApiSettings.max_attempts)),
+                max_retry_seconds=_positive(
+                    "API_MAX_RETRY_SECONDS", get("API_MAX_RETRY_SECONDS"), ApiSettings.max_retry_seconds
+                ),
+            ),
+            writeback=WritebackSettings(
+                enabled=_flag("CLOCKIFY_WRITEBACK", get("CLOCKIFY_WRITEBACK")),
+                team_keys=frozenset(k.strip().upper() for k in (get("LINEAR_TEAM_KEYS") or "").split(",") if k.strip())
+                or None,
+                max_writes=_whole(
+                    "CLOCKIFY_WRITEBACK_MAX_WRITES",
+                    get("CLOCKIFY_WRITEBACK_MAX_WRITES"),
+                    WRITEBACK_MAX_WRITES,
+                    "writes per run",
+                    minimum=1,
+                ),
+            ),
+            dbt_target_path=_dbt_target_path(get("DBT_TARGET_PATH")),
+            dagster_home=Path(home).expanduser() if (home := get("DAGSTER_HOME")) else None,
+            dbt_executable=get("DBT_EXECUTABLE"),
+        )
+
+    def missing(self, names: tuple[str, ...] = tuple(REQUIRED)) -> list[str]:
+        """One line per required setting of `names` that is not set (blank counts as not set)."""
+        present = {
+            "CLOCKIFY_API_KEY": self.clockify.api_key is not None,
+            "CLOCKIFY_WORKSPACE_ID": self.clockify.workspace_id is not None,
+            "LINEAR_API_KEY": self.linear.api_key is not None,
+        }
+        return [
+            f"{name} is not set: set it to {REQUIRED[name]} in the environment or in .env."
+            for name in names
+            if not present[name]
+        ]
+
+
+def read_dotenv(environ: Mapping[str, str]) -> dict[str, str]:
+    """The variables of `.env` in the project root and in the working directory (the working directory's
+    win); nothing when WAREHOUSE_DOTENV=0. The files are only read: os.environ stays as it is."""
+    if (environ.get(DOTENV_SWITCH) or "").strip().lower() in ("0", "false", "no", "off"):
+        return {}
+    values: dict[str, str] = {}
+    for path in (PROJECT_ROOT / ".env", Path.cwd() / ".env"):  # later files win: the working directory's
+        if path.is_file():
+            values.update({k: v for k, v in dotenv_values(path).items() if v is not None})
+    return values
+
+
+def marts_path(warehouse: Path, configured: str | None) -> Path:
+    """`MARTS_PATH` when set (relative paths from the warehouse's directory), else marts.duckdb beside it."""
+    warehouse = warehouse.expanduser().resolve()
+    if configured:
+        path = Path(configured).expanduser()
+        return path if path.is_absolute() else (warehouse.parent / path).resolve()
+    return warehouse.parent / MARTS_FILE_NAME
+
+
+def marts_parquet_dir(warehouse: Path, configured: str | None) -> Path | None:
+    """`MARTS_PARQUET_DIR` (relative paths from the warehouse's directory, like MARTS_PATH), or None.
+
+    Made absolute without resolving symlinks: the directory itself is the symlink each publish replaces.
     """
-    path = Path(get("WAREHOUSE_PATH")).expanduser()
-    if not path.is_absolute():
-        path = PROJECT_ROOT / path
-    os.environ["WAREHOUSE_PATH"] = str(path)
-    return path
-
-
-def ensure_dagster_home() -> Path:
-    """Use the project-local DAGSTER_HOME (run history persists) with the project's dagster.yaml.
-
-    The copy in DAGSTER_HOME is kept equal to the project's file, so a changed instance setting (such as
-    the duckdb pool) reaches homes created by an older checkout; edit the project's dagster.yaml instead.
-    """
-    home = Path(os.environ.get("DAGSTER_HOME") or PROJECT_ROOT / ".dagster_home")
-    home.mkdir(parents=True, exist_ok=True)
-    config = home / "dagster.yaml"
-    wanted = (PROJECT_ROOT / "dagster.yaml").read_text()
-    if not config.exists() or config.read_text() != wanted:
-        config.write_text(wanted)
-    os.environ["DAGSTER_HOME"] = str(home)
-    return home
-
-
-def start_date() -> dt.date:
-    raw = get("WAREHOUSE_START_DATE")
-    try:
-        return dt.date.fromisoformat(raw)
-    except ValueError:
-        raise ConfigError(
-            f"WAREHOUSE_START_DATE={raw!r} is not a date: set it as YYYY-MM-DD, e.g. 2024-01-01."
-        ) from None
-
-
-def marts_storage_version() -> str | None:
-    """`MARTS_STORAGE_VERSION`: DuckDB storage version of the published marts file (None: publish's default,
-    v1.0.0, which every DuckDB since 1.0 reads; `latest` = the running DuckDB's own, unreadable before 2.0)."""
-    raw = (os.environ.get("MARTS_STORAGE_VERSION") or "").strip()
-    if not raw:
+    if not configured:
         return None
-    if raw != "latest" and not re.fullmatch(r"v\d+\.\d+\.\d+", raw):
+    return Path(os.path.abspath(warehouse.expanduser().resolve().parent / Path(configured).expanduser()))
+
+
+def _storage_version(raw: str | None) -> str | None:
+    if raw is None:
+        return None
+    if not MARTS_STORAGE_VERSION_PATTERN.fullmatch(raw):
         raise ConfigError(
             f"MARTS_STORAGE_VERSION={raw!r} is not a DuckDB version: set it like v1.0.0 (the default, read by "
             "DuckDB 1.0 and later) or latest."
@@ -95,13 +217,50 @@ def marts_storage_version() -> str | None:
     return raw
 
 
-def marts_parquet_dir() -> Path | None:
-    """`MARTS_PARQUET_DIR`: where each publish also writes the marts as Parquet (None: no Parquet).
-
-    Relative paths are taken from the warehouse file's directory, like `MARTS_PATH`.
-    """
-    raw = (os.environ.get("MARTS_PARQUET_DIR") or "").strip()
-    return Path(raw).expanduser() if raw else None
+def _dbt_target_path(configured: str | None) -> Path:
+    path = Path(configured or "target").expanduser()
+    return path if path.is_absolute() else DBT_PROJECT_DIR / path
 
 
-load_env()
+def _secret(value: str | None) -> SecretStr | None:
+    return SecretStr(value) if value else None
+
+
+def _date(name: str, raw: str | None, default: dt.date) -> dt.date:
+    if raw is None:
+        return default
+    try:
+        return dt.date.fromisoformat(raw)
+    except ValueError:
+        raise ConfigError(f"{name}={raw!r} is not a date: set it as YYYY-MM-DD, e.g. {default}.") from None
+
+
+def _positive(name: str, raw: str | None, default: float) -> float:
+    """A positive number; API_MAX_ATTEMPTS must also be whole."""
+    if raw is None:
+        return default
+    whole = isinstance(default, int)
+    try:
+        value = int(raw) if whole else float(raw)
+    except ValueError:
+        value = -1
+    if value <= 0:
+        unit = "attempts" if whole else "seconds"
+        raise ConfigError(f"{name}={raw!r} must be a positive number of {unit}, e.g. {default:g}.")
+    return value
+
+
+def _whole(name: str, raw: str | None, default: int, unit: str, minimum: int) -> int:
+    if raw is None:
+        return default
+    if not raw.isdigit() or int(raw) < minimum:
+        least = f", at least {minimum}" if minimum else ""
+        raise ConfigError(f"{name}={raw!r} must be a whole number of {unit}{least} (default {default}).")
+    return int(raw)
+
+
+def _flag(name: str, raw: str | None) -> bool:
+    value = (raw or "0").lower()
+    if value not in ("0", "1", "true", "false", "yes", "no", "on", "off"):
+        raise ConfigError(f"{name}={value!r} must be 1 (write to Clockify) or 0 (default).")
+    return value in ("1", "true", "yes", "on")

@@ -6,10 +6,11 @@ Linear's GraphQL API, serving deterministic synthetic data with fault injection.
         os.environ.update(sb.env())
 """
 
+from .clock import Clock, RemoteClock
 from .config import SandboxConfig
 from .data import Workspace, generate_workspace
 
-__all__ = ["Sandbox", "SandboxConfig", "Workspace", "generate_workspace", "FaultInjector"]
+__all__ = ["Clock", "FaultInjector", "RemoteClock", "Sandbox", "SandboxConfig", "Workspace", "generate_workspace"]
 
 
 def __getattr__(name):  # lazy: importing the data model must not start building GraphQL schemas

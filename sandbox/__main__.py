@@ -1,4 +1,5 @@
-"""``python -m sandbox serve --port 8765 [--users N --days N --seed N --latency-ms N --enforce-rate-limits]``"""
+"""``python -m sandbox serve --port 8765 [--users N --days N --seed N --latency-ms N --enforce-rate-limits
+--owner-timezone ZONE --region euc1 | --subdomain NAME --plan FREE --clock simulated|frozen --clock-start ISO]``"""
 
 from __future__ import annotations
 
@@ -32,6 +33,14 @@ def main(argv: list[str] | None = None) -> int:
     s.add_argument("--latency-ms", type=int, default=0)
     s.add_argument("--enforce-rate-limits", action="store_true")
     s.add_argument("--team-of-200", action="store_true", help="the benchmark workload (overrides sizes)")
+    s.add_argument("--owner-timezone", default="America/Los_Angeles", help="the API-key owner's profile zone")
+    s.add_argument("--region", default=None, help="a regional workspace (euc1, use2, euw2, apse2)")
+    s.add_argument("--subdomain", default=None, help="a subdomain workspace")
+    s.add_argument("--plan", choices=("PAID", "FREE"), default="PAID", help="FREE: 30 Clockify requests/hour")
+    s.add_argument("--clock", choices=("real", "simulated", "frozen"), default="real")
+    s.add_argument(
+        "--clock-start", type=dt.datetime.fromisoformat, default=None, help="simulated clock start (ISO, UTC)"
+    )
     args = ap.parse_args(argv)
 
     from .server import Sandbox
@@ -50,12 +59,27 @@ def main(argv: list[str] | None = None) -> int:
         latency_ms=args.latency_ms,
         enforce_rate_limits=args.enforce_rate_limits,
     )
+    start = args.clock_start
+    if start is not None and start.tzinfo is None:
+        start = start.replace(tzinfo=dt.timezone.utc)
+    knobs = dict(
+        owner_timezone=args.owner_timezone,
+        clockify_region=args.region,
+        clockify_subdomain=args.subdomain,
+        clockify_plan=args.plan,
+        clock=args.clock,
+        clock_start=start,
+    )
     if args.team_of_200:
         cfg = SandboxConfig.team_of_200(
-            seed=args.seed, anchor=args.anchor, latency_ms=args.latency_ms, enforce_rate_limits=args.enforce_rate_limits
+            seed=args.seed,
+            anchor=args.anchor,
+            latency_ms=args.latency_ms,
+            enforce_rate_limits=args.enforce_rate_limits,
+            **knobs,
         )
     else:
-        cfg = SandboxConfig(**sizes)
+        cfg = SandboxConfig(**sizes, **knobs)
     t0 = time.time()
     sb = Sandbox(cfg, host=args.host, port=args.port).start()
     summary = sb.workspace.summary()

@@ -1,40 +1,88 @@
 """Clockify main API (``/api/v1``) and detailed-report API (``/v1``) handlers.
 
-Behaviour choices where Clockify's documentation is silent (kept deliberately, tests rely on them):
+What the real API does (``api-notes.md``) is followed; where the notes are silent or mark a fact *open*,
+the choice is documented here and in sandbox/README.md (tests rely on them):
 
-- Unknown workspace id: HTTP 403 ``{"message": "Access Denied", "code": 1003}`` (what Clockify
-  answers for a workspace the key's user is not a member of).
-- Unknown user in ``/user/{userId}/time-entries`` or unknown project in ``/projects/{id}/tasks``:
-  HTTP 400 ``{"message": "... doesn't belong to Workspace", "code": 501}``.
-- Bad paging/date parameters: HTTP 400 ``{"message": ..., "code": 400}``.
-- ``start``/``end`` of time entries and ``dateRangeStart``/``dateRangeEnd`` of the detailed report
-  filter on the entry's *start* and are both **inclusive** (the report UI itself sends
-  ``...T23:59:59.999Z`` as the end of a day). Fractional seconds in the report bounds are honoured
-  (the start bound is rounded up, the end bound down, to whole seconds).
-- Main API lists are in creation order; time entries newest first (by start, then id); the
-  detailed report sorts by (start, id), ``sortOrder`` DESCENDING by default (ASCENDING allowed),
-  so paging never repeats or skips an entry while the data does not change.
-- ``GET /projects?hydrated=true`` embeds each project's ``tasks`` (all of them, in the shape and order
-  of ``/projects/{id}/tasks``); without ``hydrated`` the projects come without ``tasks``. Clockify's
-  hydrated projects also carry memberships and estimates; the sandbox adds only the tasks.
-- The detailed report includes running timers (``end``/``duration`` null) and counts only
-  finished entries in ``totals.totalTime``.
+- Time zones. The detailed report reads ``dateRangeStart``/``dateRangeEnd`` as wall-clock time in the
+  body's ``timeZone`` (IANA), by default the API-key owner's profile zone; a ``Z``/offset on the bounds
+  is ignored. Rows render ``timeInterval.start/end`` in that zone with its offset
+  (``2024-06-20T08:00:00-07:00``; ``Z`` where the offset is zero). ``GET .../user/{id}/time-entries``
+  re-reads ``start``/``end`` as wall-clock time in the key owner's zone (no opt-out) and answers UTC
+  ``Z`` timestamps. Both bounds filter on the entry's *start* and are **inclusive**.
+- Auth: no key 401 code 1000; an unknown key 401 ``{"message": "Api key does not exist", "code": 4003}``.
+- Unknown workspace (and a workspace on another host, see server.py): HTTP 403
+  ``{"message": "Access Denied", "code": 1003}``. Unknown paths: 404 ``No static resource ...`` code 3000.
+- Lists: ``page`` (1-based), ``page-size`` (default 50, > 5000 answers 400), a ``Last-Page: true|false``
+  header; creation order (users: by e-mail, Clockify's default ``sort-column``; creation order is
+  e-mail order in the generated data). ``archived`` on projects/clients/tags.
+- ``/users``: ``account-statuses`` (comma-separated; default ACTIVE, PENDING_EMAIL_VERIFICATION,
+  NOT_REGISTERED, so LIMITED accounts are left out), ``status`` (membership status: PENDING, ACTIVE,
+  DECLINED, INACTIVE, ALL = default), ``memberships`` (NONE = default: ``memberships: []``; WORKSPACE or
+  ALL add ``{userId, hourlyRate, costRate, targetId, membershipType: "WORKSPACE", membershipStatus}``),
+  ``email``/``name`` (contains), ``sort-column`` EMAIL (default) | NAME | ID, ``sort-order``.
+- Tasks (open fact, ``clockify_done_tasks``): "on_request" (default) lists DONE tasks only for
+  ``is-active=false`` (and then only them); ``hydrated=true`` embeds ACTIVE tasks only. "always": no
+  ``is-active`` or ``false`` lists every task, hydrated embeds all. "never": only ACTIVE tasks, anywhere.
+- Detailed report rows in the official shape: ``_id, description, userId, userName, userEmail,
+  billable, projectId, projectName, projectColor, clientId, clientName, taskId, taskName,
+  tags[{id, name}], locked, approvalRequestId, timeInterval{start, end, duration (s)}, amount, rate,
+  customFields``; missing ids and names are ``""``. ``totals: [{..., entriesCount}]``, ``[null]`` when
+  empty. ``sortColumn`` ID (unique), DATE (default; ties by id, or reordered page to page with
+  ``clockify_report_unstable_ties``), USER, USER_EMAIL, PROJECT, CLIENT, TASK, DESCRIPTION, DURATION,
+  AMOUNT; ``sortOrder`` DESCENDING (default) or ASCENDING. No page-size maximum, unless
+  ``clockify_report_max_page_size`` silently serves fewer rows. Range > 366 days: 400. Running timers
+  (open) are left out unless ``clockify_report_includes_running``; ``totals.totalTime`` counts finished
+  entries only.
+- Changes feed (experimental): ``GET /workspaces/{ws}/entities/{deleted,updated,created}?type=TIME_ENTRY
+  &start&end&page&limit``. ``type`` required (repeatable or comma-separated; only TIME_ENTRY has
+  records). ``start``/``end`` are UTC instants filtering the change time (default: the 30 days up to
+  ``end`` or now), ``page`` is 0-based (the docs' default is "0"), ``limit`` default 50. Answer
+  ``{"response": [{"id", "deletedAt"|"updatedAt"|"createdAt", "documentCode": "TIME_ENTRY",
+  "document": {the entry, main-API shape}}]}``, oldest change first, one record per entry (its latest
+  change); a change shows ``clockify_changes_delay_s`` (60) after it happened; an entry created within
+  the window is left out of /deleted and /updated. ``clockify_changes_feed`` "off_404" / "off_403".
 """
 
 from __future__ import annotations
 
+import datetime as _dt
 import json
 import math
+import random
 import re
 from typing import Any, Optional
 from urllib.parse import parse_qs
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from .data import Workspace
 from .timefmt import clockify_ts, to_epoch
 
 MAX_PAGE_SIZE = 5000
-MAX_REPORT_PAGE_SIZE = 1000
 MAX_REPORT_RANGE_DAYS = 366
+DEFAULT_ACCOUNT_STATUSES = ("ACTIVE", "PENDING_EMAIL_VERIFICATION", "NOT_REGISTERED")
+ACCOUNT_STATUSES = DEFAULT_ACCOUNT_STATUSES + ("LIMITED", "DELETED", "LIMITED_DELETED")
+MEMBERSHIP_STATUSES = ("PENDING", "ACTIVE", "DECLINED", "INACTIVE", "ALL")
+SORT_COLUMNS = ("ID", "DATE", "USER", "USER_EMAIL", "PROJECT", "CLIENT", "TASK", "DESCRIPTION", "DURATION", "AMOUNT")
+CHANGE_TYPES = (
+    "APPROVAL_REQUESTS",
+    "BALANCE",
+    "CLIENTS",
+    "CUSTOM_FIELDS",
+    "HOLIDAYS",
+    "INVOICES",
+    "PROJECTS",
+    "PTO_POLICY",
+    "SCHEDULED_ASSIGNMENT",
+    "TAGS",
+    "TASKS",
+    "TIME_ENTRY",
+    "TIME_ENTRY_CUSTOM_FIELD_VALUE",
+    "TIME_ENTRY_RATE",
+    "TIME_OFF_REQUEST",
+    "USER",
+    "USER_GROUPS",
+)
+DAY = 86400
 
 
 class Response:
@@ -51,6 +99,16 @@ def error(status: int, message: str, code: int) -> Response:
 
 
 UNAUTHORIZED = {"message": "Full authentication is required to access this resource", "code": 1000}
+KEY_UNKNOWN = {"message": "Api key does not exist", "code": 4003}
+ACCESS_DENIED = {"message": "Access Denied", "code": 1003}
+
+
+def access_denied() -> Response:
+    return Response(403, dict(ACCESS_DENIED))
+
+
+def no_route(path: str) -> Response:
+    return error(404, f"No static resource {path.lstrip('/')}.", 3000)
 
 
 class BadRequest(Exception):
@@ -89,62 +147,104 @@ def _bool_param(q: dict, name: str) -> Optional[bool]:
     raise BadRequest(f"Invalid value '{raw}' for parameter '{name}'")
 
 
-def _paginate(items: list, q: dict) -> list:
-    page = _int_param(q, "page", 1)
-    size = _int_param(q, "page-size", 50, hi=MAX_PAGE_SIZE)
-    return items[(page - 1) * size : page * size]
-
-
-_TS_RE = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,9})?(Z|[+-]\d{2}:\d{2})$")
-
-
-def _ts_param(q: dict, name: str) -> Optional[str]:
+def _list_param(q: dict, name: str) -> Optional[list[str]]:
     raw = q.get(name)
     if raw is None or raw == "":
         return None
-    if not _TS_RE.match(raw):
-        raise BadRequest(f"Invalid date format for '{name}': '{raw}', expected yyyy-MM-ddThh:mm:ssZ")
-    return clockify_ts(math.floor(to_epoch(raw)))
+    return [v.strip().upper() for v in raw.split(",") if v.strip()]
+
+
+def _page(items: list, q: dict, transform=None) -> Response:
+    """One page of a main-API list, with Clockify's ``Last-Page`` header."""
+    page = _int_param(q, "page", 1)
+    size = _int_param(q, "page-size", 50, hi=MAX_PAGE_SIZE)
+    chunk = items[(page - 1) * size : page * size]
+    last = page * size >= len(items)
+    return Response(200, transform(chunk) if transform else chunk, {"Last-Page": "true" if last else "false"})
+
+
+_TS_RE = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,9})?(Z|[+-]\d{2}:\d{2})$")
+_WALL_RE = re.compile(r"^(\d{4}-\d{2}-\d{2}(?:[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d{1,9})?)?)?)(?:Z|z|[+-]\d{2}:?\d{2})?$")
+
+
+def zone(name: Any) -> ZoneInfo:
+    if not isinstance(name, str) or not name:
+        raise BadRequest(f"Invalid time zone: {name!r}")
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise BadRequest(f"Invalid time zone: '{name}'") from None
+
+
+def wall_clock_epoch(text: str, tz: ZoneInfo) -> float:
+    """``2024-06-01T00:00:00.000Z`` read as the wall-clock time 2024-06-01 00:00 in ``tz`` (the suffix
+    does not pick the instant: that is how Clockify reads report bounds and time-entry windows)."""
+    m = _WALL_RE.match(text.strip())
+    if not m:
+        raise ValueError(text)
+    naive = _dt.datetime.fromisoformat(m.group(1).replace(" ", "T")[:26])
+    return naive.replace(tzinfo=tz).timestamp()
+
+
+def owner_zone(ws: Workspace) -> ZoneInfo:
+    """The API-key owner's profile zone (``/user`` is ``clockify_users[0]``)."""
+    return zone(ws.clockify_users[0]["settings"]["timeZone"])
+
+
+def render_ts(ts: Optional[str], tz: ZoneInfo) -> Optional[str]:
+    """A stored UTC ``...Z`` timestamp in ``tz`` with its offset, seconds precision."""
+    if ts is None:
+        return None
+    local = _dt.datetime.fromtimestamp(to_epoch(ts), tz)
+    off = local.utcoffset()
+    text = local.replace(tzinfo=None).isoformat(timespec="seconds")
+    if not off:
+        return text + "Z"
+    secs = int(off.total_seconds())
+    sign = "+" if secs >= 0 else "-"
+    h, rem = divmod(abs(secs), 3600)
+    return f"{text}{sign}{h:02d}:{rem // 60:02d}"
 
 
 # ------------------------------------------------------------------------------ main API
-def handle_main(ws: Workspace, method: str, path: str, query: str, body: bytes) -> Response:
-    """``path`` is relative to ``/api/v1`` (starts with ``/``)."""
+def handle_main(
+    ws: Workspace, method: str, path: str, query: str, body: bytes, workspace_here: bool = True
+) -> Response:
+    """``path`` is relative to ``/api/v1`` (starts with ``/``). ``workspace_here=False``: the request came
+    to a host the workspace does not live on (it lists no workspace and answers none)."""
     try:
-        return _route_main(ws, method, path, _qs(query), body)
+        return _route_main(ws, method, path, query, body, workspace_here)
     except BadRequest as e:
         return error(e.status, e.message, e.code)
 
 
-def _route_main(ws: Workspace, method: str, path: str, q: dict, body: bytes) -> Response:
+def _route_main(ws: Workspace, method: str, path: str, query: str, body: bytes, here: bool) -> Response:
+    q = _qs(query)
     parts = [p for p in path.split("/") if p]
     if method in ("POST", "PUT"):
+        if not here and parts[:1] == ["workspaces"]:
+            return access_denied()
         return _write(ws, method, parts, body)
     if method != "GET":
         return error(405, f"Request method '{method}' is not supported", 405)
     if parts == ["user"]:
         return Response(200, ws.clockify_users[0])
     if not parts or parts[0] != "workspaces":
-        return error(404, "Not found", 404)
+        return no_route("api/v1" + path)
     if len(parts) == 1:
-        return Response(200, _paginate(ws.clockify_workspaces, q))
-    if parts[1] != ws.workspace_id:
-        return error(403, "Access Denied", 1003)
+        return _page(ws.clockify_workspaces if here else [], q)
+    if not here or parts[1] != ws.workspace_id:
+        return access_denied()
     rest = parts[2:]
     if not rest:
         return Response(200, ws.clockify_workspaces[0])
     head = rest[0]
     if head == "users" and len(rest) == 1:
-        users = ws.clockify_users
-        if q.get("email"):
-            users = [u for u in users if u["email"].lower() == q["email"].lower()]
-        if q.get("name"):
-            users = [u for u in users if q["name"].lower() in u["name"].lower()]
-        return Response(200, _paginate(users, q))
+        return _users(ws, q)
     if head == "clients" and len(rest) == 1:
-        return Response(200, _paginate(_archived_filter(ws.clockify_clients, q), q))
+        return _page(_archived_filter(ws.clockify_clients, q), q)
     if head == "tags" and len(rest) == 1:
-        return Response(200, _paginate(_archived_filter(ws.clockify_tags, q), q))
+        return _page(_archived_filter(ws.clockify_tags, q), q)
     if head == "projects":
         if len(rest) == 1:
             projects = _archived_filter(ws.clockify_projects, q)
@@ -153,11 +253,15 @@ def _route_main(ws: Workspace, method: str, path: str, q: dict, body: bytes) -> 
             billable = _bool_param(q, "billable")
             if billable is not None:
                 projects = [p for p in projects if p["billable"] == billable]
-            page = _paginate(projects, q)
             if _bool_param(q, "hydrated"):
-                # Like Clockify: each project with its tasks embedded, as /projects/{id}/tasks lists them.
-                page = [{**p, "tasks": [dict(t) for t in ws.clockify_tasks.get(p["id"], [])]} for p in page]
-            return Response(200, page)
+                # each project with its tasks embedded (which ones: see clockify_done_tasks)
+                embed = "all" if ws.config.clockify_done_tasks == "always" else "active"
+
+                def hydrate(page: list) -> list:
+                    return [{**p, "tasks": [dict(t) for t in _tasks_of(ws, p["id"], embed)]} for p in page]
+
+                return _page(projects, q, hydrate)
+            return _page(projects, q)
         pid = rest[1]
         project = next((p for p in ws.clockify_projects if p["id"] == pid), None)
         if project is None:
@@ -165,13 +269,10 @@ def _route_main(ws: Workspace, method: str, path: str, q: dict, body: bytes) -> 
         if len(rest) == 2:
             return Response(200, project)
         if rest[2] == "tasks" and len(rest) == 3:
-            tasks = ws.clockify_tasks.get(pid, [])
-            active = _bool_param(q, "is-active")
-            if active is not None:
-                tasks = [t for t in tasks if (t["status"] == "ACTIVE") == active]
+            tasks = _tasks_of(ws, pid, _task_selection(ws, _bool_param(q, "is-active")))
             if q.get("name"):
                 tasks = [t for t in tasks if q["name"].lower() in t["name"].lower()]
-            return Response(200, _paginate(tasks, q))
+            return _page(tasks, q)
         if rest[2] == "tasks" and len(rest) == 4:
             task = next((t for t in ws.clockify_tasks.get(pid, []) if t["id"] == rest[3]), None)
             return Response(200, task) if task else error(404, "Task not found", 501)
@@ -182,7 +283,82 @@ def _route_main(ws: Workspace, method: str, path: str, q: dict, body: bytes) -> 
             return Response(200, ws.get_time_entry(rest[1]))
         except KeyError:
             return error(404, "TimeEntry not found", 501)
-    return error(404, "Not found", 404)
+    if head == "entities" and len(rest) == 2 and rest[1] in ("deleted", "updated", "created"):
+        return _entity_changes(ws, rest[1], query)
+    return no_route("api/v1" + path)
+
+
+def _task_selection(ws: Workspace, is_active: Optional[bool]) -> str:
+    mode = ws.config.clockify_done_tasks
+    if mode == "never" or is_active is True:
+        return "active"
+    if mode == "always":
+        return "all"
+    return "done" if is_active is False else "active"  # on_request
+
+
+def _tasks_of(ws: Workspace, pid: str, which: str) -> list[dict]:
+    tasks = ws.clockify_tasks.get(pid, [])
+    if which == "all":
+        return tasks
+    want = "DONE" if which == "done" else "ACTIVE"
+    return [t for t in tasks if t.get("status", "ACTIVE") == want]
+
+
+def _users(ws: Workspace, q: dict) -> Response:
+    statuses = _list_param(q, "account-statuses") or list(DEFAULT_ACCOUNT_STATUSES)
+    bad = [s for s in statuses if s not in ACCOUNT_STATUSES]
+    if bad:
+        raise BadRequest(f"Invalid account status(es) {bad}; expected some of {list(ACCOUNT_STATUSES)}")
+    member = (q.get("status") or "ALL").upper()
+    if member not in MEMBERSHIP_STATUSES:
+        raise BadRequest(f"Invalid status '{q['status']}'; expected one of {list(MEMBERSHIP_STATUSES)}")
+    memberships = (q.get("memberships") or "NONE").upper()
+    if memberships not in ("NONE", "WORKSPACE", "PROJECT", "USERGROUP", "ALL"):
+        raise BadRequest(
+            f"Invalid memberships '{q['memberships']}'; expected NONE, WORKSPACE, PROJECT, USERGROUP or ALL"
+        )
+    ms = ws.clockify_membership_status
+    users = [
+        u
+        for u in ws.clockify_users
+        if u["status"] in statuses and (member == "ALL" or ms.get(u["id"], "ACTIVE") == member)
+    ]
+    if q.get("email"):
+        users = [u for u in users if q["email"].lower() in u["email"].lower()]
+    if q.get("name"):
+        users = [u for u in users if q["name"].lower() in u["name"].lower()]
+    column = (q.get("sort-column") or "EMAIL").upper()
+    keys = {"EMAIL": lambda u: u["email"].lower(), "NAME": lambda u: u["name"].lower(), "ID": lambda u: u["id"]}
+    if column not in keys:
+        raise BadRequest(f"Invalid sort-column '{column}'; expected EMAIL, NAME or ID")
+    order = (q.get("sort-order") or "ASCENDING").upper()
+    if order not in ("ASCENDING", "DESCENDING"):
+        raise BadRequest("sort-order must be ASCENDING or DESCENDING")
+    users = sorted(users, key=lambda u: (keys[column](u), u["id"]), reverse=order == "DESCENDING")
+    wsid = ws.workspace_id
+
+    def with_memberships(page: list) -> list:
+        if memberships not in ("WORKSPACE", "ALL"):
+            return page
+        return [
+            {
+                **u,
+                "memberships": [
+                    {
+                        "userId": u["id"],
+                        "hourlyRate": None,
+                        "costRate": None,
+                        "targetId": wsid,
+                        "membershipType": "WORKSPACE",
+                        "membershipStatus": ms.get(u["id"], "ACTIVE"),
+                    }
+                ],
+            }
+            for u in page
+        ]
+
+    return _page(users, q, with_memberships)
 
 
 def _archived_filter(items: list[dict], q: dict) -> list[dict]:
@@ -192,11 +368,22 @@ def _archived_filter(items: list[dict], q: dict) -> list[dict]:
     return [i for i in items if i.get("archived", False) == archived]
 
 
+def _window_param(q: dict, name: str, tz: ZoneInfo) -> Optional[str]:
+    """A time-entries ``start``/``end``: read as wall-clock time in the key owner's zone."""
+    raw = q.get(name)
+    if raw is None or raw == "":
+        return None
+    if not _TS_RE.match(raw):
+        raise BadRequest(f"Invalid date format for '{name}': '{raw}', expected yyyy-MM-ddThh:mm:ssZ")
+    return clockify_ts(math.floor(wall_clock_epoch(raw, tz)))
+
+
 def _time_entries(ws: Workspace, user_id: str, q: dict) -> Response:
     if not any(u["id"] == user_id for u in ws.clockify_users):
         return error(400, "User doesn't belong to Workspace", 501)
-    start = _ts_param(q, "start")
-    end = _ts_param(q, "end")
+    tz = owner_zone(ws)
+    start = _window_param(q, "start", tz)
+    end = _window_param(q, "end", tz)
     if start and end and end < start:
         raise BadRequest("start must be before end")
     page = _int_param(q, "page", 1)
@@ -222,7 +409,7 @@ def _time_entries(ws: Workspace, user_id: str, q: dict) -> Response:
     out = entries[lo:hi][::-1] if hi > 0 else []
     if _bool_param(q, "hydrated"):
         out = [_hydrate(ws, e) for e in out]
-    return Response(200, out)
+    return Response(200, out, {"Last-Page": "true" if lo == 0 else "false"})
 
 
 def _lookups(ws: Workspace) -> dict:
@@ -230,6 +417,7 @@ def _lookups(ws: Workspace) -> dict:
         return {
             "users": {u["id"]: u for u in ws.clockify_users},
             "projects": {p["id"]: p for p in ws.clockify_projects},
+            "clients": {c["id"]: c for c in ws.clockify_clients},
             "tasks": {t["id"]: t for ts in ws.clockify_tasks.values() for t in ts},
             "tags": {t["id"]: t for t in ws.clockify_tags},
         }
@@ -246,6 +434,63 @@ def _hydrate(ws: Workspace, e: dict) -> dict:
     return out
 
 
+# ------------------------------------------------------------------------------ changes feed
+def _entity_changes(ws: Workspace, kind: str, query: str) -> Response:
+    cfg = ws.config
+    if cfg.clockify_changes_feed == "off_404":
+        return no_route(f"api/v1/workspaces/{ws.workspace_id}/entities/{kind}")
+    if cfg.clockify_changes_feed == "off_403":
+        return access_denied()
+    multi = parse_qs(query, keep_blank_values=True)
+    types = [t.strip().upper() for v in multi.get("type", []) for t in v.split(",") if t.strip()]
+    if not types:
+        raise BadRequest(
+            "Required request parameter 'type' for method parameter type ChangeTrackerDocumentType[] is not present"
+        )
+    bad = [t for t in types if t not in CHANGE_TYPES]
+    if bad:
+        raise BadRequest(f"Invalid type(s) {bad}; expected some of {list(CHANGE_TYPES)}")
+    q = {k: v[-1] for k, v in multi.items()}
+    now = ws.now_epoch()
+    bounds = {}
+    for name in ("start", "end"):
+        raw = q.get(name)
+        if raw:
+            if not _TS_RE.match(raw):
+                raise BadRequest(f"Invalid date format for '{name}': '{raw}', expected yyyy-MM-ddThh:mm:ssZ")
+            bounds[name] = to_epoch(raw)
+    start, end = bounds.get("start"), bounds.get("end")
+    if start is None and end is None:
+        start, end = now - 30 * DAY, now
+    elif start is None:
+        start = end - 30 * DAY
+    elif end is None:
+        end = start + 30 * DAY
+    if end < start:
+        raise BadRequest("start must be before end")
+    page = _int_param(q, "page", 0, lo=0)
+    limit = _int_param(q, "limit", 50, lo=1)
+    records: list[dict] = []
+    if "TIME_ENTRY" in types:
+        visible_until = now - cfg.clockify_changes_delay_s
+        latest: dict[str, dict] = {}
+        for c in ws.clockify_changes:
+            if c["kind"] == kind and start <= c["at"] <= end and c["at"] <= visible_until:
+                latest[c["id"]] = c
+        for c in sorted(latest.values(), key=lambda c: (c["at"], c["n"])):
+            if kind != "created" and start <= ws.entry_created_at(c["id"]) <= end:
+                continue  # created within the window: the docs leave it out of /deleted and /updated
+            records.append(
+                {
+                    "id": c["id"],
+                    f"{kind}At": clockify_ts(math.floor(c["at"])),
+                    "documentCode": "TIME_ENTRY",
+                    "document": c["document"],
+                }
+            )
+    return Response(200, {"response": records[page * limit : (page + 1) * limit]})
+
+
 # ------------------------------------------------------------------------------ reports API
 _DUR_PARTS = re.compile(r"PT(?:(\d+)H)?(?:(\d+)M)?(?:(\d+)S)?")
 
@@ -260,13 +505,15 @@ def duration_seconds(iso: Optional[str]) -> Optional[int]:
     return h * 3600 + mi * 60 + s
 
 
-def handle_reports(ws: Workspace, method: str, path: str, query: str, body: bytes) -> Response:
-    """``path`` is relative to ``/v1``."""
+def handle_reports(
+    ws: Workspace, method: str, path: str, query: str, body: bytes, workspace_here: bool = True
+) -> Response:
+    """``path`` is relative to ``/v1`` (global) or ``/report/v1`` (regional)."""
     parts = [p for p in path.split("/") if p]
     if len(parts) != 4 or parts[0] != "workspaces" or parts[2] != "reports":
-        return error(404, "Not found", 404)
-    if parts[1] != ws.workspace_id:
-        return error(403, "Access Denied", 1003)
+        return no_route("v1" + path)
+    if not workspace_here or parts[1] != ws.workspace_id:
+        return access_denied()
     if parts[3] != "detailed":
         return error(404, f"Report type '{parts[3]}' is not available in the sandbox", 404)
     if method != "POST":
@@ -301,22 +548,60 @@ def _id_filter(req: dict, name: str):
     return set(ids), contains != "DOES_NOT_CONTAIN"
 
 
-def _bound(value: Any, name: str, up: bool) -> str:
+def _bound(value: Any, name: str, tz: ZoneInfo, up: bool) -> tuple[float, str]:
+    """(wall-clock epoch in ``tz``, Clockify ts of the whole second to filter with)."""
     if not isinstance(value, str) or not value:
         raise BadRequest(f"'{name}' is required (ISO-8601, e.g. 2024-03-01T00:00:00.000Z)")
     try:
-        epoch = to_epoch(value)
+        epoch = wall_clock_epoch(value, tz)
     except ValueError:
         raise BadRequest(f"Invalid date for '{name}': '{value}'")
-    return clockify_ts(math.ceil(epoch) if up else math.floor(epoch))
+    return epoch, clockify_ts(math.ceil(epoch) if up else math.floor(epoch))
+
+
+def _sort_key(column: str, lk: dict):
+    users, projects, tasks = lk["users"], lk["projects"], lk["tasks"]
+
+    def project_name(e):
+        p = projects.get(e["projectId"])
+        return (p["name"] if p else "").lower()
+
+    keys = {
+        "DATE": lambda e: (e["timeInterval"]["start"], e["id"]),
+        "ID": lambda e: (e["id"],),
+        "USER": lambda e: ((users.get(e["userId"]) or {}).get("name", "").lower(), e["timeInterval"]["start"], e["id"]),
+        "USER_EMAIL": lambda e: (
+            (users.get(e["userId"]) or {}).get("email", "").lower(),
+            e["timeInterval"]["start"],
+            e["id"],
+        ),
+        "PROJECT": lambda e: (project_name(e), e["timeInterval"]["start"], e["id"]),
+        "CLIENT": lambda e: (
+            ((projects.get(e["projectId"]) or {}).get("clientName") or "").lower(),
+            e["timeInterval"]["start"],
+            e["id"],
+        ),
+        "TASK": lambda e: (
+            ((tasks.get(e["taskId"]) or {}).get("name") or "").lower(),
+            e["timeInterval"]["start"],
+            e["id"],
+        ),
+        "DESCRIPTION": lambda e: ((e["description"] or "").lower(), e["timeInterval"]["start"], e["id"]),
+        "DURATION": lambda e: (duration_seconds(e["timeInterval"]["duration"]) or 0, e["id"]),
+        "AMOUNT": lambda e: (0, e["timeInterval"]["start"], e["id"]),
+    }
+    return keys[column]
 
 
 def _detailed(ws: Workspace, req: dict) -> Response:
-    start = _bound(req.get("dateRangeStart"), "dateRangeStart", up=True)
-    end = _bound(req.get("dateRangeEnd"), "dateRangeEnd", up=False)
+    cfg = ws.config
+    tz_name = req.get("timeZone")
+    tz = zone(tz_name) if tz_name not in (None, "") else owner_zone(ws)
+    start_epoch, start = _bound(req.get("dateRangeStart"), "dateRangeStart", tz, up=True)
+    end_epoch, end = _bound(req.get("dateRangeEnd"), "dateRangeEnd", tz, up=False)
     if end < start:
         raise BadRequest("dateRangeEnd must be after dateRangeStart")
-    if to_epoch(req["dateRangeEnd"]) - to_epoch(req["dateRangeStart"]) > MAX_REPORT_RANGE_DAYS * 86400:
+    if end_epoch - start_epoch > MAX_REPORT_RANGE_DAYS * 86400:
         raise BadRequest(f"Date range cannot be longer than {MAX_REPORT_RANGE_DAYS} days on your plan", 400)
     df = req.get("detailedFilter")
     if df is None:
@@ -330,12 +615,14 @@ def _detailed(ws: Workspace, req: dict) -> Response:
         raise BadRequest("detailedFilter.page and pageSize must be integers")
     if page < 1:
         raise BadRequest("detailedFilter.page must be greater than or equal to 1")
-    if size < 1 or size > MAX_REPORT_PAGE_SIZE:
-        raise BadRequest(f"detailedFilter.pageSize must be between 1 and {MAX_REPORT_PAGE_SIZE}")
-    sort_col = df.get("sortColumn", "DATE")
-    if sort_col not in ("DATE", None):
-        raise BadRequest(f"sortColumn '{sort_col}' is not supported by the sandbox (use DATE)")
-    order = req.get("sortOrder", "DESCENDING")
+    if size < 1:
+        raise BadRequest("detailedFilter.pageSize must be greater than or equal to 1")
+    if cfg.clockify_report_max_page_size:
+        size = min(size, cfg.clockify_report_max_page_size)  # fewer rows than asked, and no word about it
+    sort_col = df.get("sortColumn") or "DATE"
+    if sort_col not in SORT_COLUMNS:
+        raise BadRequest(f"sortColumn '{sort_col}' is not one of {list(SORT_COLUMNS)}")
+    order = req.get("sortOrder", df.get("sortOrder", "DESCENDING")) or "DESCENDING"
     if order not in ("ASCENDING", "DESCENDING"):
         raise BadRequest("sortOrder must be ASCENDING or DESCENDING")
     export = req.get("exportType", "JSON")
@@ -345,20 +632,25 @@ def _detailed(ws: Workspace, req: dict) -> Response:
     billable = req.get("billable")
     desc = req.get("description")
     without_desc = bool(req.get("withoutDescription"))
+    running = cfg.clockify_report_includes_running
     key = (
         "report",
         ws.entries_version,
         start,
         end,
         order,
+        sort_col,
+        running,
         json.dumps({k: sorted(v[0]) if v else None for k, v in filters.items()}, sort_keys=True),
         json.dumps([{k: v[1] if v else None for k, v in filters.items()}, billable, desc, without_desc]),
     )
 
     def build():
-        entries = ws.entries_between(start, end)
+        entries = ws.entries_between(start, end)  # sorted by (start, id)
         lk = _lookups(ws)
         projects = lk["projects"]
+        if not running:
+            entries = [e for e in entries if e["timeInterval"]["end"] is not None]
         if any(filters.values()) or billable is not None or desc or without_desc:
 
             def keep(e: dict) -> bool:
@@ -383,6 +675,8 @@ def _detailed(ws: Workspace, req: dict) -> Response:
                 return True
 
             entries = [e for e in entries if keep(e)]
+        if sort_col != "DATE":
+            entries = sorted(entries, key=_sort_key(sort_col, lk))
         if order == "DESCENDING":
             entries = entries[::-1]
         total = billable_total = 0
@@ -392,7 +686,7 @@ def _detailed(ws: Workspace, req: dict) -> Response:
                 total += secs
                 if e["billable"]:
                     billable_total += secs
-        totals = [
+        totals: list = [
             {
                 "_id": "",
                 "totalTime": total,
@@ -402,14 +696,45 @@ def _detailed(ws: Workspace, req: dict) -> Response:
                 "amounts": [],
             }
         ]
-        return entries, totals
+        return entries, (totals if entries else [None])
 
     entries, totals = ws.cached(key, build, max_items=32)
-    page_entries = entries[(page - 1) * size : page * size]
-    return Response(200, {"totals": totals, "timeentries": [_report_entry(ws, e) for e in page_entries]})
+    lo, hi = (page - 1) * size, page * size
+    if sort_col == "DATE" and cfg.clockify_report_unstable_ties:
+        page_entries = _unstable_slice(entries, lo, hi, f"{cfg.seed}:{page}")
+    else:
+        page_entries = entries[lo:hi]
+    return Response(200, {"totals": totals, "timeentries": [_report_entry(ws, e, tz) for e in page_entries]})
 
 
-def _report_entry(ws: Workspace, e: dict) -> dict:
+def _unstable_slice(entries: list, lo: int, hi: int, seed: str) -> list:
+    """``entries[lo:hi]`` after reordering, differently for every page, the runs of equal start times
+    that cross the page's edges (a sort on a non-unique column, as a database may return it)."""
+    n = len(entries)
+    if lo >= n:
+        return []
+    hi = min(hi, n)
+    out = list(entries)
+    rng = random.Random(seed)
+    for edge in (lo, hi):
+        if edge <= 0 or edge >= n:
+            continue
+        start = entries[edge]["timeInterval"]["start"]
+        if entries[edge - 1]["timeInterval"]["start"] != start:
+            continue
+        a = edge - 1
+        while a > 0 and entries[a - 1]["timeInterval"]["start"] == start:
+            a -= 1
+        b = edge
+        while b < n and entries[b]["timeInterval"]["start"] == start:
+            b += 1
+        run = out[a:b]
+        rng.shuffle(run)
+        out[a:b] = run
+    return out[lo:hi]
+
+
+def _report_entry(ws: Workspace, e: dict, tz: ZoneInfo) -> dict:
     lk = _lookups(ws)
     u = lk["users"].get(e["userId"])
     p = lk["projects"].get(e["projectId"]) if e["projectId"] else None
@@ -418,24 +743,26 @@ def _report_entry(ws: Workspace, e: dict) -> dict:
     ti = e["timeInterval"]
     return {
         "_id": e["id"],
-        "description": e["description"],
+        "description": e["description"] or "",
         "userId": e["userId"],
-        "userName": u["name"] if u else None,
-        "userEmail": u["email"] if u else None,
+        "userName": u["name"] if u else "",
+        "userEmail": u["email"] if u else "",
         "billable": e["billable"],
-        "projectId": e["projectId"],
-        "projectName": p["name"] if p else None,
-        "projectColor": p["color"] if p else None,
-        "clientId": p["clientId"] if p else None,
-        "clientName": p["clientName"] if p else None,
-        "taskId": e["taskId"],
-        "taskName": t["name"] if t else None,
-        "tagIds": list(e["tagIds"]),
+        "projectId": e["projectId"] or "",
+        "projectName": p["name"] if p else "",
+        "projectColor": p["color"] if p else "",
+        "clientId": (p["clientId"] or "") if p else "",
+        "clientName": (p["clientName"] or "") if p else "",
+        "taskId": e["taskId"] or "",
+        "taskName": t["name"] if t else "",
         "tags": [{"id": tid, "name": tags[tid]["name"]} for tid in e["tagIds"] if tid in tags],
-        "type": e["type"],
-        "isLocked": e["isLocked"],
+        "locked": e["isLocked"],
         "approvalRequestId": None,
-        "timeInterval": {"start": ti["start"], "end": ti["end"], "duration": duration_seconds(ti["duration"])},
+        "timeInterval": {
+            "start": render_ts(ti["start"], tz),
+            "end": render_ts(ti["end"], tz),
+            "duration": duration_seconds(ti["duration"]),
+        },
         "amount": 0,
         "rate": 0,
         "customFields": [],

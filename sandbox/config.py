@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 import datetime as _dt
+import re
 from dataclasses import dataclass, replace
 from typing import Optional
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 DEFAULT_CLOCKIFY_API_KEY = "sandbox-clockify-key"
 DEFAULT_LINEAR_API_KEY = "lin_api_sandbox0000000000000000000000000000000"
+CLOCKIFY_REGIONS = ("euc1", "use2", "euw2", "apse2")
+
+_HOST_RE = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
 
 
 @dataclass(frozen=True)
@@ -17,6 +22,9 @@ class SandboxConfig:
     The same config always yields the same data (``anchor=None`` means today's UTC
     date, so pin ``anchor`` where reproducibility across days matters).
     Data covers the days ``[anchor - days + 1, anchor]``.
+
+    The switches below model facts of the real APIs; where ``api-notes.md`` marks a fact *open*, the
+    default is the sandbox's choice and the switch gives the other answer (see sandbox/README.md).
     """
 
     seed: int = 7
@@ -35,7 +43,41 @@ class SandboxConfig:
     clockify_api_key: str = DEFAULT_CLOCKIFY_API_KEY
     linear_api_key: str = DEFAULT_LINEAR_API_KEY
     clockify_rate_per_second: int = 50
-    linear_requests_per_hour: int = 2500
+    linear_requests_per_hour: int = 5000
+    # --- time zones: the API-key owner's Clockify profile zone (the report's and the per-user time
+    # entries' default zone). Only the owner's profile changes with it, never the data.
+    owner_timezone: str = "America/Los_Angeles"
+    # --- Clockify hosts: a regional (euc1, use2, euw2, apse2) or subdomain workspace answers only under
+    # /<region>/api/v1 and /<region>/report/v1 (the sandbox's stand-in for https://<region>.clockify.me).
+    clockify_region: Optional[str] = None
+    clockify_subdomain: Optional[str] = None
+    # what the other hosts answer: "workspace_not_found" (the region default, per the notes) or
+    # "key_unknown" (401 code 4003; the subdomain default: its key was made on the subdomain)
+    clockify_wrong_host: Optional[str] = None
+    # --- Clockify plan: "PAID" (50 requests/s per key, when enforce_rate_limits) or "FREE" (also
+    # clockify_free_requests_per_hour for the whole workspace, both hosts, always enforced)
+    clockify_plan: str = "PAID"
+    clockify_free_requests_per_hour: int = 30
+    # --- open facts (defaults are the sandbox's choice)
+    # DONE tasks: "on_request" (only with is-active=false), "always" (listed unless is-active=true),
+    # "never" (no listing returns them; only the report's taskName names them)
+    clockify_done_tasks: str = "on_request"
+    clockify_report_includes_running: bool = False
+    clockify_report_unstable_ties: bool = False  # sortColumn DATE: equal starts reorder page to page
+    clockify_report_max_page_size: Optional[int] = None  # silently serve fewer rows than asked
+    # changes feed (/entities/deleted|updated|created): "on", "off_404" or "off_403"
+    clockify_changes_feed: str = "on"
+    clockify_changes_delay_s: float = 60.0  # "changes appear about a minute later"
+    # --- Linear
+    linear_complexity_per_hour: int = 250_000
+    linear_ratelimit_status: int = 400  # RATELIMITED comes as HTTP 400 or 429
+    linear_customers_enabled: bool = True  # False: the plan lacks customers (FEATURE_NOT_ACCESSIBLE)
+    linear_archive_bumps_updated_at: bool = True  # open: does archiving / trashing bump updatedAt
+    linear_trash_retention_days: float = 30.0
+    linear_oauth_token: Optional[str] = None  # accepted as "Bearer <token>" when set
+    # --- the clock (sandbox/clock.py): "real", "simulated" (real speed from clock_start) or "frozen"
+    clock: str = "real"
+    clock_start: Optional[_dt.datetime] = None
 
     def __post_init__(self) -> None:
         if self.users < 1 or self.teams < 1 or self.days < 1:
@@ -44,6 +86,29 @@ class SandboxConfig:
             raise ValueError("issues/clients/tags must be >= 0 and projects >= 1")
         if self.entries_per_user_per_day < 0:
             raise ValueError("entries_per_user_per_day must be >= 0")
+        try:
+            ZoneInfo(self.owner_timezone)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"owner_timezone {self.owner_timezone!r} is not an IANA time zone") from None
+        if self.clockify_region and self.clockify_subdomain:
+            raise ValueError("a workspace is regional or on a subdomain, not both")
+        for name in ("clockify_region", "clockify_subdomain"):
+            host = getattr(self, name)
+            if host is not None and (not _HOST_RE.match(host) or host in ("api", "v1", "report", "graphql")):
+                raise ValueError(f"{name} {host!r} is not a host name (lower-case letters, digits, '-')")
+        choices = {
+            "clockify_wrong_host": (None, "workspace_not_found", "key_unknown"),
+            "clockify_plan": ("PAID", "FREE"),
+            "clockify_done_tasks": ("on_request", "always", "never"),
+            "clockify_changes_feed": ("on", "off_404", "off_403"),
+            "linear_ratelimit_status": (400, 429),
+            "clock": ("real", "simulated", "frozen"),
+        }
+        for name, allowed in choices.items():
+            if getattr(self, name) not in allowed:
+                raise ValueError(f"{name} must be one of {allowed}, not {getattr(self, name)!r}")
+        if self.clockify_report_max_page_size is not None and self.clockify_report_max_page_size < 1:
+            raise ValueError("clockify_report_max_page_size must be >= 1")
 
     @property
     def anchor_date(self) -> _dt.date:
@@ -52,6 +117,17 @@ class SandboxConfig:
     @property
     def start_date(self) -> _dt.date:
         return self.anchor_date - _dt.timedelta(days=self.days - 1)
+
+    @property
+    def clockify_host(self) -> Optional[str]:
+        """The path prefix standing for the workspace's host (None: the global hosts)."""
+        return self.clockify_region or self.clockify_subdomain
+
+    @property
+    def wrong_host_answer(self) -> str:
+        if self.clockify_wrong_host:
+            return self.clockify_wrong_host
+        return "key_unknown" if self.clockify_subdomain else "workspace_not_found"
 
     def with_(self, **changes) -> "SandboxConfig":
         return replace(self, **changes)

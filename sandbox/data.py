@@ -20,8 +20,10 @@ import re
 import threading
 import uuid
 from typing import Any, Callable, Iterable, Optional
+from zoneinfo import ZoneInfo
 
 from .config import SandboxConfig
+from .clock import Clock
 from .timefmt import (
     UTC,
     clockify_ts,
@@ -29,7 +31,6 @@ from .timefmt import (
     linear_ts,
     parse_dt,
     to_epoch,
-    utcnow,
 )
 
 DAY = 86400
@@ -137,20 +138,23 @@ LAST_NAMES = [
     "Torres",
     "Vogel",
 ]
-# (IANA name, UTC offset in hours used for working hours; DST is ignored on purpose)
+# Profile time zones, assigned round robin (people sorted by e-mail): the first few already span the
+# globe (a team of 4 covers UTC-8..+5:30, a team of 6 five zones, two of them with DST in opposite
+# hemispheres). People work about 9-to-5 local time, so US-west afternoons and Australian / Japanese
+# mornings cross midnight UTC every working day. Offsets come from zoneinfo, DST-correct per day.
 TIMEZONES = [
-    ("Europe/Berlin", 1.0),
-    ("Europe/London", 0.0),
-    ("Europe/Berlin", 1.0),
-    ("America/New_York", -5.0),
-    ("Europe/Lisbon", 0.0),
-    ("America/Los_Angeles", -8.0),
-    ("Europe/Warsaw", 1.0),
-    ("Asia/Kolkata", 5.5),
-    ("Europe/Madrid", 1.0),
-    ("Europe/Helsinki", 2.0),
-    ("America/Chicago", -6.0),
-    ("Europe/Paris", 1.0),
+    "America/Los_Angeles",
+    "Europe/Berlin",
+    "Asia/Kolkata",
+    "America/New_York",
+    "Australia/Sydney",
+    "Europe/London",
+    "America/Chicago",
+    "Europe/Warsaw",
+    "Asia/Tokyo",
+    "Europe/Lisbon",
+    "America/Sao_Paulo",
+    "Europe/Helsinki",
 ]
 TEAM_DEFS = [
     ("ENG", "Engineering"),
@@ -413,7 +417,9 @@ class Workspace:
     def __init__(self, cfg: SandboxConfig):
         self.config = cfg
         self.lock = threading.RLock()
-        self.clock: Callable[[], _dt.datetime] = utcnow  # replace to freeze "now" for mutations
+        # The sandbox clock (sandbox/clock.py); a plain function returning a datetime also works here
+        # (it then stamps mutations only; budgets keep the Sandbox's own clock).
+        self.clock: Callable[[], _dt.datetime] = Clock.from_config(cfg)
         # Clockify
         self.clockify_workspaces: list[dict] = []
         self.clockify_users: list[dict] = []
@@ -440,6 +446,14 @@ class Workspace:
         self._team_counters: dict[str, int] = {}
         self._cache: dict[Any, Any] = {}
         self.id_factory: Optional[_Ids] = None
+        # Clockify: workspace membership status per user id (GET /users?memberships=WORKSPACE)
+        self.clockify_membership_status: dict[str, str] = {}
+        # Clockify changes feed: {"kind": created|updated|deleted, "at": epoch, "document": entry copy}
+        self.clockify_changes: list[dict] = []
+        self._entry_created_at: dict[str, float] = {}
+        # Linear trash: issue id -> epoch it was trashed; purged linear_trash_retention_days later
+        self.linear_trashed_at: dict[str, float] = {}
+        self.linear_purged: list[dict] = []
 
     # ---------------------------------------------------------------- convenience
     @property
@@ -448,6 +462,9 @@ class Workspace:
 
     def now(self) -> _dt.datetime:
         return parse_dt(self.clock())
+
+    def now_epoch(self) -> float:
+        return to_epoch(self.now())
 
     def cached(self, key: Any, build: Callable[[], Any], max_items: int = 64) -> Any:
         """Tiny cache for derived views, keyed by the caller (include the version!)."""
@@ -512,6 +529,7 @@ class Workspace:
         datetime; duration is recomputed) or the shorthands ``start=`` / ``end=``."""
         with self.lock:
             e = self._entry_by_id[entry_id]
+            self._remember_creation(e)
             ti = dict(e["timeInterval"])
             if "timeInterval" in fields:
                 ti.update(fields.pop("timeInterval") or {})
@@ -524,15 +542,46 @@ class Workspace:
                 raise ValueError(f"unknown time entry fields: {sorted(unknown)}")
             e.update(fields)
             e["timeInterval"] = self._interval(ti["start"], ti.get("end"))
+            self._record_change("updated", e)
             self._touch_entries()
             return e
 
     def delete_time_entry(self, entry_id: str) -> dict:
         with self.lock:
             e = self._entry_by_id.pop(entry_id)
+            self._remember_creation(e)
             self.clockify_time_entries.remove(e)
+            self._record_change("deleted", e)
             self._touch_entries()
             return e
+
+    def _record_change(self, kind: str, entry: dict) -> None:
+        """For GET /entities/{created,updated,deleted}: the change at the clock's time, with a copy of
+        the entry as it was then (main-API shape)."""
+        doc = dict(entry)
+        doc["timeInterval"] = dict(entry["timeInterval"])
+        doc["tagIds"] = list(entry["tagIds"])
+        self.clockify_changes.append(
+            {"kind": kind, "at": self.now_epoch(), "id": entry["id"], "n": len(self.clockify_changes), "document": doc}
+        )
+
+    def _remember_creation(self, entry: dict) -> None:
+        """A generated entry was created when its timer stopped (or started, if it still runs): fixed
+        before its first change, so an edit (stopping the timer now) does not move it."""
+        if entry["id"] not in self._entry_created_at:
+            ti = entry["timeInterval"]
+            self._entry_created_at[entry["id"]] = to_epoch(ti["end"] or ti["start"])
+
+    def entry_created_at(self, entry_id: str) -> float:
+        """When an entry was created (epoch seconds), see :meth:`_remember_creation`."""
+        t = self._entry_created_at.get(entry_id)
+        if t is not None:
+            return t
+        e = self._entry_by_id.get(entry_id)
+        if e is None:
+            return float("-inf")
+        ti = e["timeInterval"]
+        return to_epoch(ti["end"] or ti["start"])
 
     def stop_timer(self, entry_id: str, end: Any = None) -> dict:
         with self.lock:
@@ -574,6 +623,8 @@ class Workspace:
             }
             self.clockify_time_entries.append(e)
             self._entry_by_id[e["id"]] = e
+            self._entry_created_at[e["id"]] = self.now_epoch()
+            self._record_change("created", e)
             self._touch_entries()
             return e
 
@@ -629,9 +680,12 @@ class Workspace:
             return issue
 
     def archive_issue(self, issue_id: str) -> dict:
+        """archivedAt = now; updatedAt too unless ``linear_archive_bumps_updated_at`` is off (open fact)."""
         with self.lock:
             issue = self.get_issue(issue_id)
-            issue["archivedAt"] = issue["updatedAt"] = self._now_linear()
+            issue["archivedAt"] = self._now_linear()
+            if self.config.linear_archive_bumps_updated_at:
+                issue["updatedAt"] = issue["archivedAt"]
             self._touch_linear()
             return issue
 
@@ -639,9 +693,52 @@ class Workspace:
         with self.lock:
             issue = self.get_issue(issue_id)
             issue["archivedAt"] = None
+            issue["trashed"] = False
+            self.linear_trashed_at.pop(issue["id"], None)
             issue["updatedAt"] = self._now_linear()
             self._touch_linear()
             return issue
+
+    def trash_issue(self, issue_id: str) -> dict:
+        """Delete an issue as Linear does: into the trash (``trashed: true``, archived, so only
+        ``includeArchived`` queries see it), permanently removed ``linear_trash_retention_days``
+        (30) days later. updatedAt is bumped unless ``linear_archive_bumps_updated_at`` is off."""
+        with self.lock:
+            issue = self.get_issue(issue_id)
+            now = self._now_linear()
+            issue["trashed"] = True
+            issue["archivedAt"] = now
+            if self.config.linear_archive_bumps_updated_at:
+                issue["updatedAt"] = now
+            self.linear_trashed_at[issue["id"]] = self.now_epoch()
+            self._touch_linear()
+            return issue
+
+    def purge_trashed(self) -> list[dict]:
+        """Remove, from every list and index, the issues trashed at least the retention period ago
+        (by the clock). Called before every Linear request; returns what it removed."""
+        if not self.linear_trashed_at:
+            return []
+        horizon = self.now_epoch() - self.config.linear_trash_retention_days * DAY
+        if min(self.linear_trashed_at.values()) > horizon:
+            return []
+        with self.lock:
+            gone = {i for i, t in self.linear_trashed_at.items() if t <= horizon}
+            if not gone:
+                return []
+            removed = [i for i in self.linear_issues if i["id"] in gone]
+            self.linear_issues = [i for i in self.linear_issues if i["id"] not in gone]
+            for i in self.linear_issues:
+                if i.get("parent") is not None and i["parent"]["id"] in gone:
+                    i["parent"] = None
+            for issue_id in gone:
+                del self.linear_trashed_at[issue_id]
+            for t in self.linear_teams:
+                t["issueCount"] = sum(1 for i in self.linear_issues if i["team"] is t)
+            self.linear_purged.extend(removed)
+            self._index_issues()
+            self._touch_linear()
+            return removed
 
     def edit_issue(self, issue_id: str, **fields: Any) -> dict:
         """Set plain fields (title, estimate, priority, ...; ``state_type="completed"`` moves it to
@@ -717,17 +814,25 @@ def _people(cfg: SandboxConfig, rng: random.Random) -> list[dict]:
     for i in range(cfg.users):
         f, l = combos[i % len(combos)]
         suffix = "" if i < len(combos) else str(i // len(combos) + 1)
-        tz, off = TIMEZONES[i % len(TIMEZONES)]
         people.append(
             {
                 "first": f,
                 "last": l + suffix,
                 "name": f"{f} {l}{suffix}",
                 "email": f"{f.lower()}.{(l + suffix).lower()}@example.com",
-                "tz": tz,
-                "offset": off,
             }
         )
+    # In e-mail order, which is how GET /users sorts by default: creation order and list order agree.
+    people.sort(key=lambda p: p["email"])
+    n = len(people)
+    for i, p in enumerate(people):
+        p["tz"] = TIMEZONES[i % len(TIMEZONES)]
+        # people[0] owns the API key; with 3+ people the last one is a LIMITED account (time tracked
+        # for them, no login) and the one before was deactivated in this workspace two thirds into
+        # the period (account still ACTIVE, membership INACTIVE): both have time entries.
+        p["account_status"] = "LIMITED" if n >= 3 and i == n - 1 else "ACTIVE"
+        p["membership_status"] = "INACTIVE" if n >= 3 and i == n - 2 else "ACTIVE"
+        p["works_until_day"] = (cfg.days * 2) // 3 if p["membership_status"] == "INACTIVE" else None
     return people
 
 
@@ -759,6 +864,12 @@ def _generate(cfg: SandboxConfig) -> Workspace:
     ws.id_factory = ids
     people = _people(cfg, _rng(cfg, "people"))
     _gen_linear(ws, cfg, people, ids, p0, end_ts)
+    # Issues generated as trashed went to the trash 1-25 days before the clock's start (real time by
+    # default): visible now, purged once the clock passes their 30 days.
+    trash_rng, t0 = _rng(cfg, "trash"), ws.now_epoch()
+    for i in ws.linear_issues:
+        if i["trashed"]:
+            ws.linear_trashed_at[i["id"]] = t0 - trash_rng.randrange(1, 26) * DAY
     _gen_clockify(ws, cfg, people, ids, p0, end_ts)
     # drop the generator's private helper keys: the lists hold exactly the APIs' shapes
     for i in ws.linear_issues:
@@ -1289,7 +1400,7 @@ def _gen_clockify(ws: Workspace, cfg: SandboxConfig, people: list[dict], ids: _I
             "hourlyRate": {"amount": 0, "currency": "USD"},
             "memberships": [],
             "imageUrl": "",
-            "featureSubscriptionType": "FREE",
+            "featureSubscriptionType": "FREE" if cfg.clockify_plan == "FREE" else "PRO",
             "workspaceSettings": {
                 "timeRoundingInReports": False,
                 "onlyAdminsSeeBillableRates": True,
@@ -1331,11 +1442,12 @@ def _gen_clockify(ws: Workspace, cfg: SandboxConfig, people: list[dict], ids: _I
                 "profilePicture": "https://img.clockify.me/no-user-image.png",
                 "activeWorkspace": wsid,
                 "defaultWorkspace": wsid,
-                "status": "ACTIVE",
+                "status": p["account_status"],
                 "customFields": [],
                 "settings": {
                     "weekStart": "MONDAY",
-                    "timeZone": p["tz"],
+                    # the key owner's profile zone is configurable; their entries stay where they were
+                    "timeZone": cfg.owner_timezone if i == 0 else p["tz"],
                     "timeFormat": "HOUR24",
                     "dateFormat": "YYYY-MM-DD",
                     "sendNewsletter": False,
@@ -1362,6 +1474,7 @@ def _gen_clockify(ws: Workspace, cfg: SandboxConfig, people: list[dict], ids: _I
             }
         )
     ws.clockify_users = users
+    ws.clockify_membership_status = {u["id"]: p["membership_status"] for u, p in zip(users, people)}
 
     clients = []
     for ci in range(cfg.clients):
@@ -1592,7 +1705,21 @@ def _gen_time_entries(
     lock_before = end_ts - 60 * DAY
     n_tags = len(live_tag_ids)
     n_running = 0 if mu <= 0 else max(1, min(5, len(users) // 6 + 1))
-    running_users = set(rng.sample(range(len(users)), min(n_running, len(users))))
+    # a LIMITED account cannot start a timer and a deactivated member no longer works here
+    can_run = [i for i, p in enumerate(people) if p["account_status"] == "ACTIVE" and not p["works_until_day"]]
+    running_users = set(rng.sample(can_run, min(n_running, len(can_run))))
+    start_ordinal = cfg.start_date.toordinal()
+    offsets: dict[tuple[str, int], int] = {}
+
+    def utc_offset(tz: str, d: int) -> int:
+        """Seconds east of UTC in zone ``tz`` at noon of local day ``d`` (DST-correct: transitions
+        happen at night, so the noon offset holds for the whole working day)."""
+        off = offsets.get((tz, d))
+        if off is None:
+            day = _dt.date.fromordinal(start_ordinal + d)
+            noon = _dt.datetime(day.year, day.month, day.day, 12, tzinfo=ZoneInfo(tz))
+            off = offsets[(tz, d)] = int(noon.utcoffset().total_seconds())
+        return off
 
     def ident_of(iss: dict, when: int) -> str:
         prev = iss["previousIdentifiers"]
@@ -1606,12 +1733,16 @@ def _gen_time_entries(
         lu = linear_by_email.get(p["email"].lower())
         team_id = home.get(lu["id"]) if lu else teams[0]["id"]
         my_projects = team_projects.get(team_id) or live_projects or projects
-        offset = int(p["offset"] * 3600)
         vac_start = randrange(0, max(1, n_days))
         vac_len = randrange(0, 10) if n_days > 30 else 0
-        for d in range(n_days):
-            day0 = p0 + d * DAY
-            wd = (day0 // DAY + 3) % 7  # 0 = Monday
+        until = p["works_until_day"]
+        # local calendar days, one either side of the period, so every UTC day of it is complete
+        for d in range(-1, n_days + 1):
+            if until is not None and d >= until:
+                break
+            day0 = p0 + d * DAY  # local midnight of day d, as if the zone were UTC
+            offset = utc_offset(p["tz"], d)
+            wd = (day0 // DAY + 3) % 7  # 0 = Monday (local)
             is_anchor_day = d == n_days - 1
             force = is_anchor_day and ui in running_users
             if not force:
@@ -1775,9 +1906,44 @@ def _gen_time_entries(
                     }
                 )
 
-    # drop anything that starts after the anchor day
-    last_start = clockify_ts(end_ts)
-    entries = [e for e in entries if e["timeInterval"]["start"] <= last_start]
+    # every other Wednesday an all-hands at 16:00 UTC, logged by everyone for whom that is daytime:
+    # entries with equal start times (the detailed report's DATE order does not separate them)
+    for d in range(n_days):
+        day0 = p0 + d * DAY
+        if (day0 // DAY + 3) % 7 != 2 or (day0 // DAY // 7) % 2:
+            continue
+        s = day0 + 16 * 3600
+        for ui, (p, u) in enumerate(zip(people, users)):
+            if mu <= 0 or (p["works_until_day"] is not None and d >= p["works_until_day"]):
+                continue
+            local_hour = ((s + utc_offset(p["tz"], d)) % DAY) // 3600
+            if not 7 <= local_hour < 19 or random_() < 0.15:
+                continue
+            append(
+                {
+                    "id": oid(s),
+                    "description": "All-hands",
+                    "tagIds": [],
+                    "userId": u["id"],
+                    "billable": False,
+                    "taskId": None,
+                    "projectId": internal["id"],
+                    "workspaceId": wsid,
+                    "timeInterval": {
+                        "start": clockify_ts(s),
+                        "end": clockify_ts(s + 3600),
+                        "duration": iso_duration(3600),
+                    },
+                    "customFieldValues": [],
+                    "type": "REGULAR",
+                    "kioskId": None,
+                    "isLocked": s < lock_before,
+                }
+            )
+
+    # keep what starts within the period (UTC)
+    first_start, last_start = clockify_ts(p0), clockify_ts(end_ts)
+    entries = [e for e in entries if first_start <= e["timeInterval"]["start"] <= last_start]
     # running timers: the last entry of the anchor day of a few users has no end yet
     anchor_start = clockify_ts(end_ts - DAY + 1)
     last_by_user: dict[str, dict] = {}

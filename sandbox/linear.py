@@ -1,5 +1,5 @@
 """Linear GraphQL API: executes queries with graphql-core against Linear's real schema
-(``orchestration/clients/linear_schema.graphql``) over the sandbox dataset.
+(``orchestration/clients/linear/schema.graphql``) over the sandbox dataset.
 
 Behaviour (documented choices where Linear's docs are vague):
 
@@ -16,9 +16,14 @@ Behaviour (documented choices where Linear's docs are vague):
   ``team``, ``state``, ``assignee``, ``creator``, ``cycle``, ``project``). A filter field the sandbox
   does not implement fails with HTTP 400 ``INVALID_INPUT`` (never silently ignored).
 - Complexity is estimated like Linear's (scalar 0.1, object 1, connections multiply their
-  ``nodes``/``edges`` by ``first``/``last``, default 50). Above 10,000 points the request fails with
-  HTTP 400 and ``extensions.code == "QUERY_TOO_COMPLEX"`` (not RATELIMITED: retrying cannot help).
-  The estimate is sent back in ``x-complexity``.
+  ``nodes``/``edges`` by ``first``/``last``, default 50): :func:`estimate_complexity` is the same rule
+  as a pure function. Above 10,000 points the request fails with HTTP 400 and
+  ``extensions.code == "QUERY_TOO_COMPLEX"`` (not RATELIMITED: retrying cannot help). The estimate is
+  sent back in ``x-complexity`` and charged to the hourly complexity budget (server.py).
+- Customers are a plan feature: with ``linear_customers_enabled=False`` any query reaching a
+  ``Customer*`` type answers HTTP 400 ``FEATURE_NOT_ACCESSIBLE``.
+- Trashed issues are purged ``linear_trash_retention_days`` after they were trashed (by the sandbox
+  clock), before each request: they vanish from every query and from ``issue(id:)``.
 - Syntax errors: HTTP 400 ``GRAPHQL_PARSE_FAILED``; schema validation errors: HTTP 400
   ``GRAPHQL_VALIDATION_FAILED``; bad variables: HTTP 400 ``BAD_USER_INPUT``. Resolver errors:
   HTTP 400 when no data could be returned, else 200 with ``data`` and ``errors``.
@@ -56,8 +61,9 @@ DEFAULT_FIRST = 50
 MAX_COMPLEXITY = 10_000
 
 SCHEMA_PATH = os.path.join(
-    os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "orchestration", "clients", "linear_schema.graphql"
+    os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "orchestration", "clients", "linear", "schema.graphql"
 )
+
 
 _schema: Optional[graphql.GraphQLSchema] = None
 _schema_lock = threading.Lock()
@@ -620,11 +626,19 @@ def _cursor_position(ws: Workspace, kind: str, ordered: list, pos: dict, cursor:
 # ---------------------------------------------------------------------------------------------
 # complexity and argument limits (checked before execution, on the whole document)
 # ---------------------------------------------------------------------------------------------
+def _is_connection(t: Any) -> bool:
+    return t.name.endswith("Connection") and hasattr(t, "fields") and "pageInfo" in t.fields
+
+
 def analyze(
     schema: graphql.GraphQLSchema, doc: graphql.DocumentNode, op: OperationDefinitionNode, variables: dict
-) -> tuple[float, list[GraphQLError]]:
+) -> tuple[float, list[GraphQLError], set[str]]:
+    """Linear's complexity rules: 0.1 per scalar property, 1 per object, a connection's ``nodes`` /
+    ``edges`` multiplied by its ``first``/``last`` (default 50). Returns (points, argument errors, names
+    of the object types the query reaches)."""
     fragments = {d.name.value: d for d in doc.definitions if isinstance(d, graphql.FragmentDefinitionNode)}
     errors: list[GraphQLError] = []
+    types: set[str] = set()
 
     def cost(selection_set, parent_type, conn_mult: Optional[float] = None) -> float:
         total = 0.0
@@ -642,12 +656,13 @@ def analyze(
                 if is_leaf_type(ftype):
                     c = 0.1
                 else:
+                    types.add(ftype.name)
                     try:
                         args = get_argument_values(fdef, sel, variables)
                     except GraphQLError as e:
                         errors.append(e)
                         args = {}
-                    if ftype.name.endswith("Connection") and hasattr(ftype, "fields") and "pageInfo" in ftype.fields:
+                    if _is_connection(ftype):
                         first, last = args.get("first"), args.get("last")
                         for an, av in (("first", first), ("last", last)):
                             if av is not None and (av > MAX_FIRST or av < 0):
@@ -677,7 +692,28 @@ def analyze(
     root = {"query": schema.query_type, "mutation": schema.mutation_type, "subscription": schema.subscription_type}[
         op.operation.value
     ]
-    return cost(op.selection_set, root), errors
+    return cost(op.selection_set, root), errors, types
+
+
+def estimate_complexity(query: str, variables: Optional[dict] = None, operation_name: Optional[str] = None) -> float:
+    """The complexity points the sandbox charges for a GraphQL document, before sending it (a pure
+    function: no dataset, no budget). Raises ValueError for a document the schema rejects."""
+    schema = get_schema()
+    doc, syntax_error, validation_errors = _parse_validate(schema, query)
+    if syntax_error is not None or validation_errors:
+        raise ValueError(str(syntax_error or validation_errors[0]))
+    ops = [d for d in doc.definitions if isinstance(d, OperationDefinitionNode)]
+    if operation_name:
+        ops = [o for o in ops if o.name and o.name.value == operation_name]
+    if len(ops) != 1:
+        raise ValueError("name exactly one operation of the document")
+    coerced = get_variable_values(schema, ops[0].variable_definitions or [], variables or {})
+    if isinstance(coerced, list):
+        raise ValueError(str(coerced[0]))
+    points, arg_errors, _types = analyze(schema, doc, ops[0], coerced)
+    if arg_errors:
+        raise ValueError(str(arg_errors[0]))
+    return points
 
 
 # ---------------------------------------------------------------------------------------------
@@ -706,8 +742,19 @@ def _parse_validate(schema: graphql.GraphQLSchema, query: str):
     return result
 
 
-def execute_request(ws: Workspace, payload: Any) -> tuple[int, dict, float]:
-    """Run one GraphQL request body. Returns (http status, JSON body, complexity)."""
+class Prepared:
+    """A request that parsed, validated and priced: run it with :func:`run` once the budget allows."""
+
+    __slots__ = ("doc", "variables", "op_name", "complexity")
+
+    def __init__(self, doc, variables, op_name, complexity):
+        self.doc, self.variables, self.op_name, self.complexity = doc, variables, op_name, complexity
+
+
+def prepare(ws: Workspace, payload: Any):
+    """Parse, validate and price one GraphQL request body: a :class:`Prepared`, or (http status, JSON
+    body, complexity) for a request refused before execution (nothing is charged for those but the
+    request itself)."""
     schema = get_schema()
     if not isinstance(payload, dict):
         return 400, error_body("POST body must be a JSON object", "BAD_USER_INPUT"), 0.0
@@ -740,7 +787,7 @@ def execute_request(ws: Workspace, payload: Any) -> tuple[int, dict, float]:
     coerced = get_variable_values(schema, op.variable_definitions or [], variables)
     if isinstance(coerced, list):
         return 400, {"errors": [_with_code(e, "BAD_USER_INPUT") for e in coerced]}, 0.0
-    complexity, arg_errors = analyze(schema, doc, op, coerced)
+    complexity, arg_errors, types = analyze(schema, doc, op, coerced)
     if arg_errors:
         return (
             400,
@@ -754,12 +801,26 @@ def execute_request(ws: Workspace, payload: Any) -> tuple[int, dict, float]:
             error_body(msg, "QUERY_TOO_COMPLEX", complexity=math.ceil(complexity), maxComplexity=MAX_COMPLEXITY),
             complexity,
         )
+    if not ws.config.linear_customers_enabled and any(t.startswith("Customer") for t in types):
+        return (
+            400,
+            error_body(
+                "Customers are not available on your plan",
+                "FEATURE_NOT_ACCESSIBLE",
+                userPresentableMessage="Customer requests are not enabled for this workspace's plan.",
+            ),
+            complexity,
+        )
+    return Prepared(doc, variables, op_name, complexity)
+
+
+def run(ws: Workspace, prepared: Prepared) -> tuple[int, dict, float]:
     result = graphql.execute(
-        schema,
-        doc,
+        get_schema(),
+        prepared.doc,
         context_value={"ws": ws},
-        variable_values=variables,
-        operation_name=op_name,
+        variable_values=prepared.variables,
+        operation_name=prepared.op_name,
         field_resolver=default_resolver,
     )
     body: dict = {}
@@ -770,7 +831,16 @@ def execute_request(ws: Workspace, payload: Any) -> tuple[int, dict, float]:
         ]
     body["data"] = _ints(result.data)
     status = 400 if result.errors and result.data is None else 200
-    return status, body, complexity
+    return status, body, prepared.complexity
+
+
+def execute_request(ws: Workspace, payload: Any) -> tuple[int, dict, float]:
+    """Run one GraphQL request body without any budget. Returns (http status, JSON body, complexity)."""
+    ws.purge_trashed()
+    prepared = prepare(ws, payload)
+    if not isinstance(prepared, Prepared):
+        return prepared
+    return run(ws, prepared)
 
 
 def _ints(v: Any) -> Any:

@@ -1,18 +1,39 @@
 """The sandbox HTTP server: one ThreadingHTTPServer on 127.0.0.1 serving
 
-- ``/api/v1/...``  Clockify main API          (counted as ``clockify``)
-- ``/v1/...``      Clockify reports API       (counted as ``clockify_reports``)
-- ``/graphql``     Linear GraphQL API         (counted as ``linear``)
-- ``/health``      liveness, not counted
+- ``/api/v1/...``            Clockify main API, global host      (counted as ``clockify``)
+- ``/v1/...``                Clockify reports API, global host   (counted as ``clockify_reports``)
+- ``/<host>/api/v1/...``     Clockify main API on a regional or subdomain host
+                             (``https://<host>.clockify.me/api/v1``; counted as ``clockify``)
+- ``/<host>/report/v1/...``  its reports API (``report``, singular, same host; ``clockify_reports``)
+- ``/graphql``               Linear GraphQL API                  (counted as ``linear``)
+- ``/_sandbox/clock``        the sandbox clock (GET state, POST advance/sleep/set), not counted
+- ``/health``                liveness, not counted
+
+A workspace with ``clockify_region`` / ``clockify_subdomain`` answers only on its own host. On the other
+hosts (the global one included) a request answers as Clockify does for a key or workspace on the wrong
+host (``clockify_wrong_host``): "workspace_not_found" (regions' default): the key is accepted,
+``GET /workspaces`` lists nothing and every workspace path answers 403 Access Denied, as an unknown
+workspace does; "key_unknown" (subdomains' default): 401 ``Api key does not exist`` code 4003.
+
+Budgets, on the sandbox clock (sandbox/clock.py):
+
+- Clockify, paid plan: 50 requests/s per key, both hosts (when ``enforce_rate_limits``). Free plan
+  (``clockify_plan="FREE"``, always enforced): 30 requests/hour for the whole workspace, both hosts.
+  Excess: 429 ``{"message": "Too many requests", "code": 429}``, no Retry-After or reset header.
+- Linear, per user (one key here): 5,000 requests/hour and 250,000 complexity points/hour, token
+  buckets refilled continuously; headers ``x-ratelimit-requests-limit|remaining|reset`` and
+  ``x-ratelimit-complexity-limit|remaining|reset`` (reset: epoch ms when the bucket is full again)
+  and ``x-complexity`` on every authenticated answer. Over budget (when ``enforce_rate_limits``):
+  HTTP ``linear_ratelimit_status`` (400 or 429) with ``RATELIMITED``; a refused request costs nothing.
 
 Order of processing for a counted request: count -> ``latency_ms`` -> injected fault -> auth ->
-rate limit (when ``enforce_rate_limits``) -> handler.
+rate limit -> handler.
 """
 
 from __future__ import annotations
 
-import collections
 import json
+import re
 import socket
 import struct
 import threading
@@ -22,45 +43,39 @@ from typing import Any, Optional
 from urllib.parse import urlsplit
 
 from . import clockify, linear
+from .clock import Clock
 from .config import SandboxConfig
 from .data import Workspace, generate_workspace
 from .faults import Fault, FaultInjector
+from .limits import SlidingWindow, TokenBucket
 
 _dumps = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
 
 CLOCKIFY_PREFIX = "/api/v1"
 REPORTS_PREFIX = "/v1"
+REGIONAL_REPORTS_PREFIX = "/report/v1"
+ADMIN_CLOCK = "/_sandbox/clock"
+_HOSTED = re.compile(r"^/([a-z0-9][a-z0-9-]*)(/api/v1|/report/v1)(/.*)?$")
 
 
-def _api_for(path: str) -> Optional[str]:
+def _route(path: str) -> Optional[tuple[str, Optional[str], str]]:
+    """(api, host or None for the global hosts, path below the API prefix) or None."""
     if path == CLOCKIFY_PREFIX or path.startswith(CLOCKIFY_PREFIX + "/"):
-        return "clockify"
+        return "clockify", None, path[len(CLOCKIFY_PREFIX) :]
     if path.startswith(REPORTS_PREFIX + "/"):
-        return "clockify_reports"
+        return "clockify_reports", None, path[len(REPORTS_PREFIX) :]
     if path == "/graphql" or path == "/graphql/":
-        return "linear"
+        return "linear", None, ""
+    m = _HOSTED.match(path)
+    if m:
+        api = "clockify" if m.group(2) == CLOCKIFY_PREFIX else "clockify_reports"
+        return api, m.group(1), m.group(3) or ""
     return None
 
 
-class _SlidingWindow:
-    """Counts requests per key in a sliding window."""
-
-    def __init__(self, limit: int, window_s: float):
-        self.limit, self.window = limit, window_s
-        self.hits: dict[str, collections.deque] = {}
-        self.lock = threading.Lock()
-
-    def hit(self, key: str, now: float, count: bool = True) -> tuple[bool, int, float]:
-        """-> (allowed, remaining, reset epoch seconds)."""
-        with self.lock:
-            q = self.hits.setdefault(key, collections.deque())
-            while q and q[0] <= now - self.window:
-                q.popleft()
-            allowed = len(q) < self.limit
-            if allowed and count:
-                q.append(now)
-            reset = (q[0] + self.window) if q else now + self.window
-            return allowed, max(0, self.limit - len(q)), reset
+def _api_for(path: str) -> Optional[str]:
+    r = _route(path)
+    return r[0] if r else None
 
 
 class _Server(ThreadingHTTPServer):
@@ -172,13 +187,16 @@ class _Handler(BaseHTTPRequestHandler):
         path, query = url.path, url.query
         length = int(self.headers.get("Content-Length") or 0)
         body = self.rfile.read(length) if length > 0 else b""
-        api = _api_for(path)
-        if api is None:
+        route = _route(path)
+        if route is None:
             if path in ("/", "/health"):
                 self._send(200, {"status": "ok", "apis": ["clockify", "clockify_reports", "linear"], "env": sb.env()})
+            elif path == ADMIN_CLOCK:
+                self._send(*sb._handle_clock(method, body))
             else:
-                self._send(404, {"message": f"No route for {path}", "code": 404})
+                self._send(404, {"message": f"No static resource {path.lstrip('/')}.", "code": 3000})
             return
+        api, host, rest = route
         sb._count(api)
         if sb.latency_ms:
             time.sleep(sb.latency_ms / 1000.0)
@@ -197,7 +215,7 @@ class _Handler(BaseHTTPRequestHandler):
             if api == "linear":
                 status, out, headers = sb._handle_linear(self.headers, body)
             else:
-                status, out, headers = sb._handle_clockify(api, method, path, query, self.headers, body)
+                status, out, headers = sb._handle_clockify(api, host, method, rest, query, self.headers, body)
         except Exception as e:  # a bug in the sandbox must still answer something sensible
             status, headers = 500, {}
             out = (
@@ -217,7 +235,7 @@ class _Handler(BaseHTTPRequestHandler):
         if kind.startswith("ratelimited_"):
             status = 400 if kind == "ratelimited_400" else 429
             sb: Sandbox = self.server.sandbox  # type: ignore[attr-defined]
-            headers.update(sb._linear_limit_headers(remaining=0))
+            headers.update(sb._linear_limit_headers(exhausted=True))
             self._send(
                 status,
                 linear.error_body(
@@ -244,7 +262,7 @@ class _Handler(BaseHTTPRequestHandler):
 
 
 class Sandbox:
-    """A running (or runnable) sandbox: dataset + HTTP server + fault injector.
+    """A running (or runnable) sandbox: dataset + HTTP server + fault injector + clock.
 
     ``with Sandbox(cfg) as sb: ...`` or ``sb = Sandbox(cfg).start(); ...; sb.stop()``.
     """
@@ -261,15 +279,19 @@ class Sandbox:
         self.port = port
         self.workspace: Workspace = workspace if workspace is not None else generate_workspace(self.config)
         self.workspace.entry_index()  # build the bisect index now, not on the first request
+        wc = self.workspace.clock
+        self.clock: Clock = wc if isinstance(wc, Clock) else Clock.from_config(self.config)
         self.faults = FaultInjector(seed=self.config.seed)
         self.latency_ms = self.config.latency_ms
         self.enforce_rate_limits = self.config.enforce_rate_limits
         self._counts = {"clockify": 0, "clockify_reports": 0, "linear": 0}
         self._counts_lock = threading.Lock()
-        self._clockify_limiter = _SlidingWindow(self.config.clockify_rate_per_second, 1.0)
-        self._linear_limiter = _SlidingWindow(self.config.linear_requests_per_hour, 3600.0)
-        self._linear_complexity_limit = 3_000_000
-        self._linear_complexity_used: collections.deque = collections.deque()
+        now = self.clock.time
+        self._clockify_per_key = SlidingWindow(self.config.clockify_rate_per_second, 1.0, now)
+        self._clockify_free = SlidingWindow(self.config.clockify_free_requests_per_hour, 3600.0, now)
+        self._linear_requests = TokenBucket(self.config.linear_requests_per_hour, 3600.0, now)
+        self._linear_complexity = TokenBucket(self.config.linear_complexity_per_hour, 3600.0, now)
+        self._linear_lock = threading.Lock()
         self._server: Optional[_Server] = None
         self._thread: Optional[threading.Thread] = None
 
@@ -313,12 +335,33 @@ class Sandbox:
     def base_url(self) -> str:
         return f"http://{self.host}:{self.port}"
 
-    def env(self) -> dict[str, str]:
-        base = self.base_url
+    def clockify_base(self, host: Optional[str]) -> str:
+        """The stand-in for ``https://<host>.clockify.me`` (a region such as euc1, or a subdomain)."""
+        return f"{self.base_url}/{host}"
+
+    def clockify_urls(self, host: Optional[str] = "auto") -> dict[str, str]:
+        """CLOCKIFY_API_URL / CLOCKIFY_REPORTS_URL of a host: "auto" (default) where the workspace lives,
+        None or "global" the global hosts, else that region or subdomain (a wrong host, unless it is
+        the workspace's)."""
+        if host == "auto":
+            host = self.config.clockify_host
+        if host in (None, "global"):
+            return {
+                "CLOCKIFY_API_URL": f"{self.base_url}{CLOCKIFY_PREFIX}",
+                "CLOCKIFY_REPORTS_URL": f"{self.base_url}{REPORTS_PREFIX}",
+            }
+        base = self.clockify_base(host)
         return {
             "CLOCKIFY_API_URL": f"{base}{CLOCKIFY_PREFIX}",
-            "CLOCKIFY_REPORTS_URL": f"{base}{REPORTS_PREFIX}",
-            "LINEAR_API_URL": f"{base}/graphql",
+            "CLOCKIFY_REPORTS_URL": f"{base}{REGIONAL_REPORTS_PREFIX}",
+        }
+
+    def env(self, clockify_host: Optional[str] = "auto") -> dict[str, str]:
+        """The pipeline's environment for this sandbox. The Clockify URLs point where the workspace
+        lives; ``clockify_host="global"`` (or another region) gives a wrong-host setup to test errors."""
+        return {
+            **self.clockify_urls(clockify_host),
+            "LINEAR_API_URL": f"{self.base_url}/graphql",
             "CLOCKIFY_API_KEY": self.config.clockify_api_key,
             "LINEAR_API_KEY": self.config.linear_api_key,
             "CLOCKIFY_WORKSPACE_ID": self.workspace.workspace_id,
@@ -337,48 +380,82 @@ class Sandbox:
         with self._counts_lock:
             self._counts[api] += 1
 
+    # ------------------------------------------------------------------ clock (admin, not counted)
+    def _handle_clock(self, method: str, body: bytes) -> tuple[int, dict]:
+        if method == "GET":
+            return 200, self.clock.state()
+        if method != "POST":
+            return 405, {"message": f"Request method '{method}' is not supported", "code": 405}
+        try:
+            req = json.loads(body or b"{}")
+            if not isinstance(req, dict) or len(req) != 1:
+                raise ValueError("send one of {'advance': s}, {'sleep': s}, {'set': iso}")
+            ((op, value),) = req.items()
+            if op == "advance":
+                self.clock.advance(float(value))
+            elif op == "sleep":
+                self.clock.sleep(float(value))
+            elif op == "set":
+                self.clock.set(value)
+            else:
+                raise ValueError(f"unknown clock operation {op!r}; use advance, sleep or set")
+        except (ValueError, TypeError) as e:
+            return 400, {"message": str(e), "code": 400}
+        return 200, self.clock.state()
+
     # ------------------------------------------------------------------ Clockify
-    def _handle_clockify(self, api: str, method: str, path: str, query: str, headers, body: bytes):
-        if headers.get("X-Api-Key") != self.config.clockify_api_key:
-            return 401, clockify.UNAUTHORIZED, {}
-        if self.enforce_rate_limits:
-            allowed, _rem, _reset = self._clockify_limiter.hit(self.config.clockify_api_key, time.monotonic())
-            if not allowed:
-                return 429, {"message": "Too many requests", "code": 429}, {}
+    def _handle_clockify(self, api: str, host: Optional[str], method: str, path: str, query: str, headers, body: bytes):
+        cfg = self.config
+        key = headers.get("X-Api-Key")
+        if not key:
+            return 401, dict(clockify.UNAUTHORIZED), {}
+        here = host == cfg.clockify_host
+        if key != cfg.clockify_api_key or (not here and cfg.wrong_host_answer == "key_unknown"):
+            return 401, dict(clockify.KEY_UNKNOWN), {}
+        if self.enforce_rate_limits and not self._clockify_per_key.hit(key):
+            return 429, {"message": "Too many requests", "code": 429}, {}
+        if cfg.clockify_plan == "FREE" and not self._clockify_free.hit(self.workspace.workspace_id):
+            return 429, {"message": "Too many requests", "code": 429}, {}
         if api == "clockify":
-            resp = clockify.handle_main(self.workspace, method, path[len(CLOCKIFY_PREFIX) :], query, body)
+            resp = clockify.handle_main(self.workspace, method, path, query, body, workspace_here=here)
         else:
-            resp = clockify.handle_reports(self.workspace, method, path[len(REPORTS_PREFIX) :], query, body)
+            resp = clockify.handle_reports(self.workspace, method, path, query, body, workspace_here=here)
         return resp.status, resp.body, resp.headers
 
     # ------------------------------------------------------------------ Linear
-    def _linear_limit_headers(
-        self, remaining: Optional[int] = None, reset: Optional[float] = None, complexity: Optional[float] = None
-    ) -> dict:
-        now = time.time()
-        if remaining is None or reset is None:
-            _ok, rem, rst = self._linear_limiter.hit(self.config.linear_api_key, time.monotonic(), count=False)
-            remaining = rem if remaining is None else remaining
-            reset = (rst - time.monotonic() + now) if reset is None else reset
-        with self._counts_lock:
-            used = sum(c for _t, c in self._linear_complexity_used)
+    def _linear_limit_headers(self, exhausted: bool = False, complexity: Optional[float] = None) -> dict:
+        """The budget headers; ``exhausted`` (an injected RATELIMITED fault) reports an empty request
+        bucket, consistently: remaining 0, full again one period from now."""
         h = {
-            "x-ratelimit-requests-limit": self.config.linear_requests_per_hour,
-            "x-ratelimit-requests-remaining": remaining,
-            "x-ratelimit-requests-reset": int(reset * 1000),
-            "x-ratelimit-complexity-limit": self._linear_complexity_limit,
-            "x-ratelimit-complexity-remaining": max(0, int(self._linear_complexity_limit - used)),
-            "x-ratelimit-complexity-reset": int(reset * 1000),
+            **self._linear_requests.headers("x-ratelimit-requests"),
+            **self._linear_complexity.headers("x-ratelimit-complexity"),
         }
+        if exhausted:
+            h["x-ratelimit-requests-remaining"] = 0
+            h["x-ratelimit-requests-reset"] = int((self.clock.time() + 3600.0) * 1000)
         if complexity is not None:
             h["x-complexity"] = int(round(complexity))
         return h
 
     def _handle_linear(self, headers, body: bytes):
+        cfg = self.config
         auth = (headers.get("Authorization") or "").strip()
-        if auth.lower().startswith("bearer "):
-            auth = auth[7:].strip()
-        if auth != self.config.linear_api_key:
+        bearer = auth[7:].strip() if auth.lower().startswith("bearer ") else None
+        if bearer is not None and bearer == cfg.linear_api_key:
+            return (
+                400,
+                linear.error_body(
+                    "It looks like you're trying to use an API key as a Bearer token. Remove the Bearer prefix "
+                    "from the Authorization header: send the personal API key as is.",
+                    "AUTHENTICATION_ERROR",
+                    userPresentableMessage="Personal API keys are sent without the Bearer prefix.",
+                ),
+                {},
+            )
+        ok = auth == cfg.linear_api_key or (
+            bearer is not None and cfg.linear_oauth_token and bearer == cfg.linear_oauth_token
+        )
+        if not ok:
             return (
                 400,
                 linear.error_body(
@@ -388,28 +465,35 @@ class Sandbox:
                 ),
                 {},
             )
-        mono, now = time.monotonic(), time.time()
-        allowed, remaining, reset = self._linear_limiter.hit(self.config.linear_api_key, mono, count=True)
-        reset_epoch = reset - mono + now
-        if self.enforce_rate_limits and not allowed:
-            return (
-                400,
-                linear.error_body(
-                    "Rate limit exceeded", "RATELIMITED", userPresentableMessage="You have exceeded the API rate limit."
-                ),
-                self._linear_limit_headers(remaining=0, reset=reset_epoch),
-            )
         try:
             payload = json.loads(body or b"null")
         except ValueError:
+            return 400, linear.error_body("Malformed JSON body", "BAD_USER_INPUT"), self._linear_limit_headers()
+        ws = self.workspace
+        ws.purge_trashed()
+        prepared = linear.prepare(ws, payload)
+        cost = prepared.complexity if isinstance(prepared, linear.Prepared) else 0.0
+        with self._linear_lock:  # both buckets at once, or neither
+            enforce = self.enforce_rate_limits
+            if enforce and (self._linear_requests.remaining() < 1 or self._linear_complexity.remaining() < cost):
+                limited = True
+            else:
+                limited = False
+                self._linear_requests.take(1, force=True)
+                self._linear_complexity.take(cost, force=True)
+        if limited:
             return (
-                400,
-                linear.error_body("Malformed JSON body", "BAD_USER_INPUT"),
-                self._linear_limit_headers(remaining, reset_epoch),
+                cfg.linear_ratelimit_status,
+                linear.error_body(
+                    "Rate limit exceeded",
+                    "RATELIMITED",
+                    userPresentableMessage="You have exceeded the API rate limit.",
+                    complexity=int(round(cost)),
+                ),
+                self._linear_limit_headers(complexity=cost),
             )
-        status, out, complexity = linear.execute_request(self.workspace, payload)
-        with self._counts_lock:
-            self._linear_complexity_used.append((mono, complexity))
-            while self._linear_complexity_used and self._linear_complexity_used[0][0] <= mono - 3600:
-                self._linear_complexity_used.popleft()
-        return status, out, self._linear_limit_headers(remaining, reset_epoch, complexity)
+        if not isinstance(prepared, linear.Prepared):
+            status, out, complexity = prepared
+        else:
+            status, out, complexity = linear.run(ws, prepared)
+        return status, out, self._linear_limit_headers(complexity=complexity)

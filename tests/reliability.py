@@ -2,7 +2,9 @@
 
 The reference: one clean sync of `RANGE` against a sandbox whose data was changed up front (`mutate`), built
 once per test session (`clean_reference()`, memoised). Every faulty, crashed or incremental scenario must end
-with marts (and raw rows) identical to it: no row lost, none doubled.
+with marts (and raw rows) identical to it: no row lost, none doubled. And the reference itself, like the
+final state of those scenarios, must equal the Python oracle of tests/test_marts_vs_python.py recomputed from
+the sandbox's own records (`assert_marts_match_oracle`): "faulty = clean" and "clean = correct".
 """
 
 from __future__ import annotations
@@ -174,15 +176,46 @@ def clean_reference() -> Path:
     """The clean run's warehouse (built once per session): the mutated sandbox data, no faults."""
     from dagster import DagsterInstance
 
-    from orchestration.sync import run_sync
+    from orchestration.runs import run_sync
+    from orchestration.settings import Settings
     from sandbox import Sandbox
 
     path = TMP / "clean.duckdb"
     with Sandbox(sandbox_config()) as sb:
         mutate(sb.workspace)
         with environment(**sync_env(sb, path)):
-            run_sync(*RANGE, instance=DagsterInstance.ephemeral())
+            run_sync(Settings.from_env(os.environ), *RANGE, instance=DagsterInstance.ephemeral())
+        # The reference every scenario is compared with is itself right: equal to the oracle.
+        assert_marts_match_oracle(path, sb.workspace, *RANGE)
     return path
+
+
+def oracle_tables(ws, first_day: dt.date, last_day: dt.date) -> dict[str, list[dict]]:
+    """The sandbox's records as a sync of [first_day, last_day] reads them: the time entries started on those
+    (UTC) days as the report serves them, and every dimension and issue (the first Linear load is the full
+    history)."""
+    from tests.test_dbt_harness import workspace_tables
+
+    tables = workspace_tables(ws)
+    tables["clockify_time_entries"] = [
+        served_entry(ws, e) for e in tables["clockify_time_entries"] if first_day <= _day(e) <= last_day
+    ]
+    return tables
+
+
+def assert_marts_match_oracle(path: Path, ws, first_day: dt.date, last_day: dt.date) -> None:
+    """Every mart of the warehouse at `path` equals the Python oracle over the sandbox's records."""
+    from tests.test_marts_vs_python import Reference, check_all_marts
+
+    def query(sql: str) -> list[dict]:
+        with duckdb.connect(str(path), read_only=True) as con:
+            cursor = con.execute(sql)
+            names = [d[0] for d in cursor.description]
+            return [dict(zip(names, row)) for row in cursor.fetchall()]
+
+    reference = Reference(oracle_tables(ws, first_day, last_day))
+    assert reference.entries and reference.matched, "the oracle saw no entries: the comparison would be vacuous"
+    check_all_marts(query, reference)
 
 
 def copy_warehouse(source: Path, target: Path) -> Path:
@@ -191,10 +224,9 @@ def copy_warehouse(source: Path, target: Path) -> Path:
 
 
 def _raw_keys():
-    from assets.clockify import clockify_assets
-    from assets.linear import linear_assets
+    from assets.common import API_RAW_KEYS
 
-    return [key for a in [*clockify_assets, *linear_assets] for key in a.keys]
+    return list(API_RAW_KEYS)
 
 
 RAW_KEYS = _raw_keys()
@@ -203,14 +235,53 @@ RAW_KEYS = _raw_keys()
 ODD_DAY = ANCHOR - dt.timedelta(days=2)
 
 
+# Every field of a detailed-report row but its id, user and interval: what an API answer may leave out.
+OPTIONAL_REPORT_FIELDS = (
+    "description", "userName", "userEmail", "billable", "projectId", "projectName", "projectColor", "clientId",
+    "clientName", "taskId", "taskName", "tagIds", "tags", "type", "isLocked", "approvalRequestId", "amount", "rate",
+    "customFields",
+)  # fmt: skip
+_OMITTED = "_tests_fields_omitted_from_report"  # on the workspace: entry id -> fields
+
+
+def omit_from_report(ws, entry_id: str, fields) -> None:
+    """Serve entry `entry_id` in the detailed report without `fields`.
+
+    The sandbox always sends every field of a report row, so a record that misses fields cannot come out of
+    it otherwise; this wraps its row serializer (`sandbox.clockify._report_entry`) once per process and
+    drops the fields for the entries registered here, on this workspace only.
+    """
+    from sandbox import clockify as sandbox_clockify
+
+    real = sandbox_clockify._report_entry
+    if not getattr(real, "omits_registered_fields", False):
+
+        def report_entry(workspace, entry):
+            row = real(workspace, entry)
+            for name in workspace.__dict__.get(_OMITTED, {}).get(entry["id"], ()):
+                row.pop(name, None)
+            return row
+
+        report_entry.omits_registered_fields = True
+        sandbox_clockify._report_entry = report_entry
+    ws.__dict__.setdefault(_OMITTED, {})[entry_id] = tuple(fields)
+
+
+def served_entry(ws, entry: dict) -> dict:
+    """The entry as the report serves it (without the fields `omit_from_report` registered for it)."""
+    omitted = ws.__dict__.get(_OMITTED, {}).get(entry["id"], ())
+    return {k: v for k, v in entry.items() if k not in omitted}
+
+
 def add_odd_records(ws) -> dict:
     """Records that break assumptions: missing optional fields, extra fields, null project/task, zero and
     negative duration, an unknown enum value. They must load, be flagged, never crash a partition."""
     user = sorted(u["id"] for u in ws.clockify_users)[0]
     at = dt.datetime.combine(ODD_DAY, dt.time(22, 0), tzinfo=dt.timezone.utc)
     hour = dt.timedelta(hours=1)
-    # (Records missing optional fields cannot come out of the sandbox's report: see test_bad_input's loader test.)
-    missing = ws.add_time_entry(user, at, at + hour, description="", tag_ids=())
+    # Served without any optional field (see omit_from_report): only its id, user and interval.
+    missing = ws.add_time_entry(user, at, at + hour, description="ENG-1 sent without optional fields")
+    omit_from_report(ws, missing["id"], OPTIONAL_REPORT_FIELDS)
     extra = ws.add_time_entry(user, at + dt.timedelta(minutes=5), at + hour, description="ENG-1 extra fields")
     extra["someNewField"] = {"nested": [1, 2, 3]}
     extra["anotherNewField"] = "surprise"

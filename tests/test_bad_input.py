@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import datetime as dt
+import os
 import re
 
 import duckdb
 import pytest
 
-from assets import raw_tables as t
 from orchestration import cli, preflight
-from orchestration.warehouse import Warehouse
+from orchestration.settings import Settings
+from orchestration.warehouse import raw_tables as t
+from orchestration.warehouse.duckdb import Warehouse
 from tests import reliability as r
 from tests.conftest import ANCHOR
 
@@ -74,7 +76,7 @@ def test_bad_settings_exit_non_zero_one_line_per_problem_and_write_nothing(
 
 
 def test_preflight_is_cheap_and_passes_on_good_settings(pipeline_env):
-    assert preflight.check() == []
+    assert preflight.check(Settings.from_env(os.environ)) == []
     assert pipeline_env.request_counts() == {"clockify": 1, "clockify_reports": 1, "linear": 1}
 
 
@@ -133,7 +135,19 @@ def test_odd_records_from_the_api_are_loaded_and_flagged_not_dropped():
     assert staged[odd["zero"]][:2] == (True, 0.0) and fct[odd["zero"]] == 0.0
     assert staged[odd["nulls"]][2:4] == (None, None) and odd["nulls"] in fct  # null project/task: unmatched
     assert staged[odd["enum"]][4] == "SOME_FUTURE_TYPE" and odd["enum"] in fct
-    assert odd["missing"] in fct and odd["extra"] in fct
+    assert odd["extra"] in fct
+    # The record the report sent without optional fields really lacked them, and still counts its hour.
+    keys = {
+        row[0]: set(row[1])
+        for row in warehouse_rows(
+            path,
+            "SELECT id, json_keys(_raw) FROM raw.clockify_time_entries WHERE id IN ($missing, $extra)",
+            {"missing": odd["missing"], "extra": odd["extra"]},
+        )
+    }
+    report_only = {"userName", "projectName", "taskName", "tags", "clientName", "isLocked", "customFields"}
+    assert report_only <= keys[odd["extra"]] and not report_only & keys[odd["missing"]], keys
+    assert staged[odd["missing"]] == (True, 1.0, None, None, "REGULAR") and fct[odd["missing"]] == 1.0
 
 
 def test_records_with_missing_extra_or_broken_fields_load_without_crashing_the_partition(tmp_path, caplog):

@@ -19,7 +19,9 @@ RUN_FIELDS = {
     "rows_per_s",
     "time_entries_rows_per_s",
     "time_entries_commit_rows_per_s",
-    "peak_rss_mib",
+    "peak_rss_pipeline_mib",
+    "peak_rss_dbt_mib",
+    "load_avg_1min",
     "steps_s",
 }
 
@@ -46,8 +48,12 @@ def test_tiny_benchmark_writes_every_field(tmp_path):
     )
     report = json.loads(out.read_text())
     assert report["machine"]["cores"] >= 1
+    # What anyone checking a figure needs: which code, which machine, how busy it was.
+    assert len(report["commit"]["sha"]) == 40 and isinstance(report["commit"]["uncommitted_changes"], list)
+    assert len(report["load"]["loadavg_start"]) == 3 and len(report["load"]["loadavg_end"]) == 3
     (workload,) = report["workloads"]
     assert workload["users"] == 2 and workload["entries"] > 0
+    assert workload["workload_wall_s"] > 0
     runs = [workload["backfill"], workload["daily"], *workload["strategies"].values()]
     for run in runs:
         assert RUN_FIELDS <= run.keys()

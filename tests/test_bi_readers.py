@@ -17,7 +17,7 @@ import duckdb
 import pytest
 import yaml
 
-from orchestration.publish import publish_marts
+from orchestration.warehouse.publish import publish_marts
 from tests.readers.read_marts import TYPES_SQL, duckdb_runner, snapshot
 from tests.test_dbt_harness import built_warehouse
 

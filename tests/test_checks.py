@@ -9,9 +9,10 @@ import duckdb
 import pytest
 from dagster import AssetCheckSeverity, build_asset_check_context
 
-from assets import raw_tables as t
-from assets.checks import run_window, working_days, working_days_have_entries, working_days_without_entries
-from orchestration.warehouse import Warehouse
+from assets.checks import working_days, working_days_have_entries, working_days_without_entries
+from orchestration.partitions import run_window
+from orchestration.warehouse import raw_tables as t
+from orchestration.warehouse.duckdb import Warehouse
 
 MON = dt.date(2024, 6, 3)  # a Monday
 TODAY = dt.date(2024, 6, 20)

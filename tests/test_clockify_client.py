@@ -7,17 +7,16 @@ from datetime import datetime, timedelta, timezone
 import pytest
 import requests
 
-from orchestration.clients.clockify import (
-    ClockifyClient,
-    as_utc,
+from orchestration.clients.clockify.client import ClockifyClient
+from orchestration.clients.clockify.normalize import (
     format_api_timestamp,
     format_report_timestamp,
     report_row_to_entry,
     seconds_to_iso_duration,
-    split_range,
 )
 from orchestration.clients.errors import ApiError, AuthenticationError, ConfigurationError, QueryError
 from orchestration.clients.http import Transient
+from orchestration.timeutil import as_utc, split_range
 
 UTC = timezone.utc
 KEY = "clockify-secret-key-123"
@@ -369,11 +368,17 @@ def test_retry_after_is_honoured(sb, caplog):
     assert client.requests_made == 2
 
 
-def test_slow_answers_time_out_and_are_retried(sb):
-    client = _live(sb, read_timeout=0.3)
-    sb.faults.add("clockify", "slow", times=1, delay=1.0)
-    assert len(client.tags()) == len(sb.workspace.clockify_tags)
+def test_slow_answers_time_out_and_are_retried(sb, caplog):
+    # A 2 s read timeout and a 5 s answer: far apart, so a loaded machine answering the retry slowly cannot
+    # turn it into a second timeout (with 0.3 s it could, and the exact request count flaked).
+    client = _live(sb, read_timeout=2.0)
+    sb.faults.add("clockify", "slow", times=1, delay=5.0)
+    with caplog.at_level(logging.WARNING):
+        assert len(client.tags()) == len(sb.workspace.clockify_tags)
     assert client.requests_made == 2
+    assert [r.getMessage().split(": ", 1)[1].split(";")[0] for r in caplog.records if "retrying" in r.getMessage()] == [
+        "read timeout after 2 s"
+    ]
 
 
 def test_retries_exhausted_raise_one_line_api_error(sb):

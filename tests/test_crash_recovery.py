@@ -58,7 +58,7 @@ class CliSync:
                 pytest.fail(f"sync exited ({self.proc.returncode}) before {what}:\n{self.output[-3000:]}")
             if time.monotonic() > deadline:
                 self.kill()
-                pytest.fail(f"no {what} within {timeout} s:\n{self.output[-3000:]}")
+                pytest.fail(f"no {what} within {timeout:.0f} s:\n{self.output[-3000:]}")
             time.sleep(0.1)
 
     def kill(self):
@@ -77,7 +77,7 @@ class CliSync:
         except subprocess.TimeoutExpired:
             self.kill()
             pytest.fail(
-                f"the re-run did not finish within {timeout} s (a killed run's pool slot?):\n{self.output[-3000:]}"
+                f"the re-run did not finish within {timeout:.0f} s (a killed run's pool slot?):\n{self.output[-3000:]}"
             )
         self._reader.join(5)
         return self.proc.returncode
@@ -101,7 +101,7 @@ def assert_readable(path: Path) -> None:
         con.execute("SELECT count(*) FROM information_schema.tables").fetchone()
 
 
-def test_sigkill_mid_load_and_mid_dbt_then_the_same_sync_recovers(tmp_path):
+def test_sigkill_mid_load_and_mid_dbt_then_the_same_sync_recovers(tmp_path, budget):
     from sandbox import Sandbox
 
     reference = r.clean_reference()
@@ -114,8 +114,11 @@ def test_sigkill_mid_load_and_mid_dbt_then_the_same_sync_recovers(tmp_path):
         # 1. Killed in the middle of the time-entry partition load (its report request hangs).
         sb.faults.add("clockify_reports", "slow", after=1, delay=300)  # after the preflight check
         first = CliSync(env)
+        # Each wait is capped by what is left of pytest's timeout (the reference above may have used some).
         first.wait_for(
-            lambda: ("clockify_reports", "slow") in [h[:2] for h in sb.faults.history], 180, "time-entry load"
+            lambda: ("clockify_reports", "slow") in [h[:2] for h in sb.faults.history],
+            budget.left(180),
+            "time-entry load",
         )
         first.kill()
         sb.faults.clear()
@@ -123,18 +126,21 @@ def test_sigkill_mid_load_and_mid_dbt_then_the_same_sync_recovers(tmp_path):
 
         # 2. The same sync again, killed in the middle of dbt build (after a mart table was written).
         second = CliSync(env)
-        second.wait_for(lambda: "OK created sql table model marts." in second.output, 240, "dbt mart build")
+        second.wait_for(
+            lambda: "OK created sql table model marts." in second.output, budget.left(240), "dbt mart build"
+        )
         second.kill()
         assert_readable(warehouse)
         assert "marked failed, pool slot freed" in second.output  # the first killed run's slot
 
         # 3. The same sync once more: it completes and the warehouse equals the clean run.
         third = CliSync(env)
-        assert third.finish(300) == 0, third.output[-3000:]
+        assert third.finish(budget.left(300)) == 0, third.output[-3000:]
         assert "marked failed, pool slot freed" in third.output
 
     r.assert_same(r.marts(warehouse), r.marts(reference), "marts")
     r.assert_same(r.raw(warehouse), r.raw(reference), "raw")
+    r.assert_marts_match_oracle(warehouse, sb.workspace, *r.RANGE)  # the recovered marts are also right
 
     from dagster import DagsterInstance, DagsterRunStatus
 

@@ -1,6 +1,9 @@
 """Shared harness for the dbt tests (no tests here): sandbox data with edge cases, a raw-layer loader,
 and one `dbt build` per test session.
 
+The edge cases (`_add_edge_cases`) include what the sandbox never generates: bad intervals, a one-second
+entry, cycle boundaries, issues claiming one identifier, overlapping cycles and write-back link rows.
+
 test_dbt_build.py and test_marts_vs_python.py both call `built_warehouse()`, which is memoised, so the
 whole session builds the warehouse once. The raw-loading step is one function, `RAW_LOADER`; swap it
 (e.g. for the Dagster sync once it exists) without touching the comparisons.
@@ -9,6 +12,7 @@ whole session builds the warehouse once. The raw-loading step is one function, `
 from __future__ import annotations
 
 import atexit
+import contextlib
 import copy
 import datetime as dt
 import functools
@@ -25,7 +29,7 @@ from pathlib import Path
 
 import duckdb
 
-from assets.raw_tables import ALL_TABLES, RawTable
+from orchestration.warehouse.raw_tables import ALL_TABLES, RawTable
 
 REPO = Path(__file__).resolve().parent.parent
 DBT_PROJECT_DIR = REPO / "dbt_project"
@@ -147,6 +151,122 @@ def _add_edge_cases(t: dict[str, list[dict]]) -> None:
             f"{a} long before the first cycle",
         ),
     ]
+    used = {a, b, with_cycle["identifier"], moved["identifier"]}
+    _add_duplicated_identifiers(t, template, [i for i in issues if i["identifier"] not in used], at)
+    _add_overlapping_cycles(t, template, with_cycle, team_cycles)
+    _add_writeback_links(t, template, [i for i in issues if i["identifier"] not in used][-3:], b, at)
+
+
+def _parse(value: str) -> dt.datetime:
+    return dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
+
+
+def _add_duplicated_identifiers(t: dict[str, list[dict]], template: dict, free: list[dict], at) -> None:
+    """Bad data: two issues claiming one identifier (README: the issue holding it as its current identifier
+    wins, then the most recently updated). The claimants sit where list order would pick the wrong one."""
+    issues, entries = t["linear_issues"], t["clockify_time_entries"]
+    older, newer, current = free[0], free[1], free[2]
+    teams = [team["id"] for team in t["linear_teams"]]
+
+    def claimant(number: int, source: dict, updated: dt.datetime, identifier: str, previous: list[str]) -> dict:
+        issue = copy.deepcopy(source)
+        other_team = next(x for x in teams if x != source["team"]["id"])
+        issue.update(
+            id=f"edge-dup-issue-{number}",
+            identifier=identifier,
+            number=float(9000 + number),
+            title=f"Bad data: claims {identifier or previous[0]}",
+            previousIdentifiers=previous,
+            updatedAt=updated.strftime("%Y-%m-%dT%H:%M:%S.000Z"),
+            team={"id": other_team},  # so the wrong winner would move hours to another team
+        )
+        return issue
+
+    # Two current holders: the older claimant comes last in the list, the newer one first.
+    issues.append(claimant(1, older, _parse(older["updatedAt"]) - dt.timedelta(days=30), older["identifier"], []))
+    issues.insert(0, claimant(2, newer, _parse(newer["updatedAt"]) + dt.timedelta(days=1), newer["identifier"], []))
+    # Two previous holders of ZZP-1: the most recently updated wins, whatever the order.
+    base = _parse(current["updatedAt"])
+    issues.insert(0, claimant(3, current, base - dt.timedelta(days=5), "ZZQ-3", ["ZZP-1"]))
+    issues.append(claimant(4, current, base - dt.timedelta(days=9), "ZZQ-4", ["zzp-1"]))
+    # A previous identifier equal to another issue's current one: the current holder wins, even if older.
+    issues.insert(0, claimant(5, current, base + dt.timedelta(days=3), "ZZQ-5", [current["identifier"]]))
+    entries += [
+        _entry(template, "edge00000000000000000013", at(17), at(17.5), f"{older['identifier']} older claimant"),
+        _entry(template, "edge00000000000000000014", at(18), at(18.25), f"{newer['identifier']} newer claimant"),
+        _entry(template, "edge00000000000000000015", at(19), at(19.75), "ZZP-1 previous id claimed twice"),
+        _entry(template, "edge00000000000000000016", at(20), at(20.5), f"{current['identifier']} current wins"),
+    ]
+
+
+def _add_overlapping_cycles(t: dict[str, list[dict]], template: dict, issue: dict, team_cycles: list[dict]) -> None:
+    """Bad data: a cycle overlapping two of its team's cycles (README: the later-starting one wins)."""
+    assert len(team_cycles) >= 4, "the sandbox's teams need a few cycles for this case"
+    first, second = team_cycles[len(team_cycles) // 2 - 2], team_cycles[len(team_cycles) // 2 - 1]
+    week = dt.timedelta(days=7)
+    overlapping = copy.deepcopy(first)
+    overlapping.update(
+        id="edge-overlapping-cycle",
+        number=max(float(c["number"]) for c in team_cycles) + 1,
+        name="Bad data: overlaps two cycles",
+        startsAt=_ts(_parse(first["startsAt"]) + week),
+        endsAt=_ts(_parse(second["startsAt"]) + week),
+    )
+    t["linear_cycles"].append(overlapping)  # last in the list: list order would always pick it
+    in_first = _parse(first["startsAt"]) + dt.timedelta(days=10, hours=9)  # first and the overlap: overlap
+    in_second = _parse(second["startsAt"]) + dt.timedelta(days=2, hours=9)  # overlap and second: second
+    t["clockify_time_entries"] += [
+        _entry(
+            template,
+            "edge00000000000000000017",
+            _ts(in_first),
+            _ts(in_first + dt.timedelta(hours=1)),
+            f"{issue['identifier']} in the overlap, the overlapping cycle started later",
+        ),
+        _entry(
+            template,
+            "edge00000000000000000018",
+            _ts(in_second),
+            _ts(in_second + dt.timedelta(hours=2)),
+            f"{issue['identifier']} in the overlap, the regular cycle started later",
+        ),
+    ]
+
+
+def _add_writeback_links(t: dict[str, list[dict]], template: dict, targets: list[dict], named: str, at) -> None:
+    """raw.clockify_issue_task_links rows, as write-back records them: a link beats any identifier in the text;
+    a link to an issue the warehouse does not know is ignored; of two rows for one task the later wins."""
+    linked, replaced, latest = targets
+    workspace = template["workspaceId"]
+    links = t.setdefault("clockify_issue_task_links", [])
+    for n in (2, 3, 4):
+        task = copy.deepcopy(t["clockify_tasks"][0])
+        task.update(id=f"edgetask{n:016d}", name=f"Linked task {n}", projectId=template["projectId"])
+        t["clockify_tasks"].append(task)
+
+    def link(task: str, issue_id: str, identifier: str, updated: str) -> dict:
+        return dict(
+            task_id=task,
+            issue_id=issue_id,
+            issue_identifier=identifier,
+            project_id=template["projectId"],
+            workspace_id=workspace,
+            task_name=f"{identifier}: linked",
+            status="ACTIVE",
+            linked_at="2025-03-01 08:00:00",
+            updated_at=updated,
+        )
+
+    links += [
+        link("edgetask0000000000000002", linked["id"], linked["identifier"], "2025-03-02 08:00:00"),
+        link("edgetask0000000000000003", "issue-the-warehouse-never-saw", "GONE-1", "2025-03-02 08:00:00"),
+        link("edgetask0000000000000004", latest["id"], latest["identifier"], "2025-03-05 08:00:00"),
+        link("edgetask0000000000000004", replaced["id"], replaced["identifier"], "2025-03-03 08:00:00"),
+    ]
+    t["clockify_time_entries"] += [
+        _entry(template, f"edge{n:020d}", at(h), at(h + 0.5), f"{named} {what}", f"edgetask{k:016d}")
+        for n, h, what, k in ((19, 21, "but linked", 2), (20, 22, "link unknown", 3), (21, 23, "relinked", 4))
+    ]
 
 
 def _add_stale_versions(data: SourceData) -> None:
@@ -190,7 +310,7 @@ def _partition_sql(table: RawTable) -> str:
 
 
 def append_raw(con: duckdb.DuckDBPyConnection, tables: dict[str, list[dict]], loaded_at: dt.datetime) -> None:
-    """Append one load of `tables` (API-shaped records) to the raw layer, typed per assets.raw_tables."""
+    """Append one load of `tables` (API-shaped records) to the raw layer, typed per orchestration.warehouse.raw_tables."""
     by_name = {t.name: t for t in ALL_TABLES}
     con.execute("create schema if not exists raw")
     for name, records in tables.items():
@@ -215,10 +335,28 @@ def load_raw_direct(warehouse_path: Path, data: SourceData) -> None:
             con.execute("create schema if not exists raw")
             con.execute(table.create_sql())
         append_raw(con, data.stale_before, t0)
-        append_raw(con, data.tables, t0 + dt.timedelta(hours=1))
-        append_raw(con, data.stale_after, t0 + dt.timedelta(hours=2))
+        append_raw(con, {k: v for k, v in data.tables.items() if k != "clockify_issue_task_links"}, t0 + HOUR)
+        append_raw(con, data.stale_after, t0 + 2 * HOUR)
+        append_links(con, data.tables.get("clockify_issue_task_links", []))
     finally:
         con.close()
+
+
+HOUR = dt.timedelta(hours=1)
+
+
+def append_links(con: duckdb.DuckDBPyConnection, links: list[dict]) -> None:
+    """Write-back's link rows, into the table write-back itself creates (orchestration/writeback.py)."""
+    if not links:
+        return
+    from orchestration.writeback.links import LINKS_TABLE, ensure_links_table
+
+    ensure_links_table(con)
+    columns = list(links[0])
+    con.executemany(
+        f"insert into {LINKS_TABLE} ({', '.join(columns)}) values ({', '.join('?' for _ in columns)})",
+        [[link[c] for c in columns] for link in links],
+    )
 
 
 RAW_LOADER: Callable[[Path, SourceData], None] = load_raw_direct
@@ -293,7 +431,8 @@ def built_warehouse() -> BuiltWarehouse:
 # ------------------------------------------------------------------- end to end through Dagster
 
 
-def _workspace_tables(ws) -> dict[str, list[dict]]:
+def workspace_tables(ws) -> dict[str, list[dict]]:
+    """A sandbox workspace's records, per raw table name (deep copies)."""
     names = [
         "clockify_workspaces",
         "clockify_users",
@@ -316,13 +455,14 @@ def _workspace_tables(ws) -> dict[str, list[dict]]:
 
 @functools.lru_cache(maxsize=None)
 def built_warehouse_via_sync() -> BuiltWarehouse:
-    """Sandbox API server -> the Dagster job (raw assets + dbt build) via orchestration.sync.run_sync.
+    """Sandbox API server -> the Dagster job (raw assets + dbt build) via orchestration.runs.run_sync.
 
     The marts are then compared with the same Python reference as the direct load. A few changes are
     made through the sandbox before the sync: an issue moves team (time logged under its old identifier
     must follow it) and a timer is left running.
     """
-    from orchestration.sync import run_sync
+    from orchestration.runs import SyncError, run_sync
+    from orchestration.settings import Settings
     from sandbox import Sandbox, SandboxConfig
 
     cfg = SandboxConfig(
@@ -354,11 +494,60 @@ def built_warehouse_via_sync() -> BuiltWarehouse:
                 DBT_SEND_ANONYMOUS_USAGE_STATS="false",
             )
             os.environ.pop("DAGSTER_HOME", None)
-            run_sync(cfg.start_date, cfg.anchor_date)
-            data = SourceData(_workspace_tables(ws))
+            with recorded_dbt_invocations() as invocations:
+                try:
+                    run_sync(Settings.from_env(os.environ), cfg.start_date, cfg.anchor_date)
+                    failure = ""
+                except SyncError as error:  # dbt failing is reported through its return code below
+                    failure = str(error)
+            data = SourceData(workspace_tables(ws))
     finally:
         os.environ.clear()
         os.environ.update(saved)
     seconds = time.monotonic() - start
-    build = DbtRun(["dagster sync"], 0, "", seconds, None)
-    return BuiltWarehouse(path, data, build, seconds)
+    builds = [i for i in invocations if i.args[:1] == ["build"]]
+    if len(builds) != 1:
+        raise AssertionError(f"the sync ran {len(builds)} dbt builds, not 1: {failure or 'no error'}")
+    return BuiltWarehouse(path, data, _dbt_run(builds[0], failure), seconds)
+
+
+@dataclass
+class _Invocation:
+    args: list[str]
+    invocation: object  # dagster_dbt's DbtCliInvocation
+
+
+@contextlib.contextmanager
+def recorded_dbt_invocations():
+    """Every dbt CLI invocation the Dagster dbt assets make in this process, to read their real results."""
+    from dagster_dbt import DbtCliResource
+
+    seen: list[_Invocation] = []
+    real_cli = DbtCliResource.cli
+
+    def cli(self, args, *rest, **kwargs):
+        invocation = real_cli(self, args, *rest, **kwargs)
+        seen.append(_Invocation(list(args), invocation))
+        return invocation
+
+    DbtCliResource.cli = cli
+    try:
+        yield seen
+    finally:
+        DbtCliResource.cli = real_cli
+
+
+def _dbt_run(recorded: _Invocation, failure: str) -> DbtRun:
+    """The build as dbt itself reported it: its exit code and run_results.json."""
+    invocation = recorded.invocation
+    returncode = invocation.process.wait()
+    results_path = Path(invocation.target_path) / "run_results.json"
+    run_results = json.loads(results_path.read_text()) if results_path.exists() else None
+    failed = [
+        f"{r['unique_id']}: {r['status']} {r.get('message') or ''}"
+        for r in (run_results or {}).get("results", [])
+        if r["status"] not in ("success", "pass", "warn", "skipped")
+    ]
+    output = "\n".join([failure, *failed]).strip()
+    seconds = float((run_results or {}).get("elapsed_time") or 0.0)
+    return DbtRun(["dagster sync", *recorded.args], returncode, output, seconds, run_results)

@@ -9,16 +9,17 @@ pages 1..N-1 succeeded, a 2 s read timeout so a `slow` answer is a read timeout,
 from __future__ import annotations
 
 import datetime as dt
+import os
+import threading
 import time
 from collections import Counter
+from dataclasses import dataclass, replace
 
 import pytest
-from dagster import AssetKey, DagsterInstance, EnvVar
+from dagster import AssetKey, DagsterInstance
 
-from orchestration import definitions
-from orchestration.clients.clockify import ClockifyClient
-from orchestration.clients.linear import LinearClient
-from orchestration.sync import SyncError, run_sync
+from orchestration.runs import SyncError, run_sync
+from orchestration.settings import Settings
 from tests import reliability as r
 from tests.conftest import ANCHOR
 
@@ -28,31 +29,61 @@ READ_TIMEOUT = 2.0
 
 
 @pytest.fixture
-def tuned_clients(monkeypatch):
-    original = definitions.build_resources
+def tuned_clients():
+    """The settings of the environment as it is now, with the clients tuned for the matrix."""
 
-    def build():
-        resources = original()
-        c, lin = resources["clockify"], resources["linear"]
-        retry = dict(
-            max_attempts=c.max_attempts,
-            max_retry_seconds=c.max_retry_seconds,
-            backoff_base=0.05,
-            read_timeout=READ_TIMEOUT,
+    def settings() -> Settings:
+        base = Settings.from_env(os.environ)
+        return replace(
+            base,
+            api=replace(base.api, backoff_base=0.05, read_timeout=READ_TIMEOUT),
+            clockify=replace(base.clockify, page_size=4, report_page_size=25),
+            linear=replace(base.linear, page_size=40),
         )
-        resources["clockify"] = ClockifyClient(
-            api_key=EnvVar("CLOCKIFY_API_KEY"),
-            workspace_id=EnvVar("CLOCKIFY_WORKSPACE_ID"),
-            api_url=c.api_url,
-            reports_url=c.reports_url,
-            page_size=4,
-            report_page_size=25,
-            **retry,
-        )
-        resources["linear"] = LinearClient(api_key=EnvVar("LINEAR_API_KEY"), api_url=lin.api_url, page_size=40, **retry)
-        return resources
 
-    monkeypatch.setattr(definitions, "build_resources", build)
+    return settings
+
+
+@dataclass(frozen=True)
+class Wait:
+    service: str  # "Clockify" / "Linear"
+    retry_after: float | None  # the server's Retry-After for the failed attempt, None when it sent none
+    requested: float  # what the retry loop asked to sleep
+    slept: float  # what the sleep really took (monotonic clock)
+
+
+@pytest.fixture
+def waits(monkeypatch) -> list[Wait]:
+    """Every wait of the clients' retry loops, with the Retry-After behind it: through the loop's
+    injectable `sleep` (each RetryingHttp gets a timed one) and the `backoff_delay` it asks for the delay."""
+    from orchestration.clients import http
+
+    seen: list[Wait] = []
+    hint = threading.local()  # pages are fetched from several threads: pair each delay with its own sleep
+    real_backoff, real_init = http.backoff_delay, http.RetryingHttp.__init__
+
+    def backoff(attempt, retry_after=None, *args, **kwargs):
+        hint.retry_after = retry_after
+        return real_backoff(attempt, retry_after, *args, **kwargs)
+
+    def init(self, service, headers, *, sleep=time.sleep, **kwargs):
+        def timed_sleep(seconds):
+            began = time.monotonic()
+            sleep(seconds)
+            seen.append(Wait(service.name, getattr(hint, "retry_after", None), seconds, time.monotonic() - began))
+
+        real_init(self, service, headers, sleep=timed_sleep, **kwargs)
+
+    monkeypatch.setattr(http, "backoff_delay", backoff)
+    monkeypatch.setattr(http.RetryingHttp, "__init__", init)
+    return seen
+
+
+def honoured(waits: list[Wait], service: str) -> list[tuple[float, float]]:
+    """(Retry-After, requested wait) of the service's waits that followed a Retry-After; each really slept."""
+    hinted = [w for w in waits if w.service == service and w.retry_after is not None]
+    assert all(w.slept >= w.requested for w in hinted), hinted
+    return [(w.retry_after, w.requested) for w in hinted]
 
 
 def fired(sb) -> Counter:
@@ -63,7 +94,7 @@ def logs(instance, outcome) -> str:
     return "\n".join(e.user_message for e in instance.all_logs(outcome.run_id))
 
 
-def test_faults_repeats_overlaps_and_changes_end_like_a_clean_run(tuned_clients, tmp_path):
+def test_faults_repeats_overlaps_and_changes_end_like_a_clean_run(tuned_clients, waits, tmp_path):
     from sandbox import Sandbox
 
     reference = r.clean_reference()
@@ -77,9 +108,12 @@ def test_faults_repeats_overlaps_and_changes_end_like_a_clean_run(tuned_clients,
         #    twice after page 1 succeeded.
         faults.add("linear", "ratelimited_400", times=1, retry_after=0)
         faults.add("linear", "500", times=2, after=1)
-        run_sync(start, ANCHOR - dt.timedelta(days=6), asset_selection=[LINEAR_ISSUES], instance=instance)
+        run_sync(
+            tuned_clients(), start, ANCHOR - dt.timedelta(days=6), asset_selection=[LINEAR_ISSUES], instance=instance
+        )
         assert fired(sb) == {("linear", "ratelimited_400"): 1, ("linear", "500"): 2}
         assert not faults.pending()
+        assert honoured(waits, "Linear") == [(0.0, 0.0)]  # Retry-After: 0 means now, not a backoff
         loaded = r.raw(warehouse)["linear_issues"]
         assert len(loaded) == len(sb.workspace.linear_issues) == len({row[0] for row in loaded})
 
@@ -96,9 +130,13 @@ def test_faults_repeats_overlaps_and_changes_end_like_a_clean_run(tuned_clients,
         faults.add("clockify_reports", "truncated", times=1)  # connection closed mid-body
         faults.add("clockify_reports", "reset", times=1)
         faults.add("clockify_reports", "503", times=2, after=2)
-        began = time.monotonic()
-        outcome = run_sync(start, ANCHOR - dt.timedelta(days=6), asset_selection=r.RAW_KEYS, instance=instance)
-        assert time.monotonic() - began >= 1.5  # the three Retry-After waits were honoured
+        waits.clear()
+        outcome = run_sync(
+            tuned_clients(), start, ANCHOR - dt.timedelta(days=6), asset_selection=r.RAW_KEYS, instance=instance
+        )
+        # The three Retry-After waits were honoured: exactly the server's 0.5 s each, really slept (the run's
+        # wall time would prove nothing: the read timeout alone takes 2 s).
+        assert honoured(waits, "Clockify") == [(0.5, 0.5)] * 3
         assert not faults.pending()
         assert set(fired(sb)) == {("clockify", k) for k in ("429", "502", "503", "reset", "truncated")} | {
             ("clockify_reports", k) for k in ("slow", "502", "truncated", "reset", "503")
@@ -114,12 +152,14 @@ def test_faults_repeats_overlaps_and_changes_end_like_a_clean_run(tuned_clients,
         faults.add("linear", "500", times=1, after=3)
         faults.add("linear", "503", times=1, after=5)
         overlap = (ANCHOR - dt.timedelta(days=8), end)
-        run_sync(*overlap, asset_selection=r.RAW_KEYS, instance=instance)
+        waits.clear()
+        run_sync(tuned_clients(), *overlap, asset_selection=r.RAW_KEYS, instance=instance)
         assert fired(sb) == {("linear", "ratelimited_429"): 2, ("linear", "500"): 1, ("linear", "503"): 1}
+        assert honoured(waits, "Linear") == [(0.2, 0.2)] * 2
         after_overlap = r.raw(warehouse)
 
         # 4. The same range again, no change upstream: not a row more, not a row less.
-        run_sync(*overlap, asset_selection=r.RAW_KEYS, instance=instance)
+        run_sync(tuned_clients(), *overlap, asset_selection=r.RAW_KEYS, instance=instance)
         r.assert_same(r.raw(warehouse), after_overlap, "raw after loading the same partitions twice")
 
         # 5. Data changes upstream (edit, delete, stop a timer, move and archive issues, odd records),
@@ -128,11 +168,16 @@ def test_faults_repeats_overlaps_and_changes_end_like_a_clean_run(tuned_clients,
         faults.history.clear()
         faults.add("clockify", "429", times=2, retry_after=None)  # Clockify documents no Retry-After
         faults.add("linear", "ratelimited_400", times=1, after=2, retry_after=0)
-        run_sync(r.MUTATED_DAYS_FROM, end, instance=instance)
+        waits.clear()
+        run_sync(tuned_clients(), r.MUTATED_DAYS_FROM, end, instance=instance)
         assert fired(sb) == {("clockify", "429"): 2, ("linear", "ratelimited_400"): 1}
+        # Without Retry-After the client backs off on its own (two Clockify waits, none claiming a hint).
+        assert honoured(waits, "Clockify") == [] and len([w for w in waits if w.service == "Clockify"]) == 2
 
     r.assert_same(r.raw(warehouse), r.raw(reference), "raw")
     r.assert_same(r.marts(warehouse), r.marts(reference), "marts")
+    # And right, not only equal to the clean run: every mart equals the oracle over the changed data.
+    r.assert_marts_match_oracle(warehouse, sb.workspace, *r.RANGE)
     # The changes really are in the marts (the comparison is not vacuous).
     from tests.test_bad_input import warehouse_rows
 
@@ -203,7 +248,7 @@ def test_exhausted_retries_fail_with_one_line_and_keep_the_warehouse(tuned_clien
             before_case = r.raw(warehouse)
             began = time.monotonic()
             with pytest.raises(SyncError) as info:
-                run_sync(*days, asset_selection=selection, instance=DagsterInstance.ephemeral())
+                run_sync(tuned_clients(), *days, asset_selection=selection, instance=DagsterInstance.ephemeral())
             message = str(info.value)
             assert "\n" not in message and step in message and detail in message and knob in message, message
             assert time.monotonic() - began < 60

@@ -10,14 +10,14 @@ import requests
 
 from orchestration.clients.errors import ApiError, AuthenticationError, QueryError
 from orchestration.clients.http import Transient
-from orchestration.clients.linear import (
+from orchestration.clients.linear.client import (
     LinearClient,
     classify_response,
     operation_name,
     rate_limit_wait,
     updated_at_filter,
 )
-from orchestration.clients.linear_queries import ISSUES_QUERY
+from orchestration.clients.linear.queries import ISSUES_QUERY
 
 UTC = timezone.utc
 KEY = "lin_api_supersecret0123456789"
@@ -94,7 +94,7 @@ def test_validation_failure_names_the_query():
         classify_response(_response(400, body), "Issues")
     message = str(caught.value)
     assert "query Issues" in message and 'Cannot query field "foo"' in message
-    assert "linear_queries.py" in message and "\n" not in message
+    assert "linear/queries.py" in message and "\n" not in message
 
 
 def test_other_graphql_errors_fail_even_on_200_with_partial_data():

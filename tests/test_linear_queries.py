@@ -1,4 +1,4 @@
-"""Every GraphQL document in linear_queries.py is valid against Linear's schema and stays flat.
+"""Every GraphQL document in clients/linear/queries.py is valid against Linear's schema and stays flat.
 
 Documents are discovered, not listed: any module-level string that parses as a GraphQL document (or looks
 like one and so must parse), so a query added later cannot escape these checks.
@@ -25,10 +25,10 @@ from graphql import (
 )
 from graphql.error import GraphQLSyntaxError
 
-from orchestration.clients import linear_queries
-from orchestration.clients.linear import MAX_PAGE_SIZE, LinearClient, operation_name
+from orchestration.clients.linear import queries as linear_queries
+from orchestration.clients.linear.client import MAX_PAGE_SIZE, LinearClient, operation_name
 
-SCHEMA_PATH = Path(linear_queries.__file__).with_name("linear_schema.graphql")
+SCHEMA_PATH = Path(linear_queries.__file__).with_name("schema.graphql")
 LOOKS_LIKE_DOCUMENT = re.compile(r"^\s*(query|mutation|subscription|fragment)\b")
 
 

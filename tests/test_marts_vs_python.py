@@ -3,12 +3,15 @@
 The reference below re-implements the contract (dbt_project/README.md) without SQL: Python's `re` with
 real look-arounds for the identifier rule, datetime arithmetic for hours, a linear scan for cycles.
 The warehouse comes from `built_warehouse()` (sandbox data -> raw loader -> dbt build); swapping the raw
-loader (e.g. for the Dagster sync) does not change this file.
+loader (e.g. for the Dagster sync) does not change this file. An entry's duration is compared exactly (to the
+microsecond), sums to 0.001 h. The per-mart checks (`MART_CHECKS`) also anchor the reliability suites
+(tests/reliability.py: `assert_marts_match_oracle`).
 """
 
 import datetime as dt
 import re
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import pytest
@@ -18,7 +21,8 @@ try:
 except ImportError:  # tests/ without __init__.py
     from test_dbt_harness import built_warehouse, built_warehouse_via_sync
 
-TOL = 0.001  # hours
+TOL = 0.001  # hours, for sums (float noise of adding many entries)
+SECONDS_TOL = 1e-6  # seconds, for one entry's duration: exact to the microsecond
 ID_RULE = re.compile(
     r"(?<![A-Za-z0-9])([A-Za-z][A-Za-z0-9]{0,6})-([0-9]{1,7})(?![A-Za-z0-9])", re.IGNORECASE | re.ASCII
 )
@@ -59,19 +63,25 @@ class Reference:
         self.states = {s["id"]: s for s in tables["linear_workflow_states"]}
         self.users = {u["id"]: u for u in tables["clockify_users"]}
         tasks = {t["id"]: t["name"] for t in tables["clockify_tasks"]}
-        # Write-back links (raw.clockify_issue_task_links rows): task id -> issue id, when the issue exists.
-        # The latest row per task wins, as in staging.
+        # Write-back links (raw.clockify_issue_task_links rows): task id -> issue id. The latest row per task
+        # wins (updated_at, then linked_at); a link to an issue the warehouse does not know is ignored.
         task_links: dict[str, str] = {}
-        for link in sorted(tables.get("clockify_issue_task_links", []), key=lambda l: l["updated_at"]):
+        links = [l for l in tables.get("clockify_issue_task_links", []) if l["task_id"] and l["issue_id"]]
+        for link in sorted(links, key=lambda l: (str(l["updated_at"]), str(l["linked_at"]))):
             task_links[link["task_id"]] = link["issue_id"]
         task_links = {t: i for t, i in task_links.items() if i in self.issues}
-        # identifier -> issue: current identifiers first, then previous ones not taken by a current one
-        self.identifier_to_issue: dict[str, str] = {}
+        # identifier -> issue. Should two issues claim one identifier (bad data), the README's rule: the issue
+        # holding it as its current identifier wins, then the most recently updated (then the smaller id).
+        claims: dict[str, list[tuple]] = defaultdict(list)
         for issue in self.issues.values():
-            self.identifier_to_issue[issue["identifier"].upper()] = issue["id"]
-        for issue in sorted(self.issues.values(), key=lambda i: i["updatedAt"], reverse=True):
+            updated = _dt(issue.get("updatedAt")) or dt.datetime.min
+            claims[issue["identifier"].upper()].append((True, updated, issue["id"]))
             for prev in issue.get("previousIdentifiers") or []:
-                self.identifier_to_issue.setdefault(prev.upper(), issue["id"])
+                claims[prev.upper()].append((False, updated, issue["id"]))
+        self.identifier_to_issue: dict[str, str] = {}
+        for identifier, holders in claims.items():
+            by_id = sorted(holders, key=lambda h: h[2])  # a stable sort keeps the smaller id first on ties
+            self.identifier_to_issue[identifier] = sorted(by_id, key=lambda h: (h[0], h[1]), reverse=True)[0][2]
         cycles_by_team = defaultdict(list)
         for c in self.cycles.values():
             cycles_by_team[c["team"]["id"]].append(c)
@@ -94,10 +104,11 @@ class Reference:
                 if issue_id:
                     break
             team_id = self.issues[issue_id]["team"]["id"] if issue_id else None
-            cycle_id = None
-            for c in cycles_by_team.get(team_id, []):
-                if _dt(c["startsAt"]) <= start < _dt(c["endsAt"]):
-                    cycle_id = c["id"]
+            # The cycle holding the start; should a team's cycles overlap (bad data), the later-starting one
+            # (then the smaller id).
+            holding = [c for c in cycles_by_team.get(team_id, []) if _dt(c["startsAt"]) <= start < _dt(c["endsAt"])]
+            holding.sort(key=lambda c: c["id"])  # max() keeps the first of equal keys: the smaller id
+            cycle_id = max(holding, key=lambda c: _dt(c["startsAt"]))["id"] if holding else None
             self.entries.append(
                 Entry(
                     e["id"],
@@ -227,7 +238,7 @@ class Reference:
 
 # The raw-loading step is the only thing that differs between these: "direct" appends the sandbox's
 # records (plus stale versions and hand-made edge cases) to raw and runs `dbt build`; "dagster_sync" serves
-# the sandbox over HTTP and runs the real job (raw assets, then the dbt assets) through orchestration.sync.
+# the sandbox over HTTP and runs the real job (raw assets, then the dbt assets) through orchestration.runs.
 LOADERS = {"direct": built_warehouse, "dagster_sync": built_warehouse_via_sync}
 
 
@@ -248,38 +259,37 @@ def ref(warehouse) -> Reference:
     return Reference(warehouse.data.tables)
 
 
-def _close(a, b) -> bool:
+def _close(a, b, tol: float = TOL) -> bool:
     if a is None or b is None:
         return a is None and b is None
-    return abs(float(a) - float(b)) <= TOL
+    return abs(float(a) - float(b)) <= tol
 
 
-def _compare(actual: dict, expected: dict, fields: list[str]) -> None:
+def _compare(actual: dict, expected: dict, fields: list[str], tolerance: dict[str, float] | None = None) -> None:
     assert set(actual) == set(expected), set(actual) ^ set(expected)
     bad = []
     for key, exp in expected.items():
         for f in fields:
             a, e = actual[key][f], exp[f]
-            ok = _close(a, e) if isinstance(e, (int, float)) or isinstance(a, (int, float)) else a == e
+            numeric = isinstance(e, (int, float)) or isinstance(a, (int, float))
+            ok = _close(a, e, (tolerance or {}).get(f, TOL)) if numeric else a == e
             if not ok:
                 bad.append((key, f, a, e))
     assert not bad, bad[:20]
 
 
-def test_reference_sees_the_edge_cases(direct_warehouse):
-    """Guard against a vacuous comparison: the data exercises every rule."""
-    ref = Reference(direct_warehouse.data.tables)
-    assert {e.match_source for e in ref.entries} == {"task", "description", None}
-    assert any(e.hours == 0 for e in ref.entries)
-    assert any(e.cycle_id for e in ref.entries) and any(e.issue_id and not e.cycle_id for e in ref.entries)
-    assert len(ref.matched) > 100 and len(ref.entries) - len(ref.matched) > 100
+# Every mart against the reference. `query(sql) -> [row dicts]` reads the warehouse under test; the reliability
+# suites (tests/reliability.py) run the same checks on their clean runs.
+Query = Callable[[str], list[dict]]
 
 
-def test_fct_time_entries_row_by_row(warehouse, ref):
-    rows = {r["time_entry_id"]: r for r in warehouse.query("select * from marts.fct_time_entries")}
+def check_fct_time_entries(query: Query, ref: Reference) -> None:
+    rows = {r["time_entry_id"]: r for r in query("select * from marts.fct_time_entries")}
+    for r in rows.values():
+        r["seconds"] = r["hours"] * 3600.0
     expected = {
         e.id: dict(
-            hours=e.hours,
+            seconds=(e.end - e.start).total_seconds(),
             issue_id=e.issue_id,
             match_source=e.match_source,
             team_id=e.team_id,
@@ -293,27 +303,13 @@ def test_fct_time_entries_row_by_row(warehouse, ref):
         )
         for e in ref.entries
     }
-    _compare(
-        rows,
-        expected,
-        [
-            "hours",
-            "issue_id",
-            "match_source",
-            "team_id",
-            "cycle_id",
-            "entry_date",
-            "user_id",
-            "project_id",
-            "billable",
-            "started_at",
-            "ended_at",
-        ],
-    )
+    fields = list(next(iter(expected.values())))
+    # An entry's duration is exact (whole seconds in, microseconds in the timestamps): a second off is wrong.
+    _compare(rows, expected, fields, tolerance={"seconds": SECONDS_TOL})
 
 
-def test_hours_per_issue(warehouse, ref):
-    rows = {r["issue_id"]: r for r in warehouse.query("select * from marts.hours_per_issue")}
+def check_hours_per_issue(query: Query, ref: Reference) -> None:
+    rows = {r["issue_id"]: r for r in query("select * from marts.hours_per_issue")}
     _compare(
         rows,
         ref.hours_per_issue(),
@@ -332,98 +328,130 @@ def test_hours_per_issue(warehouse, ref):
     )
 
 
-def test_hours_per_team(warehouse, ref):
-    rows = {r["team_id"]: r for r in warehouse.query("select * from marts.hours_per_team")}
+def check_hours_per_team(query: Query, ref: Reference) -> None:
+    rows = {r["team_id"]: r for r in query("select * from marts.hours_per_team")}
     _compare(rows, ref.hours_per_team(), ["hours", "billable_hours", "issue_count", "team_key"])
     assert sum(r["hours"] for r in rows.values()) == pytest.approx(sum(e.hours for e in ref.matched), abs=TOL)
 
 
-def test_hours_per_cycle(warehouse, ref):
-    rows = {r["cycle_id"]: r for r in warehouse.query("select * from marts.hours_per_cycle")}
+def check_hours_per_cycle(query: Query, ref: Reference) -> None:
+    rows = {r["cycle_id"]: r for r in query("select * from marts.hours_per_cycle")}
     _compare(rows, ref.hours_per_cycle(), ["hours", "issue_count", "team_key", "cycle_number"])
 
 
-def test_hours_per_person_week(warehouse, ref):
+def check_hours_per_person_week(query: Query, ref: Reference) -> None:
     rows = {
-        (r["user_id"], r["week_start"], r["year_week"]): r
-        for r in warehouse.query("select * from marts.hours_per_person_week")
+        (r["user_id"], r["week_start"], r["year_week"]): r for r in query("select * from marts.hours_per_person_week")
     }
     _compare(rows, ref.hours_per_person_week(), ["hours", "billable_hours", "matched_hours"])
 
 
-def test_unmatched_hours_by_project(warehouse, ref):
-    rows = {r["project_id"]: r for r in warehouse.query("select * from marts.unmatched_hours_by_project")}
+def check_unmatched_hours_by_project(query: Query, ref: Reference) -> None:
+    rows = {r["project_id"]: r for r in query("select * from marts.unmatched_hours_by_project")}
     _compare(rows, ref.unmatched_by(lambda e: e.project_id), ["total_hours", "unmatched_hours", "unmatched_share"])
 
 
-def test_unmatched_hours_by_person(warehouse, ref):
-    rows = {r["user_id"]: r for r in warehouse.query("select * from marts.unmatched_hours_by_person")}
+def check_unmatched_hours_by_person(query: Query, ref: Reference) -> None:
+    rows = {r["user_id"]: r for r in query("select * from marts.unmatched_hours_by_person")}
     _compare(rows, ref.unmatched_by(lambda e: e.user_id), ["total_hours", "unmatched_hours", "unmatched_share"])
 
 
-def test_estimate_vs_actual_by_team(warehouse, ref):
+ESTIMATE_FIELDS = [
+    "issues_with_time",
+    "estimated_issue_count",
+    "estimate_points",
+    "estimated_issue_hours",
+    "hours",
+    "hours_per_estimate_point",
+]
+NO_TIME = dict.fromkeys(ESTIMATE_FIELDS, 0) | {"estimate_points": 0.0, "hours_per_estimate_point": None}
+
+
+def check_estimate_vs_actual_by_team(query: Query, ref: Reference) -> None:
     per_issue = defaultdict(float)
     for e in ref.matched:
         per_issue[(e.team_id, e.issue_id)] += e.hours
     expected = ref.estimate_vs_actual(per_issue, None)
     for team_id in ref.teams:  # every team has a row, 0 without time
-        expected.setdefault(
-            team_id,
-            dict(
-                issues_with_time=0,
-                estimated_issue_count=0,
-                estimate_points=0.0,
-                estimated_issue_hours=0.0,
-                hours=0.0,
-                hours_per_estimate_point=None,
-            ),
-        )
-    rows = {r["team_id"]: r for r in warehouse.query("select * from marts.estimate_vs_actual_by_team")}
-    _compare(
-        rows,
-        expected,
-        [
-            "issues_with_time",
-            "estimated_issue_count",
-            "estimate_points",
-            "estimated_issue_hours",
-            "hours",
-            "hours_per_estimate_point",
-        ],
-    )
+        expected.setdefault(team_id, dict(NO_TIME))
+    rows = {r["team_id"]: r for r in query("select * from marts.estimate_vs_actual_by_team")}
+    _compare(rows, expected, ESTIMATE_FIELDS)
 
 
-def test_estimate_vs_actual_by_cycle(warehouse, ref):
+def check_estimate_vs_actual_by_cycle(query: Query, ref: Reference) -> None:
     per_issue = defaultdict(float)
     for e in ref.matched:
         if e.cycle_id:
             per_issue[(e.cycle_id, e.issue_id)] += e.hours
     expected = ref.estimate_vs_actual(per_issue, None)
     for cycle_id in ref.cycles:
-        expected.setdefault(
-            cycle_id,
-            dict(
-                issues_with_time=0,
-                estimated_issue_count=0,
-                estimate_points=0.0,
-                estimated_issue_hours=0.0,
-                hours=0.0,
-                hours_per_estimate_point=None,
-            ),
-        )
-    rows = {r["cycle_id"]: r for r in warehouse.query("select * from marts.estimate_vs_actual_by_cycle")}
-    _compare(
-        rows,
-        expected,
-        [
-            "issues_with_time",
-            "estimated_issue_count",
-            "estimate_points",
-            "estimated_issue_hours",
-            "hours",
-            "hours_per_estimate_point",
-        ],
+        expected.setdefault(cycle_id, dict(NO_TIME))
+    rows = {r["cycle_id"]: r for r in query("select * from marts.estimate_vs_actual_by_cycle")}
+    _compare(rows, expected, ESTIMATE_FIELDS)
+
+
+MART_CHECKS = [
+    check_fct_time_entries,
+    check_hours_per_issue,
+    check_hours_per_team,
+    check_hours_per_cycle,
+    check_hours_per_person_week,
+    check_unmatched_hours_by_project,
+    check_unmatched_hours_by_person,
+    check_estimate_vs_actual_by_team,
+    check_estimate_vs_actual_by_cycle,
+]
+
+
+def check_all_marts(query: Query, ref: Reference) -> None:
+    """Every mart equals the reference (for suites that compare a whole warehouse at once)."""
+    for check in MART_CHECKS:
+        check(query, ref)
+
+
+def test_reference_sees_the_edge_cases(direct_warehouse):
+    """Guard against a vacuous comparison: the data exercises every rule."""
+    ref = Reference(direct_warehouse.data.tables)
+    assert {e.match_source for e in ref.entries} == {"link", "task", "description", None}
+    assert any(e.hours == 0 for e in ref.entries)
+    assert any(e.cycle_id for e in ref.entries) and any(e.issue_id and not e.cycle_id for e in ref.entries)
+    assert len(ref.matched) > 100 and len(ref.entries) - len(ref.matched) > 100
+    # the one-second entry: what an 0.001 h tolerance could not see
+    assert any((e.end - e.start).total_seconds() == 1 for e in ref.entries)
+
+
+@pytest.mark.parametrize("check", MART_CHECKS, ids=lambda c: c.__name__.removeprefix("check_"))
+def test_mart_equals_the_reference(warehouse, ref, check):
+    check(warehouse.query, ref)
+
+
+def test_hours_summary(warehouse, ref):
+    entries, matched = ref.entries, ref.matched
+    total = sum(e.hours for e in entries)
+    matched_hours = sum(e.hours for e in matched)
+    per_issue = defaultdict(float)
+    for e in matched:
+        per_issue[e.issue_id] += e.hours
+    estimated = {i: h for i, h in per_issue.items() if ref.issues[i].get("estimate") is not None}
+    points = sum(ref.issues[i]["estimate"] for i in estimated)
+    expected = dict(
+        first_entry_date=min(e.date for e in entries),
+        last_entry_date=max(e.date for e in entries),
+        first_started_at=min(e.start for e in entries),
+        last_started_at=max(e.start for e in entries),
+        hours=total,
+        matched_hours=matched_hours,
+        unmatched_hours=total - matched_hours,
+        matched_share=matched_hours / total if total else None,
+        time_entry_count=len(entries),
+        contributors=len({e.user_id for e in entries}),
+        issue_count=len(per_issue),
+        estimate_points=points,
+        estimated_issue_hours=sum(estimated.values()),
+        hours_per_estimate_point=sum(estimated.values()) / points if points else None,
     )
+    (row,) = warehouse.query("select * from marts.hours_summary")
+    _compare({"all": row}, {"all": expected}, list(expected))
 
 
 def test_edge_cases_land_where_the_contract_says(direct_warehouse):
@@ -448,6 +476,58 @@ def test_edge_cases_land_where_the_contract_says(direct_warehouse):
         ("edge00000000000000000001", False, False),
         ("edge00000000000000000009", True, True),
     }
+
+
+def test_bad_data_tie_breaks_follow_the_readme(direct_warehouse):
+    """README "Marts: what every number means": of two issues claiming one identifier, the current holder wins,
+    then the most recently updated; of overlapping cycles, the later-starting one; a write-back link beats
+    the text, unless it names an issue the warehouse does not know; of two link rows for a task, the later.
+    Expected values are spelt out from the harness's cases (tests/test_dbt_harness.py), not from the oracle."""
+    tables = direct_warehouse.data.tables
+    issues = {i["id"]: i for i in tables["linear_issues"]}
+    fct = {
+        r["time_entry_id"]: r
+        for r in direct_warehouse.query("select * from marts.fct_time_entries where time_entry_id like 'edge%'")
+    }
+    entries = {e["id"]: e for e in tables["clockify_time_entries"] if e["id"].startswith("edge")}
+
+    def named(entry_id: str) -> str:  # the identifier the entry's description starts with
+        return entries[entry_id]["description"].split()[0].upper()
+
+    def original_holder(identifier: str) -> str:  # the sandbox's issue with that identifier, not a claimant
+        (issue_id,) = [i for i, issue in issues.items() if issue["identifier"] == identifier and "dup" not in i]
+        return issue_id
+
+    # Two current holders: the more recently updated wins, wherever it sits in the list.
+    assert fct["edge00000000000000000013"]["issue_id"] == original_holder(named("edge00000000000000000013"))
+    assert issues["edge-dup-issue-1"]["identifier"] == named("edge00000000000000000013")
+    assert fct["edge00000000000000000014"]["issue_id"] == "edge-dup-issue-2"
+    assert issues["edge-dup-issue-2"]["identifier"] == named("edge00000000000000000014")
+    # Two previous holders: the more recently updated. A previous identifier never beats a current one.
+    assert fct["edge00000000000000000015"]["issue_id"] == "edge-dup-issue-3"
+    assert fct["edge00000000000000000016"]["issue_id"] == original_holder(named("edge00000000000000000016"))
+    # The winner's team gets the hours (the losing claimants sit in other teams).
+    for entry_id in ("edge00000000000000000013", "edge00000000000000000014"):
+        assert fct[entry_id]["team_id"] == issues[fct[entry_id]["issue_id"]]["team"]["id"]
+
+    cycles = {c["id"]: c for c in tables["linear_cycles"]}
+    overlapping = cycles["edge-overlapping-cycle"]
+    assert fct["edge00000000000000000017"]["cycle_id"] == "edge-overlapping-cycle"
+    regular = cycles[fct["edge00000000000000000018"]["cycle_id"]]
+    start = entries["edge00000000000000000018"]["timeInterval"]["start"]
+    assert _dt(overlapping["startsAt"]) < _dt(regular["startsAt"]) <= _dt(start) < _dt(overlapping["endsAt"])
+
+    links: dict[str, list[dict]] = {}
+    for link in tables["clockify_issue_task_links"]:
+        links.setdefault(link["task_id"], []).append(link)
+    linked = fct["edge00000000000000000019"]
+    assert (linked["match_source"], linked["issue_id"]) == ("link", links["edgetask0000000000000002"][0]["issue_id"])
+    unknown = fct["edge00000000000000000020"]  # the link's issue is unknown: the description decides
+    assert (unknown["match_source"], unknown["issue_identifier"]) == ("description", named("edge00000000000000000020"))
+    relinked = fct["edge00000000000000000021"]
+    latest = max(links["edgetask0000000000000004"], key=lambda l: l["updated_at"])
+    assert (relinked["match_source"], relinked["issue_id"]) == ("link", latest["issue_id"])
+    assert latest is not links["edgetask0000000000000004"][-1]  # the later row is not the last one loaded
 
 
 def test_staging_keeps_latest_versions(direct_warehouse):

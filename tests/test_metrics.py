@@ -11,7 +11,7 @@ import pytest
 
 from orchestration import cli
 from orchestration.metrics import MetricsError, SemanticLayer, load_semantic_manifest
-from orchestration.publish import publish_marts
+from orchestration.warehouse.publish import publish_marts
 from tests.test_dbt_harness import built_warehouse
 
 

@@ -6,18 +6,22 @@ sensor must answer that run."""
 from __future__ import annotations
 
 import json
+import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
 
-from orchestration.schedules import range_tags
+import pytest
+
+from orchestration.partitions import range_tags
 from tests import reliability as r
 
 ROOT = Path(__file__).resolve().parents[1]
 DAGSTER = str(Path(sys.executable).parent / "dagster")
 
 
-def test_a_multiprocess_run_of_the_range_equals_the_clean_sync(tmp_path):
+def test_a_multiprocess_run_of_the_range_equals_the_clean_sync(tmp_path, budget):
     from sandbox import Sandbox
 
     reference = r.clean_reference()
@@ -25,7 +29,7 @@ def test_a_multiprocess_run_of_the_range_equals_the_clean_sync(tmp_path):
     home = r.dagster_home(tmp_path)
     with Sandbox(r.sandbox_config()) as sb:
         r.mutate(sb.workspace)
-        run = subprocess.run(
+        run = subprocess.Popen(
             [
                 DAGSTER,
                 "job",
@@ -41,33 +45,43 @@ def test_a_multiprocess_run_of_the_range_equals_the_clean_sync(tmp_path):
             ],  # one run for the range, as a backfill launches it
             cwd=ROOT,
             env=r.subprocess_env(sb, warehouse, home),
-            capture_output=True,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
             text=True,
-            timeout=900,
+            start_new_session=True,
         )
-    output = run.stdout + run.stderr
+        try:  # within pytest's timeout (what the reference left of it), and then with the run's output
+            output, _ = run.communicate(timeout=budget.left())
+        except subprocess.TimeoutExpired:
+            os.killpg(run.pid, signal.SIGKILL)  # the CLI and its step processes
+            output, _ = run.communicate()
+            pytest.fail(f"the multiprocess run did not finish within {budget.seconds:.0f} s:\n{output[-5000:]}")
     assert run.returncode == 0 and "RUN_SUCCESS" in output, output[-5000:]
     assert "Multiprocess executor" in output  # the executor UI-launched runs use, not the in-process one
     r.assert_same(r.marts(warehouse), r.marts(reference), "marts")
     r.assert_same(r.raw(warehouse), r.raw(reference), "raw")
+    r.assert_marts_match_oracle(warehouse, sb.workspace, *r.RANGE)  # and right: equal to the oracle
 
     # The write-back sensor, evaluated on that real run: it asks for one write-back run when enabled.
     from dagster import DagsterEventType, DagsterInstance, RunRequest, SkipReason, build_run_status_sensor_context
 
-    from orchestration.sensors import writeback_after_warehouse_run
+    from orchestration.definitions import build_definitions
+    from orchestration.sensors import WRITEBACK_SENSOR
+    from orchestration.settings import Settings
+
+    def sensor(**env):
+        return build_definitions(Settings.from_env({**os.environ, **env})).resolve_sensor_def(WRITEBACK_SENSOR)
 
     with r.environment(DAGSTER_HOME=str(home)):
         with DagsterInstance.get() as instance:
             (run_record,) = instance.get_runs()
             (success,) = instance.all_logs(run_record.run_id, of_type=DagsterEventType.RUN_SUCCESS)
             context = build_run_status_sensor_context(
-                sensor_name=writeback_after_warehouse_run.name,
+                sensor_name=WRITEBACK_SENSOR,
                 dagster_instance=instance,
                 dagster_run=run_record,
                 dagster_event=success.dagster_event,
             )
-            with r.environment(CLOCKIFY_WRITEBACK=None):
-                assert isinstance(writeback_after_warehouse_run(context), SkipReason)
-            with r.environment(CLOCKIFY_WRITEBACK="1"):
-                request = writeback_after_warehouse_run(context)
+            assert isinstance(sensor()(context), SkipReason)
+            request = sensor(CLOCKIFY_WRITEBACK="1")(context)
     assert isinstance(request, RunRequest) and run_record.run_id in request.run_key

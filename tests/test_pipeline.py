@@ -3,20 +3,33 @@
 from __future__ import annotations
 
 import datetime as dt
+import os
+from collections import Counter
 
 import duckdb
-import pytest
 from dagster import materialize
 
-from assets import raw_tables as t
-from assets.clockify import clockify_assets
-from assets.linear import linear_assets
+from assets.clockify import build_clockify_assets
+from assets.common import API_RAW_KEYS
+from assets.linear import build_linear_assets
+from orchestration.partitions import daily_partitions
 from orchestration.resources import build_resources
-from orchestration.sync import run_sync
+from orchestration.runs import run_sync
+from orchestration.settings import Settings
+from orchestration.warehouse import raw_tables as t
 from tests.conftest import ANCHOR
 
 DAY = ANCHOR - dt.timedelta(days=3)
-RAW_ASSETS = [*clockify_assets, *linear_assets]
+
+
+def settings() -> Settings:
+    """The settings of the environment as the test has set it now."""
+    return Settings.from_env(os.environ)
+
+
+def raw_assets():
+    partitions = daily_partitions(settings().start_date)
+    return [*build_clockify_assets(partitions), *build_linear_assets(partitions)]
 
 
 def warehouse_rows(sql: str, params=None):
@@ -36,7 +49,7 @@ def entries_on(sandbox, day: dt.date) -> set[str]:
 
 
 def materialize_day(day: dt.date):
-    result = materialize(RAW_ASSETS, partition_key=day.isoformat(), resources=build_resources())
+    result = materialize(raw_assets(), partition_key=day.isoformat(), resources=build_resources(settings()))
     assert result.success
     return result
 
@@ -94,25 +107,40 @@ def raw_snapshot() -> dict[str, list]:
     }
 
 
-RAW_KEYS = [key for a in RAW_ASSETS for key in a.keys]
+RAW_KEYS = API_RAW_KEYS
 
 
 def test_sync_with_faults_leaves_the_same_raw_rows(pipeline_env, tmp_path, monkeypatch):
     start, end = ANCHOR - dt.timedelta(days=9), ANCHOR - dt.timedelta(days=1)
-    run_sync(start, end, asset_selection=RAW_KEYS)
-    clean = raw_snapshot()
+    pipeline_env.reset_counts()
+    run_sync(settings(), start, end, asset_selection=RAW_KEYS)
+    clean, clean_requests = raw_snapshot(), pipeline_env.request_counts()
 
     monkeypatch.setenv("WAREHOUSE_PATH", str(tmp_path / "faulty.duckdb"))
     faults = pipeline_env.faults
-    faults.add("clockify", "429", times=2, retry_after=0)
-    faults.add("clockify", "503", times=2, after=3)
-    faults.add("clockify_reports", "truncated", times=1)
-    faults.add("clockify_reports", "502", times=1, after=1)
-    faults.add("linear", "ratelimited_400", times=1)
-    faults.add("linear", "500", times=1, after=2)
-    faults.add("linear", "reset", times=1, after=4)
-    before = sum(pipeline_env.request_counts().values())
-    run_sync(start, end, asset_selection=RAW_KEYS)
+    injected = [  # (api, kind, times, after, params)
+        ("clockify", "429", 2, 0, dict(retry_after=0)),
+        ("clockify", "503", 2, 3, {}),
+        ("clockify_reports", "truncated", 1, 0, {}),
+        ("clockify_reports", "502", 1, 0, {}),  # the retry of the truncated page (the range is one page)
+        ("linear", "ratelimited_400", 1, 0, {}),
+        ("linear", "500", 1, 2, {}),
+        ("linear", "reset", 1, 4, {}),
+    ]
+    for api, kind, times, after, params in injected:
+        faults.add(api, kind, times=times, after=after, **params)
+    pipeline_env.reset_counts()
+    run_sync(settings(), start, end, asset_selection=RAW_KEYS)
     assert raw_snapshot() == clean
-    # The faults really fired: at least the 9 injected failures were answered and retried.
-    assert sum(pipeline_env.request_counts().values()) - before >= 9
+    # Every injected failure was answered ...
+    expected = Counter()
+    for api, kind, times, _after, _params in injected:
+        expected[(api, kind)] += times
+    assert Counter((api, kind) for api, kind, _path in faults.history) == expected
+    assert not faults.pending()
+    # ... and cost exactly one retry: the faulty run made the clean run's requests plus one per failure,
+    # per API (a client that re-fetched whole ranges or retried twice would make more).
+    faulty_requests = pipeline_env.request_counts()
+    extra = {api: faulty_requests[api] - clean_requests[api] for api in clean_requests}
+    per_api = {api: sum(n for (a, _kind), n in expected.items() if a == api) for api in clean_requests}
+    assert extra == per_api == {"clockify": 4, "clockify_reports": 2, "linear": 3}

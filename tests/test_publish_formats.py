@@ -1,4 +1,4 @@
-"""What publish writes for BI readers (orchestration/publish_formats.py): the storage version setting,
+"""What publish writes for BI readers (orchestration/warehouse/formats.py): the storage version setting,
 comments, and the Parquet export (content, manifest, atomic swaps under concurrent readers, cleanup)."""
 
 from __future__ import annotations
@@ -14,9 +14,9 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from orchestration import settings
-from orchestration.publish import publish_marts
-from orchestration.publish_formats import MANIFEST_FILE, PublishFormatError
+from orchestration.settings import ConfigError, Settings
+from orchestration.warehouse.formats import MANIFEST_FILE, PublishFormatError
+from orchestration.warehouse.publish import publish_marts
 from tests.test_publish import read_published, temp_files, write_warehouse
 
 MARTS = ["big_entries", "entries", "late", "totals"]
@@ -44,29 +44,42 @@ def test_storage_version_default_and_setting(tmp_path):
     )
 
 
-def test_the_setting_is_read_and_checked_in_one_place(monkeypatch):
-    monkeypatch.delenv("MARTS_STORAGE_VERSION", raising=False)
-    assert settings.marts_storage_version() is None  # publish's default, v1.0.0
-    monkeypatch.setenv("MARTS_STORAGE_VERSION", " v1.4.0 ")
-    assert settings.marts_storage_version() == "v1.4.0"
-    monkeypatch.setenv("MARTS_STORAGE_VERSION", "1.0")
-    with pytest.raises(settings.ConfigError, match=r"MARTS_STORAGE_VERSION='1.0' is not a DuckDB version.*v1\.0\.0"):
-        settings.marts_storage_version()
-    monkeypatch.setenv("MARTS_PARQUET_DIR", "")
-    assert settings.marts_parquet_dir() is None
-    monkeypatch.setenv("MARTS_PARQUET_DIR", "exports/parquet")
-    assert settings.marts_parquet_dir() == Path("exports/parquet")
+def test_the_settings_are_read_and_checked_in_one_place(tmp_path):
+    base = {"WAREHOUSE_PATH": str(tmp_path / "w" / "warehouse.duckdb")}
+    default = Settings.from_env(base)
+    assert default.marts_storage_version is None  # publish's default, v1.0.0
+    assert default.marts_parquet_dir is None
+    assert Settings.from_env({**base, "MARTS_STORAGE_VERSION": " v1.4.0 "}).marts_storage_version == "v1.4.0"
+    assert Settings.from_env({**base, "MARTS_STORAGE_VERSION": "latest"}).marts_storage_version == "latest"
+    with pytest.raises(ConfigError, match=r"MARTS_STORAGE_VERSION='1.0' is not a DuckDB version.*v1\.0\.0") as caught:
+        Settings.from_env({**base, "MARTS_STORAGE_VERSION": "1.0"})
+    assert "\n" not in str(caught.value)
+    assert Settings.from_env({**base, "MARTS_PARQUET_DIR": " "}).marts_parquet_dir is None
+    # Relative: from the warehouse's directory (like MARTS_PATH); absolute as given.
+    relative = Settings.from_env({**base, "MARTS_PARQUET_DIR": "exports/parquet"}).marts_parquet_dir
+    assert relative == tmp_path / "w" / "exports" / "parquet"
+    absolute = Settings.from_env({**base, "MARTS_PARQUET_DIR": str(tmp_path / "p")}).marts_parquet_dir
+    assert absolute == tmp_path / "p"
 
 
-def test_warehouse_sync_refuses_a_malformed_storage_version_before_writing(monkeypatch):
-    from orchestration import preflight
+def test_the_parquet_dir_setting_is_not_resolved_through_its_own_symlink(tmp_path):
+    """The directory is the symlink publish replaces: the setting names the link, never where it points."""
+    (tmp_path / "parquet.v1").mkdir()
+    (tmp_path / "parquet").symlink_to("parquet.v1")
+    got = Settings.from_env({"WAREHOUSE_PATH": str(tmp_path / "w.duckdb"), "MARTS_PARQUET_DIR": "parquet"})
+    assert got.marts_parquet_dir == tmp_path / "parquet"
 
-    for name in ("CLOCKIFY_API_KEY", "CLOCKIFY_WORKSPACE_ID", "LINEAR_API_KEY"):
-        monkeypatch.delenv(name, raising=False)  # no API call: only the settings are checked
+
+def test_warehouse_sync_refuses_a_malformed_storage_version_before_writing(pipeline_env, monkeypatch, capsys, tmp_path):
+    from orchestration import cli
+
     monkeypatch.setenv("MARTS_STORAGE_VERSION", "newest")
-    assert any(p.startswith("MARTS_STORAGE_VERSION='newest' is not a DuckDB version") for p in preflight.check())
-    monkeypatch.setenv("MARTS_STORAGE_VERSION", "v1.0.0")
-    assert not any("MARTS_STORAGE_VERSION" in p for p in preflight.check())
+    day = "2024-06-20"
+    assert cli.main(["sync", "--start", day, "--end", day]) != 0
+    out = capsys.readouterr().out
+    assert out.startswith("error: MARTS_STORAGE_VERSION='newest' is not a DuckDB version") and out.count("\n") == 1
+    assert sum(pipeline_env.request_counts().values()) == 0  # refused before any request
+    assert not (tmp_path / "warehouse.duckdb").exists()
 
 
 @pytest.mark.parametrize(
@@ -257,18 +270,25 @@ def test_readers_of_the_export_see_whole_publishes_while_it_is_replaced(tmp_path
     assert read_export(link)["files"]["totals"][0][0] == 6
 
 
-def test_the_dagster_asset_publishes_with_the_settings(tmp_path, monkeypatch):
-    from dagster import materialize
+def test_the_dagster_asset_publishes_with_the_settings(tmp_path):
+    """Settings -> the warehouse resource (build_resources) -> the published_marts asset -> publish_marts."""
+    from dagster import AssetSpec, materialize, multi_asset
 
-    from assets.publish import published_marts
-    from orchestration.warehouse import Warehouse
+    from assets.publish import build_published_marts
+    from orchestration.resources import build_resources
 
     warehouse = tmp_path / "warehouse.duckdb"
     write_warehouse(warehouse, 4)
-    monkeypatch.setenv("MARTS_PARQUET_DIR", "bi/parquet")
-    monkeypatch.setenv("MARTS_STORAGE_VERSION", "v1.4.0")
-    monkeypatch.delenv("MARTS_PATH", raising=False)
-    result = materialize([published_marts], resources={"warehouse": Warehouse(path=str(warehouse))})
+
+    @multi_asset(specs=[AssetSpec(["marts", name]) for name in MARTS])
+    def fake_dbt_marts():  # only its keys matter: published_marts depends on every marts/ key
+        raise AssertionError("not materialized here")
+
+    settings = Settings.from_env(
+        {"WAREHOUSE_PATH": str(warehouse), "MARTS_PARQUET_DIR": "bi/parquet", "MARTS_STORAGE_VERSION": "v1.4.0"}
+    )
+    published_marts = build_published_marts(fake_dbt_marts)
+    result = materialize([published_marts], resources={"warehouse": build_resources(settings)["warehouse"]})
     assert result.success
     assert storage_version(tmp_path / "marts.duckdb") == "v1.4.0+"
     assert read_export(tmp_path / "bi" / "parquet")["files"]["totals"][0][0] == 4

@@ -1,5 +1,7 @@
 """The HTML report: its numbers equal the figures computed from the marts, it is self-contained and
-XSS-safe, and headless Chromium really draws its charts.
+XSS-safe, and headless Chromium really draws its charts. Most tests use small hand-built marts (every
+figure predictable); one renders the marts of a real `dbt build` (the dbt harness's warehouse, published)
+and compares the report with the Python oracle.
 
 Chromium is required (no skip): `apt-get install -y chromium` (Debian/Ubuntu), or set CHROMIUM to its path.
 """
@@ -24,10 +26,17 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from orchestration.publish import publish_marts
-from orchestration.report import write_report
+from orchestration.report.render import write_report
+from orchestration.warehouse.publish import publish_marts
 
 XSS_TITLE = "<script>alert(1)</script>"
+DERIVED_MARTS = (
+    "hours_summary",
+    "estimate_vs_actual_by_team",
+    "estimate_vs_actual_by_cycle",
+    "unmatched_hours_by_project",
+    "unmatched_hours_by_person",
+)
 XSS_USER = '<img src=x onerror="alert(2)">'
 AMP_PROJECT = 'R&D "Platform" <beta>'
 
@@ -76,7 +85,7 @@ def build_marts(path: Path) -> None:
 
 
 def build_warehouse_marts(path: Path) -> None:
-    """The four marts the report reads, in schema `marts` as dbt builds them (plus a column it ignores)."""
+    """The marts the report reads, in schema `marts` as dbt builds them (plus a column it ignores)."""
     building = path.with_name("building.duckdb")  # in a file named marts.duckdb, `marts.x` is ambiguous
     con = duckdb.connect(str(building))
     try:
@@ -128,11 +137,63 @@ def build_warehouse_marts(path: Path) -> None:
             GROUP BY ALL""")
         con.execute("""CREATE TABLE marts.hours_per_team AS
             SELECT * FROM (VALUES ('ENG', 'Engineering'), ('DES', 'Design')) t(team_key, team_name)""")
+        build_derived_marts(con)
         con.execute("DROP TABLE marts.issues_src")
         con.execute("DROP TABLE marts.cycles_src")
     finally:
         con.close()
     os.replace(building, path)
+
+
+def build_derived_marts(con) -> None:
+    """The marts the report reads that dbt derives from the ones above, as dbt defines them (the fixture's
+    stand-in for a dbt build): totals, estimate vs actual by team and by cycle, unmatched shares."""
+    con.execute("""CREATE TABLE marts.hours_summary AS
+        SELECT min(entry_date) AS first_entry_date, max(entry_date) AS last_entry_date,
+               min(started_at) AS first_started_at, max(started_at) AS last_started_at,
+               coalesce(sum("hours"), 0) AS "hours",
+               coalesce(sum("hours") FILTER (WHERE issue_id IS NOT NULL), 0) AS matched_hours,
+               coalesce(sum("hours") FILTER (WHERE issue_id IS NULL), 0) AS unmatched_hours,
+               sum("hours") FILTER (WHERE issue_id IS NOT NULL) / nullif(sum("hours"), 0) AS matched_share,
+               count(*) AS time_entry_count, count(DISTINCT user_id) AS contributors,
+               count(DISTINCT issue_id) AS issue_count,
+               (SELECT sum("hours") FILTER (WHERE estimate IS NOT NULL) / nullif(sum(estimate), 0)
+                FROM marts.hours_per_issue) AS hours_per_estimate_point
+        FROM marts.fct_time_entries""")
+    estimate_columns = """count(*) AS issues_with_time, count(estimate) AS estimated_issue_count,
+        coalesce(sum(estimate), 0) AS estimate_points,
+        coalesce(sum("hours") FILTER (WHERE estimate IS NOT NULL), 0) AS estimated_issue_hours,
+        coalesce(sum("hours") FILTER (WHERE estimate IS NULL), 0) AS unestimated_issue_hours,
+        coalesce(sum("hours"), 0) AS "hours",
+        sum("hours") FILTER (WHERE estimate IS NOT NULL) / nullif(sum(estimate), 0) AS hours_per_estimate_point"""
+    con.execute(f"""CREATE TABLE marts.estimate_vs_actual_by_team AS
+        SELECT team_key, {estimate_columns} FROM marts.hours_per_issue GROUP BY team_key""")
+    con.execute(f"""CREATE TABLE marts.estimate_vs_actual_by_cycle AS
+        WITH in_cycle AS (
+            SELECT c.team_key, c.cycle_number, c.cycle_starts_at, e.issue_id, i.estimate, e."hours"
+            FROM marts.fct_time_entries e
+            JOIN marts.issues_src i USING (issue_id)
+            JOIN marts.cycles_src c
+              ON c.team_key = i.team_key AND c.cycle_starts_at <= e.started_at AND e.started_at < c.cycle_ends_at
+        ),
+        per_issue AS (
+            SELECT team_key, cycle_number, cycle_starts_at, issue_id, any_value(estimate) AS estimate,
+                   sum("hours") AS "hours"
+            FROM in_cycle GROUP BY ALL
+        )
+        SELECT team_key, cycle_number, cycle_starts_at, {estimate_columns} FROM per_issue GROUP BY ALL""")
+    for mart, key, names in (
+        ("unmatched_hours_by_project", "project_id", "any_value(project_name) AS project_name, "
+         "any_value(client_name) AS client_name"),
+        ("unmatched_hours_by_person", "user_id", "any_value(user_name) AS user_name"),
+    ):  # fmt: skip
+        con.execute(f"""CREATE TABLE marts.{mart} AS
+            SELECT {key}, {names},
+                   coalesce(sum("hours") FILTER (WHERE issue_id IS NULL), 0) AS unmatched_hours,
+                   sum("hours") AS total_hours,
+                   coalesce(sum("hours") FILTER (WHERE issue_id IS NULL), 0) / nullif(sum("hours"), 0)
+                       AS unmatched_share
+            FROM marts.fct_time_entries GROUP BY {key}""")
 
 
 def expected_figures() -> dict:
@@ -330,7 +391,7 @@ def test_empty_marts_still_render(tmp_path):
     marts = tmp_path / "marts.duckdb"
     build_marts(marts)
     con = duckdb.connect(str(marts))
-    for table in ("fct_time_entries", "hours_per_issue", "hours_per_cycle"):
+    for table in ("fct_time_entries", "hours_per_issue", "hours_per_cycle", *DERIVED_MARTS):
         con.execute(f"DELETE FROM {table}")
     con.close()
     page = write_report(marts, tmp_path / "r.html").read_text()
@@ -557,14 +618,89 @@ def test_report_renders_in_chromium(report, tmp_path):
 
 
 def test_run_report_publishes_missing_marts_then_writes(tmp_path, monkeypatch):
-    from orchestration.report import run_report
+    from orchestration.report.render import run_report
+    from orchestration.settings import Settings
 
     warehouse = tmp_path / "warehouse.duckdb"
     build_warehouse_marts(warehouse)  # the warehouse has marts, nothing was published yet
-    monkeypatch.setenv("WAREHOUSE_PATH", str(warehouse))
-    monkeypatch.delenv("MARTS_PATH", raising=False)
-    out = run_report(tmp_path / "site" / "report.html")
+    settings = Settings.from_env({"WAREHOUSE_PATH": str(warehouse)})  # no MARTS_PATH: beside the warehouse
+    out = run_report(settings, tmp_path / "site" / "report.html")
     assert (tmp_path / "marts.duckdb").exists()
     page = out.read_text()
     assert re.search(r'id="kpi-total-hours">([^<]*)<', page).group(1) == h(expected_figures()["total"])
     assert "marts published" in page
+
+
+# ------------------------------------------------------------------------------ from a real dbt build
+
+
+@pytest.fixture(scope="module")
+def built_report(tmp_path_factory):
+    """The report of the dbt harness's warehouse (sandbox data and its edge cases -> raw -> `dbt build`),
+    published by the real publish step, and the Python oracle over the same records."""
+    from tests.test_dbt_harness import built_warehouse
+    from tests.test_marts_vs_python import Reference
+
+    warehouse = built_warehouse()
+    assert warehouse.build.returncode == 0, warehouse.build.output[-3000:]
+    directory = tmp_path_factory.mktemp("built-report")
+    published = publish_marts(warehouse.path, directory / "marts.duckdb")
+    page = write_report(published.path, directory / "report.html").read_text(encoding="utf-8")
+    return page, Reference(warehouse.data.tables), warehouse.data.tables
+
+
+def test_report_of_a_real_build_equals_the_oracle(built_report):
+    """Not hand-built marts: every figure of the report from `dbt build`'s marts, against the oracle."""
+    from orchestration.report.figures import TOP_ISSUES
+
+    page, ref, tables = built_report
+    t = parse_tables(page).tables
+    total = sum(e.hours for e in ref.entries)
+    assert re.search(r'id="kpi-total-hours">([^<]*)<', page).group(1) == h(total)
+    matched_share = sum(e.hours for e in ref.matched) / total
+    assert re.search(r'id="kpi-matched-share">([^<]*)<', page).group(1) == pct(matched_share)
+
+    # Hours per team per cycle: every cycle with time (the bad-data overlapping cycle included).
+    with_time = {
+        (c["team_key"], str(c["cycle_number"]), h(c["hours"]), str(c["issue_count"]))
+        for c in ref.hours_per_cycle().values()
+        if c["hours"] > 0
+    }
+    shown = {(r[0], r[1], r[3], r[4]) for r in t["table-cycles"]}
+    assert with_time <= shown and len(with_time) > 5
+    assert all(r[3] == "0.0" for r in t["table-cycles"] if (r[0], r[1], r[3], r[4]) not in with_time)
+    overlapping = next(c for c in tables["linear_cycles"] if c["id"] == "edge-overlapping-cycle")
+    assert str(int(overlapping["number"])) in {r[1] for r in t["table-cycles"]}
+
+    # Top issues: the oracle's hours per issue, largest first (display precision).
+    per_issue = ref.hours_per_issue()
+    expected = sorted(((row["issue_identifier"], row["hours"]) for row in per_issue.values()), key=lambda x: -x[1])
+    rows = [(r[0], r[4]) for r in t["table-top-issues"]]
+    assert len(rows) == min(TOP_ISSUES, len(expected))
+    assert set(rows) <= {(ident, h(hours)) for ident, hours in expected}
+    assert [float(hours.replace(",", "")) for _, hours in rows] == sorted(
+        (float(hours.replace(",", "")) for _, hours in rows), reverse=True
+    )
+    if len(expected) > len(rows):  # nothing larger left out
+        assert float(rows[-1][1].replace(",", "")) >= round(expected[len(rows)][1], 1) - 0.05
+
+    # Estimate vs actual by team, over the issues with time.
+    by_team = defaultdict(list)
+    for row in per_issue.values():
+        by_team[row["team_key"]].append((row["estimate"], row["hours"]))
+    for team, values in by_team.items():
+        points = sum(e for e, _ in values if e is not None)
+        estimated = sum(hours for e, hours in values if e is not None)
+        unestimated = sum(hours for e, hours in values if e is None)
+        ratio = h(estimated / points) if points else "–"
+        row = [team, f"{points:,.0f}", h(estimated), ratio, h(unestimated)]
+        assert row in [r[:5] for r in t["table-estimate-team"]], row
+    assert len(t["table-estimate-team"]) == len(by_team)
+
+    # Unmatched share per person.
+    names = {u["id"]: u["name"] for u in tables["clockify_users"]}
+    expected_people = {
+        names[user]: (h(v["unmatched_hours"]), h(v["total_hours"]), pct(v["unmatched_share"]))
+        for user, v in ref.unmatched_by(lambda e: e.user_id).items()
+    }
+    assert {r[0]: (r[1], r[2], r[3]) for r in t["table-unmatched-person"]} == expected_people

@@ -21,7 +21,7 @@ from orchestration.clients.http import (
     redact,
 )
 
-SERVICE = Service(name="Clockify", env_prefix="CLOCKIFY", status_page="https://status.clockify.me")
+SERVICE = Service(name="Clockify", status_page="https://status.clockify.me")
 SECRET = "sk-very-secret-key"
 
 

@@ -44,7 +44,7 @@ def test_create_and_update_shapes(api):
         base + f"/projects/{project['id']}/tasks/{task['id']}", json={"name": "ENG-1: Fix logout", "status": "DONE"}
     )
     assert r.status_code == 200 and (r.json()["name"], r.json()["status"]) == ("ENG-1: Fix logout", "DONE")
-    listed = http.get(base + f"/projects/{project['id']}/tasks").json()
+    listed = http.get(base + f"/projects/{project['id']}/tasks", params={"is-active": "false"}).json()  # DONE ones
     assert [(t["id"], t["name"], t["status"]) for t in listed] == [(task["id"], "ENG-1: Fix logout", "DONE")]
     methods = [(m, status) for m, path, status in write_log(sb.workspace) if project["id"] in path]
     assert methods == [("POST", 201), ("PUT", 200)]

@@ -6,8 +6,9 @@ import datetime as dt
 
 import pytest
 
-from orchestration.schedules import daily_window, range_tags
-from orchestration.sync import SyncError, parse_day, validate_range
+from orchestration.partitions import range_tags
+from orchestration.runs import SyncError, parse_day, validate_range
+from orchestration.schedules import daily_window
 
 FIRST = dt.date(2024, 1, 1)
 
@@ -38,11 +39,11 @@ def test_range_tags_name_a_single_run_backfill():
 )
 def test_bad_ranges_are_refused_with_the_fix(start, end, needle):
     with pytest.raises(SyncError, match=needle):
-        validate_range(start, end, today=dt.date(2024, 5, 10))
+        validate_range(start, end, FIRST, today=dt.date(2024, 5, 10))
 
 
 def test_a_good_range_passes():
-    validate_range(dt.date(2024, 5, 1), dt.date(2024, 5, 10), today=dt.date(2024, 5, 10))
+    validate_range(dt.date(2024, 5, 1), dt.date(2024, 5, 10), FIRST, today=dt.date(2024, 5, 10))
 
 
 def test_malformed_dates_name_the_flag_and_format():

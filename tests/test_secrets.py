@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 import logging
+import os
 from pathlib import Path
 
 import pytest
-from dagster import DagsterInstance
 
 from orchestration import cli
-from orchestration.clients.clockify import ClockifyClient
+from orchestration.clients.clockify.client import ClockifyClient
 from orchestration.clients.errors import ApiError
-from orchestration.clients.linear import LinearClient
+from orchestration.clients.linear.client import LinearClient
 from tests import reliability as r
 
 
@@ -47,10 +47,11 @@ def test_a_sync_leaves_no_key_in_logs_run_storage_or_warehouse(pipeline_env, tmp
     pipeline_env.faults.add("clockify", "503", times=1)
     pipeline_env.faults.add("linear", "ratelimited_400", times=1, retry_after=0)
     caplog.set_level(logging.DEBUG)
-    from orchestration.sync import run_sync
+    from orchestration.runs import run_sync
+    from orchestration.settings import Settings
 
     start, end = r.RANGE[1], r.RANGE[1]
-    outcome = run_sync(start, end, asset_selection=r.RAW_KEYS)
+    outcome = run_sync(Settings.from_env(os.environ), start, end, asset_selection=r.RAW_KEYS)
     assert outcome.result.success
     metadata = repr([e.materialization.metadata for e in outcome.result.get_asset_materialization_events()])
     run_config = repr(outcome.result.dagster_run.run_config) + repr(outcome.result.dagster_run.tags)

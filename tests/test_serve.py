@@ -17,8 +17,8 @@ import duckdb
 import pytest
 import requests
 
-from orchestration.publish import publish_marts
 from orchestration.serve import MAX_LIMIT, create_app
+from orchestration.warehouse.publish import publish_marts
 
 REPO = Path(__file__).resolve().parent.parent
 PEOPLE = ["Ada", "Grace", "Linus", "Ken"]

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import datetime as dt
+from pathlib import Path
 
 import duckdb
 import pytest
 
-from assets import raw_tables as t
-from orchestration.warehouse import Warehouse
+from orchestration.warehouse import raw_tables as t
+from orchestration.warehouse.duckdb import Warehouse
 
 
 def entry(entry_id: str, start: str, end: str | None, description: str = "work") -> dict:
@@ -93,15 +94,15 @@ def test_malformed_values_become_null_not_a_failed_load(warehouse):
 def test_a_failed_load_leaves_the_table_as_it_was(warehouse, monkeypatch):
     warehouse.replace_partitions(t.CLOCKIFY_TIME_ENTRIES, [entry("a", "2024-03-01T09:00:00Z", None)], D1, D1)
 
-    import orchestration.warehouse as w
+    import orchestration.warehouse.staging as w
 
-    real_stage = w._Staging.stage
+    real_stage = w.Staging.stage
 
     def stage_then_break(self, records):
         real_stage(self, records)
         self.con.execute("DROP TABLE incoming")  # the INSERT after the DELETE will fail
 
-    monkeypatch.setattr(w._Staging, "stage", stage_then_break)
+    monkeypatch.setattr(w.Staging, "stage", stage_then_break)
     with pytest.raises(duckdb.Error):
         warehouse.replace_partitions(t.CLOCKIFY_TIME_ENTRIES, [], D1, D1)
     assert rows(warehouse, "SELECT id FROM raw.clockify_time_entries") == [("a",)]
@@ -109,7 +110,7 @@ def test_a_failed_load_leaves_the_table_as_it_was(warehouse, monkeypatch):
 
 def test_a_source_failing_midway_leaves_the_table_as_it_was(warehouse, monkeypatch):
     """Records from a generator (API pages): an error after some chunks were staged writes nothing."""
-    import orchestration.warehouse as w
+    import orchestration.warehouse.staging as w
 
     monkeypatch.setattr(w, "STAGE_CHUNK_RECORDS", 2)
     warehouse.replace_partitions(t.CLOCKIFY_TIME_ENTRIES, [entry("a", "2024-03-01T09:00:00Z", None)], D1, D1)
@@ -125,7 +126,7 @@ def test_a_source_failing_midway_leaves_the_table_as_it_was(warehouse, monkeypat
 
 
 def test_records_stream_in_chunks_and_the_last_read_of_an_id_wins(warehouse, monkeypatch):
-    import orchestration.warehouse as w
+    import orchestration.warehouse.staging as w
 
     monkeypatch.setattr(w, "STAGE_CHUNK_RECORDS", 3)
 
@@ -154,7 +155,7 @@ def test_the_warehouse_lock_is_free_while_records_are_fetched(warehouse):
     """Staging happens outside the lock: a slow API never blocks other writers."""
     import fcntl
 
-    from orchestration.locking import lock_file
+    from orchestration.warehouse.locking import lock_file
 
     warehouse.replace_snapshot(t.CLOCKIFY_USERS, [{"id": "u0"}])  # the file and its lock file exist
     seen = []
@@ -224,12 +225,37 @@ def test_row_count_of_a_missing_table_is_zero(warehouse):
 
 
 def test_staging_beyond_its_memory_limit_spills_instead_of_failing(warehouse, monkeypatch):
-    import orchestration.warehouse as w
+    import os
+
+    import orchestration.warehouse.staging as w
 
     monkeypatch.setattr(w, "STAGE_MEMORY_LIMIT", "100MB")
-    many = (entry(f"e{i}", f"2024-03-01T{i % 24:02d}:00:00Z", None, "x" * 1000) for i in range(150_000))
+    spilled = {}
+    real_stage = w._Staging.stage
+
+    def stage_and_look(self, records):
+        real_stage(self, records)
+        # What DuckDB keeps on disk for the staged rows, and where: the load's private spill directory.
+        (size,) = self.con.execute("SELECT coalesce(sum(size), 0) FROM duckdb_temporary_files()").fetchone()
+        spilled.update(
+            reported_bytes=size,
+            directory=self._spill.name,
+            file_bytes=sum(f.stat().st_size for f in Path(self._spill.name).rglob("*") if f.is_file()),
+        )
+
+    monkeypatch.setattr(w._Staging, "stage", stage_and_look)
+    count = 150_000
+    many = (entry(f"e{i}", f"2024-03-01T{i % 24:02d}:00:00Z", None, "x" * 1000) for i in range(count))
     result = warehouse.replace_partitions(t.CLOCKIFY_TIME_ENTRIES, many, D1, D1)
-    assert result.rows == 150_000  # ~300 MB staged (description twice: column and _raw)
-    assert rows(warehouse, "SELECT count(DISTINCT id), min(length(description)) FROM raw.clockify_time_entries") == [
-        (150_000, 1000)
-    ]
+    # It spilled: ~300 MB staged (description twice, column and _raw) in 100 MB left over 200 MB on disk,
+    # in the private directory (removed with the load).
+    assert spilled["reported_bytes"] > 100_000_000 and spilled["file_bytes"] > 100_000_000, spilled
+    assert not os.path.exists(spilled["directory"])
+    # And every row arrived, whole.
+    assert result.records == result.rows == count
+    assert rows(
+        warehouse,
+        "SELECT count(*), count(DISTINCT id), min(length(description)), max(length(description)), "
+        "count(*) FILTER (WHERE id NOT IN (SELECT 'e' || range FROM range(150000))) "
+        "FROM raw.clockify_time_entries",
+    ) == [(count, count, 1000, 1000, 0)]

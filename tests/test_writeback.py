@@ -10,15 +10,31 @@ import duckdb
 import pytest
 from dagster import materialize
 
-from assets.linear import linear_issues, linear_teams, linear_workflow_states
-from assets.writeback import clockify_issue_task_links, run_writeback
-from orchestration import writeback as wb
-from orchestration.clients.clockify import ClockifyClient
+from assets.clockify import build_clockify_assets
+from assets.linear import build_linear_assets, build_linear_issues, linear_teams, linear_workflow_states
+from assets.writeback import clockify_issue_task_links
+from orchestration.clients.clockify.client import ClockifyClient
+from orchestration.partitions import daily_partitions
 from orchestration.resources import build_resources
+from orchestration.settings import Settings
+from orchestration.writeback import links as wb_links
+from orchestration.writeback import plan as wb
+from orchestration.writeback.apply import run_writeback
 from sandbox.clockify import write_log
 from tests.conftest import ANCHOR
 
-LINEAR_ASSETS = [linear_teams, linear_workflow_states, linear_issues]
+
+def settings() -> Settings:
+    """The settings of the environment as the test has set it now."""
+    return Settings.from_env(os.environ)
+
+
+def partitions():
+    return daily_partitions(settings().start_date)
+
+
+def linear_assets_to_load():
+    return [linear_teams, linear_workflow_states, build_linear_issues(partitions())]
 
 
 @pytest.fixture
@@ -32,7 +48,9 @@ def env(pipeline_env, monkeypatch):
 
 
 def load_linear() -> None:
-    result = materialize(LINEAR_ASSETS, partition_key=ANCHOR.isoformat(), resources=build_resources())
+    result = materialize(
+        linear_assets_to_load(), partition_key=ANCHOR.isoformat(), resources=build_resources(settings())
+    )
     assert result.success
 
 
@@ -44,8 +62,8 @@ def run(**kwargs):
         max_retry_seconds=30,
         backoff_base=0.01,
     )
-    warehouse = build_resources()["warehouse"]
-    return run_writeback(clockify, warehouse, log=lambda line: None, **kwargs)
+    warehouse = build_resources(settings())["warehouse"]
+    return run_writeback(clockify, warehouse, settings().writeback, log=lambda line: None, **kwargs)
 
 
 def rows(sql: str):
@@ -54,7 +72,7 @@ def rows(sql: str):
 
 
 def links() -> dict[str, tuple]:
-    return {r[0]: r[1:] for r in rows(f"SELECT issue_id, task_id, task_name, status FROM {wb.LINKS_TABLE}")}
+    return {r[0]: r[1:] for r in rows(f"SELECT issue_id, task_id, task_name, status FROM {wb_links.LINKS_TABLE}")}
 
 
 def eng_project(sb) -> dict:
@@ -102,10 +120,11 @@ def test_create_then_second_run_changes_nothing(env):
     # the links name every created task, by id
     recorded = links()
     assert {v[0] for v in recorded.values()} == set(tasks)
-    by_identifier = {i["id"]: i for i in sb.workspace.linear_issues}
+    by_id = {i["id"]: i for i in sb.workspace.linear_issues}
     for issue_id, (task_id, name, status) in recorded.items():
-        assert name == tasks[task_id]["name"].replace(by_identifier[issue_id]["identifier"] + ":", "", 0)
-        assert name.startswith(by_identifier[issue_id]["identifier"] + ": ") and status == "ACTIVE"
+        # The link names its issue's task, and records that task's name in Clockify: "<identifier>: <title>".
+        issue = by_id[issue_id]
+        assert name == tasks[task_id]["name"] == f"{issue['identifier']}: {issue['title']}" and status == "ACTIVE"
 
     before = len(writes(sb))
     again = run()
@@ -209,7 +228,7 @@ def test_lost_links_are_healed_by_adoption(env):
     run()
     created = links()
     with duckdb.connect(os.environ["WAREHOUSE_PATH"]) as con:  # a crash between the POSTs and the commit
-        con.execute(f"DELETE FROM {wb.LINKS_TABLE}")
+        con.execute(f"DELETE FROM {wb_links.LINKS_TABLE}")
     before = len(writes(sb))
     outcome = run()
     assert outcome.writes == 0 and len(writes(sb)) == before
@@ -236,7 +255,7 @@ def test_post_is_not_duplicated_when_its_answer_is_lost(env, monkeypatch):
 
 def test_dagster_asset_metadata_and_dry_run_config(env, monkeypatch):
     sb = env
-    resources = build_resources()
+    resources = build_resources(settings())
     config = {"ops": {"raw__clockify_issue_task_links": {"config": {"dry_run": True}}}}
     result = materialize([clockify_issue_task_links], resources=resources, run_config=config)
     assert result.success
@@ -253,8 +272,6 @@ def test_dagster_asset_metadata_and_dry_run_config(env, monkeypatch):
 
 def test_dbt_prefers_the_link_over_identifiers_in_text(env, tmp_path):
     """End to end: write-back links a task; an entry on it whose text names another issue matches the link."""
-    from assets.clockify import clockify_assets
-    from assets.linear import linear_assets
     from tests.test_dbt_harness import run_dbt
 
     sb = env
@@ -276,7 +293,8 @@ def test_dbt_prefers_the_link_over_identifiers_in_text(env, tmp_path):
     text_only = ws.add_time_entry(
         user, start + dt.timedelta(hours=3), start + dt.timedelta(hours=4), description=f"{other['identifier']} review"
     )
-    result = materialize([*clockify_assets, *linear_assets], partition_key=day.isoformat(), resources=build_resources())
+    raw_assets = [*build_clockify_assets(partitions()), *build_linear_assets(partitions())]
+    result = materialize(raw_assets, partition_key=day.isoformat(), resources=build_resources(settings()))
     assert result.success
     build = run_dbt(["run", "--select", "+fct_time_entries"], Path(os.environ["WAREHOUSE_PATH"]), tmp_path)
     assert build.returncode == 0, build.output[-3000:]
@@ -318,7 +336,7 @@ def test_cli_writeback(env, monkeypatch, capsys):
 def test_writeback_is_visible_but_never_in_warehouse_job():
     from orchestration.definitions import build_definitions
 
-    defs = build_definitions()
+    defs = build_definitions(settings())
     links_key = clockify_issue_task_links.key
     assert links_key not in defs.resolve_job_def("warehouse_job").asset_layer.selected_asset_keys
     assert defs.resolve_job_def("clockify_writeback_job").asset_layer.selected_asset_keys == {links_key}

@@ -7,8 +7,8 @@ import datetime as dt
 import pytest
 
 from orchestration import settings
-from orchestration import writeback as wb
-from orchestration.writeback import Issue, Link, Team, plan_writeback, task_name
+from orchestration.writeback import plan as wb
+from orchestration.writeback.plan import Issue, Link, Team, plan_writeback, task_name
 
 ENG, OPS = Team("t-eng", "ENG", "Engineering"), Team("t-ops", "OPS", "Operations")
 TEAMS = [ENG, OPS]
@@ -218,13 +218,16 @@ def test_task_names():
 
 
 def test_settings():
-    s = wb.writeback_settings({})
-    assert (s.enabled, s.team_keys, s.max_writes) == (False, None, wb.DEFAULT_MAX_WRITES)
-    s = wb.writeback_settings(
+    def writeback_settings(env):
+        return settings.Settings.from_env(env).writeback
+
+    s = writeback_settings({})
+    assert (s.enabled, s.team_keys, s.max_writes) == (False, None, settings.WRITEBACK_MAX_WRITES)
+    s = writeback_settings(
         {"CLOCKIFY_WRITEBACK": "1", "LINEAR_TEAM_KEYS": "eng, ops,", "CLOCKIFY_WRITEBACK_MAX_WRITES": "3"}
     )
     assert (s.enabled, s.team_keys, s.max_writes) == (True, frozenset({"ENG", "OPS"}), 3)
     with pytest.raises(settings.ConfigError, match="CLOCKIFY_WRITEBACK_MAX_WRITES='0' must be"):
-        wb.writeback_settings({"CLOCKIFY_WRITEBACK_MAX_WRITES": "0"})
+        writeback_settings({"CLOCKIFY_WRITEBACK_MAX_WRITES": "0"})
     with pytest.raises(settings.ConfigError, match="CLOCKIFY_WRITEBACK='maybe'"):
-        wb.writeback_settings({"CLOCKIFY_WRITEBACK": "maybe"})
+        writeback_settings({"CLOCKIFY_WRITEBACK": "maybe"})

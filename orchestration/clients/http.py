@@ -1,9 +1,13 @@
-"""The retrying HTTP layer both API clients share.
+"""The retrying HTTP layer both API clients share: the one retry loop of the project.
 
 One small loop instead of `urllib3.util.Retry`, because what is worth retrying differs per API and is not
 only a status code: Linear signals rate limits inside a GraphQL body on HTTP 400, and a 200 whose JSON is
 cut off is as transient as a 503. Each client passes a `check` that reads a response and either returns
 the parsed body, raises `Transient` (ask again later) or raises an `ApiError` (permanent).
+
+A request that is not idempotent (a POST that creates) also passes `recover`: after a failure that may
+have taken effect on the server it is asked first, and the request is sent again only when it finds
+nothing (see `RetryingHttp.request`).
 """
 
 from __future__ import annotations
@@ -14,7 +18,7 @@ import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
@@ -27,6 +31,7 @@ except ImportError:  # pragma: no cover
     orjson = None
 
 from orchestration.clients.errors import ApiError, ConnectionFailed, RetriesExhausted
+from orchestration.settings import ApiSettings
 
 # Dagster's builtin logger: retries show up in the run's event log, and it is a plain `logging`
 # logger (propagating to the root) outside Dagster.
@@ -43,7 +48,6 @@ class Service:
     """What error messages need to know about an API."""
 
     name: str  # "Clockify"
-    env_prefix: str  # "CLOCKIFY": settings are CLOCKIFY_API_KEY, CLOCKIFY_API_URL...
     status_page: str
     # The settings that raise the retry budget (orchestration/resources.py reads them).
     retry_seconds_setting: str = "API_MAX_RETRY_SECONDS"
@@ -52,19 +56,24 @@ class Service:
 
 @dataclass(frozen=True)
 class RetryPolicy:
-    max_attempts: int = 8
-    max_retry_seconds: float = 300.0  # total wall time across attempts and waits
-    backoff_base: float = 0.5
+    max_attempts: int = ApiSettings.max_attempts
+    max_retry_seconds: float = ApiSettings.max_retry_seconds  # total wall time across attempts and waits
+    backoff_base: float = ApiSettings.backoff_base
     backoff_cap: float = BACKOFF_CAP_SECONDS
 
 
 class Transient(Exception):
-    """Raised by a response check: the answer is transient, ask again after a while."""
+    """Raised by a response check: the answer is transient, ask again after a while.
 
-    def __init__(self, reason: str, retry_after: float | None = None) -> None:
+    `refused`: the server turned the request down before acting on it (a rate limit), so even a request
+    that is not idempotent may simply be sent again.
+    """
+
+    def __init__(self, reason: str, retry_after: float | None = None, *, refused: bool = False) -> None:
         super().__init__(reason)
         self.reason = reason
         self.retry_after = retry_after
+        self.refused = refused
 
 
 def backoff_delay(
@@ -99,8 +108,8 @@ def parse_retry_after(value: str | None, now: datetime | None = None) -> float |
     except (TypeError, ValueError):
         return None
     if when.tzinfo is None:
-        when = when.replace(tzinfo=timezone.utc)
-    return max(0.0, (when - (now or datetime.now(timezone.utc))).total_seconds())
+        when = when.replace(tzinfo=UTC)
+    return max(0.0, (when - (now or datetime.now(UTC))).total_seconds())
 
 
 def json_body(response: requests.Response) -> Any:
@@ -191,12 +200,20 @@ class RetryingHttp:
         *,
         check: Callable[[requests.Response], T],
         url_setting: str,
+        recover: Callable[[], T | None] | None = None,
+        what: str = "",
         **kwargs: Any,
     ) -> T:
         """Send until `check` accepts the answer, a permanent error is raised or the budget runs out.
 
         `url_setting` names the setting that holds this URL's base (e.g. CLOCKIFY_API_URL) so an
         unreachable host can be reported as a configuration problem.
+
+        `recover` is for a request that is not idempotent. After a failure that may have taken effect (a
+        5xx, a read timeout or reset, a cut body; not a refusal such as a 429, nor a connection that never
+        opened) it is called before anything is resent, and what it returns, unless None, is the answer
+        (e.g. the object a lost POST created). `what` names the request's effect in the error when the
+        budget runs out (the quoted name of what a create makes).
         """
         policy, name = self.policy, self.service.name
         started = self._clock()
@@ -212,14 +229,27 @@ class RetryingHttp:
                 response = self.session.request(method, url, timeout=self.timeout, **kwargs)
                 return check(response)
             except Transient as transient:
-                reason, retry_after = transient.reason, transient.retry_after
+                reason, retry_after, maybe_applied = transient.reason, transient.retry_after, not transient.refused
             except requests.RequestException as exc:
                 reason, unreachable = describe_exception(exc, self.timeout[1])
-                retry_after = None
+                retry_after, maybe_applied = None, not unreachable
 
+            if recover is not None and maybe_applied:
+                found = recover()
+                if found is not None:
+                    logger.warning("%s %s %s: %s, but %s exists now; using it", name, method, path, reason, what)
+                    return found
             elapsed = self._clock() - started
             delay = backoff_delay(attempt, retry_after, policy.backoff_base, policy.backoff_cap, self._rng)
             if attempt >= policy.max_attempts or elapsed + delay > policy.max_retry_seconds:
+                if recover is not None:
+                    # Nothing half-done to report: the last recover() found nothing, so nothing was made.
+                    raise RetriesExhausted(
+                        f"{name} {method} {path} ({what}) still failing after {attempt} attempts over "
+                        f"{elapsed:.0f} s (last: {reason}); nothing named {what} was created. Check "
+                        f"{self.service.status_page} or retry later.",
+                        service=name,
+                    )
                 raise self._exhausted(attempt, elapsed, reason, retry_after, unreachable, url, url_setting)
             logger.warning(
                 "%s %s %s: %s; retrying in %.1f s (attempt %d of %d)",
@@ -255,3 +285,20 @@ class RetryingHttp:
             f"Check {self.service.status_page} or retry later; raise {knob} to wait longer.",
             service=name,
         )
+
+
+class Pacer:
+    """Spaces calls at least 1/rate seconds apart, across threads (requests sent concurrently)."""
+
+    def __init__(self, rate: float) -> None:
+        self.interval = 1.0 / rate
+        self.next_at = 0.0
+        self.lock = threading.Lock()
+
+    def wait(self) -> None:
+        with self.lock:
+            now = time.monotonic()
+            at = max(now, self.next_at)
+            self.next_at = at + self.interval
+        if at > now:
+            time.sleep(at - now)

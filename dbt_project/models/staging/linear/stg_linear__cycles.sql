@@ -26,10 +26,7 @@ renamed as (
 
 latest as (
 
-    select * from renamed
-    qualify row_number() over (
-        partition by cycle_id order by updated_at desc nulls last, loaded_at desc
-    ) = 1
+    {{ latest_version('renamed', 'cycle_id') }}
 
 )
 

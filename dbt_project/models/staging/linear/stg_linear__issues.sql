@@ -40,11 +40,7 @@ renamed as (
 -- keep the newest by updated_at, then by load time.
 latest as (
 
-    select * from renamed
-    qualify row_number() over (
-        partition by issue_id
-        order by updated_at desc nulls last, loaded_at desc, partition_date desc
-    ) = 1
+    {{ latest_version('renamed', 'issue_id', then_by=['partition_date desc']) }}
 
 )
 

@@ -25,10 +25,7 @@ renamed as (
 
 latest as (
 
-    select * from renamed
-    qualify row_number() over (
-        partition by linear_user_id order by updated_at desc nulls last, loaded_at desc
-    ) = 1
+    {{ latest_version('renamed', 'linear_user_id') }}
 
 )
 

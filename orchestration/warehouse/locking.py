@@ -19,6 +19,7 @@ that one such run uses the warehouse at a time; this lock is what makes every ot
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import logging
 import os
@@ -53,10 +54,8 @@ def _reset_after_fork() -> None:
     global _state
     _state = threading.Lock()
     for held in _held.values():
-        try:
+        with contextlib.suppress(OSError):
             os.close(held.fd)
-        except OSError:
-            pass
     _held.clear()
 
 

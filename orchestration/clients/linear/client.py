@@ -5,16 +5,17 @@ from __future__ import annotations
 import re
 import time
 from collections.abc import Callable, Iterator, Mapping
-from datetime import datetime, timezone
+from datetime import datetime
 from typing import Any, cast
 
 import requests
 from pydantic import Field
 
-from orchestration.clients import linear_queries as q
+from orchestration.clients.base import ApiClientResource
 from orchestration.clients.errors import ApiError, AuthenticationError, QueryError
 from orchestration.clients.http import Service, Transient, is_transient_status, json_body, parse_retry_after, redact
-from orchestration.clients.linear_records import (
+from orchestration.clients.linear import queries as q
+from orchestration.clients.linear.records import (
     LinearCustomer,
     LinearCycle,
     LinearIssue,
@@ -23,9 +24,9 @@ from orchestration.clients.linear_records import (
     LinearUser,
     LinearWorkflowState,
 )
-from orchestration.clients.resource import ApiClientResource
+from orchestration.timeutil import iso_millis
 
-LINEAR = Service(name="Linear", env_prefix="LINEAR", status_page="https://linearstatus.com")
+LINEAR = Service(name="Linear", status_page="https://linearstatus.com")
 
 MAX_PAGE_SIZE = 250
 # Linear's limits are hourly; wait for the announced reset only when it is this close, else back off
@@ -149,8 +150,7 @@ def operation_name(document: str) -> str:
 
 def format_timestamp(moment: datetime) -> str:
     """ISO-8601 in UTC with milliseconds, as Linear writes them; naive datetimes are taken as UTC."""
-    moment = moment.replace(tzinfo=timezone.utc) if moment.tzinfo is None else moment.astimezone(timezone.utc)
-    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
+    return iso_millis(moment)
 
 
 def updated_at_filter(updated_from: datetime | None, updated_to: datetime | None) -> dict[str, Any] | None:
@@ -209,7 +209,7 @@ def classify_response(response: requests.Response, operation: str, secret: str =
         body = None
     codes = error_codes(body)
     if "RATELIMITED" in codes:
-        raise Transient(f"HTTP {status} RATELIMITED", rate_limit_wait(response.headers))
+        raise Transient(f"HTTP {status} RATELIMITED", rate_limit_wait(response.headers), refused=True)
     if "AUTHENTICATION_ERROR" in codes or status == 401:
         raise AuthenticationError(
             f"Linear rejected the API key (HTTP {status}): set LINEAR_API_KEY to a valid personal API key "
@@ -225,8 +225,8 @@ def classify_response(response: requests.Response, operation: str, secret: str =
         if _QUERY_ERROR_CODES.intersection(codes):
             raise QueryError(
                 f"Linear rejected query {operation} ({codes[0]}: {message}): update it in "
-                "orchestration/clients/linear_queries.py to match Linear's schema "
-                "(tests/test_linear_queries.py checks it against linear_schema.graphql).",
+                "orchestration/clients/linear/queries.py to match Linear's schema "
+                "(tests/test_linear_queries.py checks it against linear/schema.graphql).",
                 service="Linear",
                 status=status,
             )

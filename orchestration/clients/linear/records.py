@@ -1,4 +1,4 @@
-"""Typed views of Linear's GraphQL records, as the queries in linear_queries.py select them.
+"""Typed views of Linear's GraphQL records, as the queries in queries.py select them.
 
 Plain dicts at run time (camelCase, nested objects as dicts such as {"team": {"id": ...}}); `total=False`
 so a field added to a query needs no change here to flow through.

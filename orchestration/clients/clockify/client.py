@@ -1,19 +1,17 @@
 """Clockify API client: workspace lists from the main API, time entries from the detailed report or per user.
 
-Both time-entry strategies return entries in the main API's shape, so downstream code does not care which
-one ran. "report" needs few requests (1000 entries each, whole workspace); "per_user" needs one request per
-user and also sees running timers, which reports leave out.
+Both time-entry strategies return entries in the main API's shape (normalize.py), so downstream code does
+not care which one ran. "report" needs few requests (1000 entries each, whole workspace); "per_user" needs
+one request per user and also sees running timers, which reports leave out. The writes write-back makes
+are in writes.py, mixed into the client.
 """
 
 from __future__ import annotations
 
-import re
-import threading
-import time
 from collections import deque
 from collections.abc import Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 from typing import Any, Literal, cast
 from urllib.parse import urlsplit
 
@@ -21,7 +19,17 @@ import dagster as dg
 import requests
 from pydantic import Field
 
-from orchestration.clients.clockify_records import (
+from orchestration.clients.base import ApiClientResource
+from orchestration.clients.clockify.normalize import (
+    format_api_timestamp,
+    format_report_timestamp,
+    normalise_entry,
+    report_entry_count,
+    report_row_to_entry,
+    report_rows,
+    row_id,
+)
+from orchestration.clients.clockify.records import (
     ClockifyClientRecord,
     ClockifyProject,
     ClockifyTag,
@@ -30,40 +38,30 @@ from orchestration.clients.clockify_records import (
     ClockifyUser,
     ClockifyWorkspace,
 )
-from orchestration.clients.errors import ApiError, AuthenticationError, ConfigurationError, QueryError, RetriesExhausted
+from orchestration.clients.clockify.writes import ClockifyWrites
+from orchestration.clients.errors import ApiError, AuthenticationError, ConfigurationError, QueryError
 from orchestration.clients.http import (
+    Pacer,
     Service,
     Transient,
-    backoff_delay,
-    describe_exception,
     is_transient_status,
     parse_json,
     parse_retry_after,
     redact,
 )
-from orchestration.clients.resource import ApiClientResource
+from orchestration.timeutil import as_utc, parse_timestamp, split_range
 
 logger = dg.get_dagster_logger(__name__)
 
-CLOCKIFY = Service(name="Clockify", env_prefix="CLOCKIFY", status_page="https://status.clockify.me")
+CLOCKIFY = Service(name="Clockify", status_page="https://status.clockify.me")
 
 MAX_PAGE_SIZE = 5000  # main API; larger answers HTTP 400
 MAX_REPORT_PAGE_SIZE = 1000
 # Free plans refuse report ranges longer than this; per-user reads use the same windows for simplicity.
 MAX_RANGE = timedelta(days=366)
 
-# Fields every normalised time entry has, even when the source left them out.
-_ENTRY_DEFAULTS: dict[str, Any] = {
-    "description": None,
-    "userId": None,
-    "projectId": None,
-    "taskId": None,
-    "billable": None,
-    "type": "REGULAR",
-}
 
-
-class ClockifyClient(ApiClientResource):
+class ClockifyClient(ClockifyWrites, ApiClientResource):
     """Reads one Clockify workspace. Every list method pages to the end; nothing is silently truncated."""
 
     api_key: str = Field(repr=False, description="Clockify API key (Clockify > Profile settings > API).")
@@ -177,15 +175,29 @@ class ClockifyClient(ApiClientResource):
                 elif start <= started < end:
                     yield entry
 
-    def _report_entries(self, start: datetime, end: datetime) -> Iterator[ClockifyTimeEntry]:
+    def detailed_report_page(
+        self, start: datetime, end: datetime, page: int = 1, page_size: int | None = None
+    ) -> dict[str, Any]:
+        """One page of the detailed report of entries started in [start, end), as the reports API answers
+        it (`timeentries` and `totals`). Also the cheapest proof that the reports host knows the workspace."""
+        body = {
+            "dateRangeStart": format_report_timestamp(start),
+            # Inclusive on the API's side: stop just before `end`, the next window's start.
+            "dateRangeEnd": format_report_timestamp(max(start, end - timedelta(milliseconds=1))),
+            "detailedFilter": {"page": page, "pageSize": page_size or self.report_page_size, "sortColumn": "DATE"},
+            "sortOrder": "ASCENDING",
+        }
         url = f"{self.reports_url.rstrip('/')}/workspaces/{self.workspace_id}/reports/detailed"
+        return self.http.request("POST", url, json=body, check=self._check, url_setting="CLOCKIFY_REPORTS_URL")
+
+    def _report_entries(self, start: datetime, end: datetime) -> Iterator[ClockifyTimeEntry]:
         seen: set[str] = set()
         expected: int | None = None
-        for page, answer in self._report_pages(url, start, end):
-            rows = _report_rows(answer)
+        for page, answer in self._report_pages(start, end):
+            rows = report_rows(answer)
             if expected is None:
-                expected = _report_entry_count(answer)
-            fresh = [row for row in rows if _row_id(row) not in seen]
+                expected = report_entry_count(answer)
+            fresh = [row for row in rows if row_id(row) not in seen]
             for row in rows:
                 entry = report_row_to_entry(row, self.workspace_id)
                 seen.add(entry["id"])
@@ -205,7 +217,7 @@ class ClockifyClient(ApiClientResource):
                 start.isoformat(), end.isoformat(), expected, len(seen),
             )  # fmt: skip
 
-    def _report_pages(self, url: str, start: datetime, end: datetime) -> Iterator[tuple[int, Any]]:
+    def _report_pages(self, start: datetime, end: datetime) -> Iterator[tuple[int, Any]]:
         """(page number, answer) in page order, until the caller stops.
 
         Page 1 announces the entry count, so the pages it implies are requested `report_concurrency` at a
@@ -215,20 +227,13 @@ class ClockifyClient(ApiClientResource):
         """
 
         def fetch(page: int) -> Any:
-            body = {
-                "dateRangeStart": format_report_timestamp(start),
-                # Inclusive on the API's side: stop just before `end`, the next window's start.
-                "dateRangeEnd": format_report_timestamp(max(start, end - timedelta(milliseconds=1))),
-                "detailedFilter": {"page": page, "pageSize": self.report_page_size, "sortColumn": "DATE"},
-                "sortOrder": "ASCENDING",
-            }
             pacer.wait()
-            return self.http.request("POST", url, json=body, check=self._check, url_setting="CLOCKIFY_REPORTS_URL")
+            return self.detailed_report_page(start, end, page)
 
-        pacer = _Pacer(self.max_requests_per_second)
+        pacer = Pacer(self.max_requests_per_second)
         first = fetch(1)
         yield 1, first
-        announced = _report_entry_count(first) if isinstance(first, dict) else None
+        announced = report_entry_count(first) if isinstance(first, dict) else None
         planned = -(-announced // self.report_page_size) if announced else 1
         page = 2
         if planned >= 2 and self.report_concurrency > 1:
@@ -253,93 +258,6 @@ class ClockifyClient(ApiClientResource):
         for user_id in user_ids:
             for record in self._pages(self._ws_path(f"/user/{user_id}/time-entries"), params):
                 yield normalise_entry(record, self.workspace_id)
-
-    # --- writes (Clockify write-back, orchestration/writeback.py) ---------------------------------
-    #
-    # A POST is not idempotent: when its answer is lost (5xx, read timeout, reset, cut body) the object
-    # may exist anyway. So a create is only resent blindly when the request provably did not take effect
-    # (HTTP 429, or the connection failed before the request was sent); otherwise the list is re-read
-    # and an object with the requested name is returned instead of creating a duplicate. A PUT sets the
-    # same fields to the same values however often it is sent, so it uses the ordinary retrying loop.
-
-    def create_client(self, name: str) -> ClockifyClientRecord:
-        """POST /workspaces/{ws}/clients {"name"}: the created client."""
-        path = self._ws_path("/clients")
-        return cast(ClockifyClientRecord, self._create(path, {"name": name}, lambda: self.clients()))
-
-    def create_project(self, name: str, client_id: str | None = None) -> ClockifyProject:
-        """POST /workspaces/{ws}/projects {"name", "clientId", "isPublic": true}: the created project."""
-        body: dict[str, Any] = {"name": name, "isPublic": True}
-        if client_id:
-            body["clientId"] = client_id
-        return cast(ClockifyProject, self._create(self._ws_path("/projects"), body, lambda: self.projects()))
-
-    def create_task(self, project_id: str, name: str) -> ClockifyTask:
-        """POST /workspaces/{ws}/projects/{pid}/tasks {"name"}: the created task (status ACTIVE)."""
-        path = self._ws_path(f"/projects/{project_id}/tasks")
-        task = self._create(path, {"name": name}, lambda: self.tasks([project_id]))
-        task.setdefault("projectId", project_id)
-        return cast(ClockifyTask, task)
-
-    def update_task(self, project_id: str, task_id: str, name: str, status: str) -> ClockifyTask:
-        """PUT /workspaces/{ws}/projects/{pid}/tasks/{tid} {"name", "status"} (Clockify requires the name)."""
-        url = self._api_url(self._ws_path(f"/projects/{project_id}/tasks/{task_id}"))
-        task = self.http.request(
-            "PUT", url, json={"name": name, "status": status}, check=self._check, url_setting="CLOCKIFY_API_URL"
-        )
-        task.setdefault("projectId", project_id)
-        return cast(ClockifyTask, task)
-
-    def _create(self, path: str, body: dict[str, Any], existing: Any) -> dict[str, Any]:
-        """POST `body` to `path` once; see the section comment for when it is sent again."""
-        http, policy = self.http, self.http.policy
-        url, name = self._api_url(path), body["name"]
-        started = http._clock()
-        attempt = 0
-        while True:
-            attempt += 1
-            retry_after: float | None = None
-            try:
-                http.requests_made += 1
-                response = http.session.request("POST", url, json=body, timeout=http.timeout)
-            except requests.RequestException as exc:
-                reason, unsent = describe_exception(exc, http.timeout[1])
-                ambiguous = not unsent
-            else:
-                status = response.status_code
-                if status == 429:
-                    reason, ambiguous = "HTTP 429", False
-                    retry_after = parse_retry_after(response.headers.get("Retry-After"))
-                elif is_transient_status(status):
-                    reason, ambiguous = f"HTTP {status}", True
-                else:
-                    try:
-                        return self._check(response)  # 2xx: the object; 4xx: a permanent ApiError
-                    except Transient as transient:  # 2xx with a cut body: created, answer lost
-                        reason, ambiguous = transient.reason, True
-            if ambiguous:
-                found = _named(existing(), name)
-                if found is not None:
-                    logger.warning("Clockify POST %s: %s, but %r exists now; using it", path, reason, name)
-                    return found
-            elapsed = http._clock() - started
-            delay = backoff_delay(attempt, retry_after, policy.backoff_base, policy.backoff_cap, http._rng)
-            if attempt >= policy.max_attempts or elapsed + delay > policy.max_retry_seconds:
-                raise RetriesExhausted(
-                    f"Clockify POST {path} ({name!r}) still failing after {attempt} attempts over {elapsed:.0f} s "
-                    f"(last: {reason}); nothing named {name!r} was created. Check {CLOCKIFY.status_page} "
-                    "or retry later.",
-                    service="Clockify",
-                )
-            logger.warning(
-                "Clockify POST %s: %s; retrying in %.1f s (attempt %d of %d)",
-                path,
-                reason,
-                delay,
-                attempt,
-                policy.max_attempts,
-            )
-            http._sleep(delay)
 
     # --- plumbing --------------------------------------------------------------------------------
 
@@ -384,7 +302,9 @@ class ClockifyClient(ApiClientResource):
         if 200 <= status < 300:
             return parse_json(response)
         if is_transient_status(status):
-            raise Transient(f"HTTP {status}", parse_retry_after(response.headers.get("Retry-After")))
+            # A 429 is refused before anything happens; a 5xx may have taken effect (writes.py cares).
+            retry_after = parse_retry_after(response.headers.get("Retry-After"))
+            raise Transient(f"HTTP {status}", retry_after, refused=status == 429)
         method, path = response.request.method, urlsplit(response.request.url or "").path
         if status == 401:
             raise AuthenticationError(
@@ -412,143 +332,6 @@ class ClockifyClient(ApiClientResource):
         raise ApiError(
             f"Clockify answered HTTP {status} to {method} {path} ({detail}).", service="Clockify", status=status
         )
-
-
-# --- pure helpers (unit-tested directly) ---------------------------------------------------------
-
-
-def as_utc(moment: datetime) -> datetime:
-    """Aware datetimes converted to UTC; naive ones taken to be UTC already."""
-    if moment.tzinfo is None:
-        return moment.replace(tzinfo=timezone.utc)
-    return moment.astimezone(timezone.utc)
-
-
-def parse_timestamp(value: Any) -> datetime | None:
-    if not isinstance(value, str) or not value:
-        return None
-    try:
-        return as_utc(datetime.fromisoformat(value.replace("Z", "+00:00")))
-    except ValueError:
-        return None
-
-
-def format_api_timestamp(moment: datetime) -> str:
-    """Main API style: 2024-05-01T09:00:00Z (second precision is all Clockify stores)."""
-    return as_utc(moment).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def format_report_timestamp(moment: datetime) -> str:
-    """Reports API style: 2024-05-01T09:00:00.000Z."""
-    moment = as_utc(moment)
-    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
-
-
-def split_range(start: datetime, end: datetime, longest: timedelta) -> list[tuple[datetime, datetime]]:
-    """Consecutive half-open windows covering [start, end), none longer than `longest`."""
-    windows = []
-    while start < end:
-        windows.append((start, min(end, start + longest)))
-        start = windows[-1][1]
-    return windows
-
-
-def seconds_to_iso_duration(seconds: float) -> str:
-    """3725 -> "PT1H2M5S", the main API's duration format (hours are not folded into days)."""
-    hours, rest = divmod(int(round(seconds)), 3600)
-    minutes, secs = divmod(rest, 60)
-    text = "PT" + (f"{hours}H" if hours else "") + (f"{minutes}M" if minutes else "") + (f"{secs}S" if secs else "")
-    return text if text != "PT" else "PT0S"
-
-
-_API_TIMESTAMP = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z\Z", re.ASCII)
-
-
-class _Pacer:
-    """Spaces calls at least 1/rate seconds apart, across threads."""
-
-    def __init__(self, rate: float) -> None:
-        self.interval = 1.0 / rate
-        self.next_at = 0.0
-        self.lock = threading.Lock()
-
-    def wait(self) -> None:
-        with self.lock:
-            now = time.monotonic()
-            at = max(now, self.next_at)
-            self.next_at = at + self.interval
-        if at > now:
-            time.sleep(at - now)
-
-
-def normalise_entry(record: dict[str, Any], workspace_id: str) -> ClockifyTimeEntry:
-    """Same fields and formats whichever endpoint the entry came from: times in UTC with `Z`."""
-    entry = dict(record)
-    for key, default in _ENTRY_DEFAULTS.items():
-        entry.setdefault(key, default)
-    for key in ("projectId", "taskId", "clientId"):
-        if entry.get(key) == "":  # reports use "" for "none", the main API null
-            entry[key] = None
-    if entry.get("tagIds") is None:
-        entry["tagIds"] = []
-    if not entry.get("workspaceId"):
-        entry["workspaceId"] = workspace_id
-    interval = dict(entry.get("timeInterval") or {})
-    for key in ("start", "end"):
-        value = interval.get(key)
-        if isinstance(value, str) and _API_TIMESTAMP.match(value):
-            continue  # already the main API's form (parsing and formatting would give it back)
-        moment = parse_timestamp(value)
-        # Reports may give times in the user's profile offset; store UTC like the main API.
-        interval[key] = format_api_timestamp(moment) if moment else value
-    interval.setdefault("end", None)
-    if isinstance(interval.get("duration"), (int, float)) and not isinstance(interval["duration"], bool):
-        interval["duration"] = seconds_to_iso_duration(interval["duration"])
-    if interval.get("end") is None:
-        interval["duration"] = None  # running timer
-    interval.setdefault("duration", None)
-    entry["timeInterval"] = interval
-    return cast(ClockifyTimeEntry, entry)
-
-
-def report_row_to_entry(row: dict[str, Any], workspace_id: str) -> ClockifyTimeEntry:
-    """A detailed-report row mapped to the main API's time-entry shape; report-only fields are kept."""
-    entry = dict(row)
-    entry["id"] = _row_id(row)
-    entry.pop("_id", None)
-    if entry.get("tagIds") is None and isinstance(row.get("tags"), list):
-        entry["tagIds"] = [t.get("_id") or t.get("id") for t in row["tags"] if isinstance(t, dict)]
-    return normalise_entry(entry, workspace_id)
-
-
-def _row_id(row: dict[str, Any]) -> str:
-    return row.get("_id") or row.get("id") or ""
-
-
-def _report_rows(answer: Any) -> list[dict[str, Any]]:
-    if isinstance(answer, dict):
-        for key in ("timeentries", "timeEntries"):
-            if isinstance(answer.get(key), list):
-                return answer[key]
-        if not answer.get("totals"):  # an empty report may come back without the list at all
-            return []
-    raise ApiError(
-        "Clockify detailed report came back without a `timeentries` list; the reports API changed shape.",
-        service="Clockify",
-    )
-
-
-def _report_entry_count(answer: dict[str, Any]) -> int | None:
-    totals = answer.get("totals") or []
-    if totals and isinstance(totals[0], dict) and isinstance(totals[0].get("entriesCount"), int):
-        return totals[0]["entriesCount"]
-    return None
-
-
-def _named(records: Iterable[dict[str, Any]], name: str) -> dict[str, Any] | None:
-    """The record Clockify would consider to have `name` (names are unique ignoring case and edge spaces)."""
-    wanted = name.strip().casefold()
-    return next((r for r in records if str(r.get("name") or "").strip().casefold() == wanted), None)
 
 
 def _server_message(response: requests.Response) -> str:

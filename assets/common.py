@@ -1,20 +1,29 @@
-"""Shared shape of the raw-layer assets: they coordinate one fetch and one load, nothing more."""
+"""What the asset modules share: owners, the DuckDB pool, group names, asset keys, the snapshot-asset
+factory and load metadata. Raw assets coordinate one fetch and one load, nothing more."""
 
 import datetime as dt
 from collections.abc import Callable, Sequence
 
 from dagster import AssetExecutionContext, AssetKey, MaterializeResult, MetadataValue, asset
 
-from assets.raw_tables import RawTable
-from orchestration.warehouse import LoadResult, Warehouse
+from orchestration.warehouse.duckdb import LoadResult, Warehouse
+from orchestration.warehouse.raw_tables import ALL_TABLES, CLOCKIFY_ISSUE_TASK_LINKS, RawTable, WrittenTable
 
 OWNERS = ["team:data-platform"]
 # Every DuckDB writer (raw loads and dbt) shares this pool; dagster.yaml gives it a limit of 1.
 DUCKDB_POOL = "duckdb"
+# Group of the Clockify write-back asset (assets/writeback.py): never part of warehouse_job, so a sync
+# never writes to Clockify; it runs as its own job (clockify_writeback_job, `warehouse writeback`).
+WRITEBACK_GROUP = "writeback"
 
 
-def raw_key(table: RawTable) -> AssetKey:
+def raw_key(table: RawTable | WrittenTable) -> AssetKey:
     return AssetKey(["raw", table.name])
+
+
+# Every raw asset loaded from an API (what a sync of the raw layer selects), and the write-back asset.
+API_RAW_KEYS: list[AssetKey] = [raw_key(t) for t in ALL_TABLES]
+LINKS_KEY = raw_key(CLOCKIFY_ISSUE_TASK_LINKS)
 
 
 def load_metadata(

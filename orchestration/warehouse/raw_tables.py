@@ -1,9 +1,13 @@
-"""The raw layer's contract: one table per API entity in schema `raw`.
+"""The raw layer's contract: one table per API entity in schema `raw`, and the write-back links table.
 
-Every table keeps the record's full JSON in `_raw` (so a new API field never breaks a load), the time of
-the load in `_loaded_at`, and typed columns extracted from the JSON by DuckDB. Extraction uses TRY_CAST:
+Every API table keeps the record's full JSON in `_raw` (so a new API field never breaks a load), the time
+of the load in `_loaded_at`, and typed columns extracted from the JSON by DuckDB. Extraction uses TRY_CAST:
 a malformed value becomes NULL in its typed column (dbt tests flag it) instead of failing the whole load,
 and the original text stays in `_raw`. Partitioned tables also carry `_partition_date`.
+
+`raw.clockify_issue_task_links` is not loaded from an API: write-back (orchestration/writeback/) writes it.
+The dbt sources (`dbt_project/models/staging/*/_*__sources.yml`) list the same tables and columns;
+tests/test_raw_contract.py keeps them equal.
 
 All timestamps are stored as naive `TIMESTAMP` in UTC.
 """
@@ -11,7 +15,6 @@ All timestamps are stored as naive `TIMESTAMP` in UTC.
 from __future__ import annotations
 
 from dataclasses import dataclass
-
 
 # zstd for the record JSON: a third of the file size of DuckDB's default choice and half its write time
 # (x1 time entries: 21 MB vs 69 MB, insert 0.57 s vs 1.12 s), scans as fast. Tables created before keep
@@ -259,6 +262,7 @@ LINEAR_CUSTOMERS = RawTable(
     ),
 )
 
+# Every table an API asset loads (the raw assets, the CLI's row counts, the dbt test harness).
 ALL_TABLES: tuple[RawTable, ...] = (
     CLOCKIFY_WORKSPACES,
     CLOCKIFY_USERS,
@@ -275,3 +279,56 @@ ALL_TABLES: tuple[RawTable, ...] = (
     LINEAR_ISSUES,
     LINEAR_CUSTOMERS,
 )
+
+
+# --- written by the pipeline ---------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class WrittenColumn:
+    name: str
+    sql_type: str
+    not_null: bool = False
+    meaning: str = ""
+
+
+@dataclass(frozen=True)
+class WrittenTable:
+    """A raw table the pipeline writes row by row itself (no `_raw` JSON), upserted by `key`."""
+
+    name: str
+    columns: tuple[WrittenColumn, ...]
+    key: str
+
+    @property
+    def qualified_name(self) -> str:
+        return f"raw.{self.name}"
+
+    @property
+    def column_names(self) -> tuple[str, ...]:
+        return tuple(c.name for c in self.columns)
+
+    def create_sql(self) -> str:
+        defs = [f"{c.name} {c.sql_type}{' NOT NULL' if c.not_null else ''}" for c in self.columns]
+        return f"CREATE TABLE IF NOT EXISTS {self.qualified_name} (\n  " + ",\n  ".join(defs) + "\n)"
+
+
+CLOCKIFY_ISSUE_TASK_LINKS = WrittenTable(
+    "clockify_issue_task_links",
+    (
+        WrittenColumn("task_id", "VARCHAR", True, "Clockify task (unique: a task belongs to one issue)"),
+        WrittenColumn("issue_id", "VARCHAR", True, "Linear issue"),
+        WrittenColumn("issue_identifier", "VARCHAR", False, "identifier when last written (informational)"),
+        WrittenColumn("project_id", "VARCHAR", False, "the task's Clockify project"),
+        WrittenColumn("workspace_id", "VARCHAR", True, "the Clockify workspace"),
+        WrittenColumn("task_name", "VARCHAR", False, "the task's name in Clockify as last seen or written"),
+        WrittenColumn("status", "VARCHAR", False, "ACTIVE | DONE, as last seen or written"),
+        WrittenColumn("linked_at", "TIMESTAMP", True, "when the link was made (UTC)"),
+        WrittenColumn("updated_at", "TIMESTAMP", True, "when the row last changed (UTC)"),
+    ),
+    key="task_id",
+)
+
+WRITTEN_TABLES: tuple[WrittenTable, ...] = (CLOCKIFY_ISSUE_TASK_LINKS,)
+# The whole raw schema.
+CONTRACT: tuple[RawTable | WrittenTable, ...] = (*ALL_TABLES, *WRITTEN_TABLES)

@@ -1,4 +1,4 @@
-"""What the published marts file is written as, for BI readers (used by orchestration.publish).
+"""What the published marts file is written as, for BI readers (used by orchestration.warehouse.publish).
 
 - **Storage version.** DuckDB 2.0 writes its own storage format by default, which no DuckDB 1.x opens
   ("Trying to read a database file with version number 999"). The published file is therefore attached
@@ -23,7 +23,6 @@ import datetime as dt
 import json
 import logging
 import os
-import re
 import secrets
 import shutil
 import time
@@ -31,11 +30,12 @@ from pathlib import Path
 
 import duckdb
 
+from orchestration.settings import MARTS_STORAGE_VERSION_PATTERN
+
 log = logging.getLogger(__name__)
 
 DEFAULT_STORAGE_VERSION = "v1.0.0"
 MANIFEST_FILE = "_manifest.json"
-_VERSION_PATTERN = re.compile(r"v\d+\.\d+\.\d+|latest")
 STALE_STAGING_AGE_SECONDS = 6 * 3600
 
 
@@ -54,7 +54,7 @@ def _literal(text: str) -> str:
 def storage_version_option(version: str | None) -> str:
     """The `STORAGE_VERSION '<v>'` ATTACH option for `version` (None: the default), validated."""
     version = (version or DEFAULT_STORAGE_VERSION).strip()
-    if not _VERSION_PATTERN.fullmatch(version):
+    if not MARTS_STORAGE_VERSION_PATTERN.fullmatch(version):  # the setting's own rule
         raise PublishFormatError(
             f"MARTS_STORAGE_VERSION={version!r} is not a DuckDB version: set it like {DEFAULT_STORAGE_VERSION} "
             "(the default, read by DuckDB 1.0 and later) or latest."
@@ -229,7 +229,7 @@ def write_parquet(
         finally:
             con.close()
         manifest = {
-            "published_at": published_at.replace(tzinfo=dt.timezone.utc).isoformat().replace("+00:00", "Z"),
+            "published_at": published_at.replace(tzinfo=dt.UTC).isoformat().replace("+00:00", "Z"),
             "source_path": str(source_path),
             "duckdb_file": str(published_as),
             "marts": marts,

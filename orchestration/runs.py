@@ -1,4 +1,7 @@
-"""Headless runs of the warehouse job for a date range (what `warehouse sync` and `warehouse demo` call)."""
+"""Headless runs: the warehouse job for a date range (`warehouse sync`, `warehouse demo`), the write-back job
+(`warehouse writeback`), the Dagster instance they are recorded in, and recovery of runs a killed process
+left unfinished.
+"""
 
 from __future__ import annotations
 
@@ -6,17 +9,16 @@ import datetime as dt
 import os
 import socket
 from dataclasses import dataclass
+from pathlib import Path
 
-from dagster import DagsterInstance, ExecuteInProcessResult
+from dagster import DagsterInstance, DagsterRunStatus, ExecuteInProcessResult, RunsFilter
 
-from orchestration import settings
-from orchestration.schedules import range_tags
-
-REQUIRED_ENV = {
-    "CLOCKIFY_API_KEY": "your Clockify API key (Clockify > Profile settings > API)",
-    "CLOCKIFY_WORKSPACE_ID": "the id of the Clockify workspace to load (in the workspace settings URL)",
-    "LINEAR_API_KEY": "a Linear personal API key (Linear > Settings > Security & access)",
-}
+from orchestration.definitions import build_definitions
+from orchestration.jobs import WAREHOUSE_JOB, WRITEBACK_JOB
+from orchestration.partitions import range_tags
+from orchestration.settings import PROJECT_ROOT, Settings
+from orchestration.warehouse.locking import warehouse_lock
+from orchestration.writeback.plan import WritebackError
 
 
 class SyncError(RuntimeError):
@@ -30,9 +32,9 @@ def parse_day(text: str, flag: str) -> dt.date:
         raise SyncError(f"{flag} {text!r} is not a date: write it as YYYY-MM-DD, e.g. 2024-05-31.") from None
 
 
-def validate_range(start: dt.date, end: dt.date, today: dt.date | None = None) -> None:
-    today = today or dt.datetime.now(dt.timezone.utc).date()
-    first = settings.start_date()
+def validate_range(start: dt.date, end: dt.date, first: dt.date, today: dt.date | None = None) -> None:
+    """`first` is the first partition (WAREHOUSE_START_DATE); `today` defaults to today in UTC."""
+    today = today or dt.datetime.now(dt.UTC).date()
     if start > end:
         raise SyncError(f"--start {start} is after --end {end}: swap them.")
     if start < first:
@@ -41,15 +43,6 @@ def validate_range(start: dt.date, end: dt.date, today: dt.date | None = None) -
         )
     if end > today:
         raise SyncError(f"--end {end} is in the future (today is {today} UTC): end today or earlier.")
-
-
-def missing_settings() -> list[str]:
-    """One line per required variable that is not set."""
-    return [
-        f"{name} is not set: set it to {meaning} in the environment or in .env."
-        for name, meaning in REQUIRED_ENV.items()
-        if not os.environ.get(name)
-    ]
 
 
 # Which process runs a headless sync: lets the next sync recognise runs whose process was killed.
@@ -92,8 +85,6 @@ def recover_abandoned_runs(instance: DagsterInstance) -> list[str]:
     stays STARTED and keeps the "duckdb" pool slot (limit 1), so every later run would wait for it
     forever. Returns the ids of the runs recovered.
     """
-    from dagster import DagsterRunStatus, RunsFilter
-
     unfinished = [DagsterRunStatus.STARTED, DagsterRunStatus.STARTING, DagsterRunStatus.NOT_STARTED]
     recovered = []
     for run in instance.get_runs(RunsFilter(statuses=unfinished)):
@@ -116,16 +107,29 @@ def initialize_pool(instance: DagsterInstance, pool: str = "duckdb") -> None:
         storage.initialize_concurrency_limit_to_default(pool)
 
 
-def _instance() -> DagsterInstance:
-    # With DAGSTER_HOME (make sets a project-local one) runs are recorded and show in the UI.
-    if os.environ.get("DAGSTER_HOME"):
-        from orchestration.locking import warehouse_lock
+def prepare_dagster_home(home: Path) -> Path:
+    """The project-local DAGSTER_HOME (run history persists) with the project's dagster.yaml.
 
-        home = settings.ensure_dagster_home()
+    The copy in DAGSTER_HOME is kept equal to the project's file, so a changed instance setting (such as
+    the duckdb pool) reaches homes created by an older checkout; edit the project's dagster.yaml instead.
+    """
+    home.mkdir(parents=True, exist_ok=True)
+    config = home / "dagster.yaml"
+    wanted = (PROJECT_ROOT / "dagster.yaml").read_text()
+    if not config.exists() or config.read_text() != wanted:
+        config.write_text(wanted)
+    return home
+
+
+def open_instance(settings: Settings) -> DagsterInstance:
+    """The instance headless runs are recorded in: DAGSTER_HOME's when set (make sets a project-local one,
+    so runs show in the UI), else an ephemeral one. Runs a killed sync left unfinished are recovered."""
+    if settings.dagster_home is not None:
+        home = prepare_dagster_home(settings.dagster_home)
         # Two syncs started at once on a fresh DAGSTER_HOME would both create its SQLite storages (and
         # stamp their schema versions twice): take turns creating the instance.
         with warehouse_lock(home / "instance", timeout_seconds=300):
-            instance = DagsterInstance.get()
+            instance = DagsterInstance.from_config(str(home))
             initialize_pool(instance)
         for run_id in recover_abandoned_runs(instance):
             print(
@@ -158,6 +162,7 @@ def first_failure(result: ExecuteInProcessResult) -> str:
 
 
 def run_sync(
+    settings: Settings,
     start: dt.date,
     end: dt.date,
     *,
@@ -166,18 +171,15 @@ def run_sync(
     log_level: str = "INFO",
 ) -> SyncOutcome:
     """Materialise every asset (or `asset_selection`) for the days [start, end] in one run."""
-    validate_range(start, end)
-    problems = missing_settings()
+    validate_range(start, end, settings.start_date)
+    problems = settings.missing()
     if problems:
         raise SyncError(" ".join(problems))
-    # Built per call: resources read URLs and the warehouse path from the environment as it is now.
-    from orchestration.definitions import build_definitions
-
-    job = build_definitions().resolve_job_def("warehouse_job")
+    job = build_definitions(settings).resolve_job_def(WAREHOUSE_JOB)
     result = job.execute_in_process(
         # INFO keeps the assets' progress lines and drops Dagster's per-event debug chatter.
         run_config={"loggers": {"console": {"config": {"log_level": log_level}}}},
-        instance=instance or _instance(),
+        instance=instance or open_instance(settings),
         tags={**range_tags(start, end), PROCESS_TAG: process_tag()},
         raise_on_error=False,
         asset_selection=asset_selection,
@@ -185,3 +187,33 @@ def run_sync(
     if not result.success:
         raise SyncError(f"sync {start} .. {end} failed at {first_failure(result)}")
     return SyncOutcome(result=result, start=start, end=end)
+
+
+def run_writeback_job(
+    settings: Settings, dry_run: bool = False, max_writes: int | None = None, log_level: str = "WARNING"
+):
+    """Run clockify_writeback_job in process (what `warehouse writeback` calls); the asset's metadata.
+
+    Raises WritebackError (one line) when settings are missing or the run fails. Runs are recorded in
+    DAGSTER_HOME when it is set, like `warehouse sync`.
+    """
+    missing = settings.missing(("CLOCKIFY_API_KEY", "CLOCKIFY_WORKSPACE_ID"))
+    if missing:
+        raise WritebackError(" ".join(missing))
+    op_config: dict = {"dry_run": dry_run}
+    if max_writes is not None:
+        op_config["max_writes"] = max_writes
+    job = build_definitions(settings).resolve_job_def(WRITEBACK_JOB)
+    result = job.execute_in_process(
+        run_config={
+            "ops": {"raw__clockify_issue_task_links": {"config": op_config}},
+            "loggers": {"console": {"config": {"log_level": log_level}}},
+        },
+        instance=open_instance(settings),
+        tags={PROCESS_TAG: process_tag()},
+        raise_on_error=False,
+    )
+    if not result.success:
+        raise WritebackError(f"write-back failed at {first_failure(result)}")
+    (event,) = result.get_asset_materialization_events()
+    return event.materialization.metadata

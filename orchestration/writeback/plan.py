@@ -2,9 +2,10 @@
 
 Matching time to issues by identifiers typed into descriptions is only as good as people's habits; a
 Clockify task per Linear issue is a reliable link: people pick the task and the time lands on the issue.
-This module holds the pure planning (`plan_writeback`, unit-tested without any I/O), the settings, and the
-warehouse side (the link table). `assets/writeback.py` coordinates: it reads the warehouse and Clockify,
-plans, applies up to the bound through `ClockifyClient` and records the links.
+This module holds the pure planning (`plan_writeback`, unit-tested without any I/O); links.py the
+warehouse side (the link table of the raw contract); apply.py the run: it reads the warehouse and Clockify,
+plans, applies up to the bound through `ClockifyClient` and records the links. The settings
+(CLOCKIFY_WRITEBACK, LINEAR_TEAM_KEYS, CLOCKIFY_WRITEBACK_MAX_WRITES) are `Settings.writeback`.
 
 What the plan does, per run:
 
@@ -52,17 +53,13 @@ naming the change and Clockify's message; the links of the writes that succeeded
 from __future__ import annotations
 
 import datetime as dt
-import os
 from collections.abc import Iterable, Sequence
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import dataclass, field, replace
 from typing import Any
-
-from orchestration import settings
 
 CLIENT_NAME = "Linear"
 PROJECT_PREFIX = "Linear · "  # + team key
 MAX_TASK_NAME_LENGTH = 1000  # Clockify rejects longer task names (HTTP 400); cut with an ellipsis
-DEFAULT_MAX_WRITES = 200
 
 OPEN_STATE_TYPES = frozenset({"backlog", "unstarted", "started"})
 CLOSED_STATE_TYPES = frozenset({"completed", "canceled", "duplicate"})
@@ -78,52 +75,12 @@ ADOPT = "adopt"
 REFRESH = "refresh_link"
 WRITES = frozenset({CREATE_CLIENT, CREATE_PROJECT, CREATE_TASK, UPDATE_TASK})
 
-LINKS_TABLE = "raw.clockify_issue_task_links"
-LINKS_DDL = f"""
-CREATE TABLE IF NOT EXISTS {LINKS_TABLE} (
-  task_id VARCHAR NOT NULL,        -- Clockify task (unique: a task belongs to one issue)
-  issue_id VARCHAR NOT NULL,       -- Linear issue
-  issue_identifier VARCHAR,        -- identifier when last written (informational)
-  project_id VARCHAR,              -- the task's Clockify project
-  workspace_id VARCHAR NOT NULL,   -- the Clockify workspace
-  task_name VARCHAR,               -- the task's name in Clockify as last seen or written
-  status VARCHAR,                  -- ACTIVE | DONE, as last seen or written
-  linked_at TIMESTAMP NOT NULL,    -- when the link was made (UTC)
-  updated_at TIMESTAMP NOT NULL    -- when the row last changed (UTC)
-)"""
-
 
 class WritebackError(RuntimeError):
     """Write-back cannot run or stopped; the message is one line naming the problem and the fix."""
 
     def __init__(self, message: str) -> None:
         super().__init__(" ".join(message.split()))
-
-
-# --- settings ------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class WritebackSettings:
-    enabled: bool  # CLOCKIFY_WRITEBACK=1
-    team_keys: frozenset[str] | None  # LINEAR_TEAM_KEYS; None = all teams
-    max_writes: int  # CLOCKIFY_WRITEBACK_MAX_WRITES
-
-
-def writeback_settings(env: dict[str, str] | None = None) -> WritebackSettings:
-    """Read CLOCKIFY_WRITEBACK, LINEAR_TEAM_KEYS and CLOCKIFY_WRITEBACK_MAX_WRITES (at run time)."""
-    env = os.environ if env is None else env
-    flag = (env.get("CLOCKIFY_WRITEBACK") or "0").strip().lower()
-    if flag not in ("0", "1", "true", "false", "yes", "no", "on", "off", ""):
-        raise settings.ConfigError(f"CLOCKIFY_WRITEBACK={flag!r} must be 1 (write to Clockify) or 0 (default).")
-    keys = frozenset(k.strip().upper() for k in (env.get("LINEAR_TEAM_KEYS") or "").split(",") if k.strip())
-    raw_max = (env.get("CLOCKIFY_WRITEBACK_MAX_WRITES") or "").strip() or str(DEFAULT_MAX_WRITES)
-    if not raw_max.isdigit() or int(raw_max) < 1:
-        raise settings.ConfigError(
-            f"CLOCKIFY_WRITEBACK_MAX_WRITES={raw_max!r} must be a whole number of writes per run, at least 1 "
-            f"(default {DEFAULT_MAX_WRITES})."
-        )
-    return WritebackSettings(flag in ("1", "true", "yes", "on"), keys or None, int(raw_max))
 
 
 # --- plan ----------------------------------------------------------------------------------------
@@ -314,7 +271,7 @@ def plan_writeback(
     linked_task_ids = {link.task_id for link in existing_links}
     # Live link per issue: the most recent one whose task still exists in Clockify.
     live: dict[str, Link] = {}
-    for link in sorted(existing_links, key=lambda l: (l.linked_at or dt.datetime.min, l.task_id)):
+    for link in sorted(existing_links, key=lambda link: (link.linked_at or dt.datetime.min, link.task_id)):
         if link.task_id in tasks_by_id:
             live[link.issue_id] = link
     taken: set[str] = set()  # task ids adopted this run
@@ -453,119 +410,3 @@ def plan_writeback(
         else:
             deferred.append(change)
     return Plan(changes=kept, deferred=deferred, conflicts=conflicts, projects=projects)
-
-
-# --- warehouse side ------------------------------------------------------------------------------
-
-ISSUES_SQL = """
-WITH issues AS (
-    SELECT * FROM raw.linear_issues WHERE id IS NOT NULL
-    QUALIFY row_number() OVER (PARTITION BY id ORDER BY updated_at DESC NULLS LAST, _loaded_at DESC) = 1
-),
-states AS (
-    SELECT * FROM raw.linear_workflow_states WHERE id IS NOT NULL
-    QUALIFY row_number() OVER (PARTITION BY id ORDER BY _loaded_at DESC) = 1
-)
-SELECT issues.id, issues.identifier, issues.title, issues.team_id, issues.number, states.type,
-       issues.archived_at IS NOT NULL, coalesce(issues.trashed, false)
-FROM issues LEFT JOIN states ON states.id = issues.state_id
-WHERE issues.identifier IS NOT NULL AND issues.team_id IS NOT NULL
-"""
-
-TEAMS_SQL = """
-SELECT id, key, name FROM raw.linear_teams WHERE id IS NOT NULL AND key IS NOT NULL
-QUALIFY row_number() OVER (PARTITION BY id ORDER BY _loaded_at DESC) = 1
-"""
-
-
-def ensure_links_table(con) -> None:
-    con.execute("CREATE SCHEMA IF NOT EXISTS raw")
-    con.execute(LINKS_DDL)
-
-
-def read_linear(con) -> tuple[list[Issue], list[Team]]:
-    """Issues (with their state's type) and teams from the raw layer; an error if Linear was never loaded."""
-    present = {
-        r[0]
-        for r in con.execute("SELECT table_name FROM information_schema.tables WHERE table_schema = 'raw'").fetchall()
-    }
-    missing = [t for t in ("linear_issues", "linear_teams", "linear_workflow_states") if t not in present]
-    if missing:
-        raise WritebackError(
-            f"the warehouse has no {', '.join('raw.' + m for m in missing)}: load Linear first "
-            "(warehouse sync --start YYYY-MM-DD --end YYYY-MM-DD), then run write-back."
-        )
-    issues = [
-        Issue(
-            id=r[0],
-            identifier=r[1],
-            title=r[2] or "",
-            team_id=r[3],
-            number=r[4],
-            state_type=r[5],
-            archived=bool(r[6]),
-            trashed=bool(r[7]),
-        )
-        for r in con.execute(ISSUES_SQL).fetchall()
-    ]
-    teams = [Team(id=r[0], key=r[1], name=r[2] or "") for r in con.execute(TEAMS_SQL).fetchall()]
-    return issues, teams
-
-
-def links_table_exists(con) -> bool:
-    return bool(
-        con.execute(
-            "SELECT count(*) FROM information_schema.tables WHERE table_schema = 'raw' "
-            "AND table_name = 'clockify_issue_task_links'"
-        ).fetchone()[0]
-    )
-
-
-def read_links(con, workspace_id: str) -> list[Link]:
-    """This workspace's link rows; none when the table does not exist yet (nothing is created here)."""
-    if not links_table_exists(con):
-        return []
-    rows = con.execute(
-        f"SELECT issue_id, task_id, project_id, workspace_id, task_name, status, issue_identifier, linked_at, "
-        f"updated_at FROM {LINKS_TABLE} WHERE workspace_id = $ws",
-        {"ws": workspace_id},
-    ).fetchall()
-    return [Link(*row) for row in rows]
-
-
-def record_links(con, links: Sequence[Link]) -> None:
-    """Upsert link rows by task id in one transaction (all or nothing)."""
-    if not links:
-        return
-    ensure_links_table(con)
-    con.execute("BEGIN TRANSACTION")
-    try:
-        for link in links:
-            con.execute(f"DELETE FROM {LINKS_TABLE} WHERE task_id = $task", {"task": link.task_id})
-            con.execute(
-                f"INSERT INTO {LINKS_TABLE} (task_id, issue_id, issue_identifier, project_id, workspace_id, "
-                "task_name, status, linked_at, updated_at) VALUES ($task_id, $issue_id, $issue_identifier, "
-                "$project_id, $workspace_id, $task_name, $status, $linked_at, $updated_at)",
-                {k: v for k, v in asdict(link).items()},
-            )
-        con.execute("COMMIT")
-    except BaseException:
-        con.execute("ROLLBACK")
-        raise
-
-
-def link_after(change: Change, task: dict, workspace_id: str, existing: Link | None, now: dt.datetime) -> Link:
-    """The link row once `change` (create, update, adopt or refresh) has been applied to `task`."""
-    base = existing or Link(
-        issue_id=change.issue_id or "", task_id=task["id"], project_id=None, workspace_id=workspace_id, linked_at=now
-    )
-    return replace(
-        base,
-        task_id=task["id"],
-        project_id=task.get("projectId") or change.project_id,
-        task_name=task.get("name"),
-        status=task.get("status"),
-        issue_identifier=change.identifier,
-        updated_at=now,
-        linked_at=base.linked_at or now,
-    )

@@ -1,4 +1,8 @@
-"""What both API clients share as Dagster resources: timeouts, the retry budget and a private session."""
+"""What both API clients share as Dagster resources: timeouts, the retry budget and a private session.
+
+The defaults are `settings.ApiSettings`'s (one place); orchestration/resources.py builds the clients
+from the `Settings` of the run.
+"""
 
 from __future__ import annotations
 
@@ -8,16 +12,27 @@ import dagster as dg
 from pydantic import Field, PrivateAttr
 
 from orchestration.clients.http import RetryingHttp, RetryPolicy, Service
+from orchestration.settings import ApiSettings
 
 
 class ApiClientResource(dg.ConfigurableResource):
-    connect_timeout: float = Field(default=10.0, gt=0, description="Seconds to wait for a connection.")
-    read_timeout: float = Field(default=60.0, gt=0, description="Seconds to wait for each response.")
-    max_attempts: int = Field(default=8, ge=1, description="Attempts per request, the first included.")
-    max_retry_seconds: float = Field(
-        default=300.0, ge=0, description="Total seconds one request may spend on attempts and waits."
+    connect_timeout: float = Field(
+        default=ApiSettings.connect_timeout, gt=0, description="Seconds to wait for a connection."
     )
-    backoff_base: float = Field(default=0.5, ge=0, description="First backoff window in seconds; doubles.")
+    read_timeout: float = Field(
+        default=ApiSettings.read_timeout, gt=0, description="Seconds to wait for each response."
+    )
+    max_attempts: int = Field(
+        default=ApiSettings.max_attempts, ge=1, description="Attempts per request, the first included."
+    )
+    max_retry_seconds: float = Field(
+        default=ApiSettings.max_retry_seconds,
+        ge=0,
+        description="Total seconds one request may spend on attempts and waits.",
+    )
+    backoff_base: float = Field(
+        default=ApiSettings.backoff_base, ge=0, description="First backoff window in seconds; doubles."
+    )
 
     # One session per instance: connection reuse across pages, and nothing shared between resources.
     _http: RetryingHttp | None = PrivateAttr(default=None)
@@ -49,6 +64,10 @@ class ApiClientResource(dg.ConfigurableResource):
         """HTTP requests this instance has sent, retries included (for asset metadata)."""
         return 0 if self._http is None else self._http.requests_made
 
-    def teardown_after_execution(self, context: Any) -> None:
-        if self._http is not None:  # keeps the counter; a closed session reopens if used again
+    def close(self) -> None:
+        """Close the session (keeps the counter; a closed session reopens if used again)."""
+        if self._http is not None:
             self._http.close()
+
+    def teardown_after_execution(self, context: Any) -> None:
+        self.close()

@@ -19,10 +19,11 @@ published file is complete, so a reader sees old or new marts, never a mix, and 
 publishing (there is no lock between them). Note that DuckDB caches open databases per process: a reader
 sees the new file once it has closed all its connections to the path and opens it again.
 
-The target is `MARTS_PATH` when set, else `marts.duckdb` beside the warehouse file. It is written in DuckDB
-storage version v1.0.0 by default (`MARTS_STORAGE_VERSION`), so DuckDB 1.x readers open it too, with the
-tables' and columns' comments (dbt's descriptions); with `MARTS_PARQUET_DIR` the same marts are also
-exported as Parquet. See orchestration.publish_formats.
+The target is the caller's (`Settings.marts_path`: `MARTS_PATH` when set), else `marts.duckdb` beside the
+warehouse file. It is written in DuckDB storage version v1.0.0 by default (`Settings.marts_storage_version`:
+`MARTS_STORAGE_VERSION`), so DuckDB 1.x readers open it too, with the tables' and columns' comments (dbt's
+descriptions); with a Parquet directory (`Settings.marts_parquet_dir`: `MARTS_PARQUET_DIR`) the same marts
+are also exported as Parquet. See orchestration.warehouse.formats.
 
 For BI tools: open the file read-only (DuckDB `read_only=True`, DBeaver "read-only connection", ...).
 The marts sit in the file's default schema, so `SELECT * FROM hours_per_team` works as it is, and so does
@@ -41,15 +42,15 @@ from pathlib import Path
 
 import duckdb
 
-from orchestration import publish_formats
-from orchestration.warehouse import connect_with_lock_wait
+from orchestration.settings import marts_path
+from orchestration.warehouse import formats
+from orchestration.warehouse.duckdb import connect_with_lock_wait
 
 log = logging.getLogger(__name__)
 
 MARTS_SCHEMA = "marts"  # where dbt builds them in the warehouse
 PUBLISHED_SCHEMA = "main"  # where BI tools find them: the published file's default schema
 PUBLISHED_TABLE = "_published"
-DEFAULT_FILE_NAME = "marts.duckdb"
 # A temp file whose writer is gone is stale at once; one whose pid is (re)used is stale after this age.
 STALE_TEMP_AGE_SECONDS = 6 * 3600
 
@@ -61,16 +62,6 @@ class PublishResult:
     published_at: dt.datetime | None = None  # UTC, naive (as stored in _published)
     seconds: float = 0.0
     parquet_dir: Path | None = None  # the MARTS_PARQUET_DIR link, when Parquet was written
-
-
-def default_marts_path(warehouse_path: str | Path) -> Path:
-    """`MARTS_PATH` when set (relative paths from the warehouse's directory), else marts.duckdb beside it."""
-    warehouse = Path(warehouse_path).expanduser().resolve()
-    configured = os.environ.get("MARTS_PATH")
-    if configured:
-        path = Path(configured).expanduser()
-        return path if path.is_absolute() else (warehouse.parent / path).resolve()
-    return warehouse.parent / DEFAULT_FILE_NAME
 
 
 def _quote(identifier: str) -> str:
@@ -128,11 +119,15 @@ def _fsync(path: Path, directory: bool = False) -> None:
         os.close(fd)
 
 
+def _explain_storage_error(error: duckdb.Error, storage_version: str | None) -> None:
+    """Raise the one-line PublishFormatError for DuckDB's storage-version errors; return for any other."""
+    explained = formats.explain_storage_error(error, storage_version)
+    if explained is not None:
+        raise explained from error
+
+
 def _remove(path: Path) -> None:
-    try:
-        path.unlink()
-    except FileNotFoundError:
-        pass
+    path.unlink(missing_ok=True)
 
 
 def publish_marts(
@@ -143,30 +138,31 @@ def publish_marts(
     storage_version: str | None = None,
     parquet_dir: str | Path | None = None,
 ) -> PublishResult:
-    """Copy every table of schema `marts` of the warehouse into a new file and swap it in atomically.
+    """Copy every table of schema `marts` of the warehouse into a new file and swap it in atomically
+    (`target_path`, default marts.duckdb beside the warehouse).
 
     `storage_version`: DuckDB storage version of the new file (default v1.0.0, readable by DuckDB 1.0+);
     `parquet_dir`: also export the marts as Parquet there (relative: from the warehouse's directory).
-    See orchestration.publish_formats.
+    See orchestration.warehouse.formats.
     """
     started = time.monotonic()
     warehouse = Path(warehouse_path).expanduser().resolve()
     if not warehouse.exists():
         raise FileNotFoundError(f"Warehouse file {warehouse} does not exist: run a sync (and dbt build) first.")
-    target = Path(target_path).expanduser().resolve() if target_path else default_marts_path(warehouse)
+    target = Path(target_path).expanduser().resolve() if target_path else marts_path(warehouse, None)
     if target == warehouse:
         raise ValueError(f"The marts must be published to another file than the warehouse ({warehouse}).")
     target.parent.mkdir(parents=True, exist_ok=True)
     clean_stale_temp_files(target)
-    storage_option = publish_formats.storage_version_option(storage_version)
+    storage_option = formats.storage_version_option(storage_version)
     if parquet_dir is not None:
         # abspath, not resolve(): the directory is a symlink publish replaces, never to be followed here.
         parquet_dir = Path(os.path.abspath(warehouse.parent / Path(parquet_dir).expanduser()))
-        publish_formats.check_parquet_dir(parquet_dir)
+        formats.check_parquet_dir(parquet_dir)
 
     tmp = target.with_name(f"{target.name}.tmp-{os.getpid()}-{secrets.token_hex(4)}")
     tmp_wal = tmp.with_name(tmp.name + ".wal")
-    published_at = dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)
+    published_at = dt.datetime.now(dt.UTC).replace(tzinfo=None)
     counts: dict[str, int] = {}
     try:
         con = connect_with_lock_wait(warehouse, lock_timeout_seconds, read_only=True)
@@ -178,7 +174,8 @@ def publish_marts(
                     f"ATTACH '{str(tmp).replace(chr(39), chr(39) * 2)}' AS publish_out (READ_WRITE, {storage_option})"
                 )
             except duckdb.Error as error:
-                raise publish_formats.explain_storage_error(error, storage_version) or error
+                _explain_storage_error(error, storage_version)
+                raise
             try:
                 con.execute("BEGIN TRANSACTION")
                 # Fully qualified: a file named marts.duckdb has a catalog `marts` besides its schema `marts`.
@@ -203,11 +200,12 @@ def publish_marts(
                     try:
                         con.execute(f"CREATE TABLE publish_out.{PUBLISHED_SCHEMA}.{q} AS SELECT * FROM {source}.{q}")
                     except duckdb.Error as error:
-                        raise publish_formats.explain_storage_error(error, storage_version) or error
+                        _explain_storage_error(error, storage_version)
+                        raise
                     (count,) = con.execute(f"SELECT count(*) FROM publish_out.{PUBLISHED_SCHEMA}.{q}").fetchone()
                     counts[name] = int(count)
                 # dbt's descriptions (persist_docs), so a BI tool's schema browser explains each column.
-                publish_formats.copy_comments(con, catalog, MARTS_SCHEMA, f"publish_out.{PUBLISHED_SCHEMA}", names)
+                formats.copy_comments(con, catalog, MARTS_SCHEMA, f"publish_out.{PUBLISHED_SCHEMA}", names)
                 con.execute(
                     f"CREATE TABLE publish_out.{PUBLISHED_SCHEMA}.{PUBLISHED_TABLE} ("
                     "published_at TIMESTAMP NOT NULL, source_path VARCHAR NOT NULL, "
@@ -217,7 +215,7 @@ def publish_marts(
                     f"INSERT INTO publish_out.{PUBLISHED_SCHEMA}.{PUBLISHED_TABLE} VALUES (?, ?, ?, ?)",
                     [(published_at, str(warehouse), name, count) for name, count in counts.items()],
                 )
-                publish_formats.comment_published_table(con, f"publish_out.{PUBLISHED_SCHEMA}.{PUBLISHED_TABLE}")
+                formats.comment_published_table(con, f"publish_out.{PUBLISHED_SCHEMA}.{PUBLISHED_TABLE}")
                 con.execute("COMMIT")
             except BaseException:
                 con.execute("ROLLBACK")
@@ -235,7 +233,7 @@ def publish_marts(
         _fsync(tmp)
         parquet_version = None
         if parquet_dir is not None:  # written from the new file, before anything is swapped in
-            parquet_version = publish_formats.write_parquet(
+            parquet_version = formats.write_parquet(
                 tmp, PUBLISHED_SCHEMA, sorted(counts), parquet_dir, published_at, warehouse, target
             )
         # A WAL beside the target belongs to the old file (someone opened it read-write): it must not be
@@ -244,7 +242,7 @@ def publish_marts(
         os.replace(tmp, target)
         _fsync(target.parent, directory=True)
         if parquet_version is not None:
-            publish_formats.install_parquet(parquet_version, parquet_dir)
+            formats.install_parquet(parquet_version, parquet_dir)
     finally:
         _remove(tmp)
         _remove(tmp_wal)

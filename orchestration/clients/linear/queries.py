@@ -1,6 +1,6 @@
 """Every GraphQL document the project sends to Linear.
 
-Rules (tests/test_linear_queries.py enforces them against linear_schema.graphql):
+Rules (tests/test_linear_queries.py enforces them against schema.graphql):
 - one connection per query, paged with explicit `$first`/`$after`, `pageInfo { hasNextPage endCursor }`;
   no nested connections: Linear caps a query at 10,000 complexity points and nested connections multiply
   their `first`;

@@ -7,40 +7,33 @@
   issue replaces its previous version, wherever that version's partition was.
 
 Each write is one transaction: a failed load leaves the warehouse as it was. Records are bulk-loaded as
-one JSON column and typed by DuckDB (see `assets.raw_tables`), never row by row.
+one JSON column and typed by DuckDB (see `orchestration.warehouse.raw_tables`), never row by row.
 
 Records may be any iterable, a generator over API pages included: they are staged in chunks into a private
-in-memory DuckDB while the fetch goes on, so a year of time entries never sits in Python memory at once, and
-the warehouse lock is taken only for the final delete-and-insert (a slow API never blocks other writers).
-Within one load a later record with the same id supersedes an earlier one (a page re-read while paging).
+in-memory DuckDB while the fetch goes on (staging.py), so a year of time entries never sits in Python memory
+at once, and the warehouse lock is taken only for the final delete-and-insert (a slow API never blocks
+other writers). Within one load a later record with the same id supersedes an earlier one (a page re-read
+while paging).
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import itertools
-import json
 import logging
 import random
-import tempfile
 import time
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 import duckdb
-import pandas as pd
 from dagster import ConfigurableResource
 
-try:  # a dependency of dagster-dbt; ~10x faster than the json module (the load's main Python cost)
-    import orjson
-except ImportError:  # pragma: no cover
-    orjson = None
-
-from assets.raw_tables import RawTable
-from orchestration.locking import LockedConnection
-from orchestration.locking import acquire as acquire_lock
+from orchestration.warehouse.locking import LockedConnection
+from orchestration.warehouse.locking import acquire as acquire_lock
+from orchestration.warehouse.raw_tables import RawTable
+from orchestration.warehouse.staging import Staging
 
 log = logging.getLogger(__name__)
 
@@ -54,7 +47,7 @@ def connect_with_lock_wait(path: str | Path, timeout_seconds: float = 600.0, rea
     """Open the DuckDB file, waiting while another process holds its write lock.
 
     DuckDB allows one writing process per file; runs, steps and dbt take turns instead of failing. The
-    connection holds the cross-process warehouse lock (`orchestration.locking`: exclusive for writers,
+    connection holds the cross-process warehouse lock (`orchestration.warehouse.locking`: exclusive for writers,
     shared for readers) until it is closed, so dbt, which cannot wait for DuckDB's own lock, never meets it.
     """
     deadline = time.monotonic() + timeout_seconds
@@ -85,115 +78,6 @@ def _connect_waiting(path: str | Path, read_only: bool, deadline: float, timeout
                 raise
             time.sleep(delay * (1 + random.random()))
             delay = min(delay * 2, 2.0)
-
-
-def _json_texts(records: Sequence[dict]) -> list[str]:
-    if orjson is not None:
-        try:
-            return [orjson.dumps(r, option=orjson.OPT_NON_STR_KEYS).decode() for r in records]
-        except TypeError:  # orjson.JSONEncodeError (e.g. an int beyond 64 bits): the json module copes
-            pass
-    dumps = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
-    return [dumps(r) for r in records]
-
-
-def records_frame(records: Sequence[dict]) -> pd.DataFrame:
-    """One row per record, its JSON as text: DuckDB does the typing in bulk."""
-    return pd.DataFrame({"_raw": pd.Series(_json_texts(records), dtype="object")})
-
-
-def _typed_selects(table: RawTable, source: str, values: str) -> tuple[list[str], str]:
-    """The table's column expressions, reading scalar paths from `values`, the list that one
-    `json_extract_string(source, [paths])` call returns (the JSON is parsed once per row, not once per
-    column). The typing is exactly `Column.extract_sql`'s; array paths (`[*]`) keep their own call."""
-    columns = list(table.columns)
-    if table.partitioned:
-        by = next(c for c in table.columns if c.name == table.partition_column)
-        columns.append(by)
-    paths: list[str] = []
-    exprs: list[str] = []
-    for column in columns:
-        expr = column.extract_sql(source)
-        text = f"json_extract_string({source}, '{column.json_path}')"
-        if text in expr:
-            if column.json_path not in paths:
-                paths.append(column.json_path)
-            expr = expr.replace(text, f"{values}[{paths.index(column.json_path) + 1}]")
-        exprs.append(expr)
-    selects = [f"{e} AS {c.name}" for e, c in zip(exprs, table.columns)]
-    if table.partitioned:
-        selects.append(f"CAST({exprs[-1]} AS DATE) AS _partition_date")
-    path_list = "[" + ", ".join(f"'{p}'" for p in paths) + "]"
-    return selects, path_list
-
-
-# Records typed per staging statement: bounds Python memory to one chunk (~5 KiB per time entry as dicts)
-# while keeping DuckDB's per-statement overhead negligible.
-STAGE_CHUNK_RECORDS = 20_000
-# DuckDB memory of one load; beyond it the staged rows spill to a temporary directory, so a backfill of
-# millions of entries runs in bounded memory (a year of the team-of-200 workload stays below it).
-STAGE_MEMORY_LIMIT = "1GB"
-
-
-def _chunks(records: Iterable[dict], size: int) -> Iterator[list[dict]]:
-    iterator = iter(records)
-    while chunk := list(itertools.islice(iterator, size)):
-        yield chunk
-
-
-class _Staging:
-    """The records of one load, typed into temp table `incoming` of a private in-memory DuckDB.
-
-    Staging needs no warehouse lock, so it runs while the records are still being fetched (a generator
-    over API pages); only then is the warehouse attached, under its lock, for the load's transaction.
-    The connection is the load's: `incoming` stays visible to the statements run on the warehouse.
-    """
-
-    def __init__(self, table: RawTable, loaded_at: dt.datetime) -> None:
-        self.table = table
-        self.loaded_at = loaded_at
-        self._spill = tempfile.TemporaryDirectory(prefix="warehouse-stage-")
-        self.con = duckdb.connect(  # in memory
-            config={"memory_limit": STAGE_MEMORY_LIMIT, "temp_directory": self._spill.name}
-        )
-        self.seconds = 0.0  # time spent staging, not waiting for the records' source
-        self.records = 0
-
-    def stage(self, records: Iterable[dict]) -> None:
-        table = self.table
-        selects, paths = _typed_selects(table, "j._raw", "j._v")
-        selects += ["CAST(j._raw AS JSON) AS _raw", "CAST($loaded_at AS TIMESTAMP) AS _loaded_at", "j._seq"]
-        insert = (
-            f"INSERT INTO staged SELECT {', '.join(selects)} FROM "
-            f"(SELECT _raw, _seq, json_extract_string(_raw, {paths}) AS _v FROM incoming_json) AS j"
-        )
-        self.con.execute(f"CREATE TEMP TABLE staged ({', '.join(table.column_defs(staging=True))}, _seq BIGINT)")
-        for chunk in _chunks(records, STAGE_CHUNK_RECORDS):
-            started = time.perf_counter()
-            frame = records_frame(chunk)
-            frame["_seq"] = range(self.records, self.records + len(chunk))
-            self.con.register("incoming_json", frame)
-            self.con.execute(insert, {"loaded_at": self.loaded_at})
-            self.con.unregister("incoming_json")
-            del frame  # not held while the next chunk is fetched
-            self.records += len(chunk)
-            self.seconds += time.perf_counter() - started
-        started = time.perf_counter()
-        # One row per id, the last one read; records without an id are all kept (dbt flags them).
-        columns = ", ".join(c.name for c in table.columns)
-        partition = ", _partition_date" if table.partitioned else ""
-        self.con.execute(
-            f"CREATE TEMP TABLE incoming AS SELECT {columns}{partition}, _raw, _loaded_at FROM staged "
-            "QUALIFY id IS NULL OR row_number() OVER (PARTITION BY id ORDER BY _seq DESC) = 1"
-        )
-        self.con.execute("DROP TABLE staged")
-        self.seconds += time.perf_counter() - started
-
-    def close(self) -> None:
-        try:
-            self.con.close()
-        finally:
-            self._spill.cleanup()
 
 
 @dataclass(frozen=True)
@@ -240,9 +124,14 @@ class _LoadContext:
 
 
 class Warehouse(ConfigurableResource):
-    """The DuckDB file the raw assets write and dbt builds on (same `WAREHOUSE_PATH`)."""
+    """The DuckDB file the raw assets write and dbt builds on (WAREHOUSE_PATH), and where and how its marts
+    are published for BI tools (MARTS_PATH, empty: marts.duckdb beside it; MARTS_STORAGE_VERSION, empty:
+    v1.0.0; MARTS_PARQUET_DIR, empty: no Parquet). See orchestration.warehouse.publish."""
 
     path: str
+    marts_path: str = ""
+    marts_storage_version: str = ""
+    marts_parquet_dir: str = ""
     lock_timeout_seconds: float = 600.0
 
     @contextmanager
@@ -257,8 +146,8 @@ class Warehouse(ConfigurableResource):
     def _load(self, table: RawTable, records: Iterable[dict]) -> Iterator[_LoadContext]:
         """Stage records (no lock held), then run the caller's statements in one transaction on the
         warehouse, attached to the staging connection as its default database (`incoming` is a temp table)."""
-        loaded_at = dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)
-        staging = _Staging(table, loaded_at)
+        loaded_at = dt.datetime.now(dt.UTC).replace(tzinfo=None)
+        staging = Staging(table, loaded_at)
         try:
             staging.stage(records)
             load = _LoadContext(con=staging.con, records=staging.records, stage_seconds=staging.seconds)

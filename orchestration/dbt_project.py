@@ -1,0 +1,152 @@
+"""The dbt project handle: `DbtProject`, how its manifest is prepared, and where each build writes.
+
+- `dbt_project(settings)`: the project with its target path (`DBT_TARGET_PATH`, default
+  `dbt_project/target`), where the manifest Dagster loads lives.
+- `prepare(project)`: what the entry points call before they build the definitions (nothing runs at import).
+  Under `dagster dev` it re-parses on every load (`DbtProject.prepare_if_dev`, so edits show up); otherwise
+  it parses only when the manifest is missing (a fresh clone, CI, tests) or older than a file of the dbt
+  project (a model edited since the last parse): a few stat calls. Parsing runs `dbt parse` (~5 s) into a
+  private temporary directory and moves the manifest into place atomically, so concurrent loads never read
+  a half-written file. `dbt parse` does not open the warehouse. Deployments can prepare it ahead of time
+  (`dagster-dbt project prepare-and-package` or `dbt parse`).
+- `build_target_path(project, warehouse)`: each warehouse's builds run in their own directory under the
+  target path, always the same one. dbt keeps its `partial_parse.msgpack` there, so the next build on that
+  warehouse re-parses only what changed (dbt discards it when the rendered profile, i.e. the warehouse
+  path, differs, so one directory per warehouse keeps it valid); the warehouse lock held around every
+  build means one build per directory at a time.
+- `dbt_parse(project, out_dir, warehouse)`: one `dbt parse` into a directory of the caller's (the preparer
+  above, and the semantic layer's `semantic_manifest.json` in orchestration/metrics.py).
+- `dbt_vars(warehouse)`: the warehouse reaches dbt's profile as `--vars {"warehouse_path": ...}`;
+  `profiles.yml` falls back to `WAREHOUSE_PATH` for dbt run by hand.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+from dagster_dbt import DbtProject, DbtProjectPreparer
+from dagster_shared.record import replace as replace_record
+
+from orchestration.settings import DBT_PROJECT_DIR, Settings
+
+PARTIAL_PARSE_FILE = "partial_parse.msgpack"
+BUILDS_DIR = "builds"  # under the target path: one directory per warehouse
+# `dbt parse` renders profiles.yml but never connects: any path will do.
+PARSE_PLACEHOLDER = str(Path(tempfile.gettempdir()) / "dbt-parse-placeholder.duckdb")
+
+
+def dbt_executable() -> str:
+    """The dbt CLI of this interpreter's environment (works without an activated venv)."""
+    beside = Path(sys.executable).parent / "dbt"
+    if beside.exists():
+        return str(beside)
+    return shutil.which("dbt") or "dbt"
+
+
+def dbt_vars(warehouse_path: str | Path) -> list[str]:
+    """CLI arguments that point dbt's profile at the warehouse file."""
+    return ["--vars", json.dumps({"warehouse_path": str(warehouse_path)})]
+
+
+class AtomicParsePreparer(DbtProjectPreparer):
+    """`dbt parse` into a private temporary directory, then the manifest moved into place atomically.
+
+    dagster-dbt's own preparer parses in place: under `dagster dev` every step process of a run loads the
+    code location (and re-parses), so one could read the manifest while another writes it.
+    """
+
+    def prepare_if_dev(self, project: DbtProject) -> None:
+        if self.using_dagster_dev():
+            self.prepare(project)
+
+    def prepare(self, project: DbtProject) -> None:
+        target_dir = project.project_dir / project.target_path
+        target_dir.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryDirectory(dir=target_dir, prefix=".parse-") as tmp:
+            result = dbt_parse(project, Path(tmp))
+            if result.returncode != 0:
+                raise RuntimeError(f"dbt parse failed ({result.returncode}):\n{result.stdout}\n{result.stderr}")
+            os.replace(Path(tmp) / "manifest.json", project.manifest_path)
+            if (Path(tmp) / PARTIAL_PARSE_FILE).exists():  # dagster-dbt seeds a first build with it
+                os.replace(Path(tmp) / PARTIAL_PARSE_FILE, target_dir / PARTIAL_PARSE_FILE)
+
+
+def dbt_parse(
+    project: DbtProject, out_dir: Path, warehouse_path: str | Path = PARSE_PLACEHOLDER, executable: str | None = None
+) -> subprocess.CompletedProcess:
+    """`dbt parse` of the project with its artifacts and logs in `out_dir` (the profile pointed at
+    `warehouse_path`, which names the relations in the manifests; parse never opens it)."""
+    env = {**os.environ, "DBT_SEND_ANONYMOUS_USAGE_STATS": "false"}  # the subprocess's own environment
+    return subprocess.run(
+        [
+            executable or dbt_executable(),
+            "parse",
+            "--quiet",
+            "--project-dir",
+            str(project.project_dir),
+            "--profiles-dir",
+            str(project.profiles_dir),
+            "--target-path",
+            str(out_dir),
+            "--log-path",
+            str(out_dir),
+            *dbt_vars(warehouse_path),
+        ],
+        cwd=project.project_dir,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+
+
+def dbt_project(settings: Settings) -> DbtProject:
+    project = DbtProject(
+        project_dir=DBT_PROJECT_DIR, profiles_dir=DBT_PROJECT_DIR, target_path=settings.dbt_target_path
+    )
+    # DbtProject takes no preparer argument (dagster-dbt 0.29): swap ours in on the record
+    # (tests/test_dbt_project.py fails if an upgrade breaks this).
+    return replace_record(project, preparer=AtomicParsePreparer())
+
+
+def manifest_is_stale(project: DbtProject, manifest: Path | None = None) -> bool:
+    """True when the manifest (default: dbt's manifest.json; or another artifact of a parse, such as
+    semantic_manifest.json) is missing or older than a file of the dbt project (a model was edited)."""
+    manifest = project.manifest_path if manifest is None else manifest
+    if not manifest.exists():
+        return True
+    built = manifest.stat().st_mtime
+    skip = {
+        (project.project_dir / project.target_path).resolve(),
+        (project.project_dir / "logs").resolve(),
+        (project.project_dir / "dbt_packages").resolve(),
+    }
+    for root, dirs, files in os.walk(project.project_dir):
+        dirs[:] = [d for d in dirs if Path(root, d).resolve() not in skip and not d.startswith(".")]
+        if any(
+            Path(root, f).stat().st_mtime > built for f in files if f.endswith((".sql", ".yml", ".yaml", ".csv", ".md"))
+        ):
+            return True
+    return False
+
+
+def prepare(project: DbtProject) -> DbtProject:
+    """Make sure the manifest is there and fresh (see the module docstring); returns the project."""
+    project.prepare_if_dev()
+    if manifest_is_stale(project):
+        project.preparer.prepare(project)
+    return project
+
+
+def build_target_path(project: DbtProject, warehouse_path: str | Path) -> Path:
+    """The directory every `dbt build` on this warehouse runs in (named after the file, plus a hash)."""
+    warehouse = Path(warehouse_path).expanduser().resolve()
+    digest = hashlib.sha256(str(warehouse).encode()).hexdigest()[:10]
+    return project.project_dir / project.target_path / BUILDS_DIR / f"{warehouse.stem}-{digest}"

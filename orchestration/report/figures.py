@@ -1,0 +1,151 @@
+"""The report's figures: read from the published marts file, never re-derived from them.
+
+Every number the page shows is a column of a dbt mart (its definition is the mart's, dbt_project/README.md);
+here they are only selected, filtered and ordered:
+
+(a) Headline totals and the all-teams hours per estimate point: `hours_summary` (one row).
+(b) Hours per team per cycle: `hours_per_cycle` (hours, issue_count), keeping cycles with hours or
+    overlapping the data range (from the first to the last time entry start, from `hours_summary`), so
+    future cycles are left out and idle ones in range show as 0. Team names come from `hours_per_team`.
+(c) Estimate vs actual: `estimate_vs_actual_by_team` and `estimate_vs_actual_by_cycle`, the teams and
+    cycles with time. By cycle the hours are the ones logged inside the cycle, and an issue worked in two
+    cycles counts its estimate in both (points are not additive across cycles).
+(d) Top issues by hours: the `TOP_ISSUES` issues of `hours_per_issue` with the most hours.
+(e) Unmatched share: `unmatched_hours_by_project` (null project_id = no project) and
+    `unmatched_hours_by_person`, largest unmatched hours first.
+"""
+
+from __future__ import annotations
+
+TOP_ISSUES = 15
+
+# hours_summary when it has no row (never from dbt: an empty fct_time_entries still gives one row).
+EMPTY_SUMMARY = dict(
+    date_from=None,
+    date_to=None,
+    first_start=None,
+    last_start=None,
+    total_hours=0.0,
+    matched_hours=0.0,
+    unmatched_hours=0.0,
+    matched_share=None,
+    entry_count=0,
+    people=0,
+    issues=0,
+    hours_per_point=None,
+)
+
+
+def _rows(con, sql: str, params: dict | None = None) -> list[dict]:
+    cur = con.execute(sql, params or {})
+    names = [d[0] for d in cur.description]
+    return [dict(zip(names, row, strict=True)) for row in cur.fetchall()]
+
+
+def query_figures(con) -> dict:
+    """Every figure of the report, from the marts of the connection's database (see the module doc)."""
+    (catalog,) = con.execute("SELECT current_database()").fetchone()
+    m = '"' + catalog.replace('"', '""') + '".main'  # the published file keeps the marts in its default schema
+
+    rows = _rows(
+        con,
+        f"""
+        select first_entry_date as date_from, last_entry_date as date_to,
+               first_started_at as first_start, last_started_at as last_start,
+               "hours" as total_hours, matched_hours, unmatched_hours, matched_share,
+               time_entry_count as entry_count, contributors as people, issue_count as issues,
+               hours_per_estimate_point as hours_per_point
+        from {m}.hours_summary
+    """,
+    )
+    summary = rows[0] if rows else dict(EMPTY_SUMMARY)
+
+    published = None
+    has_published = con.execute(
+        "select count(*) from information_schema.tables where table_catalog = current_database() "
+        "and table_schema = 'main' and table_name = '_published'"
+    ).fetchone()[0]
+    if has_published:
+        published = con.execute(f"select max(published_at) from {m}._published").fetchone()[0]
+
+    cycles = _rows(
+        con,
+        f"""
+        select c.team_key, t.team_name, c.cycle_number, c.cycle_starts_at, c.cycle_ends_at,
+               coalesce(c."hours", 0) as "hours", coalesce(c.issue_count, 0) as issue_count
+        from {m}.hours_per_cycle c
+        left join (select team_key, any_value(team_name) as team_name from {m}.hours_per_team
+                   group by team_key) t on t.team_key is not distinct from c.team_key
+        where coalesce(c."hours", 0) > 0
+           or (c.cycle_starts_at <= $last_start and c.cycle_ends_at > $first_start)
+        order by c.team_key nulls last, c.cycle_starts_at, c.cycle_number
+    """,
+        {"first_start": summary["first_start"], "last_start": summary["last_start"]},
+    )
+
+    estimate_columns = """
+        issues_with_time,
+        estimated_issue_count as estimated_issues,
+        estimate_points,
+        estimated_issue_hours as estimated_hours,
+        unestimated_issue_hours as unestimated_hours,
+        "hours",
+        hours_per_estimate_point as hours_per_point
+    """
+    estimate_by_team = _rows(
+        con,
+        f"""
+        select team_key, {estimate_columns}
+        from {m}.estimate_vs_actual_by_team
+        where issues_with_time > 0
+        order by team_key nulls last
+    """,
+    )
+    estimate_by_cycle = _rows(
+        con,
+        f"""
+        select team_key, cycle_number, cycle_starts_at, {estimate_columns}
+        from {m}.estimate_vs_actual_by_cycle
+        where issues_with_time > 0
+        order by team_key, cycle_starts_at, cycle_number
+    """,
+    )
+
+    top_issues = _rows(
+        con,
+        f"""
+        select issue_id, issue_identifier, issue_title, team_key, state_type, estimate, "hours", contributors
+        from {m}.hours_per_issue
+        order by "hours" desc nulls last, issue_identifier
+        limit {TOP_ISSUES}
+    """,
+    )
+
+    unmatched_by_project = _rows(
+        con,
+        f"""
+        select project_id, project_name, client_name, unmatched_hours, total_hours, unmatched_share
+        from {m}.unmatched_hours_by_project
+        order by unmatched_hours desc, total_hours desc, project_name nulls last, project_id nulls last
+    """,
+    )
+    unmatched_by_person = _rows(
+        con,
+        f"""
+        select user_id, user_name, unmatched_hours, total_hours, unmatched_share
+        from {m}.unmatched_hours_by_person
+        order by unmatched_hours desc, total_hours desc, user_name nulls last, user_id nulls last
+    """,
+    )
+
+    return dict(
+        summary=summary,
+        published_at=published,
+        cycles=cycles,
+        estimate_by_team=estimate_by_team,
+        estimate_by_cycle=estimate_by_cycle,
+        overall_hours_per_point=summary["hours_per_point"],
+        top_issues=top_issues,
+        unmatched_by_project=unmatched_by_project,
+        unmatched_by_person=unmatched_by_person,
+    )

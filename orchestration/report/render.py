@@ -1,0 +1,204 @@
+"""`warehouse report`: one self-contained HTML page from the published marts file.
+
+The page needs nothing but itself: inline CSS, charts drawn as inline SVG on the server, no script at
+all, and a Content-Security-Policy that forbids any fetch, so it opens offline, mails well and prints.
+Every string from the data (issue titles are user text) goes through Jinja2's autoescaping. The figures
+come from figures.py, the charts and number formats from charts.py.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+from jinja2 import Environment
+
+from orchestration.report.charts import (
+    BarRow,
+    cycle_charts,
+    fmt_date,
+    fmt_hours,
+    fmt_int,
+    fmt_points,
+    fmt_ratio,
+    fmt_share,
+    hbar_chart,
+)
+from orchestration.report.figures import TOP_ISSUES, query_figures
+from orchestration.settings import PROJECT_ROOT, Settings
+from orchestration.warehouse.duckdb import connect_with_lock_wait
+from orchestration.warehouse.publish import publish_marts
+
+TEMPLATE_PATH = Path(__file__).with_name("template.html")
+MAX_ROWS = 25  # projects / people shown in the unmatched charts (tables list them all)
+
+
+# ------------------------------------------------------------------------------------------- page
+
+
+def _team_label(key: str | None) -> str:
+    return key if key is not None else "(no team)"
+
+
+def build_context(figures: dict, marts_path: Path, generated_at: dt.datetime) -> dict:
+    s = figures["summary"]
+
+    est_team_rows = [
+        BarRow(
+            _team_label(r["team_key"]),
+            r["hours_per_point"],
+            fmt_ratio(r["hours_per_point"]) + " h/pt",
+            f"{_team_label(r['team_key'])}: {fmt_hours(r['estimated_hours'])} h on "
+            f"{fmt_points(r['estimate_points'])} points",
+        )
+        for r in figures["estimate_by_team"]
+    ]
+    overall = figures["overall_hours_per_point"]
+    reference = (overall, f"all teams {fmt_ratio(overall)}") if overall is not None else None
+    est_cycle_rows = [
+        BarRow(
+            f"C{r['cycle_number']} · {fmt_date(r['cycle_starts_at'])}",
+            r["hours_per_point"],
+            fmt_ratio(r["hours_per_point"]) + " h/pt",
+            f"{r['team_key']} cycle {r['cycle_number']}: {fmt_hours(r['estimated_hours'])} h on "
+            f"{fmt_points(r['estimate_points'])} points",
+            group=r["team_key"],
+        )
+        for r in figures["estimate_by_cycle"]
+    ]
+    issue_rows = [
+        BarRow(
+            f"{r['issue_identifier'] or r['issue_id'] or '?'} {r['issue_title'] or ''}".strip(),
+            r["hours"],
+            fmt_hours(r["hours"]) + " h",
+            f"{r['issue_identifier']}: {r['issue_title'] or ''} ({fmt_hours(r['hours'])} h)",
+        )
+        for r in figures["top_issues"]
+    ]
+
+    def project_label(r):
+        return r["project_name"] or ("(no project)" if r["project_id"] is None else r["project_id"])
+
+    def person_label(r):
+        return r["user_name"] or r["user_id"] or "(unknown)"
+
+    for r in figures["unmatched_by_project"]:
+        r["label"] = project_label(r)
+    for r in figures["unmatched_by_person"]:
+        r["label"] = person_label(r)
+
+    def share_rows(rows):
+        return [
+            BarRow(
+                r["label"],
+                r["unmatched_share"],
+                fmt_share(r["unmatched_share"]),
+                f"{r['label']}: {fmt_hours(r['unmatched_hours'])} of {fmt_hours(r['total_hours'])} h unmatched",
+            )
+            for r in rows[:MAX_ROWS]
+        ]
+
+    charts = dict(
+        cycles=cycle_charts(figures["cycles"]),
+        est_team=hbar_chart(
+            "chart-estimate-team",
+            "Hours per estimate point, by team",
+            "Bar chart: hours logged on estimated issues divided by their estimate points, "
+            "per team; the dashed line is all teams together.",
+            est_team_rows,
+            reference=reference,
+        ),
+        est_cycle=hbar_chart(
+            "chart-estimate-cycle",
+            "Hours per estimate point, by cycle",
+            "Bar chart: hours per estimate point in each cycle, grouped by team; the dashed "
+            "line is all teams over the whole range.",
+            est_cycle_rows,
+            reference=reference,
+        ),
+        issues=hbar_chart(
+            "chart-top-issues",
+            f"Top {len(issue_rows)} issues by hours",
+            "Bar chart: the issues with the most hours logged.",
+            issue_rows,
+        ),
+        unmatched_project=hbar_chart(
+            "chart-unmatched-project",
+            "Unmatched share of hours, by project",
+            "Bar chart: share of each project's hours not linked to a Linear issue.",
+            share_rows(figures["unmatched_by_project"]),
+            percent=True,
+            track=True,
+            bar_class="series-b",
+        ),
+        unmatched_person=hbar_chart(
+            "chart-unmatched-person",
+            "Unmatched share of hours, by person",
+            "Bar chart: share of each person's hours not linked to a Linear issue.",
+            share_rows(figures["unmatched_by_person"]),
+            percent=True,
+            track=True,
+            bar_class="series-b",
+        ),
+    )
+    return dict(
+        figures=figures,
+        s=s,
+        charts=charts,
+        marts_path=str(marts_path),
+        generated_at=generated_at.strftime("%Y-%m-%d %H:%M UTC"),
+        published_at=(figures["published_at"].strftime("%Y-%m-%d %H:%M UTC") if figures["published_at"] else None),
+        date_from=fmt_date(s["date_from"]),
+        date_to=fmt_date(s["date_to"]),
+        top_n=TOP_ISSUES,
+        max_rows=MAX_ROWS,
+        fmt_hours=fmt_hours,
+        fmt_share=fmt_share,
+        fmt_ratio=fmt_ratio,
+        fmt_points=fmt_points,
+        fmt_int=fmt_int,
+        fmt_date=fmt_date,
+        team_label=_team_label,
+    )
+
+
+def render_report(figures: dict, marts_path: Path, generated_at: dt.datetime | None = None) -> str:
+    generated_at = generated_at or dt.datetime.now(dt.UTC)
+    env = Environment(autoescape=True, trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=True)
+    template = env.from_string(TEMPLATE_PATH.read_text(encoding="utf-8"))
+    return template.render(**build_context(figures, marts_path, generated_at))
+
+
+def write_report(marts_path: str | Path, out_path: str | Path, *, lock_timeout_seconds: float = 60.0) -> Path:
+    """Write the HTML report of the published marts file `marts_path` to `out_path` (atomically)."""
+    marts_path = Path(marts_path).expanduser().resolve()
+    out_path = Path(out_path).expanduser().resolve()
+    if not marts_path.exists():
+        raise FileNotFoundError(
+            f"Marts file {marts_path} does not exist: run a sync (it builds and publishes the marts) first."
+        )
+    con = connect_with_lock_wait(marts_path, lock_timeout_seconds, read_only=True)
+    try:
+        figures = query_figures(con)
+    finally:
+        con.close()
+    html = render_report(figures, marts_path)
+    out_path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out_path.with_name(f".{out_path.name}.tmp")
+    tmp.write_text(html, encoding="utf-8")
+    tmp.replace(out_path)
+    return out_path
+
+
+def run_report(settings: Settings, out: str | Path | None = None) -> Path:
+    """What `warehouse report [--out PATH]` does: write the report of the published marts.
+
+    The marts file is `settings.marts_path` (MARTS_PATH, or marts.duckdb beside the warehouse); when it is
+    missing but the warehouse has marts (dbt ran before publishing existed), they are published first.
+    `out` defaults to data/report.html under the project root.
+    """
+    warehouse, marts = settings.warehouse_path, settings.marts_path
+    if not marts.exists() and warehouse.exists():
+        publish_marts(warehouse, marts)
+    out_path = Path(out).expanduser() if out else PROJECT_ROOT / "data" / "report.html"
+    return write_report(marts, out_path)
