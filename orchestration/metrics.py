@@ -232,19 +232,28 @@ def _first_lines(error: Exception) -> str:
 SEMANTIC_MANIFEST_FILE = "semantic_manifest.json"
 
 
+def _parsed_for(semantic_manifest_path: Path, warehouse_path: Path) -> bool:
+    """Whether the manifest's relations name this warehouse's database (dbt-duckdb: the file's stem)."""
+    try:
+        raw = json.loads(Path(semantic_manifest_path).read_text())
+    except (OSError, ValueError):
+        return False
+    return all(m["node_relation"].get("database") == warehouse_path.stem for m in raw.get("semantic_models", []))
+
+
 def ensure_semantic_manifest(settings: Settings) -> Path:
     """`semantic_manifest.json` in dbt's target path (DBT_TARGET_PATH), from a `dbt parse` (~10 s) when it
-    is missing or older than a file of the dbt project.
+    is missing, older than a file of the dbt project, or parsed for another warehouse.
 
-    The parse gets the warehouse as dbt's `--vars` (orchestration.dbt_project), like every build: its name
-    is the database of the manifest's relations, as `mf query` on the warehouse reads them (SemanticLayer
+    The parse gets the warehouse as dbt's `--vars` (orchestration.dbt_project), like every build: it names
+    the database of the manifest's relations, as `mf query` on the warehouse reads them (SemanticLayer
     points them at the published file instead). dbt parse never opens the warehouse. It parses into a
     private directory and moves the result into place atomically (concurrent callers are safe).
     """
     project = dbt_project(settings)
     target = project.project_dir / project.target_path
     path = target / SEMANTIC_MANIFEST_FILE
-    if not manifest_is_stale(project, path):
+    if not manifest_is_stale(project, path) and _parsed_for(path, settings.warehouse_path):
         return path
     target.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=target, prefix=".semantic-parse-") as tmp:

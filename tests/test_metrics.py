@@ -6,11 +6,13 @@ from __future__ import annotations
 import collections
 import csv
 import datetime as dt
+import json
 
 import pytest
 
 from orchestration import cli
-from orchestration.metrics import MetricsError, SemanticLayer, load_semantic_manifest
+from orchestration.metrics import MetricsError, SemanticLayer, ensure_semantic_manifest, load_semantic_manifest
+from orchestration.settings import Settings
 from orchestration.warehouse.publish import publish_marts
 from tests.test_dbt_harness import built_warehouse
 
@@ -218,3 +220,30 @@ def test_warehouse_metrics_cli(marts, tmp_path, capsys):
     assert message.startswith("error: ") and message.count("\n") == 1
     assert cli.main(["metrics", "--marts", str(tmp_path / "none.duckdb"), "--metrics", "hours"]) == 1
     assert "does not exist: run a sync" in capsys.readouterr().out
+
+
+def test_warehouse_metrics_parses_into_dbt_target_path_with_the_settings_warehouse(tmp_path):
+    """The semantic manifest comes from a `dbt parse` given the warehouse as --vars (as every build is),
+    into DBT_TARGET_PATH; parsed again only when stale or for another warehouse."""
+    target = tmp_path / "target"
+
+    def settings(name: str) -> Settings:
+        return Settings.from_env({"WAREHOUSE_PATH": str(tmp_path / name), "DBT_TARGET_PATH": str(target)})
+
+    path = ensure_semantic_manifest(settings("acme.duckdb"))
+    assert path == target / "semantic_manifest.json"
+
+    def databases() -> set:
+        raw = json.loads(path.read_text())
+        relations = [m["node_relation"] for m in raw["semantic_models"]]
+        relations += [s["node_relation"] for s in raw["project_configuration"]["time_spines"]]
+        return {r["database"] for r in relations}
+
+    assert databases() == {"acme"}  # the relations name the warehouse of the settings
+    assert not (tmp_path / "acme.duckdb").exists()  # dbt parse never opens it
+    parsed = path.stat().st_mtime_ns
+    assert ensure_semantic_manifest(settings("acme.duckdb")) == path
+    assert path.stat().st_mtime_ns == parsed  # fresh and for this warehouse: not parsed again
+    ensure_semantic_manifest(settings("other.duckdb"))
+    assert databases() == {"other"}
+    assert sorted(p.name for p in target.iterdir()) == ["semantic_manifest.json"]  # no parse directory left
