@@ -221,7 +221,7 @@ def create_app(marts_path: Path) -> FastAPI:
     marts_file = PublishedMarts(marts_path)
     app = FastAPI(
         title="Hours warehouse marts",
-        description="Read-only JSON over the published marts (see the README, 'Reading the marts from a BI tool').",
+        description="Read-only JSON over the published marts (see the README, 'Reading the marts from BI tools').",
         docs_url=None,  # the Swagger page loads its scripts from a CDN: offline it would not render
         redoc_url=None,
     )
