@@ -8,7 +8,7 @@ export DBT_SEND_ANONYMOUS_USAGE_STATS := false
 # Run history of the demo and the UI persists here (tests use their own temp homes).
 DAGSTER_HOME ?= $(CURDIR)/.dagster_home
 
-.PHONY: install demo test check lint ui bench clean browser
+.PHONY: install demo test check lint ui bench clean browser readers
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -17,6 +17,17 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 install: $(STAMP)
+
+# DuckDB 1.x readers of the published marts (one environment holds one duckdb): .venv-duckdb1 (1.4) and
+# .venv-duckdb10 (1.0.0), each with duckdb-engine + SQLAlchemy, pinned in tests/readers/duckdb*.txt.
+# tests/test_bi_readers.py opens the published file with them. Built once (~20 s), rebuilt when a pin changes.
+READER_STAMPS := .venv-duckdb1/.installed .venv-duckdb10/.installed
+.venv-duckdb%/.installed: tests/readers/duckdb%.txt
+	test -x .venv-duckdb$*/bin/python || $(PYTHON) -m venv .venv-duckdb$*
+	.venv-duckdb$*/bin/pip install --quiet --disable-pip-version-check -r $<
+	touch $@
+
+readers: $(READER_STAMPS)
 
 demo: $(STAMP)
 	DAGSTER_HOME=$(DAGSTER_HOME) $(BIN)/warehouse demo
@@ -29,7 +40,7 @@ browser:
 	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
 	  else echo "warning: chromium is missing: install it (e.g. sudo apt-get install chromium) for the report test"; fi; }
 
-test: $(STAMP) browser lint
+test: $(STAMP) browser readers lint
 	$(BIN)/python -m pytest
 
 # The fast subset (well under a minute): lint, format, the import layers, and the tests not marked slow.

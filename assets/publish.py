@@ -77,7 +77,9 @@ def build_published_marts(dbt_assets: AssetsDefinition) -> AssetsDefinition:
         description="The marts copied to a read-only DuckDB file for BI tools (data/marts.duckdb, or "
         "MARTS_PATH), swapped in atomically after each successful dbt build: readers see the old or the new "
         f"marts, never a mix, and never block a run. Table `{PUBLISHED_TABLE}` in that file records "
-        "when each table was published and its row count.",
+        "when each table was published and its row count. Written in DuckDB storage v1.0.0 "
+        "(MARTS_STORAGE_VERSION) so DuckDB 1.x readers open it, with the dbt descriptions as comments; with "
+        "MARTS_PARQUET_DIR also as Parquet.",
         kinds={"duckdb"},
         owners=OWNERS,
         pool=DUCKDB_POOL,
@@ -85,7 +87,11 @@ def build_published_marts(dbt_assets: AssetsDefinition) -> AssetsDefinition:
     )
     def published_marts(context: AssetExecutionContext, warehouse: Warehouse) -> MaterializeResult:
         result = publish_marts(
-            warehouse.path, warehouse.marts_path or None, lock_timeout_seconds=warehouse.lock_timeout_seconds
+            warehouse.path,
+            warehouse.marts_path or None,
+            lock_timeout_seconds=warehouse.lock_timeout_seconds,
+            storage_version=warehouse.marts_storage_version or None,
+            parquet_dir=warehouse.marts_parquet_dir or None,
         )
         context.log.info(
             "Published %d mart tables (%d rows) to %s", len(result.tables), sum(result.tables.values()), result.path
@@ -115,6 +121,8 @@ def build_published_marts(dbt_assets: AssetsDefinition) -> AssetsDefinition:
             ),
             "seconds": round(result.seconds, 2),
         }
+        if result.parquet_dir is not None:
+            metadata["parquet_dir"] = MetadataValue.path(str(result.parquet_dir))
         for table in sorted(result.tables):
             metadata[f"preview_{table}"] = MetadataValue.md(previews[table])
         return MaterializeResult(metadata=metadata)

@@ -5,12 +5,15 @@ warehouse sync --start YYYY-MM-DD --end YYYY-MM-DD   load a date range from the 
 warehouse ui                                     the Dagster UI on 127.0.0.1 (with the sandbox: --sandbox)
 warehouse sandbox                                serve the sandbox APIs until Ctrl-C
 warehouse writeback [--dry-run]                  mirror Linear issues into Clockify as tasks (opt-in)
+warehouse metrics --metrics hours --group-by team__team_key,metric_time__week   the semantic layer
+warehouse serve [--host 127.0.0.1] [--port 8000]    read-only JSON API over the published marts
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
+import csv
 import datetime as dt
 import logging
 import os
@@ -20,6 +23,7 @@ import threading
 import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 
 from orchestration.settings import PROJECT_ROOT, ConfigError, Settings
 
@@ -219,6 +223,69 @@ def cmd_writeback(args, settings: Settings) -> int:
     return 0
 
 
+def _published_marts_path(args, settings: Settings) -> Path:
+    """--marts when given, else the published file of the settings (MARTS_PATH, or beside the warehouse)."""
+    return Path(args.marts).expanduser().resolve() if args.marts else settings.marts_path
+
+
+def _split(values: list[str] | None) -> list[str]:
+    """Repeated, comma-separated options as one list: --metrics a,b --metrics c -> [a, b, c]."""
+    return [v.strip() for value in values or [] for v in value.split(",") if v.strip()]
+
+
+def cmd_metrics(args, settings: Settings) -> int:
+    """MetricFlow on the published marts (orchestration/metrics.py): never waits for or blocks a sync."""
+    from orchestration.metrics import (  # noqa: PLC0415 - lazy (MetricFlow: seconds to import)
+        MetricsError,
+        SemanticLayer,
+        ensure_semantic_manifest,
+        format_table,
+    )
+
+    try:
+        manifest = ensure_semantic_manifest(settings)
+        with SemanticLayer(_published_marts_path(args, settings), manifest) as layer:
+            if args.list:
+                for name, description, group_by in layer.list_metrics():
+                    _print(f"{name}: {description.strip()}")
+                    _print(f"    group by: {', '.join(group_by)} (metric_time also by __week, __month, ...)")
+                return 0
+            if not args.metrics:
+                _print("error: name the metrics: --metrics hours,billable_hours (see --list).")
+                return 2
+            options = dict(where=args.where or (), order=_split(args.order), limit=args.limit)
+            if args.explain:
+                _print(layer.explain(_split(args.metrics), _split(args.group_by), **options))
+                return 0
+            result = layer.query(_split(args.metrics), _split(args.group_by), **options)
+    except (MetricsError, ConfigError) as error:
+        _print(f"error: {error}")
+        return 1
+    if args.csv:
+        with open(args.csv, "w", newline="") as out:
+            writer = csv.writer(out)
+            writer.writerow(result.columns)
+            writer.writerows(result.rows)
+        _print(f"Wrote {len(result.rows)} row(s) to {args.csv}")
+    else:
+        _print(format_table(result.columns, result.rows, args.decimals))
+    return 0
+
+
+def cmd_serve(args, settings: Settings) -> int:
+    from orchestration.serve import serve  # noqa: PLC0415 - lazy (FastAPI, uvicorn)
+
+    path = _published_marts_path(args, settings)
+    if args.host not in ("127.0.0.1", "localhost", "::1"):
+        _print(
+            f"warning: serving on {args.host}: anyone who can reach this machine on port {args.port} "
+            "can read the marts."
+        )
+    _print(f"Serving {path} read-only on http://{args.host}:{args.port}/marts (Ctrl-C to stop).")
+    serve(path, host=args.host, port=args.port)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="warehouse", description="Clockify + Linear hours warehouse.")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -263,6 +330,32 @@ def build_parser() -> argparse.ArgumentParser:
     serve = sub.add_parser("sandbox", help="serve the sandbox APIs until Ctrl-C")
     sandbox_options(serve)
     serve.set_defaults(func=cmd_sandbox)
+
+    marts_option = dict(help="the published marts file (default: MARTS_PATH, or marts.duckdb beside the warehouse)")
+    metrics = sub.add_parser(
+        "metrics", help="query the semantic layer (MetricFlow metrics) on the published marts, like `mf query`"
+    )
+    metrics.add_argument("--metrics", action="append", help="metrics, comma-separated (e.g. hours,billable_hours)")
+    metrics.add_argument(
+        "--group-by", action="append", help="dimensions, comma-separated (e.g. team__team_key,metric_time__week)"
+    )
+    metrics.add_argument(
+        "--where", action="append", help="MetricFlow filter, e.g. \"{{ Dimension('team__team_key') }} = 'ENG'\""
+    )
+    metrics.add_argument("--order", action="append", help="order by these, comma-separated; -name for descending")
+    metrics.add_argument("--limit", type=int)
+    metrics.add_argument("--decimals", type=int, default=2)
+    metrics.add_argument("--csv", help="write the result to this CSV file instead")
+    metrics.add_argument("--explain", action="store_true", help="print the SQL instead of running it")
+    metrics.add_argument("--list", action="store_true", help="list the metrics and what they group by")
+    metrics.add_argument("--marts", **marts_option)
+    metrics.set_defaults(func=cmd_metrics)
+
+    api = sub.add_parser("serve", help="read-only HTTP JSON API over the published marts (127.0.0.1 by default)")
+    api.add_argument("--host", default="127.0.0.1")
+    api.add_argument("--port", type=int, default=8000)
+    api.add_argument("--marts", **marts_option)
+    api.set_defaults(func=cmd_serve)
     return parser
 
 

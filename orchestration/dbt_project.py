@@ -14,6 +14,8 @@
   warehouse re-parses only what changed (dbt discards it when the rendered profile, i.e. the warehouse
   path, differs, so one directory per warehouse keeps it valid); the warehouse lock held around every
   build means one build per directory at a time.
+- `dbt_parse(project, out_dir, warehouse)`: one `dbt parse` into a directory of the caller's (the preparer
+  above, and the semantic layer's `semantic_manifest.json` in orchestration/metrics.py).
 - `dbt_vars(warehouse)`: the warehouse reaches dbt's profile as `--vars {"warehouse_path": ...}`;
   `profiles.yml` falls back to `WAREHOUSE_PATH` for dbt run by hand.
 """
@@ -67,34 +69,42 @@ class AtomicParsePreparer(DbtProjectPreparer):
     def prepare(self, project: DbtProject) -> None:
         target_dir = project.project_dir / project.target_path
         target_dir.mkdir(parents=True, exist_ok=True)
-        env = {**os.environ, "DBT_SEND_ANONYMOUS_USAGE_STATS": "false"}  # the subprocess's own environment
         with tempfile.TemporaryDirectory(dir=target_dir, prefix=".parse-") as tmp:
-            result = subprocess.run(
-                [
-                    dbt_executable(),
-                    "parse",
-                    "--quiet",
-                    "--project-dir",
-                    str(project.project_dir),
-                    "--profiles-dir",
-                    str(project.profiles_dir),
-                    "--target-path",
-                    tmp,
-                    "--log-path",
-                    tmp,
-                    *dbt_vars(PARSE_PLACEHOLDER),
-                ],
-                cwd=project.project_dir,
-                env=env,
-                capture_output=True,
-                text=True,
-                check=False,
-            )
+            result = dbt_parse(project, Path(tmp))
             if result.returncode != 0:
                 raise RuntimeError(f"dbt parse failed ({result.returncode}):\n{result.stdout}\n{result.stderr}")
             os.replace(Path(tmp) / "manifest.json", project.manifest_path)
             if (Path(tmp) / PARTIAL_PARSE_FILE).exists():  # dagster-dbt seeds a first build with it
                 os.replace(Path(tmp) / PARTIAL_PARSE_FILE, target_dir / PARTIAL_PARSE_FILE)
+
+
+def dbt_parse(
+    project: DbtProject, out_dir: Path, warehouse_path: str | Path = PARSE_PLACEHOLDER, executable: str | None = None
+) -> subprocess.CompletedProcess:
+    """`dbt parse` of the project with its artifacts and logs in `out_dir` (the profile pointed at
+    `warehouse_path`, which names the relations in the manifests; parse never opens it)."""
+    env = {**os.environ, "DBT_SEND_ANONYMOUS_USAGE_STATS": "false"}  # the subprocess's own environment
+    return subprocess.run(
+        [
+            executable or dbt_executable(),
+            "parse",
+            "--quiet",
+            "--project-dir",
+            str(project.project_dir),
+            "--profiles-dir",
+            str(project.profiles_dir),
+            "--target-path",
+            str(out_dir),
+            "--log-path",
+            str(out_dir),
+            *dbt_vars(warehouse_path),
+        ],
+        cwd=project.project_dir,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
 
 
 def dbt_project(settings: Settings) -> DbtProject:
@@ -106,9 +116,10 @@ def dbt_project(settings: Settings) -> DbtProject:
     return replace_record(project, preparer=AtomicParsePreparer())
 
 
-def manifest_is_stale(project: DbtProject) -> bool:
-    """True when the manifest is missing or older than a file of the dbt project (a model was edited)."""
-    manifest = project.manifest_path
+def manifest_is_stale(project: DbtProject, manifest: Path | None = None) -> bool:
+    """True when the manifest (default: dbt's manifest.json; or another artifact of a parse, such as
+    semantic_manifest.json) is missing or older than a file of the dbt project (a model was edited)."""
+    manifest = project.manifest_path if manifest is None else manifest
     if not manifest.exists():
         return True
     built = manifest.stat().st_mtime

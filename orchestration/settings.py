@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,6 +30,8 @@ CLOCKIFY_REPORTS_URL = "https://reports.api.clockify.me/v1"
 LINEAR_API_URL = "https://api.linear.app/graphql"
 WAREHOUSE_PATH = "data/warehouse.duckdb"  # relative paths are taken from the project root
 MARTS_FILE_NAME = "marts.duckdb"  # beside the warehouse unless MARTS_PATH says otherwise
+# MARTS_STORAGE_VERSION: a DuckDB version like v1.0.0, or latest (the running DuckDB's own format).
+MARTS_STORAGE_VERSION_PATTERN = re.compile(r"v\d+\.\d+\.\d+|latest")
 START_DATE = dt.date(2024, 1, 1)
 RESYNC_DAYS = 7
 WRITEBACK_MAX_WRITES = 200
@@ -86,6 +89,11 @@ class WritebackSettings:
 class Settings:
     warehouse_path: Path  # absolute
     marts_path: Path  # absolute: the published file BI tools read
+    # MARTS_STORAGE_VERSION: DuckDB storage version of the published file, like v1.0.0 or latest (None:
+    # publish's default, v1.0.0, which every DuckDB since 1.0 reads; latest is unreadable before 2.0).
+    marts_storage_version: str | None = None
+    # MARTS_PARQUET_DIR, absolute: each publish also writes the marts as Parquet there (None: no Parquet).
+    marts_parquet_dir: Path | None = None
     start_date: dt.date = START_DATE  # the first daily partition
     resync_days: int = RESYNC_DAYS  # days before yesterday the daily run loads again
     clockify: ClockifySettings = field(default_factory=ClockifySettings)
@@ -117,6 +125,8 @@ class Settings:
         return cls(
             warehouse_path=warehouse,
             marts_path=marts_path(warehouse, get("MARTS_PATH")),
+            marts_storage_version=_storage_version(get("MARTS_STORAGE_VERSION")),
+            marts_parquet_dir=marts_parquet_dir(warehouse, get("MARTS_PARQUET_DIR")),
             start_date=_date("WAREHOUSE_START_DATE", get("WAREHOUSE_START_DATE"), START_DATE),
             resync_days=_whole("WAREHOUSE_RESYNC_DAYS", get("WAREHOUSE_RESYNC_DAYS"), RESYNC_DAYS, "days", minimum=0),
             clockify=ClockifySettings(
@@ -185,6 +195,27 @@ def marts_path(warehouse: Path, configured: str | None) -> Path:
         path = Path(configured).expanduser()
         return path if path.is_absolute() else (warehouse.parent / path).resolve()
     return warehouse.parent / MARTS_FILE_NAME
+
+
+def marts_parquet_dir(warehouse: Path, configured: str | None) -> Path | None:
+    """`MARTS_PARQUET_DIR` (relative paths from the warehouse's directory, like MARTS_PATH), or None.
+
+    Made absolute without resolving symlinks: the directory itself is the symlink each publish replaces.
+    """
+    if not configured:
+        return None
+    return Path(os.path.abspath(warehouse.expanduser().resolve().parent / Path(configured).expanduser()))
+
+
+def _storage_version(raw: str | None) -> str | None:
+    if raw is None:
+        return None
+    if not MARTS_STORAGE_VERSION_PATTERN.fullmatch(raw):
+        raise ConfigError(
+            f"MARTS_STORAGE_VERSION={raw!r} is not a DuckDB version: set it like v1.0.0 (the default, read by "
+            "DuckDB 1.0 and later) or latest."
+        )
+    return raw
 
 
 def _dbt_target_path(configured: str | None) -> Path:

@@ -29,6 +29,8 @@ PIPELINE_VARIABLES = (
     "LINEAR_API_URL",
     "WAREHOUSE_PATH",
     "MARTS_PATH",
+    "MARTS_STORAGE_VERSION",
+    "MARTS_PARQUET_DIR",
     "WAREHOUSE_START_DATE",
     "WAREHOUSE_RESYNC_DAYS",
     "API_MAX_RETRY_SECONDS",
@@ -83,6 +85,7 @@ def pytest_sessionfinish(session, exitstatus):
 # then single tests of otherwise fast modules; a test may also say @pytest.mark.slow itself.
 SLOW_MODULES = {
     "test_benchmarks_smoke.py",
+    "test_bi_readers.py",
     "test_concurrency.py",
     "test_crash_recovery.py",
     "test_dbt_build.py",
@@ -90,6 +93,7 @@ SLOW_MODULES = {
     "test_fault_matrix.py",
     "test_isolation.py",
     "test_marts_vs_python.py",
+    "test_metrics.py",
     "test_multiprocess_run.py",
     "test_pipeline.py",
     "test_secrets.py",
@@ -100,10 +104,14 @@ SLOW_TESTS = {
     "test_bad_input.py::test_odd_records_from_the_api_are_loaded_and_flagged_not_dropped",
     "test_bad_input.py::test_a_malformed_start_date_setting_is_one_line_not_a_traceback",
     "test_publish.py::test_readers_in_other_processes_see_whole_snapshots_and_never_block_publishing",
+    "test_publish_formats.py::test_readers_of_the_export_see_whole_publishes_while_it_is_replaced",
+    "test_publish_formats.py::test_the_dagster_asset_publishes_with_the_settings",
     "test_report.py::test_report_renders_in_chromium",
     "test_sandbox.py::test_team_of_200_generates_fast",
     "test_sandbox.py::test_detailed_report_paging_and_limits",
     "test_sensors.py::test_the_sensor_is_in_the_code_location_launches_the_write_back_job_and_starts_off",
+    "test_serve.py::test_reads_during_publishes_see_old_or_new_marts_never_an_error",
+    "test_serve.py::test_warehouse_serve_binds_to_loopback_by_default",
     "test_warehouse.py::test_staging_beyond_its_memory_limit_spills_instead_of_failing",
 }
 

@@ -29,6 +29,8 @@ from orchestration.warehouse.locking import WarehouseLockTimeout, lock_file, war
 from orchestration.warehouse.publish import publish_marts
 from sandbox import Sandbox, SandboxConfig
 from tests.conftest import ANCHOR, SMALL
+from tests.readers.read_marts import duckdb_runner, snapshot
+from tests.test_bi_readers import READ_MARTS, ensure_reader_envs
 
 REPO = Path(__file__).resolve().parent.parent
 START = ANCHOR - dt.timedelta(days=13)
@@ -164,6 +166,12 @@ def publish_fake_old_marts(directory: Path) -> None:
     old.unlink()
 
 
+def published_digests(path: Path) -> dict:
+    """Every table of the published file as DuckDB 2.0 reads it, summarised like the 1.x reader does."""
+    with duckdb.connect(str(path), read_only=True) as con:
+        return snapshot(duckdb_runner(con))
+
+
 @pytest.fixture(scope="module")
 def clean_sync(sandbox_env, tmp_path_factory):
     """One sync of [START, ANCHOR] into a fresh warehouse while two readers use the published file."""
@@ -180,6 +188,14 @@ def clean_sync(sandbox_env, tmp_path_factory):
         )
         for mode in ("hold", "reopen")
     }
+    # A DuckDB 1.4 client through SQLAlchemy's duckdb-engine (a BI tool), a new connection for every read.
+    readers["duckdb1"] = subprocess.Popen(
+        [str(ensure_reader_envs()["1.4"]), str(READ_MARTS), "watch", str(published), str(stop)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    old_digests = published_digests(published)
     try:
         for reader in readers.values():
             assert reader.stdout.readline().strip() == "ready"
@@ -199,6 +215,8 @@ def clean_sync(sandbox_env, tmp_path_factory):
         path=warehouse,
         old=old,
         new=published_fingerprint(published),
+        old_digests=old_digests,
+        new_digests=published_digests(published),
         warehouse=warehouse_fingerprint(warehouse),
         seen=seen,
         seconds=seconds,
@@ -217,6 +235,15 @@ def test_readers_of_the_published_file_neither_fail_nor_block_a_sync_and_never_s
     assert [snapshot for _, snapshot in seen["hold"]["seen"]] == [old]
     # A reader opening the path each time sees the old file, then the new one, and nothing else.
     assert [snapshot for _, snapshot in seen["reopen"]["seen"]] == [old, new]
+
+
+def test_a_duckdb_1x_reader_sees_the_old_then_the_new_marts_during_a_sync_as_duckdb_2_does(clean_sync):
+    watcher = clean_sync["seen"]["duckdb1"]
+    assert watcher["errors"] == []
+    assert watcher["reads"] >= 2
+    # Old marts until the publish, then the new ones, never an error or a mix, equal to DuckDB 2.0's reading.
+    assert watcher["seen"] == [clean_sync["old_digests"], clean_sync["new_digests"]]
+    assert set(clean_sync["new_digests"]) == set(MART_TABLES) | {"_published"}
 
 
 def test_the_clean_sync_equals_the_python_oracle(module_sandbox, clean_sync):

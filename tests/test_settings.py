@@ -39,6 +39,7 @@ def test_defaults_and_every_variable():
     s = Settings.from_env({})
     assert s.warehouse_path == settings.PROJECT_ROOT / "data" / "warehouse.duckdb"
     assert s.marts_path == s.warehouse_path.parent / "marts.duckdb"
+    assert (s.marts_storage_version, s.marts_parquet_dir) == (None, None)  # v1.0.0, no Parquet
     assert (s.start_date, s.resync_days) == (dt.date(2024, 1, 1), 7)
     assert (s.api.max_attempts, s.api.max_retry_seconds) == (8, 300.0)
     assert s.clockify.api_url == "https://api.clockify.me/api/v1" and s.clockify.api_key is None
@@ -48,6 +49,8 @@ def test_defaults_and_every_variable():
         {
             "WAREHOUSE_PATH": "/w/x.duckdb",
             "MARTS_PATH": "bi/m.duckdb",
+            "MARTS_STORAGE_VERSION": "v1.4.0",
+            "MARTS_PARQUET_DIR": "bi/parquet",
             "WAREHOUSE_START_DATE": "2023-05-01",
             "WAREHOUSE_RESYNC_DAYS": "0",
             "API_MAX_ATTEMPTS": "3",
@@ -64,6 +67,7 @@ def test_defaults_and_every_variable():
         }
     )
     assert s.marts_path == settings.Path("/w/bi/m.duckdb")
+    assert (s.marts_storage_version, s.marts_parquet_dir) == ("v1.4.0", settings.Path("/w/bi/parquet"))
     assert (s.start_date, s.resync_days, s.api.max_attempts, s.api.max_retry_seconds) == (
         dt.date(2023, 5, 1),
         0,
@@ -92,6 +96,7 @@ def test_missing_and_blank_required_settings_are_one_line_each():
         ("WAREHOUSE_RESYNC_DAYS", "a week", "WAREHOUSE_RESYNC_DAYS='a week' must be a whole number of days"),
         ("CLOCKIFY_WRITEBACK", "maybe", "CLOCKIFY_WRITEBACK='maybe' must be 1"),
         ("CLOCKIFY_TIME_ENTRIES_STRATEGY", "users", "CLOCKIFY_TIME_ENTRIES_STRATEGY='users' must be report"),
+        ("MARTS_STORAGE_VERSION", "1.0", "MARTS_STORAGE_VERSION='1.0' is not a DuckDB version"),
     ],
 )
 def test_malformed_values_name_the_variable(name, value, message):

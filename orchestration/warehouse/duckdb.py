@@ -155,11 +155,14 @@ class _LoadContext:
 
 
 class Warehouse(ConfigurableResource):
-    """The DuckDB file the raw assets write and dbt builds on (WAREHOUSE_PATH), and where its marts are
-    published for BI tools (MARTS_PATH; empty: marts.duckdb beside it)."""
+    """The DuckDB file the raw assets write and dbt builds on (WAREHOUSE_PATH), and where and how its marts
+    are published for BI tools (MARTS_PATH, empty: marts.duckdb beside it; MARTS_STORAGE_VERSION, empty:
+    v1.0.0; MARTS_PARQUET_DIR, empty: no Parquet). See orchestration.warehouse.publish."""
 
     path: str
     marts_path: str = ""
+    marts_storage_version: str = ""
+    marts_parquet_dir: str = ""
     lock_timeout_seconds: float = 600.0
 
     @contextmanager

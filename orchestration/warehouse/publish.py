@@ -20,7 +20,10 @@ publishing (there is no lock between them). Note that DuckDB caches open databas
 sees the new file once it has closed all its connections to the path and opens it again.
 
 The target is the caller's (`Settings.marts_path`: `MARTS_PATH` when set), else `marts.duckdb` beside the
-warehouse file.
+warehouse file. It is written in DuckDB storage version v1.0.0 by default (`Settings.marts_storage_version`:
+`MARTS_STORAGE_VERSION`), so DuckDB 1.x readers open it too, with the tables' and columns' comments (dbt's
+descriptions); with a Parquet directory (`Settings.marts_parquet_dir`: `MARTS_PARQUET_DIR`) the same marts
+are also exported as Parquet. See orchestration.warehouse.formats.
 
 For BI tools: open the file read-only (DuckDB `read_only=True`, DBeaver "read-only connection", ...).
 The marts sit in the file's default schema, so `SELECT * FROM hours_per_team` works as it is, and so does
@@ -37,7 +40,10 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import duckdb
+
 from orchestration.settings import marts_path
+from orchestration.warehouse import formats
 from orchestration.warehouse.duckdb import connect_with_lock_wait
 
 log = logging.getLogger(__name__)
@@ -55,6 +61,7 @@ class PublishResult:
     tables: dict[str, int] = field(default_factory=dict)  # table name -> row count
     published_at: dt.datetime | None = None  # UTC, naive (as stored in _published)
     seconds: float = 0.0
+    parquet_dir: Path | None = None  # the MARTS_PARQUET_DIR link, when Parquet was written
 
 
 def _quote(identifier: str) -> str:
@@ -112,6 +119,13 @@ def _fsync(path: Path, directory: bool = False) -> None:
         os.close(fd)
 
 
+def _explain_storage_error(error: duckdb.Error, storage_version: str | None) -> None:
+    """Raise the one-line PublishFormatError for DuckDB's storage-version errors; return for any other."""
+    explained = formats.explain_storage_error(error, storage_version)
+    if explained is not None:
+        raise explained from error
+
+
 def _remove(path: Path) -> None:
     path.unlink(missing_ok=True)
 
@@ -121,9 +135,16 @@ def publish_marts(
     target_path: str | Path | None = None,
     *,
     lock_timeout_seconds: float = 600.0,
+    storage_version: str | None = None,
+    parquet_dir: str | Path | None = None,
 ) -> PublishResult:
     """Copy every table of schema `marts` of the warehouse into a new file and swap it in atomically
-    (`target_path`, default marts.duckdb beside the warehouse)."""
+    (`target_path`, default marts.duckdb beside the warehouse).
+
+    `storage_version`: DuckDB storage version of the new file (default v1.0.0, readable by DuckDB 1.0+);
+    `parquet_dir`: also export the marts as Parquet there (relative: from the warehouse's directory).
+    See orchestration.warehouse.formats.
+    """
     started = time.monotonic()
     warehouse = Path(warehouse_path).expanduser().resolve()
     if not warehouse.exists():
@@ -133,6 +154,11 @@ def publish_marts(
         raise ValueError(f"The marts must be published to another file than the warehouse ({warehouse}).")
     target.parent.mkdir(parents=True, exist_ok=True)
     clean_stale_temp_files(target)
+    storage_option = formats.storage_version_option(storage_version)
+    if parquet_dir is not None:
+        # abspath, not resolve(): the directory is a symlink publish replaces, never to be followed here.
+        parquet_dir = Path(os.path.abspath(warehouse.parent / Path(parquet_dir).expanduser()))
+        formats.check_parquet_dir(parquet_dir)
 
     tmp = target.with_name(f"{target.name}.tmp-{os.getpid()}-{secrets.token_hex(4)}")
     tmp_wal = tmp.with_name(tmp.name + ".wal")
@@ -143,7 +169,13 @@ def publish_marts(
         try:
             # The read-only connection holds the warehouse's shared lock: no writer can change the marts
             # while they are copied, and the transaction below reads them all at one snapshot.
-            con.execute(f"ATTACH '{str(tmp).replace(chr(39), chr(39) * 2)}' AS publish_out (READ_WRITE)")
+            try:
+                con.execute(
+                    f"ATTACH '{str(tmp).replace(chr(39), chr(39) * 2)}' AS publish_out (READ_WRITE, {storage_option})"
+                )
+            except duckdb.Error as error:
+                _explain_storage_error(error, storage_version)
+                raise
             try:
                 con.execute("BEGIN TRANSACTION")
                 # Fully qualified: a file named marts.duckdb has a catalog `marts` besides its schema `marts`.
@@ -165,9 +197,15 @@ def publish_marts(
                     )
                 for name in names:
                     q = _quote(name)
-                    con.execute(f"CREATE TABLE publish_out.{PUBLISHED_SCHEMA}.{q} AS SELECT * FROM {source}.{q}")
+                    try:
+                        con.execute(f"CREATE TABLE publish_out.{PUBLISHED_SCHEMA}.{q} AS SELECT * FROM {source}.{q}")
+                    except duckdb.Error as error:
+                        _explain_storage_error(error, storage_version)
+                        raise
                     (count,) = con.execute(f"SELECT count(*) FROM publish_out.{PUBLISHED_SCHEMA}.{q}").fetchone()
                     counts[name] = int(count)
+                # dbt's descriptions (persist_docs), so a BI tool's schema browser explains each column.
+                formats.copy_comments(con, catalog, MARTS_SCHEMA, f"publish_out.{PUBLISHED_SCHEMA}", names)
                 con.execute(
                     f"CREATE TABLE publish_out.{PUBLISHED_SCHEMA}.{PUBLISHED_TABLE} ("
                     "published_at TIMESTAMP NOT NULL, source_path VARCHAR NOT NULL, "
@@ -177,6 +215,7 @@ def publish_marts(
                     f"INSERT INTO publish_out.{PUBLISHED_SCHEMA}.{PUBLISHED_TABLE} VALUES (?, ?, ?, ?)",
                     [(published_at, str(warehouse), name, count) for name, count in counts.items()],
                 )
+                formats.comment_published_table(con, f"publish_out.{PUBLISHED_SCHEMA}.{PUBLISHED_TABLE}")
                 con.execute("COMMIT")
             except BaseException:
                 con.execute("ROLLBACK")
@@ -192,11 +231,18 @@ def publish_marts(
         if tmp_wal.exists():  # everything was checkpointed: a WAL here would mean an unfinished file
             raise RuntimeError(f"Publishing left a write-ahead log {tmp_wal}; the marts were not published.")
         _fsync(tmp)
+        parquet_version = None
+        if parquet_dir is not None:  # written from the new file, before anything is swapped in
+            parquet_version = formats.write_parquet(
+                tmp, PUBLISHED_SCHEMA, sorted(counts), parquet_dir, published_at, warehouse, target
+            )
         # A WAL beside the target belongs to the old file (someone opened it read-write): it must not be
         # replayed onto the new one.
         _remove(target.with_name(target.name + ".wal"))
         os.replace(tmp, target)
         _fsync(target.parent, directory=True)
+        if parquet_version is not None:
+            formats.install_parquet(parquet_version, parquet_dir)
     finally:
         _remove(tmp)
         _remove(tmp_wal)
@@ -209,4 +255,10 @@ def publish_marts(
         target,
         seconds,
     )
-    return PublishResult(path=target, tables=counts, published_at=published_at, seconds=seconds)
+    return PublishResult(
+        path=target,
+        tables=counts,
+        published_at=published_at,
+        seconds=seconds,
+        parquet_dir=parquet_dir if parquet_version is not None else None,
+    )
