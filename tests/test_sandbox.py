@@ -232,19 +232,16 @@ def test_linear_realism():
     assert {u["email"].lower() for u in ws.clockify_users} <= {u["email"].lower() for u in ws.linear_users}
 
 
-def test_team_of_200_generates_fast():
+def test_team_of_200_has_the_benchmarks_shape():
+    """The benchmark's workload: ~250k entries of 200 people, 20,000 issues, a week's per-user read of a
+    working person. How fast it generates is a figure (`python -m benchmarks.sandbox_gen`), not a test."""
     cfg = SandboxConfig.team_of_200(anchor=ANCHOR)
-    t0 = time.perf_counter()
     ws = generate_workspace(cfg)
-    elapsed = time.perf_counter() - t0
     n = len(ws.clockify_time_entries)
     assert 200_000 < n < 300_000
     assert len(ws.linear_issues) == 20_000 and len(ws.clockify_users) == 200
-    assert elapsed < 30, elapsed  # about 4 s on an idle machine; generous for loaded CI
     u = ws.clockify_users[17]["id"]
-    t0 = time.perf_counter()
     week = ws.entries_for_user(u, f"{ANCHOR - dt.timedelta(days=6)}T00:00:00Z", f"{ANCHOR}T23:59:59Z")
-    assert time.perf_counter() - t0 < 5.0  # includes building the index once (about 0.6 s)
     assert 0 < len(week) < 60
     assert len(ws.entries_between("2024-06-28T00:00:00Z", "2024-06-28T23:59:59Z")) > 500  # a Friday
 
