@@ -97,6 +97,7 @@ SLOW_MODULES = {
     "test_multiprocess_run.py",
     "test_pipeline.py",
     "test_secrets.py",
+    "test_timezones.py",
     "test_webserver.py",
     "test_writeback.py",
 }
