@@ -9,10 +9,10 @@ from datetime import datetime
 from typing import Any, cast
 
 import requests
-from pydantic import Field
+from pydantic import Field, PrivateAttr
 
 from orchestration.clients.base import ApiClientResource
-from orchestration.clients.errors import ApiError, AuthenticationError, QueryError
+from orchestration.clients.errors import ApiError, AuthenticationError, FeatureNotAccessible, QueryError
 from orchestration.clients.http import Service, Transient, is_transient_status, json_body, parse_retry_after, redact
 from orchestration.clients.linear import queries as q
 from orchestration.clients.linear.records import (
@@ -51,6 +51,8 @@ class LinearClient(ApiClientResource):
     api_url: str = "https://api.linear.app/graphql"
     page_size: int = Field(default=MAX_PAGE_SIZE, ge=1, le=MAX_PAGE_SIZE, description="Nodes per page.")
 
+    _organization: dict[str, Any] | None = PrivateAttr(default=None)
+
     def _service(self):
         return LINEAR
 
@@ -75,6 +77,21 @@ class LinearClient(ApiClientResource):
 
     def customers(self) -> list[LinearCustomer]:
         return cast(list[LinearCustomer], self._paginate("customers", q.CUSTOMERS_QUERY))
+
+    def organization(self) -> dict[str, Any]:
+        """The key's organization and user: `{"organization": {id, name, urlKey}, "viewer": {id, name, email}}`.
+        Asked once per client instance (the source marker of every Linear load of a run reads it)."""
+        if self._organization is None:
+            self._organization = self.query(q.ORGANIZATION_QUERY)
+        return self._organization
+
+    def customers_available(self) -> bool:
+        """Whether the plan has customers: one page of one customer; False on `FEATURE_NOT_ACCESSIBLE`."""
+        try:
+            self.query(q.CUSTOMERS_QUERY, {"first": 1, "after": None})
+        except FeatureNotAccessible:
+            return False
+        return True
 
     def issues(self, updated_from: datetime | None = None, updated_to: datetime | None = None) -> list[LinearIssue]:
         """Issues (archived too) with updatedAt in [updated_from, updated_to); either bound may be None."""
@@ -222,6 +239,13 @@ def classify_response(response: requests.Response, operation: str, secret: str =
         raise Transient(f"HTTP {status}{detail}", parse_retry_after(response.headers.get("Retry-After")))
     if codes:
         message = redact(_first_error_message(body), secret)
+        if "FEATURE_NOT_ACCESSIBLE" in codes:
+            raise FeatureNotAccessible(
+                f"Linear query {operation}: this workspace's plan lacks the feature (FEATURE_NOT_ACCESSIBLE: "
+                f"{message}).",
+                service="Linear",
+                status=status,
+            )
         if _QUERY_ERROR_CODES.intersection(codes):
             raise QueryError(
                 f"Linear rejected query {operation} ({codes[0]}: {message}): update it in "
