@@ -1,6 +1,7 @@
 """`warehouse`: the headless command line.
 
-warehouse demo                                   offline demo on the built-in sandbox
+warehouse demo                                   offline demo on the built-in sandbox (its own files)
+warehouse check                                  test the settings against the APIs; writes nothing
 warehouse sync --start YYYY-MM-DD --end YYYY-MM-DD   load a date range from the configured APIs
 warehouse ui                                     the Dagster UI on 127.0.0.1 (with the sandbox: --sandbox)
 warehouse sandbox                                serve the sandbox APIs until Ctrl-C
@@ -98,6 +99,26 @@ def print_summary(settings: Settings, outcome) -> None:
     _print(f"\nWarehouse: {settings.warehouse_path}")
 
 
+def print_checks(findings) -> None:
+    width = max((len(c.name) for c in findings.checks), default=0)
+    for check in findings.checks:
+        _print(check.line(width))
+
+
+def cmd_check(args, settings: Settings) -> int:
+    """`warehouse check`: every check of preflight.py, one line each; writes nothing."""
+    from orchestration import preflight  # noqa: PLC0415 - lazy
+
+    findings = preflight.run_checks(settings)
+    print_checks(findings)
+    if not findings.ok:
+        failed = len(findings.problems)
+        _print(f"{failed} check(s) failed: change the settings named above, then run `warehouse check` again.")
+        return 2
+    _print("Ready: `warehouse sync --start YYYY-MM-DD --end YYYY-MM-DD` loads a range.")
+    return 0
+
+
 def cmd_sync(args, settings: Settings) -> int:
     from orchestration import preflight  # noqa: PLC0415 - lazy
     from orchestration.runs import SyncError, parse_day, run_sync, validate_range  # noqa: PLC0415 - lazy
@@ -106,11 +127,10 @@ def cmd_sync(args, settings: Settings) -> int:
         start = parse_day(args.start, "--start")
         end = parse_day(args.end, "--end")
         validate_range(start, end, settings.start_date)
-        # Before anything is written: settings, URLs, keys and the workspace id, one line per problem.
-        problems = preflight.check(settings)
-        if problems:
-            for problem in problems:
-                _print(f"error: {problem}")
+        # Before anything is written: the checks of `warehouse check`, one line each.
+        findings = preflight.run_checks(settings)
+        print_checks(findings)
+        if not findings.ok:
             return 2
         _print(f"Syncing {start} .. {end} into {settings.warehouse_path} ...")
         outcome = run_sync(settings, start, end)
@@ -222,6 +242,9 @@ def cmd_writeback(args, settings: Settings) -> int:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="warehouse", description="Clockify + Linear hours warehouse.")
     sub = parser.add_subparsers(dest="command", required=True)
+
+    check = sub.add_parser("check", help="check the keys, workspace, hosts and Linear organization; writes nothing")
+    check.set_defaults(func=cmd_check)
 
     sync = sub.add_parser("sync", help="load a date range (inclusive) from the APIs, then build the marts")
     sync.add_argument("--start", required=True, help="first day, YYYY-MM-DD (UTC)")
