@@ -21,6 +21,7 @@ import threading
 import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import replace
 
 from orchestration.settings import PROJECT_ROOT, ConfigError, Settings
 
@@ -44,8 +45,9 @@ def _sandbox(**config) -> Iterator[tuple[Settings, dict[str, str]]]:
 
 
 def sandbox_settings(sandbox_env: dict[str, str]) -> Settings:
-    """The settings with every variable the sandbox sets (its URLs, keys and workspace) taking precedence."""
-    return Settings.load({**os.environ, **sandbox_env})
+    """The demo's settings: the sandbox's URLs, keys and workspace, and the demo's own files (data/demo/,
+    WAREHOUSE_DEMO_DIR), whatever WAREHOUSE_PATH, MARTS_PATH and DAGSTER_HOME say."""
+    return Settings.load({**os.environ, **sandbox_env}).demo(sandbox_env)
 
 
 def raw_row_counts(settings: Settings) -> dict[str, int]:
@@ -132,6 +134,8 @@ def cmd_sync(args, settings: Settings) -> int:
         print_checks(findings)
         if not findings.ok:
             return 2
+        # The organization the checks found goes into the warehouse's source marker.
+        settings = replace(settings, linear=replace(settings.linear, organization_id=findings.linear_organization_id))
         _print(f"Syncing {start} .. {end} into {settings.warehouse_path} ...")
         outcome = run_sync(settings, start, end)
     except (SyncError, ConfigError) as error:
@@ -191,12 +195,16 @@ def cmd_ui(args, settings: Settings) -> int:
     env = dict(os.environ)
     if settings.dagster_home is not None:
         env["DAGSTER_HOME"] = str(settings.dagster_home)
-    # With no Clockify key configured (the offline demo), runs launched from the UI go to a sandbox too.
+    # With no Clockify key configured (the offline demo), runs launched from the UI go to a sandbox too,
+    # and read and write the demo's files (WAREHOUSE_SANDBOX=1: definitions.location_settings).
     if args.sandbox or settings.clockify.api_key is None:
         if not args.sandbox:
             _print("No CLOCKIFY_API_KEY set: the UI's runs will use the built-in sandbox APIs.")
-        with _sandbox(seed=args.seed, users=args.users, days=DEMO_DAYS * 3) as (_settings, sandbox_env):
-            return subprocess.call(command, env={**env, **sandbox_env})
+        with _sandbox(seed=args.seed, users=args.users, days=DEMO_DAYS * 3) as (demo, sandbox_env):
+            _print(f"Sandbox mode: the UI shows and writes the demo's warehouse {demo.warehouse_path} only.")
+            open_instance(demo)
+            ui_env = {**env, **sandbox_env, "WAREHOUSE_SANDBOX": "1", "DAGSTER_HOME": str(demo.dagster_home)}
+            return subprocess.call(command, env=ui_env)
     return subprocess.call(command, env=env)
 
 

@@ -17,6 +17,8 @@ from orchestration.definitions import build_definitions
 from orchestration.jobs import WAREHOUSE_JOB, WRITEBACK_JOB
 from orchestration.partitions import range_tags
 from orchestration.settings import PROJECT_ROOT, Settings
+from orchestration.warehouse import source
+from orchestration.warehouse.duckdb import connect_with_lock_wait
 from orchestration.warehouse.locking import warehouse_lock
 from orchestration.writeback.plan import WritebackError
 
@@ -151,6 +153,15 @@ class SyncOutcome:
         return self.result.run_id
 
 
+def check_source(settings: Settings) -> None:
+    """Before anything is fetched: the warehouse holds no other source's data (else one line naming the
+    file and the fix; every load checks again in its own transaction)."""
+    try:
+        source.check(settings.warehouse_path, source.expected(settings), connect_with_lock_wait)
+    except source.SourceMismatch as error:
+        raise SyncError(str(error)) from None
+
+
 def first_failure(result: ExecuteInProcessResult) -> str:
     for event in result.all_events:
         if event.is_step_failure:
@@ -175,6 +186,7 @@ def run_sync(
     problems = settings.missing()
     if problems:
         raise SyncError(" ".join(problems))
+    check_source(settings)
     job = build_definitions(settings).resolve_job_def(WAREHOUSE_JOB)
     result = job.execute_in_process(
         # INFO keeps the assets' progress lines and drops Dagster's per-event debug chatter.

@@ -83,6 +83,9 @@ class LinearSettings:
     api_url: str = LINEAR_API_URL
     api_key: SecretStr | None = None
     page_size: int | None = None
+    # Not read from the environment: a headless sync learns it from its checks (`warehouse check`), and
+    # the warehouse's source marker records it (orchestration/warehouse/source.py).
+    organization_id: str | None = None
 
 
 @dataclass(frozen=True)
@@ -177,23 +180,28 @@ class Settings:
 
     def demo(self, sandbox_env: Mapping[str, str] | None = None) -> Settings:
         """These settings for the sandbox: its URLs, keys and workspace (`sandbox_env`, from `Sandbox.env()`;
-        None: not started yet, the resources start one in their process), and the demo's own files under
-        `demo_dir` (warehouse, marts, report, logs and DAGSTER_HOME), whatever WAREHOUSE_PATH, MARTS_PATH
-        and DAGSTER_HOME say: a demo never writes a real warehouse or its run history."""
-        env = dict(sandbox_env or {})
-        clockify = replace(
-            self.clockify,
-            api_url=env.get("CLOCKIFY_API_URL", self.clockify.api_url),
-            reports_url=env.get("CLOCKIFY_REPORTS_URL", self.clockify.reports_url),
-            workspace_id=env.get("CLOCKIFY_WORKSPACE_ID"),
-            api_key=_secret(env.get("CLOCKIFY_API_KEY")),
-            region=None,
-        )
-        linear = replace(
-            self.linear,
-            api_url=env.get("LINEAR_API_URL", self.linear.api_url),
-            api_key=_secret(env.get("LINEAR_API_KEY")),
-        )
+        None: the ones these settings already hold, as in a process `warehouse ui` handed the sandbox's
+        variables to), and the demo's own files under `demo_dir` (warehouse, marts, report, logs and
+        DAGSTER_HOME), whatever WAREHOUSE_PATH, MARTS_PATH and DAGSTER_HOME say: a demo never writes a real
+        warehouse or its run history."""
+        if sandbox_env is None:
+            clockify, linear = replace(self.clockify, region=None), self.linear
+        else:
+            env = dict(sandbox_env)
+            clockify = replace(
+                self.clockify,
+                api_url=env.get("CLOCKIFY_API_URL", self.clockify.api_url),
+                reports_url=env.get("CLOCKIFY_REPORTS_URL", self.clockify.reports_url),
+                workspace_id=env.get("CLOCKIFY_WORKSPACE_ID"),
+                api_key=_secret(env.get("CLOCKIFY_API_KEY")),
+                region=None,
+            )
+            linear = replace(
+                self.linear,
+                api_url=env.get("LINEAR_API_URL", self.linear.api_url),
+                api_key=_secret(env.get("LINEAR_API_KEY")),
+            )
+        linear = replace(linear, organization_id=None)
         warehouse = self.demo_dir / "warehouse.duckdb"
         return replace(
             self,

@@ -135,8 +135,9 @@ def test_the_demo_has_files_of_its_own_whatever_the_warehouse_settings_say():
         assert all(settings.PROJECT_ROOT / "data" / "demo" in p.parents for p in own), own
         assert demo.sandbox and not configured.sandbox and not demo.writeback.enabled
         assert demo.clockify.api_key.get_secret_value() == "sandbox-key" and demo.clockify.workspace_id == "sb-ws"
-    not_started = Settings.from_env(real).demo()  # the resources start the sandbox themselves
-    assert not_started.clockify.api_key is None and not_started.linear.api_key is None
+    handed = Settings.from_env({**real, "CLOCKIFY_API_URL": "http://127.0.0.1:9/api/v1"}).demo()
+    assert handed.clockify.api_url == "http://127.0.0.1:9/api/v1" and handed.sandbox  # `warehouse ui`'s processes
+    assert handed.warehouse_path.parent == settings.PROJECT_ROOT / "data" / "demo"
     assert Settings.from_env({"WAREHOUSE_DEMO_DIR": "/tmp/d"}).demo().warehouse_path == settings.Path(
         "/tmp/d/warehouse.duckdb"
     )
