@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -27,10 +28,16 @@ DBT_PROJECT_DIR = PROJECT_ROOT / "dbt_project"
 CLOCKIFY_API_URL = "https://api.clockify.me/api/v1"
 CLOCKIFY_REPORTS_URL = "https://reports.api.clockify.me/v1"
 LINEAR_API_URL = "https://api.linear.app/graphql"
-# Regional workspaces live on their own host, main API and reports API side by side (api-notes.md).
+# Regional and subdomain workspaces live on their own host, main API and reports API side by side
+# (api-notes.md): https://<region>.clockify.me/api/v1 and .../report/v1 (note: `report`, singular).
 CLOCKIFY_REGIONS = ("euc1", "use2", "euw2", "apse2")
-REGIONAL_API_URL = "https://{region}.clockify.me/api/v1"
-REGIONAL_REPORTS_URL = "https://{region}.clockify.me/report/v1"
+# CLOCKIFY_HOST_TEMPLATE: where `{host}` lives; the sandbox serves each host under a path instead
+# (`http://127.0.0.1:<port>/{host}`), and a proxy may too.
+CLOCKIFY_HOST_TEMPLATE = "https://{host}.clockify.me"
+HOST_API_PATH = "/api/v1"
+HOST_REPORTS_PATH = "/report/v1"
+REGIONAL_API_URL = CLOCKIFY_HOST_TEMPLATE.replace("{host}", "{region}") + HOST_API_PATH
+REGIONAL_REPORTS_URL = CLOCKIFY_HOST_TEMPLATE.replace("{host}", "{region}") + HOST_REPORTS_PATH
 WAREHOUSE_PATH = "data/warehouse.duckdb"  # relative paths are taken from the project root
 # The demo's own files (warehouse, marts, report, logs, run history): never WAREHOUSE_PATH's.
 DEMO_DIR = "data/demo"
@@ -70,6 +77,7 @@ class ApiSettings:
 class ClockifySettings:
     api_url: str = CLOCKIFY_API_URL
     region: str | None = None  # CLOCKIFY_REGION: sets both URLs unless they are set themselves
+    subdomain: str | None = None  # CLOCKIFY_SUBDOMAIN: the same, for https://<subdomain>.clockify.me
     reports_url: str = CLOCKIFY_REPORTS_URL
     workspace_id: str | None = None
     api_key: SecretStr | None = None
@@ -130,18 +138,20 @@ class Settings:
 
         warehouse = _from_root(get("WAREHOUSE_PATH") or WAREHOUSE_PATH)
         region = _region(get("CLOCKIFY_REGION"))
+        subdomain = _subdomain(get("CLOCKIFY_SUBDOMAIN"), region)
+        host_base = _host_base(get("CLOCKIFY_HOST_TEMPLATE"), region or subdomain)
         return cls(
             warehouse_path=warehouse,
             marts_path=marts_path(warehouse, get("MARTS_PATH")),
             start_date=_date("WAREHOUSE_START_DATE", get("WAREHOUSE_START_DATE"), START_DATE),
             resync_days=_whole("WAREHOUSE_RESYNC_DAYS", get("WAREHOUSE_RESYNC_DAYS"), RESYNC_DAYS, "days", minimum=0),
             clockify=ClockifySettings(
-                # The explicit URLs win over the region (a subdomain workspace sets them).
-                api_url=get("CLOCKIFY_API_URL")
-                or (REGIONAL_API_URL.format(region=region) if region else CLOCKIFY_API_URL),
+                # The explicit URLs win over the region or subdomain.
+                api_url=get("CLOCKIFY_API_URL") or (host_base + HOST_API_PATH if host_base else CLOCKIFY_API_URL),
                 reports_url=get("CLOCKIFY_REPORTS_URL")
-                or (REGIONAL_REPORTS_URL.format(region=region) if region else CLOCKIFY_REPORTS_URL),
+                or (host_base + HOST_REPORTS_PATH if host_base else CLOCKIFY_REPORTS_URL),
                 region=region,
+                subdomain=subdomain,
                 workspace_id=get("CLOCKIFY_WORKSPACE_ID"),
                 api_key=_secret(get("CLOCKIFY_API_KEY")),
             ),
@@ -185,7 +195,7 @@ class Settings:
         DAGSTER_HOME), whatever WAREHOUSE_PATH, MARTS_PATH and DAGSTER_HOME say: a demo never writes a real
         warehouse or its run history."""
         if sandbox_env is None:
-            clockify, linear = replace(self.clockify, region=None), self.linear
+            clockify, linear = replace(self.clockify, region=None, subdomain=None), self.linear
         else:
             env = dict(sandbox_env)
             clockify = replace(
@@ -195,6 +205,7 @@ class Settings:
                 workspace_id=env.get("CLOCKIFY_WORKSPACE_ID"),
                 api_key=_secret(env.get("CLOCKIFY_API_KEY")),
                 region=None,
+                subdomain=None,
             )
             linear = replace(
                 self.linear,
@@ -273,9 +284,43 @@ def _region(raw: str | None) -> str | None:
         raise ConfigError(
             f"CLOCKIFY_REGION={raw!r} is not a Clockify region: set it to one of {', '.join(CLOCKIFY_REGIONS)} "
             "(the start of your workspace's address, e.g. euc1.clockify.me), or leave it unset for the global "
-            "hosts; a subdomain workspace sets CLOCKIFY_API_URL and CLOCKIFY_REPORTS_URL instead."
+            "hosts; a subdomain workspace sets CLOCKIFY_SUBDOMAIN instead."
         )
     return region
+
+
+def _subdomain(raw: str | None, region: str | None) -> str | None:
+    if raw is None:
+        return None
+    name = raw.lower()
+    for prefix in ("https://", "http://"):  # a pasted address: keep its first label
+        name = name.removeprefix(prefix)
+    name = name.split(".clockify.me")[0].strip("/")
+    if region is not None:
+        raise ConfigError(
+            f"CLOCKIFY_SUBDOMAIN={raw!r} and CLOCKIFY_REGION={region!r} are both set: a workspace has one host; "
+            "keep CLOCKIFY_SUBDOMAIN for https://<name>.clockify.me, or CLOCKIFY_REGION for a regional one."
+        )
+    if not re.fullmatch(r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?", name) or name in CLOCKIFY_REGIONS:
+        hint = f"; {name} is a region: set CLOCKIFY_REGION={name}" if name in CLOCKIFY_REGIONS else ""
+        raise ConfigError(
+            f"CLOCKIFY_SUBDOMAIN={raw!r} is not a subdomain: set it to the first part of your workspace's address "
+            f"(acme for https://acme.clockify.me){hint}."
+        )
+    return name
+
+
+def _host_base(template: str | None, host: str | None) -> str | None:
+    """`https://<host>.clockify.me` (or CLOCKIFY_HOST_TEMPLATE's form) for a region or subdomain."""
+    if host is None:
+        return None
+    template = template or CLOCKIFY_HOST_TEMPLATE
+    if "{host}" not in template:
+        raise ConfigError(
+            f"CLOCKIFY_HOST_TEMPLATE={template!r} has no {{host}}: write it like {CLOCKIFY_HOST_TEMPLATE}, "
+            "or leave it unset."
+        )
+    return template.replace("{host}", host).rstrip("/")
 
 
 def _dbt_target_path(configured: str | None) -> Path:

@@ -143,3 +143,54 @@ def test_findings_identify_the_sources(sandbox):
     assert findings.ok
     assert findings.clockify_workspace_id == sandbox.workspace.workspace_id
     assert findings.linear_organization_id == sandbox.workspace.linear_organization["id"]
+
+
+def host_env(sb: Sandbox, **host: str) -> dict[str, str]:
+    """The sandbox's variables with its Clockify URLs left out: CLOCKIFY_REGION or CLOCKIFY_SUBDOMAIN derive
+    them, through the sandbox's stand-in for https://<host>.clockify.me."""
+    env = {k: v for k, v in sb.env().items() if k not in ("CLOCKIFY_API_URL", "CLOCKIFY_REPORTS_URL")}
+    return {**env, "CLOCKIFY_HOST_TEMPLATE": sb.clockify_base("{host}"), **host}
+
+
+@pytest.mark.parametrize(
+    ("config", "right", "wrong"),
+    [
+        ({"clockify_region": "apse2"}, {"CLOCKIFY_REGION": "apse2"}, {"CLOCKIFY_REGION": "euc1"}),
+        (
+            {"clockify_region": "use2", "clockify_wrong_host": "key_unknown"},
+            {"CLOCKIFY_REGION": "use2"},
+            {"CLOCKIFY_REGION": "euw2"},
+        ),
+        ({"clockify_subdomain": "acme"}, {"CLOCKIFY_SUBDOMAIN": "acme"}, {"CLOCKIFY_SUBDOMAIN": "acme-old"}),
+        (
+            {"clockify_subdomain": "acme", "clockify_wrong_host": "workspace_not_found"},
+            {"CLOCKIFY_SUBDOMAIN": "acme"},
+            {"CLOCKIFY_SUBDOMAIN": "other"},
+        ),
+    ],
+)
+def test_one_variable_sets_the_host_and_a_wrong_one_is_named(place, monkeypatch, capsys, config, right, wrong):
+    with Sandbox(SandboxConfig(**SMALL, **config)) as sb:
+        host = config.get("clockify_region") or config["clockify_subdomain"]
+        point_at(monkeypatch, host_env(sb, **right))
+        derived = Settings.load().clockify
+        assert {"CLOCKIFY_API_URL": derived.api_url, "CLOCKIFY_REPORTS_URL": derived.reports_url} == sb.clockify_urls(
+            host
+        )
+        code, lines = run(capsys, "check")
+        assert code == 0 and all(line.startswith("ok:") for line in lines[:-1]), lines
+        client = clockify_client(Settings.load())
+        try:  # the data itself reads on the derived host, main API and reports API
+            day = dt.datetime.combine(ANCHOR, dt.time(), dt.UTC)
+            assert list(client.time_entries(day - dt.timedelta(days=1), day))
+        finally:
+            client.close()
+
+        for variable in right:
+            monkeypatch.delenv(variable)
+        point_at(monkeypatch, host_env(sb, **wrong))
+        code, lines = run(capsys, "check")
+        errors = [line for line in lines if line.startswith("error:")]
+        assert code == 2 and len(errors) == 1, lines
+        assert "host" in errors[0] and next(iter(wrong)) in errors[0], errors
+    assert files_under(place) == {}

@@ -207,3 +207,30 @@ def test_the_test_session_reaches_no_real_file():
             assert SESSION_DIR in path.parents, path
     assert loaded.clockify.api_key is None and loaded.linear.api_key is None and loaded.dagster_home is None
     assert os.environ["WAREHOUSE_DOTENV"] == "0"
+
+
+def test_a_subdomain_sets_both_clockify_urls():
+    for raw in ("acme", "ACME", "https://acme.clockify.me/", "acme.clockify.me"):
+        c = Settings.from_env({"CLOCKIFY_SUBDOMAIN": raw}).clockify
+        assert (c.api_url, c.reports_url, c.subdomain) == (
+            "https://acme.clockify.me/api/v1",
+            "https://acme.clockify.me/report/v1",
+            "acme",
+        )
+    with pytest.raises(ConfigError, match="both set") as both:
+        Settings.from_env({"CLOCKIFY_SUBDOMAIN": "acme", "CLOCKIFY_REGION": "euc1"})
+    assert "\n" not in str(both.value)
+    with pytest.raises(ConfigError, match="set CLOCKIFY_REGION=euc1"):
+        Settings.from_env({"CLOCKIFY_SUBDOMAIN": "euc1"})
+    with pytest.raises(ConfigError, match="is not a subdomain"):
+        Settings.from_env({"CLOCKIFY_SUBDOMAIN": "a b"})
+
+
+def test_the_host_template_places_the_region_or_subdomain():
+    env = {"CLOCKIFY_HOST_TEMPLATE": "http://127.0.0.1:9/{host}/"}
+    c = Settings.from_env({**env, "CLOCKIFY_REGION": "apse2"}).clockify
+    assert (c.api_url, c.reports_url) == ("http://127.0.0.1:9/apse2/api/v1", "http://127.0.0.1:9/apse2/report/v1")
+    c = Settings.from_env(env).clockify  # no region, no subdomain: the global hosts
+    assert (c.api_url, c.reports_url) == (settings.CLOCKIFY_API_URL, settings.CLOCKIFY_REPORTS_URL)
+    with pytest.raises(ConfigError, match="has no"):
+        Settings.from_env({"CLOCKIFY_HOST_TEMPLATE": "http://x", "CLOCKIFY_REGION": "euc1"})

@@ -352,8 +352,8 @@ class ClockifyClient(ClockifyWrites, ApiClientResource):
             + (", code 4003" if _server_code(response) == 4003 else "")
             + "): set CLOCKIFY_API_KEY to a valid key (Clockify > Profile settings > API). A key made on a "
             "subdomain or regional workspace works only on that workspace's host: set CLOCKIFY_REGION "
-            f"({', '.join(CLOCKIFY_REGIONS)}) or CLOCKIFY_API_URL and CLOCKIFY_REPORTS_URL "
-            "(https://<subdomain>.clockify.me/api/v1 and .../report/v1).",
+            f"({', '.join(CLOCKIFY_REGIONS)}) or CLOCKIFY_SUBDOMAIN (acme for https://acme.clockify.me), or "
+            "CLOCKIFY_API_URL and CLOCKIFY_REPORTS_URL (https://<subdomain>.clockify.me/api/v1 and .../report/v1).",
             service="Clockify",
             status=401,
         )
@@ -368,8 +368,8 @@ class ClockifyClient(ClockifyWrites, ApiClientResource):
         answered = f"HTTP {status} on {method} {path}"
         other_host = (
             f"if the workspace is regional, set CLOCKIFY_REGION ({', '.join(CLOCKIFY_REGIONS)}); "
-            "on a subdomain, set CLOCKIFY_API_URL and CLOCKIFY_REPORTS_URL to https://<subdomain>.clockify.me/api/v1 "
-            "and .../report/v1"
+            "on a subdomain, set CLOCKIFY_SUBDOMAIN (or CLOCKIFY_API_URL and CLOCKIFY_REPORTS_URL to "
+            "https://<subdomain>.clockify.me/api/v1 and .../report/v1)"
         )
         main_host = urlsplit(self.api_url).netloc
         if listed is not None and self.workspace_id in listed:
