@@ -123,7 +123,7 @@ def cmd_check(args, settings: Settings) -> int:
 
 def cmd_sync(args, settings: Settings) -> int:
     from orchestration import preflight  # noqa: PLC0415 - lazy
-    from orchestration.runs import SyncError, parse_day, run_sync, validate_range  # noqa: PLC0415 - lazy
+    from orchestration.runs import RunLog, SyncError, parse_day, run_sync, validate_range  # noqa: PLC0415 - lazy
 
     try:
         start = parse_day(args.start, "--start")
@@ -137,7 +137,11 @@ def cmd_sync(args, settings: Settings) -> int:
         # The organization the checks found goes into the warehouse's source marker.
         settings = replace(settings, linear=replace(settings.linear, organization_id=findings.linear_organization_id))
         _print(f"Syncing {start} .. {end} into {settings.warehouse_path} ...")
-        outcome = run_sync(settings, start, end)
+        log = RunLog.for_settings(settings, "sync", verbose=args.verbose)
+        try:
+            outcome = run_sync(settings, start, end, log=log)
+        finally:
+            _print(f"Full log: {log.path}")
     except (SyncError, ConfigError) as error:
         _print(f"error: {error}")
         return 1
@@ -146,21 +150,43 @@ def cmd_sync(args, settings: Settings) -> int:
 
 
 def cmd_demo(args, settings: Settings) -> int:
-    from orchestration.runs import SyncError, run_sync  # noqa: PLC0415 - lazy
+    from orchestration.runs import RunLog, SyncError, run_sync  # noqa: PLC0415 - lazy
 
     today = dt.datetime.now(dt.UTC).date()
     start = today - dt.timedelta(days=DEMO_DAYS - 1)
     _print(f"Starting the sandbox (a local stand-in for Clockify and Linear) and loading {start} .. {today} ...")
     with _sandbox(seed=args.seed, users=args.users, days=DEMO_DAYS * 3) as (demo, _env):
+        _print(f"The demo writes only its own files, in {demo.demo_dir} (never WAREHOUSE_PATH).")
+        log = RunLog.for_settings(demo, "demo", verbose=args.verbose)
         try:
-            outcome = run_sync(demo, start, today)
+            outcome = run_sync(demo, start, today, log=log)
         except (SyncError, ConfigError) as error:
             _print(f"error: {error}")
+            _print(f"Full log: {log.path}")
             return 1
     print_summary(demo, outcome)
     report_status = cmd_report(argparse.Namespace(out=None), demo)
-    _print("Open the Dagster UI on the same data and run history with: make ui")
+    _print(f"Full log: {log.path}")
+    print_next_steps(demo)
     return report_status
+
+
+def print_next_steps(demo: Settings) -> None:
+    """What to run next, each command as it works right after the demo."""
+    bin_dir = os.path.relpath(PROJECT_ROOT / ".venv" / "bin")
+    steps = [
+        ("make ui", "the Dagster UI on this demo's warehouse and run history (runs use a sandbox)"),
+        (
+            f"DAGSTER_HOME={demo.dagster_home} {bin_dir}/dagster run list --limit 5",
+            "the demo's runs on the command line",
+        ),
+        (f"{bin_dir}/warehouse check", "then your own workspace: it says which settings to set (README)"),
+        (f"{bin_dir}/warehouse sync --start YYYY-MM-DD --end YYYY-MM-DD", "load your workspace's days"),
+    ]
+    _print("\nNext:")
+    width = max(len(command) for command, _ in steps)
+    for command, meaning in steps:
+        _print(f"  {command:<{width}}  {meaning}")
 
 
 def cmd_report(args, settings: Settings) -> int:
@@ -257,6 +283,7 @@ def build_parser() -> argparse.ArgumentParser:
     sync = sub.add_parser("sync", help="load a date range (inclusive) from the APIs, then build the marts")
     sync.add_argument("--start", required=True, help="first day, YYYY-MM-DD (UTC)")
     sync.add_argument("--end", required=True, help="last day, YYYY-MM-DD (UTC)")
+    sync.add_argument("--verbose", action="store_true", help="show the full log (always written to a file)")
     sync.set_defaults(func=cmd_sync)
 
     def sandbox_options(p, days=DEMO_DAYS * 3):
@@ -266,6 +293,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     demo = sub.add_parser("demo", help=f"offline demo: sandbox APIs, last {DEMO_DAYS} days, marts")
     sandbox_options(demo)
+    demo.add_argument("--verbose", action="store_true", help="show the full log (always written to a file)")
     demo.set_defaults(func=cmd_demo)
 
     report = sub.add_parser("report", help="write the HTML report of the published marts (opens offline)")

@@ -135,6 +135,11 @@ def test_the_demo_leaves_a_real_warehouse_byte_for_byte_untouched(pipeline_env, 
     demo = real.demo({})
     assert demo.warehouse_path.exists() and str(demo.warehouse_path) in out
     assert (demo.dagster_home / "dagster.yaml").exists() and demo.report_path.exists()
+    # The next steps it prints name commands that exist, pointed at the demo's files.
+    assert "make ui" in out and f"DAGSTER_HOME={demo.dagster_home} " in out and "warehouse check" in out
+    assert (Path(cli.PROJECT_ROOT) / ".venv" / "bin" / "dagster").exists()
+    (log_line,) = [line for line in out.splitlines() if line.startswith("Full log: ")]
+    assert Path(log_line.removeprefix("Full log: ")).parent == demo.logs_dir
     connect = lambda p, read_only: duckdb.connect(str(p), read_only=read_only)  # noqa: E731
     assert {s.source_id for s in source.read(demo.warehouse_path, connect).values()} == {source.SANDBOX}
 
