@@ -152,3 +152,34 @@ def test_the_demo_leaves_a_real_warehouse_byte_for_byte_untouched(pipeline_env, 
         assert "\n" not in str(refused.value) and str(into) in str(refused.value)
     assert pipeline_env.request_counts() == requests
     assert {p: digest(p) for p in real_dir.rglob("*") if p.is_file()} == files
+
+
+@pytest.mark.slow  # two code locations, each preparing the dbt manifest
+def test_the_sandbox_code_location_says_so_and_uses_only_the_demos_files(tmp_path):
+    """`warehouse ui` without a Clockify key hands the UI WAREHOUSE_SANDBOX=1 and the sandbox's URLs."""
+    from orchestration.definitions import build_definitions, location_settings  # noqa: PLC0415 - dbt manifest
+    from orchestration.jobs import SOURCE_TAG, WAREHOUSE_JOB  # noqa: PLC0415
+    from orchestration.settings import ConfigError  # noqa: PLC0415
+
+    env = {
+        "WAREHOUSE_SANDBOX": "1",
+        "CLOCKIFY_API_URL": "http://127.0.0.1:9/api/v1",
+        "CLOCKIFY_REPORTS_URL": "http://127.0.0.1:9/v1",
+        "LINEAR_API_URL": "http://127.0.0.1:9/graphql",
+        "WAREHOUSE_PATH": str(tmp_path / "real" / "warehouse.duckdb"),
+        "DAGSTER_HOME": str(tmp_path / "real" / "dagster_home"),
+        "WAREHOUSE_DEMO_DIR": str(tmp_path / "demo"),
+        "DBT_TARGET_PATH": os.environ["DBT_TARGET_PATH"],
+    }
+    settings = location_settings(Settings.from_env(env))
+    assert settings.warehouse_path == tmp_path / "demo" / "warehouse.duckdb"
+    assert settings.dagster_home == tmp_path / "demo" / "dagster_home"
+    defs = build_definitions(settings)
+    job = defs.resolve_job_def(WAREHOUSE_JOB)
+    assert job.description.startswith("SANDBOX") and str(settings.warehouse_path) in job.description
+    assert job.tags[SOURCE_TAG] == "sandbox"
+    assert defs.metadata["data source"].value.startswith("built-in sandbox")
+    real = build_definitions(Settings.from_env({**env, "WAREHOUSE_SANDBOX": "0"})).resolve_job_def(WAREHOUSE_JOB)
+    assert real.tags[SOURCE_TAG] == "api" and "SANDBOX" not in real.description
+    with pytest.raises(ConfigError, match="CLOCKIFY_API_URL=https://api.clockify.me/api/v1 is not the sandbox"):
+        location_settings(Settings.from_env({**env, "CLOCKIFY_API_URL": "https://api.clockify.me/api/v1"}))
