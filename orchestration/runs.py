@@ -172,6 +172,12 @@ class Redact(logging.Filter):
         return True
 
 
+def _not_twice(record: logging.LogRecord) -> bool:
+    """Dagster captures what its own Python loggers say in a step (dagster-dbt uses them) and passes it to the
+    run's logger: the copy that propagates to the root logger is dropped."""
+    return not (record.name.startswith("dagster") and not hasattr(record, "dagster_meta"))
+
+
 def secrets_of(settings: Settings) -> list[str]:
     keys = (settings.clockify.api_key, settings.linear.api_key)
     return [k.get_secret_value() for k in keys if k is not None]
@@ -325,6 +331,7 @@ class RunLog:
         file_handler = logging.FileHandler(self.path, encoding="utf-8")
         file_handler.setFormatter(logging.Formatter(LOG_FORMAT))
         file_handler.addFilter(redact)
+        file_handler.addFilter(_not_twice)
         handlers: list[logging.Handler] = [file_handler]
         progress = _ProgressHandler(_Progress(out, dbt_models=dbt_models, check_steps=check_steps))
         progress.addFilter(redact)
@@ -333,6 +340,7 @@ class RunLog:
             stream = logging.StreamHandler(screen)
             stream.setFormatter(logging.Formatter(LOG_FORMAT))
             stream.addFilter(redact)
+            stream.addFilter(_not_twice)
             handlers.append(stream)
         run_logger = logging.getLogger(f"warehouse.run.{time.monotonic_ns()}")
         run_logger.setLevel(logging.DEBUG)

@@ -128,6 +128,7 @@ def test_the_demo_leaves_a_real_warehouse_byte_for_byte_untouched(pipeline_env, 
     ] == source.Source("clockify", pipeline_env.workspace.workspace_id, real.clockify.api_url.split("/")[2])
     files = {p: digest(p) for p in real_dir.rglob("*") if p.is_file()}
     assert real.warehouse_path in files and real.marts_path in files
+    capsys.readouterr()  # the sync's output
 
     assert cli.main(["demo", "--users", "4"]) == 0, capsys.readouterr().out
     out = capsys.readouterr().out
