@@ -5,7 +5,8 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 export DBT_SEND_ANONYMOUS_USAGE_STATS := false
-# Run history of the demo and the UI persists here (tests use their own temp homes).
+# Run history of the UI and of syncs persists here (tests use their own temp homes); the demo keeps its own,
+# in data/demo/dagster_home (WAREHOUSE_DEMO_DIR), and so does `make ui` while no Clockify key is set.
 DAGSTER_HOME ?= $(CURDIR)/.dagster_home
 
 .PHONY: install demo test check lint ui bench clean browser readers
@@ -30,7 +31,7 @@ READER_STAMPS := .venv-duckdb1/.installed .venv-duckdb10/.installed
 readers: $(READER_STAMPS)
 
 demo: $(STAMP)
-	DAGSTER_HOME=$(DAGSTER_HOME) $(BIN)/warehouse demo
+	$(BIN)/warehouse demo
 
 # The report test renders the HTML in headless Chromium: Debian's package (no browser download).
 browser:

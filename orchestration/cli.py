@@ -1,6 +1,7 @@
 """`warehouse`: the headless command line.
 
-warehouse demo                                   offline demo on the built-in sandbox
+warehouse demo                                   offline demo on the built-in sandbox (its own files)
+warehouse check                                  test the settings against the APIs; writes nothing
 warehouse sync --start YYYY-MM-DD --end YYYY-MM-DD   load a date range from the configured APIs
 warehouse ui                                     the Dagster UI on 127.0.0.1 (with the sandbox: --sandbox)
 warehouse sandbox                                serve the sandbox APIs until Ctrl-C
@@ -23,6 +24,7 @@ import threading
 import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import replace
 from pathlib import Path
 
 from orchestration.settings import PROJECT_ROOT, ConfigError, Settings
@@ -47,8 +49,9 @@ def _sandbox(**config) -> Iterator[tuple[Settings, dict[str, str]]]:
 
 
 def sandbox_settings(sandbox_env: dict[str, str]) -> Settings:
-    """The settings with every variable the sandbox sets (its URLs, keys and workspace) taking precedence."""
-    return Settings.load({**os.environ, **sandbox_env})
+    """The demo's settings: the sandbox's URLs, keys and workspace, and the demo's own files (data/demo/,
+    WAREHOUSE_DEMO_DIR), whatever WAREHOUSE_PATH, MARTS_PATH and DAGSTER_HOME say."""
+    return Settings.load({**os.environ, **sandbox_env}).demo(sandbox_env)
 
 
 def raw_row_counts(settings: Settings) -> dict[str, int]:
@@ -102,22 +105,47 @@ def print_summary(settings: Settings, outcome) -> None:
     _print(f"\nWarehouse: {settings.warehouse_path}")
 
 
+def print_checks(findings) -> None:
+    width = max((len(c.name) for c in findings.checks), default=0)
+    for check in findings.checks:
+        _print(check.line(width))
+
+
+def cmd_check(args, settings: Settings) -> int:
+    """`warehouse check`: every check of preflight.py, one line each; writes nothing."""
+    from orchestration import preflight  # noqa: PLC0415 - lazy
+
+    findings = preflight.run_checks(settings)
+    print_checks(findings)
+    if not findings.ok:
+        failed = len(findings.problems)
+        _print(f"{failed} check(s) failed: change the settings named above, then run `warehouse check` again.")
+        return 2
+    _print("Ready: `warehouse sync --start YYYY-MM-DD --end YYYY-MM-DD` loads a range.")
+    return 0
+
+
 def cmd_sync(args, settings: Settings) -> int:
     from orchestration import preflight  # noqa: PLC0415 - lazy
-    from orchestration.runs import SyncError, parse_day, run_sync, validate_range  # noqa: PLC0415 - lazy
+    from orchestration.runs import RunLog, SyncError, parse_day, run_sync, validate_range  # noqa: PLC0415 - lazy
 
     try:
         start = parse_day(args.start, "--start")
         end = parse_day(args.end, "--end")
         validate_range(start, end, settings.start_date)
-        # Before anything is written: settings, URLs, keys and the workspace id, one line per problem.
-        problems = preflight.check(settings)
-        if problems:
-            for problem in problems:
-                _print(f"error: {problem}")
+        # Before anything is written: the checks of `warehouse check`, one line each.
+        findings = preflight.run_checks(settings)
+        print_checks(findings)
+        if not findings.ok:
             return 2
+        # The organization the checks found goes into the warehouse's source marker.
+        settings = replace(settings, linear=replace(settings.linear, organization_id=findings.linear_organization_id))
         _print(f"Syncing {start} .. {end} into {settings.warehouse_path} ...")
-        outcome = run_sync(settings, start, end)
+        log = RunLog.for_settings(settings, "sync", verbose=args.verbose)
+        try:
+            outcome = run_sync(settings, start, end, log=log)
+        finally:
+            _print(f"Full log: {log.path}")
     except (SyncError, ConfigError) as error:
         _print(f"error: {error}")
         return 1
@@ -126,21 +154,43 @@ def cmd_sync(args, settings: Settings) -> int:
 
 
 def cmd_demo(args, settings: Settings) -> int:
-    from orchestration.runs import SyncError, run_sync  # noqa: PLC0415 - lazy
+    from orchestration.runs import RunLog, SyncError, run_sync  # noqa: PLC0415 - lazy
 
     today = dt.datetime.now(dt.UTC).date()
     start = today - dt.timedelta(days=DEMO_DAYS - 1)
     _print(f"Starting the sandbox (a local stand-in for Clockify and Linear) and loading {start} .. {today} ...")
     with _sandbox(seed=args.seed, users=args.users, days=DEMO_DAYS * 3) as (demo, _env):
+        _print(f"The demo writes only its own files, in {demo.demo_dir} (never WAREHOUSE_PATH).")
+        log = RunLog.for_settings(demo, "demo", verbose=args.verbose)
         try:
-            outcome = run_sync(demo, start, today)
+            outcome = run_sync(demo, start, today, log=log)
         except (SyncError, ConfigError) as error:
             _print(f"error: {error}")
+            _print(f"Full log: {log.path}")
             return 1
     print_summary(demo, outcome)
     report_status = cmd_report(argparse.Namespace(out=None), demo)
-    _print("Open the Dagster UI on the same data and run history with: make ui")
+    _print(f"Full log: {log.path}")
+    print_next_steps(demo)
     return report_status
+
+
+def print_next_steps(demo: Settings) -> None:
+    """What to run next, each command as it works right after the demo."""
+    bin_dir = os.path.relpath(PROJECT_ROOT / ".venv" / "bin")
+    steps = [
+        ("make ui", "the Dagster UI on this demo's warehouse and run history (runs use a sandbox)"),
+        (
+            f"DAGSTER_HOME={demo.dagster_home} {bin_dir}/dagster run list --limit 5",
+            "the demo's runs on the command line",
+        ),
+        (f"{bin_dir}/warehouse check", "then your own workspace: it says which settings to set (README)"),
+        (f"{bin_dir}/warehouse sync --start YYYY-MM-DD --end YYYY-MM-DD", "load your workspace's days"),
+    ]
+    _print("\nNext:")
+    width = max(len(command) for command, _ in steps)
+    for command, meaning in steps:
+        _print(f"  {command:<{width}}  {meaning}")
 
 
 def cmd_report(args, settings: Settings) -> int:
@@ -175,12 +225,16 @@ def cmd_ui(args, settings: Settings) -> int:
     env = dict(os.environ)
     if settings.dagster_home is not None:
         env["DAGSTER_HOME"] = str(settings.dagster_home)
-    # With no Clockify key configured (the offline demo), runs launched from the UI go to a sandbox too.
+    # With no Clockify key configured (the offline demo), runs launched from the UI go to a sandbox too,
+    # and read and write the demo's files (WAREHOUSE_SANDBOX=1: definitions.location_settings).
     if args.sandbox or settings.clockify.api_key is None:
         if not args.sandbox:
             _print("No CLOCKIFY_API_KEY set: the UI's runs will use the built-in sandbox APIs.")
-        with _sandbox(seed=args.seed, users=args.users, days=DEMO_DAYS * 3) as (_settings, sandbox_env):
-            return subprocess.call(command, env={**env, **sandbox_env})
+        with _sandbox(seed=args.seed, users=args.users, days=DEMO_DAYS * 3) as (demo, sandbox_env):
+            _print(f"Sandbox mode: the UI shows and writes the demo's warehouse {demo.warehouse_path} only.")
+            open_instance(demo)
+            ui_env = {**env, **sandbox_env, "WAREHOUSE_SANDBOX": "1", "DAGSTER_HOME": str(demo.dagster_home)}
+            return subprocess.call(command, env=ui_env)
     return subprocess.call(command, env=env)
 
 
@@ -290,9 +344,13 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="warehouse", description="Clockify + Linear hours warehouse.")
     sub = parser.add_subparsers(dest="command", required=True)
 
+    check = sub.add_parser("check", help="check the keys, workspace, hosts and Linear organization; writes nothing")
+    check.set_defaults(func=cmd_check)
+
     sync = sub.add_parser("sync", help="load a date range (inclusive) from the APIs, then build the marts")
     sync.add_argument("--start", required=True, help="first day, YYYY-MM-DD (UTC)")
     sync.add_argument("--end", required=True, help="last day, YYYY-MM-DD (UTC)")
+    sync.add_argument("--verbose", action="store_true", help="show the full log (always written to a file)")
     sync.set_defaults(func=cmd_sync)
 
     def sandbox_options(p, days=DEMO_DAYS * 3):
@@ -302,6 +360,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     demo = sub.add_parser("demo", help=f"offline demo: sandbox APIs, last {DEMO_DAYS} days, marts")
     sandbox_options(demo)
+    demo.add_argument("--verbose", action="store_true", help="show the full log (always written to a file)")
     demo.set_defaults(func=cmd_demo)
 
     report = sub.add_parser("report", help="write the HTML report of the published marts (opens offline)")

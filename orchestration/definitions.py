@@ -2,10 +2,15 @@
 
 `build_definitions(settings)` is what the CLI's headless runs and the tests call; `defs` is what Dagster
 loads (`dagster dev`, `dagster asset materialize -m orchestration.definitions`, workspace.yaml): the
-settings are read from the environment and `.env` when Dagster asks, never at import.
+settings are read from the environment and `.env` when Dagster asks, never at import. With
+WAREHOUSE_SANDBOX=1 (`warehouse ui` sets it when it starts a sandbox) the code location reads the sandbox
+and writes the demo's own files only (`Settings.demo()`), and says so in the job, its runs' tags and the
+code location's metadata.
 """
 
 from __future__ import annotations
+
+from urllib.parse import urlsplit
 
 import dagster as dg
 
@@ -21,7 +26,7 @@ from orchestration.partitions import daily_partitions
 from orchestration.resources import build_resources
 from orchestration.schedules import build_daily_schedule
 from orchestration.sensors import build_writeback_sensor
-from orchestration.settings import Settings
+from orchestration.settings import ConfigError, Settings
 
 
 def build_definitions(settings: Settings) -> dg.Definitions:
@@ -29,8 +34,14 @@ def build_definitions(settings: Settings) -> dg.Definitions:
     project = prepare(dbt_project(settings))
     partitions = daily_partitions(settings.start_date)
     dbt_assets = build_dbt_assets(project)
-    warehouse_job = build_warehouse_job(partitions)
+    warehouse_job = build_warehouse_job(partitions, settings.sandbox, str(settings.warehouse_path))
+    source = (
+        "built-in sandbox (made-up data)"
+        if settings.sandbox
+        else f"Clockify workspace {settings.clockify.workspace_id}"
+    )
     return dg.Definitions(
+        metadata={"data source": source, "warehouse": str(settings.warehouse_path)},
         assets=[
             *build_clockify_assets(partitions),
             *build_linear_assets(partitions),
@@ -46,6 +57,22 @@ def build_definitions(settings: Settings) -> dg.Definitions:
     )
 
 
+LOOPBACK = ("127.0.0.1", "localhost", "::1")
+
+
+def location_settings(settings: Settings) -> Settings:
+    """The code location's settings: in sandbox mode, the demo's files, and only local URLs."""
+    if not settings.sandbox:
+        return settings
+    for name, url in (("CLOCKIFY_API_URL", settings.clockify.api_url), ("LINEAR_API_URL", settings.linear.api_url)):
+        if urlsplit(url).hostname not in LOOPBACK:
+            raise ConfigError(
+                f"WAREHOUSE_SANDBOX=1 but {name}={url} is not the sandbox: unset WAREHOUSE_SANDBOX to read that "
+                "API, or start the UI with `warehouse ui --sandbox`."
+            )
+    return settings.demo()
+
+
 @dg.definitions
 def defs() -> dg.Definitions:
-    return build_definitions(Settings.load())
+    return build_definitions(location_settings(Settings.load()))

@@ -8,17 +8,25 @@ from assets.common import WRITEBACK_GROUP
 
 WAREHOUSE_JOB = "warehouse_job"
 WRITEBACK_JOB = "clockify_writeback_job"
+# Every run of the job carries it, so the UI's run list says where the data came from.
+SOURCE_TAG = "warehouse/source"
+SANDBOX_NOTE = "SANDBOX: these runs read the built-in sandbox (made-up data), not a real workspace"
 
 
-def build_warehouse_job(partitions: DailyPartitionsDefinition):
+def build_warehouse_job(partitions: DailyPartitionsDefinition, sandbox: bool = False, warehouse: str = ""):
     """Raw assets of both sources, then dbt models and their tests, and the published marts. Unpartitioned
     dimensions are refreshed whole in the same run; partitioned ones load the run's date range. Write-back
-    is never part of it, so a sync never writes to Clockify."""
+    is never part of it, so a sync never writes to Clockify. `sandbox`: the job's description and every
+    run's tags say so (what the UI shows)."""
+    description = "Load Clockify and Linear for a date range into DuckDB, then build the dbt marts."
+    if sandbox:
+        description = f"{SANDBOX_NOTE}; warehouse {warehouse}. {description}"
     return define_asset_job(
         name=WAREHOUSE_JOB,
         selection=AssetSelection.all() - AssetSelection.groups(WRITEBACK_GROUP),
         partitions_def=partitions,
-        description="Load Clockify and Linear for a date range into DuckDB, then build the dbt marts.",
+        description=description,
+        tags={SOURCE_TAG: "sandbox" if sandbox else "api"},
     )
 
 

@@ -1,16 +1,30 @@
-"""Checks before a sync writes anything: settings present, each API reachable and accepting its key.
+"""`warehouse check`, and the same checks before `warehouse sync` writes anything.
 
-`check(settings)` returns one line per problem, each naming the variable to fix. It is cheap: one request
-to each API host (Clockify's main API, its reports API, Linear), two attempts at most, short timeouts. A
-sync that passes can still fail later (an outage), but a typo in a key, a URL or the workspace id is
-reported up front, before any table is touched, instead of after some raw tables were already replaced.
-It uses the clients' public methods only (the future `warehouse check` command is this module).
+`run_checks(settings)` asks each API what the settings point at and returns one `Check` per step, each
+with what it found (workspace name, key owner and their time zone, members, organization, teams) or the
+problem and its fix, naming the variable to change:
+
+- settings: the keys and the workspace id are set, the URLs are http(s) URLs;
+- Clockify key: GET /user on the main API: the key works on that host; whose key it is and their profile
+  time zone (the report is read in UTC whatever it is);
+- Clockify workspace: GET /workspaces/{id}: the key sees the workspace on this host (a wrong host is told
+  apart from a wrong id by what the API lists), its name and plan; GET /users: how many members;
+- Clockify reports: one empty detailed report: the reports host knows the workspace too;
+- Linear key and organization: the key works, whose it is, which organization it reads;
+- Linear teams: the teams the key can read;
+- Linear customers: whether the plan has the feature (a warning when not: the table stays empty).
+
+It writes nothing (no file, no run) and costs 4 Clockify and 3 Linear requests, two attempts each at most
+with short timeouts, so a wrong URL answers in seconds. A later step that fails a check is skipped. A sync
+that passes can still fail later (an outage), but a typo in a key, a URL, a host or the workspace id is
+reported before any table is touched. It uses the clients' public methods only.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import replace
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
 from urllib.parse import urlsplit
 
 from orchestration import settings as s
@@ -27,7 +41,58 @@ URL_DEFAULTS = {
     "CLOCKIFY_REPORTS_URL": s.CLOCKIFY_REPORTS_URL,
     "LINEAR_API_URL": s.LINEAR_API_URL,
 }
-LINEAR_CHECK_QUERY = "query PreflightViewer { viewer { id } }"
+TEAMS_SHOWN = 10
+NO_KEYS = (
+    "no API keys are set: set CLOCKIFY_API_KEY, CLOCKIFY_WORKSPACE_ID and LINEAR_API_KEY in the environment "
+    "or in .env (README, 'Run it on your own workspace'), or try the sandbox with `warehouse demo`."
+)
+
+
+@dataclass(frozen=True)
+class Check:
+    name: str
+    status: str  # "ok", "warning" (passes, worth knowing) or "error" (the message names the fix)
+    message: str
+
+    @property
+    def ok(self) -> bool:
+        return self.status != "error"
+
+    def line(self, width: int = 20) -> str:
+        return f"{self.status + ':':<9}{self.name:<{width}} {self.message}"
+
+
+@dataclass
+class Findings:
+    """Every check run, and what identifies the sources (for the warehouse's source marker)."""
+
+    checks: list[Check] = field(default_factory=list)
+    clockify_workspace_id: str | None = None
+    clockify_host: str | None = None
+    linear_organization_id: str | None = None
+    linear_host: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return all(c.ok for c in self.checks)
+
+    @property
+    def problems(self) -> list[str]:
+        return [f"{c.name}: {c.message}" for c in self.checks if not c.ok]
+
+    def add(self, name: str, status: str, message: str) -> bool:
+        self.checks.append(Check(name, status, message))
+        return status != "error"
+
+    def attempt(self, name: str, url_setting: str, key_setting: str, step: Callable[[], str | Check]) -> bool:
+        """Run `step` (it returns what it found, or a warning `Check`); an API error becomes an error line."""
+        try:
+            found = step()
+        except ApiError as error:
+            return self.add(name, "error", _describe(error, url_setting, key_setting))
+        if isinstance(found, Check):
+            return self.add(name, found.status, found.message)
+        return self.add(name, "ok", found)
 
 
 def _bad_urls(settings: Settings) -> list[str]:
@@ -56,56 +121,111 @@ def _describe(error: ApiError, url_setting: str, key_setting: str) -> str:
     return f"{message} (check {url_setting} and {key_setting})"
 
 
-def _check_clockify(client: ClockifyClient, problems: list[str]) -> None:
-    try:
-        workspaces = client.workspaces()
-    except ApiError as error:
-        problems.append(_describe(error, "CLOCKIFY_API_URL", "CLOCKIFY_API_KEY"))
-        return
-    ids = {w.get("id") for w in workspaces if isinstance(w, dict)}
-    if client.workspace_id not in ids:
-        problems.append(
-            f"CLOCKIFY_WORKSPACE_ID={client.workspace_id!r} is not a workspace this Clockify API key can see: "
-            f"set it to one of {sorted(i for i in ids if i)} (or use the key of a member of that workspace)."
+def _host(url: str) -> str:
+    return urlsplit(url).netloc
+
+
+def _person(record: dict) -> str:
+    name, email = record.get("name") or "(no name)", record.get("email")
+    return f"{name} <{email}>" if email else name
+
+
+def _check_clockify(client: ClockifyClient, settings: Settings, findings: Findings) -> None:
+    host = _host(client.api_url)
+    where = f"region {settings.clockify.region}" if settings.clockify.region else host
+
+    def key() -> str:
+        owner = client.current_user()
+        zone = (owner.get("settings") or {}).get("timeZone") or "not set"
+        return (
+            f"works on {where}; key of {_person(owner)}, time zone {zone} "
+            "(the report is read in UTC whatever this zone is)"
         )
+
+    if not findings.attempt("Clockify key", "CLOCKIFY_API_URL", "CLOCKIFY_API_KEY", key):
         return
-    # The reports API lives on another host: one empty report proves URL, key and workspace there too.
-    moment = dt.datetime(2000, 1, 1, tzinfo=dt.UTC)
-    try:
+
+    def workspace() -> str | Check:
+        found = client.workspace()
+        members = len(client.users())
+        plan = found.get("featureSubscriptionType") or "unknown"
+        text = f"{found.get('name')!r} ({client.workspace_id}), {plan} plan, {members} members"
+        if plan == "FREE":  # passes, but a backfill will take hours: say so up front
+            return Check("", "warning", text + ": Clockify allows 30 requests an hour for the whole workspace")
+        return text
+
+    if not findings.attempt("Clockify workspace", "CLOCKIFY_API_URL", "CLOCKIFY_WORKSPACE_ID", workspace):
+        return
+    findings.clockify_workspace_id, findings.clockify_host = client.workspace_id, host
+
+    def reports() -> str:
+        # One empty report proves URL, key and workspace on the reports host too.
+        moment = dt.datetime(2000, 1, 1, tzinfo=dt.UTC)
         client.detailed_report_page(moment, moment, page=1, page_size=1)
-    except ConfigurationError as error:  # the main API knows the workspace: this host is the wrong one
-        problems.append(
-            f"CLOCKIFY_REPORTS_URL={client.reports_url!r} answered HTTP {error.status} for a workspace the main "
-            f"API knows: set CLOCKIFY_REPORTS_URL to the reports API base (default {s.CLOCKIFY_REPORTS_URL})."
-        )
-    except ApiError as error:
-        problems.append(_describe(error, "CLOCKIFY_REPORTS_URL", "CLOCKIFY_API_KEY"))
+        return f"the detailed report answers on {_host(client.reports_url)}"
+
+    findings.attempt("Clockify reports", "CLOCKIFY_REPORTS_URL", "CLOCKIFY_API_KEY", reports)
 
 
-def _check_linear(client: LinearClient, problems: list[str]) -> None:
+def _check_linear(client: LinearClient, findings: Findings) -> None:
+    def organization() -> str:
+        found = client.organization()
+        org, viewer = found.get("organization") or {}, found.get("viewer") or {}
+        findings.linear_organization_id, findings.linear_host = org.get("id"), _host(client.api_url)
+        return f"{org.get('name')!r} ({org.get('urlKey')}), key of {_person(viewer)}"
+
+    if not findings.attempt("Linear organization", "LINEAR_API_URL", "LINEAR_API_KEY", organization):
+        return
+
+    def teams() -> str:
+        keys = sorted(t.get("key") or "?" for t in client.teams())
+        shown = ", ".join(keys[:TEAMS_SHOWN]) + (", ..." if len(keys) > TEAMS_SHOWN else "")
+        return f"{len(keys)} team(s): {shown}" if keys else "no team this key can read"
+
+    findings.attempt("Linear teams", "LINEAR_API_URL", "LINEAR_API_KEY", teams)
     try:
-        client.query(LINEAR_CHECK_QUERY)
+        available = client.customers_available()
     except ApiError as error:
-        problems.append(_describe(error, "LINEAR_API_URL", "LINEAR_API_KEY"))
+        findings.add("Linear customers", "error", _describe(error, "LINEAR_API_URL", "LINEAR_API_KEY"))
+        return
+    if available:
+        findings.add("Linear customers", "ok", "available on this plan")
+    else:
+        findings.add(
+            "Linear customers",
+            "warning",
+            "not on this plan (FEATURE_NOT_ACCESSIBLE): raw.linear_customers stays empty, nothing else changes",
+        )
 
 
-def check(settings: Settings) -> list[str]:
-    """Every problem found, one line each (empty: ready to sync)."""
-    problems = settings.missing() + _bad_urls(settings)
-    named = " ".join(problems)
+def run_checks(settings: Settings) -> Findings:
+    """Every check, in order; a check whose settings are missing or malformed is not run."""
+    findings = Findings()
+    missing = settings.missing()
+    if len(missing) == len(s.REQUIRED):  # nothing configured yet: one line, not three
+        findings.add("settings", "error", NO_KEYS)
+        return findings
+    for problem in missing + _bad_urls(settings):
+        findings.add("settings", "error", problem)
+    named = " ".join(findings.problems)
     quick = replace(settings, api=CHECK_API)
     if not any(
         n in named for n in ("CLOCKIFY_API_KEY", "CLOCKIFY_WORKSPACE_ID", "CLOCKIFY_API_URL", "CLOCKIFY_REPORTS_URL")
     ):
         client = clockify_client(quick)
         try:
-            _check_clockify(client, problems)
+            _check_clockify(client, settings, findings)
         finally:
             client.close()
     if not any(n in named for n in ("LINEAR_API_KEY", "LINEAR_API_URL")):
         client = linear_client(quick)
         try:
-            _check_linear(client, problems)
+            _check_linear(client, findings)
         finally:
             client.close()
-    return problems
+    return findings
+
+
+def check(settings: Settings) -> list[str]:
+    """Every problem found, one line each (empty: ready to sync)."""
+    return run_checks(settings).problems

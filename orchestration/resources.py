@@ -17,6 +17,7 @@ from orchestration.clients.clockify.client import ClockifyClient
 from orchestration.clients.linear.client import LinearClient
 from orchestration.dbt_project import dbt_executable
 from orchestration.settings import Settings
+from orchestration.warehouse import source
 from orchestration.warehouse.duckdb import Warehouse
 from orchestration.writeback.apply import WritebackOptions
 
@@ -70,6 +71,22 @@ def _client_resource(make, settings: Settings, description: str) -> dg.ResourceD
     return client
 
 
+def warehouse_resource(settings: Settings) -> Warehouse:
+    """The warehouse, checking every load against the sources these settings read (source.py)."""
+    clockify, linear = source.expected(settings)
+    return Warehouse(
+        path=str(settings.warehouse_path),
+        marts_path=str(settings.marts_path),
+        marts_storage_version=settings.marts_storage_version or "",
+        marts_parquet_dir=str(settings.marts_parquet_dir or ""),
+        clockify_source=clockify.source_id,
+        clockify_host=clockify.host,
+        linear_source=linear.source_id,
+        linear_host=linear.host,
+        check_sources=True,
+    )
+
+
 def build_resources(settings: Settings, project: DbtProject | None = None) -> dict:
     """`clockify`, `linear`, `warehouse`, `writeback` and (given the dbt project) `dbt`."""
     resources: dict = {
@@ -79,12 +96,7 @@ def build_resources(settings: Settings, project: DbtProject | None = None) -> di
         "linear": _client_resource(
             linear_client, settings, "Linear API client (key from LINEAR_API_KEY, never in config)."
         ),
-        "warehouse": Warehouse(
-            path=str(settings.warehouse_path),
-            marts_path=str(settings.marts_path),
-            marts_storage_version=settings.marts_storage_version or "",
-            marts_parquet_dir=str(settings.marts_parquet_dir or ""),
-        ),
+        "warehouse": warehouse_resource(settings),
         "writeback": WritebackOptions.from_settings(settings.writeback),
     }
     if project is not None:

@@ -5,18 +5,27 @@ left unfinished.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
+import io
+import logging
 import os
 import socket
-from dataclasses import dataclass
+import sys
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
 from pathlib import Path
 
-from dagster import DagsterInstance, DagsterRunStatus, ExecuteInProcessResult, RunsFilter
+from dagster import DagsterInstance, DagsterRunStatus, ExecuteInProcessResult, RunsFilter, logger
 
 from orchestration.definitions import build_definitions
 from orchestration.jobs import WAREHOUSE_JOB, WRITEBACK_JOB
 from orchestration.partitions import range_tags
 from orchestration.settings import PROJECT_ROOT, Settings
+from orchestration.warehouse import source
+from orchestration.warehouse.duckdb import connect_with_lock_wait
 from orchestration.warehouse.locking import warehouse_lock
 from orchestration.writeback.plan import WritebackError
 
@@ -140,6 +149,228 @@ def open_instance(settings: Settings) -> DagsterInstance:
     return DagsterInstance.ephemeral()
 
 
+# --- what a headless run prints and logs -------------------------------------------------------------------
+DBT_STEP = "hours_dbt_assets"
+LOG_FORMAT = "%(asctime)s %(levelname)-7s %(name)s: %(message)s"
+
+
+class Redact(logging.Filter):
+    """Masks every secret value in a record's text, whatever logged it (defence in depth: the keys are
+    `SecretStr` until a client is made, and no message is meant to hold one)."""
+
+    def __init__(self, secrets: list[str]) -> None:
+        super().__init__()
+        self.secrets = sorted({v for v in secrets if len(v) >= 4}, key=len, reverse=True)
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        text = record.getMessage()
+        masked = text
+        for secret in self.secrets:
+            masked = masked.replace(secret, "***")
+        if masked != text:
+            record.msg, record.args = masked, None
+        return True
+
+
+def _not_twice(record: logging.LogRecord) -> bool:
+    """Dagster captures what its own Python loggers say in a step (dagster-dbt uses them) and passes it to the
+    run's logger: the copy that propagates to the root logger is dropped."""
+    return not (record.name.startswith("dagster") and not hasattr(record, "dagster_meta"))
+
+
+def secrets_of(settings: Settings) -> list[str]:
+    keys = (settings.clockify.api_key, settings.linear.api_key)
+    return [k.get_secret_value() for k in keys if k is not None]
+
+
+def _step_name(step_key: str) -> str:
+    """`raw__clockify_time_entries` -> `raw/clockify_time_entries` (the asset key, as the UI shows it)."""
+    return "dbt build" if step_key == DBT_STEP else step_key.replace("__", "/")
+
+
+def _metadata_value(metadata, name: str):
+    entry = metadata.get(name)
+    return getattr(entry, "value", entry)
+
+
+@dataclass
+class _Progress:
+    """Turns a run's Dagster events into one line per stage: each raw asset as it is fetched and loaded
+    (rows, API requests, seconds, its date range), the dbt build as a count of models built and tests run
+    with each failure named, and each failed step."""
+
+    write: Callable[[str], None]
+    dbt_models: int = 0
+    check_steps: frozenset[str] = frozenset()  # steps of the raw tables' asset checks
+    built: int = 0
+    tests: int = 0
+    failed_tests: list[str] = field(default_factory=list)
+    loads: dict[str, str] = field(default_factory=dict)
+    _next_quarter: int = 1
+
+    def event(self, event) -> None:
+        kind, step = event.event_type_value, event.step_key or ""
+        data = event.event_specific_data
+        if step in self.check_steps and kind in ("STEP_START", "STEP_SUCCESS"):
+            return  # a check of a raw table: its evaluation is the line
+        if kind == "STEP_START":
+            if step == DBT_STEP:
+                count = f" {self.dbt_models} models and their tests" if self.dbt_models else ""
+                self.write(f"dbt build:{count} ...")
+            else:
+                self.write(f"{'fetching' if step.startswith('raw__') else 'running'} {_step_name(step)} ...")
+        elif kind == "ASSET_MATERIALIZATION":
+            materialization = data.materialization
+            if step == DBT_STEP:
+                self.built += 1
+                # A count at each quarter of the models (the last one is the step's own line).
+                if self._next_quarter < 4 and self.built * 4 >= self._next_quarter * self.dbt_models > 0:
+                    self._next_quarter += 1
+                    failed = len(self.failed_tests)
+                    self.write(f"dbt build: {self.built}/{self.dbt_models} models built, {failed} failed")
+                return
+            metadata = materialization.metadata
+            parts = []
+            rows = _metadata_value(metadata, "dagster/row_count")
+            if rows is not None:
+                parts.append(f"{rows:,} rows")
+            requests = _metadata_value(metadata, "api_requests")
+            if requests is not None:
+                parts.append(f"{requests} requests")
+            window = _metadata_value(metadata, "date_range")
+            if window:
+                parts.append(str(window))
+            self.loads[step] = ", ".join(parts)
+        elif kind == "ASSET_CHECK_EVALUATION":
+            name = f"{data.check_name} on {data.asset_key.to_user_string()}"
+            if step != DBT_STEP:
+                severity = getattr(data.severity, "value", "ERROR").lower()
+                self.write(f"check {name}: {'passed' if data.passed else f'did not pass ({severity})'}")
+                return
+            self.tests += 1
+            if not data.passed:
+                self.failed_tests.append(name)
+                self.write(f"dbt test failed: {name}")
+        elif kind == "STEP_SUCCESS":
+            seconds = data.duration_ms / 1000
+            if step == DBT_STEP:
+                self.write(
+                    f"dbt build: {self.built} models built, {self.tests} tests, {len(self.failed_tests)} failed "
+                    f"({seconds:.1f} s)"
+                )
+            else:
+                found = self.loads.get(step)
+                verb = "loaded" if step.startswith("raw__") else "done"
+                self.write(f"{verb} {_step_name(step)}: {found + ', ' if found else ''}{seconds:.1f} s")
+        elif kind == "STEP_FAILURE":
+            error = data.error
+            message = (error.cause.message if error and error.cause else error.message) if error else "unknown"
+            self.write(f"failed {_step_name(step)}: {message.strip().splitlines()[-1]}")
+
+
+class _ProgressHandler(logging.Handler):
+    def __init__(self, progress: _Progress) -> None:
+        super().__init__(logging.DEBUG)
+        self.progress = progress
+
+    def emit(self, record: logging.LogRecord) -> None:
+        meta = getattr(record, "dagster_meta", None) or {}
+        event = meta.get("dagster_event")
+        if event is not None:
+            self.progress.event(event)
+
+
+class _LineLog(io.TextIOBase):
+    """A stdout stand-in: each printed line becomes an INFO record of `log` (the root's handlers: the log
+    file, and the screen when verbose)."""
+
+    def __init__(self, log: logging.Logger) -> None:
+        self.log, self.pending = log, ""
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, text: str) -> int:
+        lines = (self.pending + text).split("\n")
+        self.pending = lines.pop()
+        for line in lines:
+            self.log.info("%s", line)
+        return len(text)
+
+    def flush(self) -> None:
+        if self.pending:
+            self.log.info("%s", self.pending)
+            self.pending = ""
+
+
+@dataclass
+class RunLog:
+    """How a headless run reports: progress lines on `out` (a person can follow them), the full log at
+    DEBUG in `path` (every Dagster event, dbt's own log, the clients' retries), `verbose`: the full log on
+    `out` too. Secrets are masked in both."""
+
+    path: Path
+    verbose: bool = False
+    secrets: list[str] = field(default_factory=list)
+    out: Callable[[str], None] | None = None  # None: print to the screen (stdout when the run starts)
+
+    @classmethod
+    def for_settings(cls, settings: Settings, command: str, verbose: bool = False) -> RunLog:
+        stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%d-%H%M%S")
+        return cls(settings.logs_dir / f"{command}-{stamp}.log", verbose, secrets_of(settings))
+
+    @contextmanager
+    def capture(self, dbt_models: int = 0, check_steps: frozenset[str] = frozenset()) -> Iterator[dict]:
+        """While the run goes on: the logger definitions for the job (`with_logger_defs`); Python's own
+        logging (clients, warehouse) into the file too; and what is printed to stdout (dagster-dbt echoes
+        every dbt event there) into the file instead of the screen, unless verbose."""
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        screen = sys.stdout
+        out = self.out or (lambda line: print(line, file=screen, flush=True))
+        redact = Redact(self.secrets)
+        file_handler = logging.FileHandler(self.path, encoding="utf-8")
+        file_handler.setFormatter(logging.Formatter(LOG_FORMAT))
+        file_handler.addFilter(redact)
+        file_handler.addFilter(_not_twice)
+        handlers: list[logging.Handler] = [file_handler]
+        progress = _ProgressHandler(_Progress(out, dbt_models=dbt_models, check_steps=check_steps))
+        progress.addFilter(redact)
+        handlers.append(progress)
+        if self.verbose:
+            stream = logging.StreamHandler(screen)
+            stream.setFormatter(logging.Formatter(LOG_FORMAT))
+            stream.addFilter(redact)
+            stream.addFilter(_not_twice)
+            handlers.append(stream)
+        run_logger = logging.getLogger(f"warehouse.run.{time.monotonic_ns()}")
+        run_logger.setLevel(logging.DEBUG)
+        run_logger.propagate = False  # its records reach the file and the screen once, here
+        for handler in handlers:
+            run_logger.addHandler(handler)
+
+        @logger(description="A headless run's progress lines and full log file (runs.RunLog).")
+        def warehouse_log(_init_context):
+            return run_logger
+
+        root = logging.getLogger()
+        python_handlers = [file_handler, *handlers[2:]]
+        previous_level = root.level
+        for handler in python_handlers:
+            root.addHandler(handler)
+        root.setLevel(logging.DEBUG)
+        printed = logging.getLogger("warehouse.stdout")  # what the run printed, as log records
+        try:
+            with contextlib.redirect_stdout(_LineLog(printed)):
+                yield {"warehouse_log": warehouse_log}
+        finally:
+            root.setLevel(previous_level)
+            for handler in python_handlers:
+                root.removeHandler(handler)
+            for handler in handlers:
+                run_logger.removeHandler(handler)
+                handler.close()
+
+
 @dataclass
 class SyncOutcome:
     result: ExecuteInProcessResult
@@ -149,6 +380,15 @@ class SyncOutcome:
     @property
     def run_id(self) -> str:
         return self.result.run_id
+
+
+def check_source(settings: Settings) -> None:
+    """Before anything is fetched: the warehouse holds no other source's data (else one line naming the
+    file and the fix; every load checks again in its own transaction)."""
+    try:
+        source.check(settings.warehouse_path, source.expected(settings), connect_with_lock_wait)
+    except source.SourceMismatch as error:
+        raise SyncError(str(error)) from None
 
 
 def first_failure(result: ExecuteInProcessResult) -> str:
@@ -169,21 +409,40 @@ def run_sync(
     instance: DagsterInstance | None = None,
     asset_selection=None,
     log_level: str = "INFO",
+    log: RunLog | None = None,
 ) -> SyncOutcome:
-    """Materialise every asset (or `asset_selection`) for the days [start, end] in one run."""
+    """Materialise every asset (or `asset_selection`) for the days [start, end] in one run. With `log`: its
+    progress lines and log file instead of Dagster's console log (at `log_level`)."""
     validate_range(start, end, settings.start_date)
     problems = settings.missing()
     if problems:
         raise SyncError(" ".join(problems))
-    job = build_definitions(settings).resolve_job_def(WAREHOUSE_JOB)
-    result = job.execute_in_process(
-        # INFO keeps the assets' progress lines and drops Dagster's per-event debug chatter.
-        run_config={"loggers": {"console": {"config": {"log_level": log_level}}}},
-        instance=instance or open_instance(settings),
-        tags={**range_tags(start, end), PROCESS_TAG: process_tag()},
-        raise_on_error=False,
-        asset_selection=asset_selection,
-    )
+    check_source(settings)
+    definitions = build_definitions(settings)
+    job = definitions.resolve_job_def(WAREHOUSE_JOB)
+    tags = {**range_tags(start, end), PROCESS_TAG: process_tag()}
+    if log is None:
+        result = job.execute_in_process(
+            # INFO keeps the assets' progress lines and drops Dagster's per-event debug chatter.
+            run_config={"loggers": {"console": {"config": {"log_level": log_level}}}},
+            instance=instance or open_instance(settings),
+            tags=tags,
+            raise_on_error=False,
+            asset_selection=asset_selection,
+        )
+    else:
+        graph = definitions.resolve_asset_graph()
+        models = [k for k in graph.materializable_asset_keys if graph.get(k).assets_def.node_def.name == DBT_STEP]
+        checks = frozenset(f"{c.asset_key.to_python_identifier()}_{c.name}" for c in graph.asset_check_keys)
+        dbt_models = 0 if asset_selection is not None else len(models)
+        with log.capture(dbt_models=dbt_models, check_steps=checks) as logger_defs:
+            result = job.with_logger_defs(logger_defs).execute_in_process(
+                run_config={"loggers": {"warehouse_log": {}}},
+                instance=instance or open_instance(settings),
+                tags=tags,
+                raise_on_error=False,
+                asset_selection=asset_selection,
+            )
     if not result.success:
         raise SyncError(f"sync {start} .. {end} failed at {first_failure(result)}")
     return SyncOutcome(result=result, start=start, end=end)

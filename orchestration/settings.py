@@ -15,7 +15,7 @@ import datetime as dt
 import os
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Literal, cast
 
@@ -28,7 +28,22 @@ DBT_PROJECT_DIR = PROJECT_ROOT / "dbt_project"
 CLOCKIFY_API_URL = "https://api.clockify.me/api/v1"
 CLOCKIFY_REPORTS_URL = "https://reports.api.clockify.me/v1"
 LINEAR_API_URL = "https://api.linear.app/graphql"
+# Regional and subdomain workspaces live on their own host, main API and reports API side by side
+# (api-notes.md): https://<region>.clockify.me/api/v1 and .../report/v1 (note: `report`, singular).
+CLOCKIFY_REGIONS = ("euc1", "use2", "euw2", "apse2")
+# CLOCKIFY_HOST_TEMPLATE: where `{host}` lives; the sandbox serves each host under a path instead
+# (`http://127.0.0.1:<port>/{host}`), and a proxy may too.
+CLOCKIFY_HOST_TEMPLATE = "https://{host}.clockify.me"
+HOST_API_PATH = "/api/v1"
+HOST_REPORTS_PATH = "/report/v1"
+REGIONAL_API_URL = CLOCKIFY_HOST_TEMPLATE.replace("{host}", "{region}") + HOST_API_PATH
+REGIONAL_REPORTS_URL = CLOCKIFY_HOST_TEMPLATE.replace("{host}", "{region}") + HOST_REPORTS_PATH
 WAREHOUSE_PATH = "data/warehouse.duckdb"  # relative paths are taken from the project root
+# The demo's own files (warehouse, marts, report, logs, run history): never WAREHOUSE_PATH's.
+DEMO_DIR = "data/demo"
+DEMO_DAGSTER_HOME = "dagster_home"  # under the demo directory
+LOGS_DIR = "logs"  # beside the warehouse: each sync's and demo's full log
+REPORT_FILE_NAME = "report.html"  # beside the warehouse unless `warehouse report --out` says otherwise
 MARTS_FILE_NAME = "marts.duckdb"  # beside the warehouse unless MARTS_PATH says otherwise
 # MARTS_STORAGE_VERSION: a DuckDB version like v1.0.0, or latest (the running DuckDB's own format).
 MARTS_STORAGE_VERSION_PATTERN = re.compile(r"v\d+\.\d+\.\d+|latest")
@@ -63,6 +78,8 @@ class ApiSettings:
 @dataclass(frozen=True)
 class ClockifySettings:
     api_url: str = CLOCKIFY_API_URL
+    region: str | None = None  # CLOCKIFY_REGION: sets both URLs unless they are set themselves
+    subdomain: str | None = None  # CLOCKIFY_SUBDOMAIN: the same, for https://<subdomain>.clockify.me
     reports_url: str = CLOCKIFY_REPORTS_URL
     workspace_id: str | None = None
     api_key: SecretStr | None = None
@@ -76,6 +93,9 @@ class LinearSettings:
     api_url: str = LINEAR_API_URL
     api_key: SecretStr | None = None
     page_size: int | None = None
+    # Not read from the environment: a headless sync learns it from its checks (`warehouse check`), and
+    # the warehouse's source marker records it (orchestration/warehouse/source.py).
+    organization_id: str | None = None
 
 
 @dataclass(frozen=True)
@@ -103,6 +123,10 @@ class Settings:
     dbt_target_path: Path = DBT_PROJECT_DIR / "target"  # DBT_TARGET_PATH: dbt's artifacts, manifest included
     dagster_home: Path | None = None  # DAGSTER_HOME: headless runs are recorded there when set
     dbt_executable: str | None = None  # DBT_EXECUTABLE: the dbt CLI to run; None = this environment's
+    demo_dir: Path = PROJECT_ROOT / DEMO_DIR  # WAREHOUSE_DEMO_DIR: the demo's files (absolute)
+    # The data comes from the built-in sandbox, not from a real workspace: set by `demo()` (the demo, and
+    # the UI and `dagster` commands when no CLOCKIFY_API_KEY is set) or WAREHOUSE_SANDBOX=1.
+    sandbox: bool = False
 
     @classmethod
     def load(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -119,9 +143,10 @@ class Settings:
             value = (env.get(name) or "").strip()
             return value or None
 
-        warehouse = Path(get("WAREHOUSE_PATH") or WAREHOUSE_PATH).expanduser()
-        if not warehouse.is_absolute():
-            warehouse = PROJECT_ROOT / warehouse
+        warehouse = _from_root(get("WAREHOUSE_PATH") or WAREHOUSE_PATH)
+        region = _region(get("CLOCKIFY_REGION"))
+        subdomain = _subdomain(get("CLOCKIFY_SUBDOMAIN"), region)
+        host_base = _host_base(get("CLOCKIFY_HOST_TEMPLATE"), region or subdomain)
         return cls(
             warehouse_path=warehouse,
             marts_path=marts_path(warehouse, get("MARTS_PATH")),
@@ -130,8 +155,12 @@ class Settings:
             start_date=_date("WAREHOUSE_START_DATE", get("WAREHOUSE_START_DATE"), START_DATE),
             resync_days=_whole("WAREHOUSE_RESYNC_DAYS", get("WAREHOUSE_RESYNC_DAYS"), RESYNC_DAYS, "days", minimum=0),
             clockify=ClockifySettings(
-                api_url=get("CLOCKIFY_API_URL") or CLOCKIFY_API_URL,
-                reports_url=get("CLOCKIFY_REPORTS_URL") or CLOCKIFY_REPORTS_URL,
+                # The explicit URLs win over the region or subdomain.
+                api_url=get("CLOCKIFY_API_URL") or (host_base + HOST_API_PATH if host_base else CLOCKIFY_API_URL),
+                reports_url=get("CLOCKIFY_REPORTS_URL")
+                or (host_base + HOST_REPORTS_PATH if host_base else CLOCKIFY_REPORTS_URL),
+                region=region,
+                subdomain=subdomain,
                 workspace_id=get("CLOCKIFY_WORKSPACE_ID"),
                 api_key=_secret(get("CLOCKIFY_API_KEY")),
                 time_entries_strategy=_strategy(get("CLOCKIFY_TIME_ENTRIES_STRATEGY")),
@@ -146,7 +175,7 @@ class Settings:
                 ),
             ),
             writeback=WritebackSettings(
-                enabled=_flag("CLOCKIFY_WRITEBACK", get("CLOCKIFY_WRITEBACK")),
+                enabled=_flag("CLOCKIFY_WRITEBACK", get("CLOCKIFY_WRITEBACK"), "write to Clockify"),
                 team_keys=frozenset(k.strip().upper() for k in (get("LINEAR_TEAM_KEYS") or "").split(",") if k.strip())
                 or None,
                 max_writes=_whole(
@@ -160,7 +189,61 @@ class Settings:
             dbt_target_path=_dbt_target_path(get("DBT_TARGET_PATH")),
             dagster_home=Path(home).expanduser() if (home := get("DAGSTER_HOME")) else None,
             dbt_executable=get("DBT_EXECUTABLE"),
+            demo_dir=_from_root(get("WAREHOUSE_DEMO_DIR") or DEMO_DIR),
+            sandbox=_flag("WAREHOUSE_SANDBOX", get("WAREHOUSE_SANDBOX"), "use the built-in sandbox"),
         )
+
+    @property
+    def unconfigured(self) -> bool:
+        """No Clockify key is set: the Dagster code location and the UI then run against the sandbox."""
+        return self.clockify.api_key is None
+
+    def demo(self, sandbox_env: Mapping[str, str] | None = None) -> Settings:
+        """These settings for the sandbox: its URLs, keys and workspace (`sandbox_env`, from `Sandbox.env()`;
+        None: the ones these settings already hold, as in a process `warehouse ui` handed the sandbox's
+        variables to), and the demo's own files under `demo_dir` (warehouse, marts, report, logs and
+        DAGSTER_HOME), whatever WAREHOUSE_PATH, MARTS_PATH and DAGSTER_HOME say: a demo never writes a real
+        warehouse or its run history."""
+        if sandbox_env is None:
+            clockify, linear = replace(self.clockify, region=None, subdomain=None), self.linear
+        else:
+            env = dict(sandbox_env)
+            clockify = replace(
+                self.clockify,
+                api_url=env.get("CLOCKIFY_API_URL", self.clockify.api_url),
+                reports_url=env.get("CLOCKIFY_REPORTS_URL", self.clockify.reports_url),
+                workspace_id=env.get("CLOCKIFY_WORKSPACE_ID"),
+                api_key=_secret(env.get("CLOCKIFY_API_KEY")),
+                region=None,
+                subdomain=None,
+            )
+            linear = replace(
+                self.linear,
+                api_url=env.get("LINEAR_API_URL", self.linear.api_url),
+                api_key=_secret(env.get("LINEAR_API_KEY")),
+            )
+        linear = replace(linear, organization_id=None)
+        warehouse = self.demo_dir / "warehouse.duckdb"
+        return replace(
+            self,
+            warehouse_path=warehouse,
+            marts_path=warehouse.parent / MARTS_FILE_NAME,
+            clockify=clockify,
+            linear=linear,
+            writeback=replace(self.writeback, enabled=False),  # the demo never writes to any Clockify
+            dagster_home=self.demo_dir / DEMO_DAGSTER_HOME,
+            sandbox=True,
+        )
+
+    @property
+    def report_path(self) -> Path:
+        """Where `warehouse report` writes by default: report.html beside the warehouse."""
+        return self.warehouse_path.parent / REPORT_FILE_NAME
+
+    @property
+    def logs_dir(self) -> Path:
+        """Where each sync and demo writes its full log: logs/ beside the warehouse."""
+        return self.warehouse_path.parent / LOGS_DIR
 
     def missing(self, names: tuple[str, ...] = tuple(REQUIRED)) -> list[str]:
         """One line per required setting of `names` that is not set (blank counts as not set)."""
@@ -218,6 +301,59 @@ def _storage_version(raw: str | None) -> str | None:
     return raw
 
 
+def _from_root(configured: str) -> Path:
+    """A path setting: relative paths are taken from the project root."""
+    path = Path(configured).expanduser()
+    return path if path.is_absolute() else PROJECT_ROOT / path
+
+
+def _region(raw: str | None) -> str | None:
+    if raw is None:
+        return None
+    region = raw.lower()
+    if region not in CLOCKIFY_REGIONS:
+        raise ConfigError(
+            f"CLOCKIFY_REGION={raw!r} is not a Clockify region: set it to one of {', '.join(CLOCKIFY_REGIONS)} "
+            "(the start of your workspace's address, e.g. euc1.clockify.me), or leave it unset for the global "
+            "hosts; a subdomain workspace sets CLOCKIFY_SUBDOMAIN instead."
+        )
+    return region
+
+
+def _subdomain(raw: str | None, region: str | None) -> str | None:
+    if raw is None:
+        return None
+    name = raw.lower()
+    for prefix in ("https://", "http://"):  # a pasted address: keep its first label
+        name = name.removeprefix(prefix)
+    name = name.split(".clockify.me")[0].strip("/")
+    if region is not None:
+        raise ConfigError(
+            f"CLOCKIFY_SUBDOMAIN={raw!r} and CLOCKIFY_REGION={region!r} are both set: a workspace has one host; "
+            "keep CLOCKIFY_SUBDOMAIN for https://<name>.clockify.me, or CLOCKIFY_REGION for a regional one."
+        )
+    if not re.fullmatch(r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?", name) or name in CLOCKIFY_REGIONS:
+        hint = f"; {name} is a region: set CLOCKIFY_REGION={name}" if name in CLOCKIFY_REGIONS else ""
+        raise ConfigError(
+            f"CLOCKIFY_SUBDOMAIN={raw!r} is not a subdomain: set it to the first part of your workspace's address "
+            f"(acme for https://acme.clockify.me){hint}."
+        )
+    return name
+
+
+def _host_base(template: str | None, host: str | None) -> str | None:
+    """`https://<host>.clockify.me` (or CLOCKIFY_HOST_TEMPLATE's form) for a region or subdomain."""
+    if host is None:
+        return None
+    template = template or CLOCKIFY_HOST_TEMPLATE
+    if "{host}" not in template:
+        raise ConfigError(
+            f"CLOCKIFY_HOST_TEMPLATE={template!r} has no {{host}}: write it like {CLOCKIFY_HOST_TEMPLATE}, "
+            "or leave it unset."
+        )
+    return template.replace("{host}", host).rstrip("/")
+
+
 def _dbt_target_path(configured: str | None) -> Path:
     path = Path(configured or "target").expanduser()
     return path if path.is_absolute() else DBT_PROJECT_DIR / path
@@ -260,10 +396,10 @@ def _whole(name: str, raw: str | None, default: int, unit: str, minimum: int) ->
     return int(raw)
 
 
-def _flag(name: str, raw: str | None) -> bool:
+def _flag(name: str, raw: str | None, meaning: str) -> bool:
     value = (raw or "0").lower()
     if value not in ("0", "1", "true", "false", "yes", "no", "on", "off"):
-        raise ConfigError(f"{name}={value!r} must be 1 (write to Clockify) or 0 (default).")
+        raise ConfigError(f"{name}={value!r} must be 1 ({meaning}) or 0 (default).")
     return value in ("1", "true", "yes", "on")
 
 

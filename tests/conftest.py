@@ -25,6 +25,9 @@ PIPELINE_VARIABLES = (
     "CLOCKIFY_WORKSPACE_ID",
     "CLOCKIFY_API_URL",
     "CLOCKIFY_REPORTS_URL",
+    "CLOCKIFY_REGION",
+    "CLOCKIFY_SUBDOMAIN",
+    "CLOCKIFY_HOST_TEMPLATE",
     "LINEAR_API_KEY",
     "LINEAR_API_URL",
     "WAREHOUSE_PATH",
@@ -42,6 +45,8 @@ PIPELINE_VARIABLES = (
     "DBT_PROFILES_DIR",
     "DAGSTER_HOME",
     "WAREHOUSE_DOTENV",
+    "WAREHOUSE_DEMO_DIR",
+    "WAREHOUSE_SANDBOX",
 )
 SESSION_DIR = Path(tempfile.mkdtemp(prefix="warehouse-tests-"))
 # What the tests see when they set nothing: nothing real, nothing from .env.
@@ -49,6 +54,7 @@ TEST_DEFAULTS = {
     "WAREHOUSE_DOTENV": "0",
     "WAREHOUSE_PATH": str(SESSION_DIR / "default" / "warehouse.duckdb"),
     "MARTS_PATH": str(SESSION_DIR / "default" / "marts.duckdb"),
+    "WAREHOUSE_DEMO_DIR": str(SESSION_DIR / "demo"),  # the demo's files, and the sandbox-mode code location's
     "DBT_TARGET_PATH": str(SESSION_DIR / "dbt-target"),  # the manifest and every build's artifacts
     "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
 }

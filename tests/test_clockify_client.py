@@ -552,7 +552,8 @@ def test_unknown_workspace_names_the_setting(sb, strategy):
     client = _live(sb, workspace_id="000000000000000000000000", time_entries_strategy=strategy)
     with pytest.raises(ConfigurationError, match="CLOCKIFY_WORKSPACE_ID"):
         client.time_entries(ANCHOR - timedelta(days=1), ANCHOR)
-    assert client.requests_made == 1
+    # Not retried: the refused request, then one GET /workspaces that tells a wrong id from a wrong host.
+    assert client.requests_made == 2
 
 
 def _closed_port_url(path: str) -> str:

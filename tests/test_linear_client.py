@@ -314,3 +314,27 @@ def test_customers_off_in_the_plan_is_feature_not_accessible():
             client.customers()
         assert "FEATURE_NOT_ACCESSIBLE" in str(caught.value) and client.requests_made == 1
         assert client.teams()  # the rest of the workspace still answers
+
+
+def test_feature_not_accessible_is_its_own_error_not_retried():
+    from orchestration.clients.errors import FeatureNotAccessible
+
+    with pytest.raises(FeatureNotAccessible, match="plan lacks the feature"):
+        classify_response(_response(400, _errors("FEATURE_NOT_ACCESSIBLE")), "Customers")
+
+
+@pytest.mark.parametrize("enabled", [True, False])
+def test_the_organization_and_whether_customers_answer(enabled):
+    from sandbox import Sandbox, SandboxConfig
+    from tests.conftest import SMALL
+
+    with Sandbox(SandboxConfig(**SMALL, linear_customers_enabled=enabled)) as sb:
+        env = sb.env()
+        client = LinearClient(api_key=env["LINEAR_API_KEY"], api_url=env["LINEAR_API_URL"], backoff_base=0.01)
+        found = client.organization()
+        assert found["organization"]["id"] == sb.workspace.linear_organization["id"]
+        assert found["organization"]["name"] == sb.workspace.linear_organization["name"]
+        assert found["viewer"]["id"] and found["viewer"]["email"]
+        assert client.organization() is found and client.requests_made == 1  # asked once per client
+        assert client.customers_available() is enabled
+        assert client.requests_made == 2

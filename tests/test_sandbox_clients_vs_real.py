@@ -14,7 +14,7 @@ import pytest
 import requests
 
 from orchestration.clients.clockify.client import ClockifyClient
-from orchestration.clients.errors import ConfigurationError
+from orchestration.clients.errors import AuthenticationError, ConfigurationError
 from orchestration.clients.linear.client import LinearClient
 from sandbox import Sandbox, SandboxConfig
 
@@ -194,9 +194,6 @@ def test_client_reads_a_regional_workspace_on_its_host():
         assert got == _finished_between(sb, DAY, DAY + timedelta(days=1))
 
 
-@pytest.mark.xfail(
-    strict=True, reason="client fix pending: a wrong-host error must say so and name CLOCKIFY_REGION (issue 11)"
-)
 def test_wrong_host_error_names_the_region_setting():
     with Sandbox(SandboxConfig(**BASE, clockify_region="euc1")) as sb:
         with pytest.raises(ConfigurationError) as err:
@@ -216,3 +213,37 @@ def test_the_projects_issue_page_costs_what_the_notes_say():
 
     cost = estimate_complexity(linear_queries.ISSUES_QUERY, {"first": 250})
     assert 2_000 <= cost <= 2_600  # "a flat page of 250 issues ... about 2,300 points"
+
+
+def test_a_key_made_on_a_subdomain_used_on_the_global_host_names_the_url_settings():
+    """The subdomain's wrong host answers 401 code 4003 (sandbox default, api-notes: "Api key does not exist")."""
+    with Sandbox(SandboxConfig(**BASE, clockify_subdomain="acme")) as sb:
+        with pytest.raises(AuthenticationError) as err:
+            _client(sb, env=sb.env("global")).users()
+        message = str(err.value)
+        assert "code 4003" in message and "host" in message and "CLOCKIFY_API_KEY" in message
+        assert "CLOCKIFY_API_URL" in message and "CLOCKIFY_REPORTS_URL" in message
+        assert sb.config.clockify_api_key not in message
+
+
+def test_a_regional_workspace_whose_reports_url_is_the_global_one_names_the_reports_url():
+    with Sandbox(SandboxConfig(**BASE, owner_timezone="UTC", clockify_region="euc1")) as sb:
+        env = {**sb.env(), "CLOCKIFY_REPORTS_URL": sb.clockify_urls("global")["CLOCKIFY_REPORTS_URL"]}
+        with pytest.raises(ConfigurationError) as err:
+            _client(sb, env=env).time_entries(DAY, DAY + timedelta(days=1))
+        assert "CLOCKIFY_REPORTS_URL" in str(err.value) and "wrong host" in str(err.value)
+
+
+def test_an_unknown_workspace_on_the_right_host_names_the_workspace_setting_and_the_ids_it_can_use(at_utc):
+    with pytest.raises(ConfigurationError) as err:
+        _client(at_utc, workspace_id="000000000000000000000000").users()
+    message = str(err.value)
+    assert "CLOCKIFY_WORKSPACE_ID" in message and at_utc.workspace.workspace_id in message
+    assert "CLOCKIFY_REGION" in message  # it might still be another host's workspace: both fixes are named
+
+
+def test_the_key_owner_and_the_workspace_are_public_reads(at_utc):
+    client = _client(at_utc)
+    owner = client.current_user()
+    assert owner["id"] == at_utc.workspace.clockify_users[0]["id"] and owner["settings"]["timeZone"] == "UTC"
+    assert client.workspace()["id"] == at_utc.workspace.workspace_id

@@ -97,11 +97,65 @@ def test_missing_and_blank_required_settings_are_one_line_each():
         ("CLOCKIFY_WRITEBACK", "maybe", "CLOCKIFY_WRITEBACK='maybe' must be 1"),
         ("CLOCKIFY_TIME_ENTRIES_STRATEGY", "users", "CLOCKIFY_TIME_ENTRIES_STRATEGY='users' must be report"),
         ("MARTS_STORAGE_VERSION", "1.0", "MARTS_STORAGE_VERSION='1.0' is not a DuckDB version"),
+        ("CLOCKIFY_REGION", "eu", "CLOCKIFY_REGION='eu' is not a Clockify region: set it to one of euc1, use2, euw2"),
+        ("CLOCKIFY_REGION", "api", "CLOCKIFY_REGION='api' is not a Clockify region"),
+        ("WAREHOUSE_SANDBOX", "sure", "WAREHOUSE_SANDBOX='sure' must be 1"),
     ],
 )
 def test_malformed_values_name_the_variable(name, value, message):
     with pytest.raises(ConfigError, match=message):
         Settings.from_env({name: value})
+
+
+@pytest.mark.parametrize("region", ["euc1", "use2", "euw2", "apse2", "EUC1"])
+def test_a_region_sets_both_clockify_urls(region):
+    c = Settings.from_env({"CLOCKIFY_REGION": region}).clockify
+    host = f"https://{region.lower()}.clockify.me"
+    assert (c.api_url, c.reports_url, c.region) == (f"{host}/api/v1", f"{host}/report/v1", region.lower())
+
+
+def test_the_explicit_urls_win_over_the_region():
+    c = Settings.from_env({"CLOCKIFY_REGION": "euw2", "CLOCKIFY_API_URL": "https://acme.clockify.me/api/v1"}).clockify
+    assert (c.api_url, c.reports_url) == ("https://acme.clockify.me/api/v1", "https://euw2.clockify.me/report/v1")
+    both = {
+        "CLOCKIFY_API_URL": "https://acme.clockify.me/api/v1",
+        "CLOCKIFY_REPORTS_URL": "https://acme.clockify.me/report/v1",
+    }
+    c = Settings.from_env({"CLOCKIFY_REGION": "euw2", **both}).clockify
+    assert (c.api_url, c.reports_url) == tuple(both.values())
+    c = Settings.from_env({}).clockify
+    assert (c.api_url, c.reports_url, c.region) == (settings.CLOCKIFY_API_URL, settings.CLOCKIFY_REPORTS_URL, None)
+
+
+def test_the_demo_has_files_of_its_own_whatever_the_warehouse_settings_say():
+    real = {
+        "CLOCKIFY_API_KEY": "real-key",
+        "CLOCKIFY_WORKSPACE_ID": "real-ws",
+        "LINEAR_API_KEY": "real-linear",
+        "CLOCKIFY_WRITEBACK": "1",
+        "DAGSTER_HOME": "/srv/dagster",
+    }
+    for env in ({}, {"WAREHOUSE_PATH": "data/demo/../warehouse.duckdb"}, {"MARTS_PATH": "/srv/bi/marts.duckdb"}):
+        configured = Settings.from_env({**real, **env})
+        demo = configured.demo({"CLOCKIFY_API_KEY": "sandbox-key", "CLOCKIFY_WORKSPACE_ID": "sb-ws"})
+        own = {demo.warehouse_path, demo.marts_path, demo.report_path, demo.logs_dir, demo.dagster_home}
+        theirs = {configured.warehouse_path, configured.marts_path, configured.report_path, configured.logs_dir}
+        assert not own & theirs and demo.dagster_home != configured.dagster_home
+        assert all(settings.PROJECT_ROOT / "data" / "demo" in p.parents for p in own), own
+        assert demo.sandbox and not configured.sandbox and not demo.writeback.enabled
+        assert demo.clockify.api_key.get_secret_value() == "sandbox-key" and demo.clockify.workspace_id == "sb-ws"
+    handed = Settings.from_env({**real, "CLOCKIFY_API_URL": "http://127.0.0.1:9/api/v1"}).demo()
+    assert handed.clockify.api_url == "http://127.0.0.1:9/api/v1" and handed.sandbox  # `warehouse ui`'s processes
+    assert handed.warehouse_path.parent == settings.PROJECT_ROOT / "data" / "demo"
+    assert Settings.from_env({"WAREHOUSE_DEMO_DIR": "/tmp/d"}).demo().warehouse_path == settings.Path(
+        "/tmp/d/warehouse.duckdb"
+    )
+
+
+def test_the_default_report_and_logs_sit_beside_the_warehouse():
+    s = Settings.from_env({})
+    assert s.report_path == settings.PROJECT_ROOT / "data" / "report.html"
+    assert s.logs_dir == settings.PROJECT_ROOT / "data" / "logs"
 
 
 def test_dotenv_files_are_read_only_when_asked_and_never_into_os_environ(tmp_path, monkeypatch):
@@ -157,7 +211,35 @@ def test_the_test_session_reaches_no_real_file():
     from tests.conftest import SESSION_DIR
 
     loaded = Settings.load()
-    for path in (loaded.warehouse_path, loaded.marts_path, loaded.dbt_target_path):
-        assert SESSION_DIR in path.parents, path
+    for path in (loaded.warehouse_path, loaded.marts_path, loaded.dbt_target_path, *vars(loaded.demo()).values()):
+        if isinstance(path, settings.Path):
+            assert SESSION_DIR in path.parents, path
     assert loaded.clockify.api_key is None and loaded.linear.api_key is None and loaded.dagster_home is None
     assert os.environ["WAREHOUSE_DOTENV"] == "0"
+
+
+def test_a_subdomain_sets_both_clockify_urls():
+    for raw in ("acme", "ACME", "https://acme.clockify.me/", "acme.clockify.me"):
+        c = Settings.from_env({"CLOCKIFY_SUBDOMAIN": raw}).clockify
+        assert (c.api_url, c.reports_url, c.subdomain) == (
+            "https://acme.clockify.me/api/v1",
+            "https://acme.clockify.me/report/v1",
+            "acme",
+        )
+    with pytest.raises(ConfigError, match="both set") as both:
+        Settings.from_env({"CLOCKIFY_SUBDOMAIN": "acme", "CLOCKIFY_REGION": "euc1"})
+    assert "\n" not in str(both.value)
+    with pytest.raises(ConfigError, match="set CLOCKIFY_REGION=euc1"):
+        Settings.from_env({"CLOCKIFY_SUBDOMAIN": "euc1"})
+    with pytest.raises(ConfigError, match="is not a subdomain"):
+        Settings.from_env({"CLOCKIFY_SUBDOMAIN": "a b"})
+
+
+def test_the_host_template_places_the_region_or_subdomain():
+    env = {"CLOCKIFY_HOST_TEMPLATE": "http://127.0.0.1:9/{host}/"}
+    c = Settings.from_env({**env, "CLOCKIFY_REGION": "apse2"}).clockify
+    assert (c.api_url, c.reports_url) == ("http://127.0.0.1:9/apse2/api/v1", "http://127.0.0.1:9/apse2/report/v1")
+    c = Settings.from_env(env).clockify  # no region, no subdomain: the global hosts
+    assert (c.api_url, c.reports_url) == (settings.CLOCKIFY_API_URL, settings.CLOCKIFY_REPORTS_URL)
+    with pytest.raises(ConfigError, match="has no"):
+        Settings.from_env({"CLOCKIFY_HOST_TEMPLATE": "http://x", "CLOCKIFY_REGION": "euc1"})

@@ -25,12 +25,12 @@ class ConfigurationError(ApiError):
     """A setting is wrong for this account, e.g. a workspace id the key cannot see."""
 
 
+class FeatureNotAccessible(ApiError):
+    """The plan lacks a feature (Linear `FEATURE_NOT_ACCESSIBLE`, e.g. customers): no retry, no key helps."""
+
+
 class QueryError(ApiError):
     """The API rejected a request as invalid (a GraphQL document or a parameter): a bug on our side."""
-
-
-class FeatureNotAccessible(ApiError):
-    """The account's plan lacks the feature the request touches (Linear `FEATURE_NOT_ACCESSIBLE`)."""
 
 
 class RetriesExhausted(ApiError):

@@ -25,7 +25,7 @@ from orchestration.report.charts import (
     hbar_chart,
 )
 from orchestration.report.figures import TOP_ISSUES, query_figures
-from orchestration.settings import PROJECT_ROOT, Settings
+from orchestration.settings import Settings
 from orchestration.warehouse.duckdb import connect_with_lock_wait
 from orchestration.warehouse.publish import publish_marts
 
@@ -195,10 +195,11 @@ def run_report(settings: Settings, out: str | Path | None = None) -> Path:
 
     The marts file is `settings.marts_path` (MARTS_PATH, or marts.duckdb beside the warehouse); when it is
     missing but the warehouse has marts (dbt ran before publishing existed), they are published first.
-    `out` defaults to data/report.html under the project root.
+    `out` defaults to report.html beside the warehouse (`Settings.report_path`: data/report.html, the demo's
+    data/demo/report.html).
     """
     warehouse, marts = settings.warehouse_path, settings.marts_path
     if not marts.exists() and warehouse.exists():
         publish_marts(warehouse, marts)
-    out_path = Path(out).expanduser() if out else PROJECT_ROOT / "data" / "report.html"
+    out_path = Path(out).expanduser() if out else settings.report_path
     return write_report(marts, out_path)

@@ -6,7 +6,10 @@
 - `upsert_by_id`: Linear issues are never deleted upstream (archived/trashed are flags), so each fetched
   issue replaces its previous version, wherever that version's partition was.
 
-Each write is one transaction: a failed load leaves the warehouse as it was. Records are bulk-loaded as
+Each write is one transaction: a failed load leaves the warehouse as it was. A load first checks, in that
+transaction, that the warehouse holds no other source's data and records its source the first time
+(`orchestration.warehouse.source`): a load from another workspace, or from the sandbox into a real warehouse,
+is refused and changes nothing. Records are bulk-loaded as
 one JSON column and typed by DuckDB (see `orchestration.warehouse.raw_tables`), never row by row.
 
 Records may be any iterable, a generator over API pages included: they are staged in chunks into a private
@@ -30,6 +33,7 @@ from pathlib import Path
 import duckdb
 from dagster import ConfigurableResource
 
+from orchestration.warehouse import source as source_marker
 from orchestration.warehouse.locking import LockedConnection
 from orchestration.warehouse.locking import acquire as acquire_lock
 from orchestration.warehouse.raw_tables import RawTable
@@ -164,6 +168,24 @@ class Warehouse(ConfigurableResource):
     marts_storage_version: str = ""
     marts_parquet_dir: str = ""
     lock_timeout_seconds: float = 600.0
+    # Where the loads come from (build_resources sets them from the Settings); a system left "" here is
+    # not checked (tests that build a Warehouse by hand). "sandbox" for the built-in sandbox.
+    clockify_source: str = ""
+    clockify_host: str = ""
+    linear_source: str = ""
+    linear_host: str = ""
+    check_sources: bool = False
+
+    def source_for(self, table: RawTable) -> source_marker.Source | None:
+        """The source a load of `table` comes from (None: not checked)."""
+        if not self.check_sources:
+            return None
+        system = table.name.partition("_")[0]
+        if system == "clockify":
+            return source_marker.Source(system, self.clockify_source, self.clockify_host)
+        if system == "linear":
+            return source_marker.Source(system, self.linear_source, self.linear_host)
+        return None
 
     @contextmanager
     def connect(self, read_only: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
@@ -202,6 +224,8 @@ class Warehouse(ConfigurableResource):
                     con.execute("BEGIN TRANSACTION")
                     try:
                         upgrade_columns(con, table)
+                        if (source := self.source_for(table)) is not None:
+                            source_marker.ensure(con, source, self.path)
                         yield load
                         con.execute("COMMIT")
                     except BaseException:

@@ -56,6 +56,7 @@ from orchestration.clients.http import (
     parse_retry_after,
     redact,
 )
+from orchestration.settings import CLOCKIFY_REGIONS
 from orchestration.timeutil import as_utc, parse_timestamp, split_range
 
 logger = dg.get_dagster_logger(__name__)
@@ -112,6 +113,14 @@ class ClockifyClient(ClockifyWrites, ApiClientResource):
     def workspaces(self) -> list[ClockifyWorkspace]:
         # Paged like the others: harmless if the API ignores the parameters and answers all at once.
         return cast(list[ClockifyWorkspace], self._pages("/workspaces"))
+
+    def current_user(self) -> ClockifyUser:
+        """The API key's owner (GET /user), with their profile time zone in `settings.timeZone`."""
+        return cast(ClockifyUser, self._get(self._api_url("/user"), "CLOCKIFY_API_URL"))
+
+    def workspace(self) -> ClockifyWorkspace:
+        """The configured workspace itself (GET /workspaces/{id}): name, plan (`featureSubscriptionType`)."""
+        return cast(ClockifyWorkspace, self._get(self._api_url(self._ws_path("")), "CLOCKIFY_API_URL"))
 
     def users(self) -> list[ClockifyUser]:
         """Every member, whatever their account status, each with this workspace's membership
@@ -381,22 +390,13 @@ class ClockifyClient(ClockifyWrites, ApiClientResource):
             # A 429 is refused before anything happens; a 5xx may have taken effect (writes.py cares).
             retry_after = parse_retry_after(response.headers.get("Retry-After"))
             raise Transient(f"HTTP {status}", retry_after, refused=status == 429)
-        method, path = response.request.method, urlsplit(response.request.url or "").path
+        method, url = response.request.method, response.request.url or ""
+        path = urlsplit(url).path
         if status == 401:
-            raise AuthenticationError(
-                "Clockify rejected the API key (HTTP 401): set CLOCKIFY_API_KEY to a valid key "
-                "(Clockify > Profile settings > API).",
-                service="Clockify",
-                status=status,
-            )
-        if status in (403, 404) and f"/workspaces/{self.workspace_id}" in path:
-            raise ConfigurationError(
-                f"Clockify has no workspace {self.workspace_id!r} for this API key (HTTP {status} on {method} "
-                f"{path}): set CLOCKIFY_WORKSPACE_ID to an id from GET /workspaces, and check that "
-                "CLOCKIFY_API_KEY belongs to a member of it (admin, to read everyone's time).",
-                service="Clockify",
-                status=status,
-            )
+            raise self._key_refused(response, urlsplit(url).netloc)
+        if status in (403, 404) and (path.rstrip("/") + "/").find(f"/workspaces/{self.workspace_id}/") >= 0:
+            on_reports = url.startswith(self.reports_url.rstrip("/") + "/")
+            raise self._workspace_refused(status, method or "", path, on_reports)
         detail = redact(_server_message(response), self.api_key)
         if status == 400:
             raise QueryError(
@@ -408,6 +408,86 @@ class ClockifyClient(ClockifyWrites, ApiClientResource):
         raise ApiError(
             f"Clockify answered HTTP {status} to {method} {path} ({detail}).", service="Clockify", status=status
         )
+
+    # --- the wrong host ----------------------------------------------------------------------------
+    # Regional and subdomain workspaces live on their own hosts (https://<region>.clockify.me/api/v1 and
+    # .../report/v1). On another host a key answers like an unknown workspace (403 "Access Denied",
+    # GET /workspaces lists nothing) or, for a key made on a subdomain, like an unknown key (401 code 4003).
+    # The errors below decide from what the API answered which one it is and name the settings to change.
+
+    def _key_refused(self, response: requests.Response, host: str) -> AuthenticationError:
+        if _server_code(response) == 1000:  # no key reached the API at all
+            return AuthenticationError(
+                f"Clockify on {host} got no API key (HTTP 401, code 1000): set CLOCKIFY_API_KEY to your key "
+                "(Clockify > Profile settings > API).",
+                service="Clockify",
+                status=401,
+            )
+        return AuthenticationError(
+            f"Clockify on host {host} does not know this API key (HTTP 401"
+            + (", code 4003" if _server_code(response) == 4003 else "")
+            + "): set CLOCKIFY_API_KEY to a valid key (Clockify > Profile settings > API). A key made on a "
+            "subdomain or regional workspace works only on that workspace's host: set CLOCKIFY_REGION "
+            f"({', '.join(CLOCKIFY_REGIONS)}) or CLOCKIFY_SUBDOMAIN (acme for https://acme.clockify.me), or "
+            "CLOCKIFY_API_URL and CLOCKIFY_REPORTS_URL (https://<subdomain>.clockify.me/api/v1 and .../report/v1).",
+            service="Clockify",
+            status=401,
+        )
+
+    def _workspace_refused(self, status: int, method: str, path: str, on_reports: bool) -> ConfigurationError:
+        """The workspace was refused (by the reports API if `on_reports`): ask the main API which workspaces
+        the key sees on its host."""
+        try:
+            listed = [w.get("id") for w in self.workspaces() if isinstance(w, dict)]
+        except ApiError:
+            listed = None  # the list itself fails: say what was refused, with every setting that may cause it
+        answered = f"HTTP {status} on {method} {path}"
+        other_host = (
+            f"if the workspace is regional, set CLOCKIFY_REGION ({', '.join(CLOCKIFY_REGIONS)}); "
+            "on a subdomain, set CLOCKIFY_SUBDOMAIN (or CLOCKIFY_API_URL and CLOCKIFY_REPORTS_URL to "
+            "https://<subdomain>.clockify.me/api/v1 and .../report/v1)"
+        )
+        main_host = urlsplit(self.api_url).netloc
+        if listed is not None and self.workspace_id in listed:
+            if on_reports:  # the main API knows it: the reports host is the wrong one
+                host = urlsplit(self.reports_url).netloc
+                message = (
+                    f"Clockify's reports host {host} refused workspace {self.workspace_id!r} ({answered}) that the "
+                    f"main API on {main_host} lists: CLOCKIFY_REPORTS_URL points at the wrong host; set it to the "
+                    "reports API of the workspace's host (https://reports.api.clockify.me/v1 globally, "
+                    "https://<region>.clockify.me/report/v1 for a region), or set only CLOCKIFY_REGION."
+                )
+            else:
+                message = (
+                    f"Clockify lists workspace {self.workspace_id!r} for this API key but refused {answered}: "
+                    "the key's owner may lack the rights (use the key of a workspace admin to read everyone's time)."
+                )
+        elif listed == []:
+            message = (
+                f"Clockify on host {main_host} accepts the API key but lists no workspace for it, so workspace "
+                f"{self.workspace_id!r} is not on this host ({answered}): {other_host}."
+            )
+        elif listed:
+            ids = ", ".join(repr(i) for i in sorted(i for i in listed if i)[:10])
+            message = (
+                f"Clockify has no workspace {self.workspace_id!r} for this API key on host {main_host} ({answered}): "
+                f"set CLOCKIFY_WORKSPACE_ID to one it lists ({ids}); {other_host}."
+            )
+        else:
+            message = (
+                f"Clockify has no workspace {self.workspace_id!r} for this API key on host {main_host} ({answered}): "
+                f"check CLOCKIFY_WORKSPACE_ID and CLOCKIFY_API_KEY; {other_host}."
+            )
+        return ConfigurationError(message, service="Clockify", status=status)
+
+
+def _server_code(response: requests.Response) -> int | None:
+    try:
+        body = response.json()
+    except ValueError:
+        return None
+    code = body.get("code") if isinstance(body, dict) else None
+    return code if isinstance(code, int) else None
 
 
 @dataclass

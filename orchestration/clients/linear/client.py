@@ -9,7 +9,7 @@ from datetime import datetime
 from typing import Any, cast
 
 import requests
-from pydantic import Field
+from pydantic import Field, PrivateAttr
 
 from orchestration.clients.base import ApiClientResource
 from orchestration.clients.errors import ApiError, AuthenticationError, FeatureNotAccessible, QueryError
@@ -51,6 +51,8 @@ class LinearClient(ApiClientResource):
     api_url: str = "https://api.linear.app/graphql"
     page_size: int = Field(default=MAX_PAGE_SIZE, ge=1, le=MAX_PAGE_SIZE, description="Nodes per page.")
 
+    _organization: dict[str, Any] | None = PrivateAttr(default=None)
+
     def _service(self):
         return LINEAR
 
@@ -75,6 +77,21 @@ class LinearClient(ApiClientResource):
 
     def customers(self) -> list[LinearCustomer]:
         return cast(list[LinearCustomer], self._paginate("customers", q.CUSTOMERS_QUERY))
+
+    def organization(self) -> dict[str, Any]:
+        """The key's organization and user: `{"organization": {id, name, urlKey}, "viewer": {id, name, email}}`.
+        Asked once per client instance (the source marker of every Linear load of a run reads it)."""
+        if self._organization is None:
+            self._organization = self.query(q.ORGANIZATION_QUERY)
+        return self._organization
+
+    def customers_available(self) -> bool:
+        """Whether the plan has customers: one page of one customer; False on `FEATURE_NOT_ACCESSIBLE`."""
+        try:
+            self.query(q.CUSTOMERS_QUERY, {"first": 1, "after": None})
+        except FeatureNotAccessible:
+            return False
+        return True
 
     def issues(self, updated_from: datetime | None = None, updated_to: datetime | None = None) -> list[LinearIssue]:
         """Issues (archived too) with updatedAt in [updated_from, updated_to); either bound may be None."""
@@ -231,7 +248,7 @@ def classify_response(response: requests.Response, operation: str, secret: str =
         message = redact(_first_error_message(body), secret)
         if "FEATURE_NOT_ACCESSIBLE" in codes:
             raise FeatureNotAccessible(
-                f"Linear query {operation} needs a feature this workspace's plan lacks (FEATURE_NOT_ACCESSIBLE: "
+                f"Linear query {operation}: this workspace's plan lacks the feature (FEATURE_NOT_ACCESSIBLE: "
                 f"{message}).",
                 service="Linear",
                 status=status,

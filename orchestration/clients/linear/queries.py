@@ -3,7 +3,7 @@
 Rules (tests/test_linear_queries.py enforces them against schema.graphql):
 - one connection per query, paged with explicit `$first`/`$after`, `pageInfo { hasNextPage endCursor }`;
   no nested connections: Linear caps a query at 10,000 complexity points and nested connections multiply
-  their `first`;
+  their `first`; a query of single objects only (the organization and the key's user) has none;
 - `includeArchived: true` wherever the argument exists, or archived records silently vanish;
 - the operation name matches the constant's purpose; errors quote it.
 """
@@ -11,6 +11,22 @@ Rules (tests/test_linear_queries.py enforces them against schema.graphql):
 from __future__ import annotations
 
 PAGE_INFO = "pageInfo { hasNextPage endCursor }"
+
+# `warehouse check` and the warehouse's source marker: which organization the key reads, and whose key it is.
+ORGANIZATION_QUERY = """
+query Organization {
+  organization {
+    id
+    name
+    urlKey
+  }
+  viewer {
+    id
+    name
+    email
+  }
+}
+"""
 
 USERS_QUERY = f"""
 query Users($first: Int!, $after: String) {{
