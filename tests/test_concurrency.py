@@ -24,6 +24,7 @@ from pathlib import Path
 
 import duckdb
 import pytest
+import yaml
 
 from orchestration.warehouse.locking import WarehouseLockTimeout, lock_file, warehouse_lock
 from orchestration.warehouse.publish import publish_marts
@@ -34,8 +35,19 @@ from tests.test_bi_readers import READ_MARTS, ensure_reader_envs
 
 REPO = Path(__file__).resolve().parent.parent
 START = ANCHOR - dt.timedelta(days=13)
-# Every dbt model of schema marts (what the published_marts asset depends on), without parsing the project.
-MART_TABLES = sorted(p.stem for p in (REPO / "dbt_project" / "models" / "marts").glob("*.sql"))
+
+
+def _mart_tables() -> list[str]:
+    """Every dbt model of schema marts (what the published_marts asset depends on and publishes), without
+    parsing the project: the .sql files of each models/ directory dbt_project.yml puts in schema marts
+    (marts/, and semantic/ for the time spine)."""
+    project = yaml.safe_load((REPO / "dbt_project" / "dbt_project.yml").read_text())
+    folders = project["models"]["hours_warehouse"]
+    marts = [name for name, config in folders.items() if isinstance(config, dict) and config.get("+schema") == "marts"]
+    return sorted(p.stem for name in marts for p in (REPO / "dbt_project" / "models" / name).glob("*.sql"))
+
+
+MART_TABLES = _mart_tables()
 SYNC_TIMEOUT = 240
 
 # Fingerprint of every mart table (row count and an order-independent hash of the rows), read in one
