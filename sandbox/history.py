@@ -361,3 +361,35 @@ def generate(ws: Any, seed: int) -> None:
             recs.append(rec)
         history[issue["id"]] = recs
     ws.linear_issue_history = history
+
+
+# ------------------------------------------------------------------------------------------ API shape
+_SCALAR_FIELDS = (
+    "fromEstimate",
+    "toEstimate",
+    "fromPriority",
+    "toPriority",
+    "addedLabelIds",
+    "removedLabelIds",
+    "archived",
+    "trashed",
+)
+
+
+def api_records(ws: Any, issue: dict) -> tuple[list[dict], list[dict]]:
+    """The issue's history records and state spans as the project's Linear client stores them (the ``...Id``
+    fields the history documents select, plus ``issue {id updatedAt}``): for loaders that skip HTTP."""
+    ref = {"id": issue["id"], "updatedAt": issue["updatedAt"]}
+    history = []
+    for rec in ws.linear_issue_history.get(issue["id"], ()):
+        row = {"id": rec["id"], "createdAt": rec["createdAt"], "issue": ref}
+        for id_field, obj in ID_FIELDS.items():
+            row[id_field] = (rec.get(obj) or {}).get("id")
+        for f in _SCALAR_FIELDS:
+            row[f] = rec.get(f)
+        history.append(row)
+    spans = [
+        {"id": s["id"], "stateId": s["state"]["id"], "startedAt": s["startedAt"], "endedAt": s["endedAt"], "issue": ref}
+        for s in state_spans(ws, issue)
+    ]
+    return history, spans
