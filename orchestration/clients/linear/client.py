@@ -45,11 +45,12 @@ MAX_PAGE_SIZE = 250
 RATE_LIMIT_RESET_CAP_SECONDS = 60.0
 
 # Issue history (ISSUE_HISTORY_QUERY): records and state spans per issue in a batch, chosen from the measured
-# first-load cost of the team-of-200 workload (benchmarks/history_shapes.py, results/history-shapes.json):
-# enough for most issues in one request, while the batch's points stay low per issue.
-HISTORY_FIRST = 8
-SPANS_FIRST = 6
-HISTORY_PAGE_FIRST = 25  # follow-up pages, for the few issues with more
+# cost of the team-of-200 workload (benchmarks/history_shapes.py; figures in the README): the fewest
+# first-load points among the shapes that keep the daily run within 40 requests. Smaller nested pages cost
+# fewer points per issue but a follow-up request for every issue with more (8/6 took 81 requests a day).
+HISTORY_FIRST = 10
+SPANS_FIRST = 8
+HISTORY_PAGE_FIRST = 10  # follow-up pages, for the few issues with more
 # Linear refuses a query above 10,000 points; leave room for its count differing a little from the rule.
 HISTORY_BATCH_POINTS = 9_500
 # Keep this much of the announced hourly complexity budget when deciding whether a batch still fits

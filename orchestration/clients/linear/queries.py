@@ -165,8 +165,8 @@ query Issues($first: Int!, $after: String, $filter: IssueFilter) {{
 # complexity. A batch selects the issues by id (those whose history is missing or older than their
 # updatedAt, see assets/linear.py); `history_batch_size` keeps a batch under Linear's 10,000 points; an
 # issue with more records than the nested `first` is finished with the *_PAGE_QUERY documents. The shape
-# and the page sizes were chosen from the measured cost of a first load (benchmarks/history_shapes.py,
-# benchmarks/results/history-shapes.json). tests/test_linear_queries.py checks the point arithmetic below
+# and the page sizes were chosen from the measured cost of the first load and the daily run
+# (benchmarks/history_shapes.py). tests/test_linear_queries.py checks the point arithmetic below
 # against the sandbox's estimator (Linear's published rule).
 
 # Only what the raw contract keeps: scalars and ids (an object costs 1 point per record, a scalar 0.1).
