@@ -738,3 +738,41 @@ def test_report_flow_section_of_a_real_build_equals_the_oracle(built_report):
             h(exp[k]) for k in ("planned_hours", "added_hours", "outside_hours", "carried_over_hours", "hours")
         ]
     assert "chart-flow-state" in page and "chart-flow-cycle-time" in page and "chart-flow-scope" in page
+
+
+def test_flow_charts_render_in_chromium(built_report, tmp_path):
+    """The flow section's charts (from a real build) are laid out and drawn beside their tables: one bar per
+    table row, visible, with their labels and values."""
+    page, _ref, _tables = built_report
+    path = tmp_path / "report.html"
+    path.write_text(page, encoding="utf-8")
+    browser = Chromium(tmp_path / "profile")
+    try:
+        target = browser.send("Target.createTarget", {"url": "about:blank"})["targetId"]
+        session = browser.send("Target.attachToTarget", {"targetId": target, "flatten": True})["sessionId"]
+        browser.send(
+            "Emulation.setDeviceMetricsOverride",
+            {"width": 1280, "height": 900, "deviceScaleFactor": 1, "mobile": False},
+            session,
+        )
+        browser.send("Page.enable", {}, session)
+        browser.send("Page.navigate", {"url": path.as_uri()}, session)
+        deadline = time.monotonic() + 20
+        while browser.evaluate(session, "document.readyState") != "complete":
+            assert time.monotonic() < deadline, "the report did not finish loading"
+            time.sleep(0.05)
+        scan = browser.evaluate(session, CHART_SCAN)
+    finally:
+        browser.close()
+    charts = {c["id"]: c for c in scan["charts"]}
+    t = parse_tables(page).tables
+    rows = {"chart-flow-state": "table-flow-state", "chart-flow-cycle-time": "table-flow-cycle-time"}
+    rows["chart-flow-scope"] = "table-flow-scope"
+    for chart_id, table_id in rows.items():
+        chart = charts[chart_id]
+        assert len(chart["bars"]) == chart["declared"] == len(t[table_id]) > 0, chart_id
+        assert chart["w"] > 300 and chart["h"] > 60, chart_id
+        assert all(b["visible"] for b in chart["bars"]), chart_id
+        assert chart["texts"] >= len(chart["bars"]), chart_id
+        assert sum(1 for b in chart["bars"] if b["w"] >= 2) >= len(chart["bars"]) // 2, chart_id
+    assert scan["width"] <= 1280
