@@ -1,16 +1,22 @@
-"""Raw Linear assets: teams, cycles and the other dimensions, and issues by day of last update."""
+"""Raw Linear assets: teams, cycles and the other dimensions, issues by day of last update, and the issues'
+history (records and state spans)."""
+
+import datetime as dt
 
 from dagster import (
     AssetExecutionContext,
     AssetsDefinition,
+    AssetSpec,
     BackfillPolicy,
     DailyPartitionsDefinition,
     MaterializeResult,
+    MetadataValue,
     asset,
+    multi_asset,
 )
 
 from assets.common import DUCKDB_POOL, OWNERS, load_metadata, raw_key, snapshot_asset
-from orchestration.clients.linear.client import LinearClient
+from orchestration.clients.linear.client import IssueHistoryBatch, LinearClient
 from orchestration.partitions import window_dates
 from orchestration.warehouse import raw_tables as t
 from orchestration.warehouse.duckdb import Warehouse
@@ -82,6 +88,110 @@ def build_linear_issues(partitions: DailyPartitionsDefinition) -> AssetsDefiniti
     return linear_issues
 
 
+# Issues whose history is committed together: a stopped or failed walk keeps what it committed, and the next
+# run reads only the issues still missing (the commits are whole issues: never half a history).
+HISTORY_CHECKPOINT_ISSUES = 2_500
+HISTORY_TABLES = (t.LINEAR_ISSUE_HISTORY, t.LINEAR_ISSUE_STATE_SPANS)
+
+
+@multi_asset(
+    name="linear_issue_history",
+    specs=[
+        AssetSpec(
+            raw_key(t.LINEAR_ISSUE_HISTORY),
+            group_name="linear",
+            deps=[raw_key(t.LINEAR_ISSUES)],
+            description="Linear issue history (`Issue.history`): one row per IssueHistory record, what changed "
+            "together (state, cycle, team, estimate, assignee, project, priority, labels, archived/trashed).",
+            kinds={"linear", "duckdb"},
+            owners=OWNERS,
+        ),
+        AssetSpec(
+            raw_key(t.LINEAR_ISSUE_STATE_SPANS),
+            group_name="linear",
+            deps=[raw_key(t.LINEAR_ISSUES)],
+            description="Linear issue state spans (`Issue.stateHistory`): the workflow state an issue was in, "
+            "from when until when.",
+            kinds={"linear", "duckdb"},
+            owners=OWNERS,
+        ),
+    ],
+    pool=DUCKDB_POOL,
+)
+def linear_issue_history(context: AssetExecutionContext, linear: LinearClient, warehouse: Warehouse):
+    """The history of every issue in raw whose history is missing or older than its updatedAt: all of them on
+    the first load, then the ones the run's issue load brought changed (and any left over by an earlier
+    run). Stops early, committed and reported, when Linear's hourly complexity budget cannot pay for more;
+    the next run goes on with what is left."""
+    pending = warehouse.issues_without_current_history(t.LINEAR_ISSUES, *HISTORY_TABLES)
+    first_load = warehouse.row_count(t.LINEAR_ISSUE_STATE_SPANS) == 0
+    context.log.info(
+        "Fetching the Linear history of %d issue(s)%s", len(pending), " (first load)" if first_load else ""
+    )
+    before = linear.requests_made
+    walk = linear.issue_history(pending)
+    loaded = {table.name: 0 for table in HISTORY_TABLES}
+    found = 0
+    held: list[IssueHistoryBatch] = []
+
+    def commit() -> None:
+        if not held:
+            return
+        issue_ids = [issue_id for batch in held for issue_id in batch.found]
+        history = [r for batch in held for r in batch.history]
+        spans = [r for batch in held for r in batch.spans]
+        # History first, spans last: the spans carry the "read at" mark, so a crash in between re-reads.
+        loaded[t.LINEAR_ISSUE_HISTORY.name] += warehouse.replace_for_keys(
+            t.LINEAR_ISSUE_HISTORY, history, "issue_id", issue_ids
+        ).rows
+        loaded[t.LINEAR_ISSUE_STATE_SPANS.name] += warehouse.replace_for_keys(
+            t.LINEAR_ISSUE_STATE_SPANS, spans, "issue_id", issue_ids
+        ).rows
+        held.clear()
+
+    for batch in walk:
+        held.append(batch)
+        found += len(batch.found)
+        if sum(len(b.requested) for b in held) >= HISTORY_CHECKPOINT_ISSUES:
+            commit()
+    commit()
+    left = len(walk.remaining)
+    if walk.paused:
+        reset = (
+            dt.datetime.fromtimestamp(walk.budget_reset_at, dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
+            if walk.budget_reset_at
+            else "in under an hour"
+        )
+        context.log.warning(
+            "Linear issue history: %d of %d issue(s) left for the next run (%s; full again %s). What was read "
+            "is committed; the flow marts count the issues without history as 'history not loaded'.",
+            left,
+            len(pending),
+            walk.paused,
+            reset,
+        )
+    requests = linear.requests_made - before
+    common = {
+        "complexity_points": round(walk.points),
+        "issues_read": found,
+        "issues_pending": left,
+        "issues_not_returned": walk.done - found,  # e.g. purged from Linear's trash
+        "full_history": first_load,
+        "paused": MetadataValue.text(walk.paused or "no"),
+    }
+    for table in HISTORY_TABLES:
+        yield MaterializeResult(
+            asset_key=raw_key(table),
+            metadata={
+                **common,
+                # One walk reads both tables: its requests are counted once, on the history records.
+                "api_requests": requests if table is HISTORY_TABLES[0] else 0,
+                "rows_written": loaded[table.name],
+                "table": MetadataValue.text(table.qualified_name),
+            },
+        )
+
+
 LINEAR_SNAPSHOTS = [
     linear_users,
     linear_teams,
@@ -93,4 +203,4 @@ LINEAR_SNAPSHOTS = [
 
 
 def build_linear_assets(partitions: DailyPartitionsDefinition) -> list[AssetsDefinition]:
-    return [*LINEAR_SNAPSHOTS, build_linear_issues(partitions)]
+    return [*LINEAR_SNAPSHOTS, build_linear_issues(partitions), linear_issue_history]

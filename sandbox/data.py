@@ -22,6 +22,7 @@ import uuid
 from typing import Any, Callable, Iterable, Optional
 from zoneinfo import ZoneInfo
 
+from . import history
 from .config import SandboxConfig
 from .clock import Clock
 from .timefmt import (
@@ -454,6 +455,8 @@ class Workspace:
         # Linear trash: issue id -> epoch it was trashed; purged linear_trash_retention_days later
         self.linear_trashed_at: dict[str, float] = {}
         self.linear_purged: list[dict] = []
+        # Linear issue history (sandbox/history.py): issue id -> IssueHistory records, oldest first
+        self.linear_issue_history: dict[str, list[dict]] = {}
 
     # ---------------------------------------------------------------- convenience
     @property
@@ -661,12 +664,19 @@ class Workspace:
             number = self._team_counters[team["id"]] + 1
             self._team_counters[team["id"]] = number
             old = issue["identifier"]
+            before = {f: issue[f] for f in ("team", "state", "cycle")}
             issue["previousIdentifiers"] = list(issue["previousIdentifiers"]) + [old]
             issue["team"] = team
             issue["number"] = number
             issue["identifier"] = f"{team['key']}-{number}"
-            stype = issue["state"]["type"]
-            issue["state"] = next(s for s in self.linear_workflow_states if s["team"] is team and s["type"] == stype)
+            state = issue["state"]
+            issue["state"] = next(
+                s
+                for s in self.linear_workflow_states
+                if s["team"] is team
+                and s["type"] == state["type"]
+                and (s["name"] == "In Review") == (state["name"] == "In Review")
+            )
             issue["cycle"] = None
             issue["url"] = (
                 f"https://linear.app/{self.linear_organization['urlKey']}/issue/{issue['identifier']}/{slugify(issue['title'])}"
@@ -675,6 +685,7 @@ class Workspace:
                 issue["branchName"].split("/")[0] + f"/{issue['identifier'].lower()}-{slugify(issue['title'])}"
             )
             issue["addedToTeamAt"] = issue["updatedAt"] = self._now_linear()
+            self._record_history(issue, before, issue["updatedAt"])
             self._issue_by_key[issue["identifier"]] = issue
             self._touch_linear()
             return issue
@@ -686,16 +697,21 @@ class Workspace:
             issue["archivedAt"] = self._now_linear()
             if self.config.linear_archive_bumps_updated_at:
                 issue["updatedAt"] = issue["archivedAt"]
+            history.record(self, issue, issue["archivedAt"], {"archived": True})
             self._touch_linear()
             return issue
 
     def unarchive_issue(self, issue_id: str) -> dict:
         with self.lock:
             issue = self.get_issue(issue_id)
+            changed = ({"archived": False} if issue["archivedAt"] else {}) | (
+                {"trashed": False} if issue["trashed"] else {}
+            )
             issue["archivedAt"] = None
             issue["trashed"] = False
             self.linear_trashed_at.pop(issue["id"], None)
             issue["updatedAt"] = self._now_linear()
+            history.record(self, issue, issue["updatedAt"], changed)
             self._touch_linear()
             return issue
 
@@ -710,6 +726,7 @@ class Workspace:
             issue["archivedAt"] = now
             if self.config.linear_archive_bumps_updated_at:
                 issue["updatedAt"] = now
+            history.record(self, issue, now, {"trashed": True})
             self.linear_trashed_at[issue["id"]] = self.now_epoch()
             self._touch_linear()
             return issue
@@ -733,6 +750,7 @@ class Workspace:
                     i["parent"] = None
             for issue_id in gone:
                 del self.linear_trashed_at[issue_id]
+                self.linear_issue_history.pop(issue_id, None)
             for t in self.linear_teams:
                 t["issueCount"] = sum(1 for i in self.linear_issues if i["team"] is t)
             self.linear_purged.extend(removed)
@@ -749,6 +767,8 @@ class Workspace:
             unknown = set(fields) - set(issue)
             if unknown:
                 raise ValueError(f"unknown issue fields: {sorted(unknown)}")
+            before = {f: issue[f] for f in history.TRACKED_FIELDS}
+            labels_before = list(issue["labelIds"])
             issue.update(fields)
             now = self._now_linear()
             if stype is not None:
@@ -762,8 +782,24 @@ class Workspace:
                 if stype in ("canceled", "duplicate"):
                     issue["canceledAt"] = now
             issue["updatedAt"] = now
+            changed = {}
+            for f, suffix in history.TRACKED_FIELDS.items():
+                changed.update(history.changes(suffix, before[f], issue[f]))
+            added = [x for x in issue["labelIds"] if x not in labels_before]
+            removed = [x for x in labels_before if x not in issue["labelIds"]]
+            changed.update(
+                {"addedLabelIds": added} if added else {}, **({"removedLabelIds": removed} if removed else {})
+            )
+            history.record(self, issue, now, changed)
             self._touch_linear()
             return issue
+
+    def _record_history(self, issue: dict, before: dict, at: str) -> None:
+        """One history record for the changes of the issue fields in ``before`` (field -> old value)."""
+        changed: dict = {}
+        for f, old in before.items():
+            changed.update(history.changes(history.TRACKED_FIELDS[f], old, issue[f]))
+        history.record(self, issue, at, changed)
 
     def _index_issues(self) -> None:
         self._issue_by_key = {}
@@ -871,9 +907,10 @@ def _generate(cfg: SandboxConfig) -> Workspace:
         if i["trashed"]:
             ws.linear_trashed_at[i["id"]] = t0 - trash_rng.randrange(1, 26) * DAY
     _gen_clockify(ws, cfg, people, ids, p0, end_ts)
+    history.generate(ws, cfg.seed)
     # drop the generator's private helper keys: the lists hold exactly the APIs' shapes
     for i in ws.linear_issues:
-        for k in ("_updated_epoch", "_created_epoch", "_moved_at", "_first_identifier"):
+        for k in ("_updated_epoch", "_created_epoch", "_moved_at", "_first_identifier", "_gen"):
             i.pop(k, None)
     for c in ws.linear_cycles:
         c.pop("_starts", None)
@@ -1369,6 +1406,7 @@ def _gen_linear(ws: Workspace, cfg: SandboxConfig, people: list[dict], ids: _Ids
             "_created_epoch": it["_created"],
             "_moved_at": it.get("_moved_at"),
             "_first_identifier": it["_ident0"],
+            "_gen": it,  # the generator's own view (epochs, first team), for the history
         }
         # updatedAt must be >= every other timestamp we set
         issue["updatedAt"] = max(

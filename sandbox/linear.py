@@ -53,6 +53,7 @@ from graphql import (
 )
 from graphql.execution.values import get_argument_values, get_variable_values
 
+from . import history as _history
 from .data import Workspace
 from .timefmt import linear_ts, parse_iso_duration, to_epoch, to_linear_ts
 
@@ -226,6 +227,19 @@ def _install_resolvers(schema: graphql.GraphQLSchema) -> None:
     schema.type_map["Issue"].fields["children"].resolve = _make_connection_resolver_fn(
         "Issue", lambda ws, p: [i for i in ws.linear_issues if i.get("parent") is p]
     )
+    # Issue history (sandbox/history.py): per-issue lists, paged like every connection but not cached (one
+    # query asks for hundreds of them; the root connections' caches must survive it).
+    issue_fields = schema.type_map["Issue"].fields
+    issue_fields["history"].resolve = _make_connection_resolver_fn(
+        "IssueHistory", lambda ws, i: ws.linear_issue_history.get(i["id"], []), cache=False
+    )
+    issue_fields["stateHistory"].resolve = _make_connection_resolver_fn(
+        "IssueStateSpan", lambda ws, i: _history.state_spans(ws, i), cache=False
+    )
+    history_fields = schema.type_map["IssueHistory"].fields
+    for id_field, object_field in _history.ID_FIELDS.items():
+        history_fields[id_field].resolve = lambda src, _info, f=object_field: (src.get(f) or {}).get("id")
+    schema.type_map["IssueStateSpan"].fields["stateId"].resolve = lambda span, _info: span["state"]["id"]
 
 
 def _empty_connection_resolver(_source: Any, _info: Any, **_args: Any) -> dict:
@@ -258,11 +272,11 @@ def _make_connection_resolver(tname: str, fname: str):
     return _make_connection_resolver_fn(kind, source, root=(tname == "Query"), name=f"{tname}.{fname}")
 
 
-def _make_connection_resolver_fn(kind: str, source: Callable, root: bool = False, name: str = ""):
+def _make_connection_resolver_fn(kind: str, source: Callable, root: bool = False, name: str = "", cache: bool = True):
     def resolve(parent: Any, info: graphql.GraphQLResolveInfo, **args: Any) -> dict:
         ws = _ws(info)
         parent_key = None if root else (parent.get("id") if isinstance(parent, dict) else id(parent))
-        return paginate(ws, kind, lambda: source(ws, parent), args, (name or kind, parent_key))
+        return paginate(ws, kind, lambda: source(ws, parent), args, (name or kind, parent_key), cache=cache)
 
     return resolve
 
@@ -531,7 +545,9 @@ def _is_archived(kind: str, item: dict) -> bool:
     return bool(item.get("archivedAt"))
 
 
-def paginate(ws: Workspace, kind: str, items_fn: Callable[[], list], args: dict, cache_key: Any) -> dict:
+def paginate(
+    ws: Workspace, kind: str, items_fn: Callable[[], list], args: dict, cache_key: Any, cache: bool = True
+) -> dict:
     first, last = args.get("first"), args.get("last")
     after, before = args.get("after"), args.get("before")
     for name, v in (("first", first), ("last", last)):
@@ -561,12 +577,15 @@ def paginate(ws: Workspace, kind: str, items_fn: Callable[[], list], args: dict,
             and (kind != "User" or include_disabled or i.get("active", True))
             and (pred is None or pred(i))
         ]
-        out.sort(key=lambda i: (i.get(order_by) or "", i["id"]), reverse=True)
+        # history records have no updatedAt of their own (= createdAt), state spans only startedAt
+        out.sort(
+            key=lambda i: (i.get(order_by) or i.get("createdAt") or i.get("startedAt") or "", i["id"]), reverse=True
+        )
         pos = {i["id"]: n for n, i in enumerate(out)}
         return out, pos
 
     key = ("gql", ws.linear_version, cache_key, kind, include_archived, include_disabled, order_by, filter_json)
-    ordered, pos = build() if relative else ws.cached(key, build, max_items=128)
+    ordered, pos = build() if relative or not cache else ws.cached(key, build, max_items=128)
     lo, hi = 0, len(ordered)
     if after:
         lo = _cursor_position(ws, kind, ordered, pos, after, order_by) + 1

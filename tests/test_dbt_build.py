@@ -228,10 +228,15 @@ def test_dagster_asset_keys_groups_kinds_and_pool(dbt_manifest, hours_dbt_assets
     stg = specs[AssetKey(["staging", "stg_clockify__time_entries"])]
     assert [d.asset_key for d in stg.deps] == [AssetKey(["raw", "clockify_time_entries"])]
     raw_deps = {d.asset_key for s in specs.values() for d in s.deps if d.asset_key.path[0] == "raw"}
-    assert len(raw_deps) == 15  # the 14 API tables and the write-back links (raw.clockify_issue_task_links)
+    assert len(raw_deps) == 17  # the 16 API tables (issue history included) and the write-back links table
     assert hours_dbt_assets.op.pool == DUCKDB_POOL
     checks = list(hours_dbt_assets.check_specs)
     assert any(c.asset_key == AssetKey(["marts", "fct_time_entries"]) for c in checks)
+    # The flow marts (issue 16) sit in the marts group with their checks, on the history's raw assets.
+    for mart in ("hours_per_issue_state", "issue_flow", "cycle_scope", "estimate_accuracy"):
+        assert specs[AssetKey(["marts", mart])].group_name == "marts"
+        assert any(c.asset_key == AssetKey(["marts", mart]) for c in checks), mart
+    assert {AssetKey(["raw", "linear_issue_history"]), AssetKey(["raw", "linear_issue_state_spans"])} <= raw_deps
 
 
 def test_dagster_materializes_dbt_assets(warehouse, tmp_path, dbt_project, hours_dbt_assets):

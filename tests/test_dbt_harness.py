@@ -93,11 +93,24 @@ def sandbox_source_data(seed: int = 7) -> SourceData:
         "linear_workflow_states": copy.deepcopy(ws.linear_workflow_states),
         "linear_issues": copy.deepcopy(ws.linear_issues),
         "linear_customers": copy.deepcopy(ws.linear_customers),
+        **history_tables(ws),
     }
     _add_edge_cases(tables)
     data = SourceData(tables)
     _add_stale_versions(data)
     return data
+
+
+def history_tables(ws) -> dict[str, list[dict]]:
+    """The sandbox's issue history and state spans, as the Linear client stores them."""
+    from sandbox import history
+
+    out: dict[str, list[dict]] = {"linear_issue_history": [], "linear_issue_state_spans": []}
+    for issue in ws.linear_issues:
+        records, spans = history.api_records(ws, issue)
+        out["linear_issue_history"] += records
+        out["linear_issue_state_spans"] += spans
+    return out
 
 
 def _add_edge_cases(t: dict[str, list[dict]]) -> None:
@@ -462,6 +475,7 @@ def workspace_tables(ws) -> dict[str, list[dict]]:
     ]
     tables = {n: copy.deepcopy(getattr(ws, n)) for n in names}
     tables["clockify_tasks"] = [copy.deepcopy(t) for ts in ws.clockify_tasks.values() for t in ts]
+    tables.update(history_tables(ws))
     return tables
 
 

@@ -133,6 +133,10 @@ def test_audit_catches_a_nested_connection(schema):
 # Queries of single objects (no connection, so nothing to page): named here, so a list query cannot
 # drop its connection's paging unnoticed.
 SINGLE_OBJECT_DOCUMENTS = {"ORGANIZATION_QUERY"}
+# Issue history has no root query (api-notes.md): it hangs off each issue, so this one document nests the
+# issue's two history connections under an issues page, each with its own variable `first` (the client sizes
+# the page from them; see test_history_points_match_the_sandbox_estimator). Every other document stays flat.
+NESTED_BY_DESIGN = {"ISSUE_HISTORY_QUERY": {"history": "historyFirst", "stateHistory": "spansFirst"}}
 
 
 @pytest.mark.parametrize("name", sorted(DOCUMENTS))
@@ -141,6 +145,16 @@ def test_document_pages_exactly_one_connection_and_nests_none(schema, name):
     if name in SINGLE_OBJECT_DOCUMENTS:
         assert connections == [], f"{name} selects connections; page them in a query of their own"
         return
+    nested = NESTED_BY_DESIGN.get(name, {})
+    for inner in [c for c in connections if c["name"] in nested]:
+        assert inner["depth"] == 1, f"{name}: {inner['name']} must hang directly off the issues page"
+        first = inner["arguments"].get("first")
+        assert getattr(first, "kind", None) == "variable" and first.name.value == nested[inner["name"]]
+        assert {"hasNextPage", "endCursor"} <= inner["page_info"], f"{name}.{inner['name']}: select pageInfo"
+        if "includeArchived" in inner["allowed"]:
+            assert getattr(inner["arguments"].get("includeArchived"), "value", None) is True
+    assert len([c for c in connections if c["name"] in nested]) == len(nested), f"{name}: {sorted(nested)}"
+    connections = [c for c in connections if c["name"] not in nested]
     assert len(connections) == 1, f"{name} selects {len(connections)} connections; keep queries flat"
     (connection,) = connections
     assert connection["depth"] == 0, f"{name} nests connection {connection['name']}"
@@ -156,3 +170,34 @@ def test_document_pages_exactly_one_connection_and_nests_none(schema, name):
 
 def test_default_page_size_is_linear_maximum():
     assert LinearClient(api_key="x").page_size == MAX_PAGE_SIZE == 250
+
+
+@pytest.mark.parametrize(
+    ("issues", "history_first", "spans_first"), [(1, 8, 6), (40, 8, 6), (100, 5, 5), (250, 1, 1), (10, 25, 25)]
+)
+def test_history_points_match_the_sandbox_estimator(issues, history_first, spans_first):
+    # The client prices a history batch before sending it (to keep it under 10,000 points and inside the hour's
+    # budget); its arithmetic must agree with Linear's published rule, which the sandbox implements.
+    from sandbox.linear import estimate_complexity
+
+    variables = {"first": issues, "historyFirst": history_first, "spansFirst": spans_first, "filter": None}
+    expected = estimate_complexity(linear_queries.ISSUE_HISTORY_QUERY, variables)
+    assert linear_queries.history_batch_points(issues, history_first, spans_first) == pytest.approx(expected)
+    for document, spans in (
+        (linear_queries.ISSUE_HISTORY_PAGE_QUERY, False),
+        (linear_queries.ISSUE_STATE_SPANS_PAGE_QUERY, True),
+    ):
+        expected = estimate_complexity(document, {"id": "x", "first": history_first})
+        assert linear_queries.history_page_points(history_first, spans=spans) == pytest.approx(expected)
+
+
+def test_history_batch_stays_under_linear_query_cap():
+    from orchestration.clients.linear.client import HISTORY_BATCH_POINTS, history_batch_size
+
+    for history_first, spans_first in ((8, 6), (25, 25), (1, 1), (50, 50)):
+        size = history_batch_size(history_first, spans_first)
+        assert linear_queries.history_batch_points(size, history_first, spans_first) <= HISTORY_BATCH_POINTS < 10_000
+        assert (
+            size == 250
+            or linear_queries.history_batch_points(size + 1, history_first, spans_first) > HISTORY_BATCH_POINTS
+        )

@@ -583,3 +583,345 @@ def test_staging_keeps_latest_versions(direct_warehouse):
         "(select count(*) from staging.stg_linear__issues) as issues"
     )[0]
     assert counts == {"entries": len(warehouse.data.tables["clockify_time_entries"]), "issues": len(ref.issues)}
+
+
+# ------------------------------------------------------------------------------------------ flow (issue 16)
+FINISHED = ("completed", "canceled", "duplicate")
+DAY_SECONDS = 86400.0
+
+
+class FlowReference:
+    """The flow marts' contract (README "Flow: where the hours went inside an issue's life"), from the raw
+    history records and state spans, in plain Python."""
+
+    def __init__(self, ref: Reference, tables: dict[str, list[dict]]):
+        self.ref = ref
+        self.spans: dict[str, list[dict]] = defaultdict(list)
+        for s in tables.get("linear_issue_state_spans", []):
+            self.spans[s["issue"]["id"]].append(
+                dict(id=s["id"], state_id=s["stateId"], start=_dt(s["startedAt"]), end=_dt(s["endedAt"]), loaded=True)
+            )
+        for issue_id, issue in ref.issues.items():
+            if issue_id not in self.spans:  # history not loaded: the current state since creation
+                self.spans[issue_id] = [
+                    dict(id=None, state_id=issue["state"]["id"], start=_dt(issue["createdAt"]), end=None, loaded=False)
+                ]
+        for spans in self.spans.values():
+            spans.sort(key=lambda s: (s["start"], s["id"] or ""))
+            for s in spans:
+                s["type"] = ref.states[s["state_id"]]["type"] if s["state_id"] in ref.states else None
+        self.history: dict[str, list[dict]] = defaultdict(list)
+        for r in tables.get("linear_issue_history", []):
+            self.history[r["issue"]["id"]].append(r)
+        for recs in self.history.values():
+            recs.sort(key=lambda r: (_dt(r["createdAt"]), r["id"]))
+        self.entries = [e for e in ref.entries if not (e.end < e.start)]
+        starts = [e.start for e in ref.entries]
+        self.range_start = dt.datetime.combine(min(starts).date(), dt.time())
+        self.as_of = dt.datetime.combine(max(starts).date(), dt.time()) + dt.timedelta(days=1)
+
+    def _timeline(self, issue_id: str, old: str, new: str, current, created) -> list[tuple]:
+        """(value, valid_from, valid_to) from the changes of one field (from/to keys), as the intermediates."""
+        changes = [r for r in self.history.get(issue_id, []) if r.get(old) != r.get(new)]
+        if not changes:
+            return [(current, created, None)]
+        out = [(changes[0].get(old), created, _dt(changes[0]["createdAt"]))]
+        for n, r in enumerate(changes):
+            nxt = _dt(changes[n + 1]["createdAt"]) if n + 1 < len(changes) else None
+            out.append((r.get(new), _dt(r["createdAt"]), nxt))
+        return out
+
+    def estimates(self, issue_id: str) -> list[tuple]:
+        i = self.ref.issues[issue_id]
+        return self._timeline(issue_id, "fromEstimate", "toEstimate", i.get("estimate"), _dt(i["createdAt"]))
+
+    def estimate_at(self, issue_id: str, t: dt.datetime, closing: bool = False):
+        """The estimate in effect from t on (closing: up to t)."""
+        hits = [
+            (v, f)
+            for v, f, to in self.estimates(issue_id)
+            if ((f < t and (to is None or t <= to)) if closing else (f <= t and (to is None or t < to)))
+        ]
+        return max(hits, key=lambda h: h[1])[0] if hits else None
+
+    def stays(self, issue_id: str) -> list[tuple]:
+        """(cycle_id, joined, left, left_to_cycle_id) as int_linear__issue_cycle_memberships."""
+        i = self.ref.issues[issue_id]
+        created = _dt(i["createdAt"])
+        changes = [r for r in self.history.get(issue_id, []) if r.get("fromCycleId") != r.get("toCycleId")]
+        if not changes:
+            return [((i.get("cycle") or {}).get("id"), created, None, None)] if i.get("cycle") else []
+        out = []
+        if changes[0].get("fromCycleId"):
+            out.append((changes[0]["fromCycleId"], created, _dt(changes[0]["createdAt"]), changes[0].get("toCycleId")))
+        for n, r in enumerate(changes):
+            nxt = changes[n + 1] if n + 1 < len(changes) else None
+            if r.get("toCycleId"):
+                left = _dt(nxt["createdAt"]) if nxt else None
+                out.append((r["toCycleId"], _dt(r["createdAt"]), left, nxt.get("toCycleId") if nxt else None))
+        return out
+
+    def state_of(self, e: Entry) -> tuple:
+        spans = self.spans[e.issue_id]
+        holding = [s for s in spans if s["start"] <= e.start and (s["end"] is None or e.start < s["end"])]
+        if holding:
+            s = max(sorted(holding, key=lambda s: s["id"] or ""), key=lambda s: s["start"])
+            return s["state_id"], s["type"]
+        return None, "before_created" if e.start < spans[0]["start"] else "unknown"
+
+    # ---- marts
+    def hours_per_issue_state(self) -> dict:
+        out: dict = {}
+        for e in self.ref.matched:
+            state_id, state_type = self.state_of(e)
+            row = out.setdefault((e.issue_id, state_id, state_type), dict(hours=0.0, time_entry_count=0))
+            row["hours"] += e.hours
+            row["time_entry_count"] += 1
+            row["history_loaded"] = self.spans[e.issue_id][0]["loaded"]
+        return out
+
+    def _finished(self, issue: dict) -> tuple:
+        stype = self.ref.states[issue["state"]["id"]]["type"]
+        completed = _dt(issue.get("completedAt")) if stype == "completed" else None
+        canceled = _dt(issue.get("canceledAt")) if stype in ("canceled", "duplicate") else None
+        return stype, completed, canceled
+
+    def issue_flow(self) -> dict:
+        with_time = {e.issue_id for e in self.ref.matched}
+        out = {}
+        for issue_id, issue in self.ref.issues.items():
+            stype, completed, canceled = self._finished(issue)
+            in_range = completed is not None and self.range_start <= completed < self.as_of
+            if issue_id not in with_time and not in_range:
+                continue
+            spans = self.spans[issue_id]
+            loaded = spans[0]["loaded"]
+            created = _dt(issue["createdAt"])
+            end = completed or canceled or self.as_of
+            started = [s["start"] for s in spans if s["type"] == "started"]
+            first_started = min(started) if started and loaded else None
+            types = [s["type"] for s in spans]
+            reopened = sum(1 for a, b in zip(types, types[1:]) if a in FINISHED and b not in FINISHED)
+            days = defaultdict(float)
+            for s in spans:
+                lo, hi = max(s["start"], created), min(s["end"] or end, end)
+                key = "canceled" if s["type"] in ("canceled", "duplicate") else s["type"]
+                days[key] += max(0.0, (hi - lo).total_seconds()) / DAY_SECONDS
+            closed = completed or canceled
+            mine = [e for e in self.ref.matched if e.issue_id == issue_id]
+            after = [e for e in mine if closed is not None and e.start >= closed]
+            rest = [e for e in mine if not (closed is not None and e.start >= closed)]
+            row = dict(
+                history_loaded=loaded,
+                first_started_at=first_started,
+                completed_at=completed,
+                canceled_at=canceled,
+                lead_time_days=(completed - created).total_seconds() / DAY_SECONDS if completed else None,
+                cycle_time_days=(completed - first_started).total_seconds() / DAY_SECONDS
+                if completed and first_started
+                else None,
+                times_reopened=reopened if loaded else None,
+                hours=sum(e.hours for e in mine),
+            )
+            for k in ("triage", "backlog", "unstarted", "started", "completed", "canceled"):
+                row[f"days_{k}"] = days[k] if loaded else None
+            if loaded:
+                row["hours_before_start"] = sum(
+                    e.hours for e in rest if first_started is None or e.start < first_started
+                )
+                row["hours_during"] = sum(
+                    e.hours for e in rest if first_started is not None and e.start >= first_started
+                )
+                row["hours_after_completion"] = sum(e.hours for e in after)
+            else:
+                row["hours_before_start"] = row["hours_during"] = row["hours_after_completion"] = None
+            row["estimate_at_start"] = self.estimate_at(issue_id, first_started) if loaded and first_started else None
+            row["estimate_at_completion"] = (
+                self.estimate_at(issue_id, completed, closing=True) if loaded and completed else None
+            )
+            out[issue_id] = row
+        return out
+
+    def cycle_scope(self) -> dict:
+        by_team: dict[str, list[dict]] = defaultdict(list)
+        for c in self.ref.cycles.values():
+            by_team[c["team"]["id"]].append(c)
+        next_of = {}
+        for cs in by_team.values():
+            cs.sort(key=lambda c: (_dt(c["startsAt"]), c["id"]))
+            for a, b in zip(cs, cs[1:]):
+                next_of[a["id"]] = b["id"]
+        groups = ("planned", "added", "removed", "completed", "carried_over")
+        out = {
+            c: {f"{g}_{k}": 0 for g in groups for k in ("issues", "points")}
+            | {f"{g}_hours": 0.0 for g in (*groups, "outside")}
+            | {"hours": 0.0}
+            for c in self.ref.cycles
+        }
+        place: dict[tuple, set] = {}
+        for issue_id, issue in self.ref.issues.items():
+            stype, completed, _ = self._finished(issue)
+            per_cycle: dict[str, list] = defaultdict(list)
+            for cycle_id, joined, left, left_to in self.stays(issue_id):
+                c = self.ref.cycles.get(cycle_id)
+                if c is None:
+                    continue
+                s, e = _dt(c["startsAt"]), _dt(c["endsAt"])
+                if joined < e and (left is None or left > s):
+                    per_cycle[cycle_id].append((joined, left, left_to, s, e))
+            for cycle_id, stays in per_cycle.items():
+                s, e = stays[0][3], stays[0][4]
+                planned = any(j <= s for j, *_ in stays)
+                added_at = min((j for j, *_ in stays if j > s), default=None)
+                last = max(stays, key=lambda x: x[0])
+                left, left_to = last[1], last[2]
+                done = completed is not None and any(
+                    completed >= max(j, s) and completed < e and (l is None or completed < l) for j, l, *_ in stays
+                )
+                moments = {}
+                if planned:
+                    moments["planned"] = s
+                else:
+                    moments["added"] = added_at
+                if not done and left is not None and left < e:
+                    moments["removed"] = left
+                if done:
+                    moments["completed"] = completed
+                if not done and left is not None and left >= e and left_to and left_to == next_of.get(cycle_id):
+                    moments["carried_over"] = e
+                row = out[cycle_id]
+                for g, t in moments.items():
+                    row[f"{g}_issues"] += 1
+                    row[f"{g}_points"] += self.estimate_at(issue_id, t) or 0
+                place[(cycle_id, issue_id)] = set(moments)
+        for en in self.ref.matched:
+            if en.cycle_id is None:
+                continue
+            row = out[en.cycle_id]
+            row["hours"] += en.hours
+            for g in place.get((en.cycle_id, en.issue_id), {"outside"}):
+                row[f"{g}_hours"] += en.hours
+        return out
+
+    def estimate_accuracy(self) -> dict:
+        groups: dict[tuple, list[tuple]] = defaultdict(list)
+        for issue_id, row in self.issue_flow().items():
+            issue = self.ref.issues[issue_id]
+            if self._finished(issue)[0] != "completed" or not row["hours"] > 0:
+                continue
+            est = row["estimate_at_completion"] if row["history_loaded"] else issue.get("estimate")
+            groups[(issue["team"]["id"], est)].append((row["hours"], est))
+        out = {}
+        for key, rows in groups.items():
+            hours = sorted(h for h, _ in rows)
+            median = _quantile(hours, 0.5)
+            points = sum(e for _, e in rows if e is not None) if key[1] is not None else 0
+            out[key] = dict(
+                issues=len(rows),
+                hours=sum(hours),
+                median_hours=median,
+                p25_hours=_quantile(hours, 0.25),
+                p75_hours=_quantile(hours, 0.75),
+                min_hours=hours[0],
+                max_hours=hours[-1],
+                hours_per_point=sum(hours) / points if points > 0 else None,
+                share_over_twice_median=sum(1 for h in hours if h > 2 * median) / len(hours),
+            )
+        return out
+
+
+def _quantile(values: list[float], q: float) -> float:
+    """Linear interpolation between the closest ranks (DuckDB's quantile_cont)."""
+    pos = (len(values) - 1) * q
+    lo = int(pos)
+    hi = min(lo + 1, len(values) - 1)
+    return values[lo] + (values[hi] - values[lo]) * (pos - lo)
+
+
+@pytest.fixture(scope="module")
+def flow_ref(warehouse, ref) -> FlowReference:
+    return FlowReference(ref, warehouse.data.tables)
+
+
+def check_hours_per_issue_state(query: Query, flow: FlowReference) -> None:
+    rows = {
+        (r["issue_id"], r["state_id"], r["state_type"]): r for r in query("select * from marts.hours_per_issue_state")
+    }
+    _compare(rows, flow.hours_per_issue_state(), ["hours", "time_entry_count", "history_loaded"])
+    # per issue, the states' hours sum to hours_per_issue
+    per_issue = defaultdict(float)
+    for (issue_id, *_), r in rows.items():
+        per_issue[issue_id] += r["hours"]
+    totals = {r["issue_id"]: r["hours"] for r in query("select issue_id, hours from marts.hours_per_issue")}
+    assert set(per_issue) == set(totals)
+    assert all(abs(per_issue[i] - totals[i]) <= TOL for i in totals)
+
+
+FLOW_FIELDS = [
+    "history_loaded",
+    "first_started_at",
+    "completed_at",
+    "canceled_at",
+    "lead_time_days",
+    "cycle_time_days",
+    "times_reopened",
+    "hours",
+    "days_triage",
+    "days_backlog",
+    "days_unstarted",
+    "days_started",
+    "days_completed",
+    "days_canceled",
+    "hours_before_start",
+    "hours_during",
+    "hours_after_completion",
+    "estimate_at_start",
+    "estimate_at_completion",
+]
+DAYS_TOL = 1e-6  # days, from microsecond timestamps
+
+
+def check_issue_flow(query: Query, flow: FlowReference) -> None:
+    rows = {r["issue_id"]: r for r in query("select * from marts.issue_flow")}
+    _compare(rows, flow.issue_flow(), FLOW_FIELDS, tolerance={f: DAYS_TOL for f in FLOW_FIELDS if "days" in f})
+
+
+def check_cycle_scope(query: Query, flow: FlowReference) -> None:
+    rows = {r["cycle_id"]: r for r in query("select * from marts.cycle_scope")}
+    expected = flow.cycle_scope()
+    _compare(rows, expected, list(next(iter(expected.values()))))
+    per_cycle = {r["cycle_id"]: r["hours"] for r in query("select cycle_id, hours from marts.hours_per_cycle")}
+    for cycle_id, r in rows.items():  # the scope's hours partition hours_per_cycle's
+        assert abs(r["planned_hours"] + r["added_hours"] + r["outside_hours"] - per_cycle[cycle_id]) <= TOL
+
+
+def check_estimate_accuracy(query: Query, flow: FlowReference) -> None:
+    rows = {(r["team_id"], r["estimate"]): r for r in query("select * from marts.estimate_accuracy")}
+    expected = flow.estimate_accuracy()
+    _compare(rows, expected, list(next(iter(expected.values()))))
+
+
+FLOW_CHECKS = [check_hours_per_issue_state, check_issue_flow, check_cycle_scope, check_estimate_accuracy]
+
+
+def test_flow_reference_sees_the_tricky_cases(direct_warehouse):
+    """Guard against a vacuous comparison: reopened issues, cycle moves, mid-cycle estimate changes, issues
+    without loaded history, and entries in more than one state of an issue are all in the data."""
+    ref = Reference(direct_warehouse.data.tables)
+    flow = FlowReference(ref, direct_warehouse.data.tables)
+    rows = flow.issue_flow()
+    assert any(r["times_reopened"] for r in rows.values())
+    assert any(not r["history_loaded"] for r in rows.values())
+    assert any(r["estimate_at_start"] != r["estimate_at_completion"] for r in rows.values() if r["completed_at"])
+    scope = flow.cycle_scope()
+    assert sum(r["carried_over_issues"] for r in scope.values()) > 0
+    assert sum(r["added_issues"] for r in scope.values()) > 0 and sum(r["removed_issues"] for r in scope.values()) > 0
+    states = defaultdict(set)
+    for issue_id, _state, state_type in flow.hours_per_issue_state():
+        states[issue_id].add(state_type)
+    assert any(len(s) > 1 for s in states.values())
+
+
+@pytest.mark.parametrize("check", FLOW_CHECKS, ids=lambda c: c.__name__.removeprefix("check_"))
+def test_flow_mart_equals_the_reference(warehouse, flow_ref, check):
+    check(warehouse.query, flow_ref)

@@ -704,3 +704,75 @@ def test_report_of_a_real_build_equals_the_oracle(built_report):
         for user, v in ref.unmatched_by(lambda e: e.user_id).items()
     }
     assert {r[0]: (r[1], r[2], r[3]) for r in t["table-unmatched-person"]} == expected_people
+
+
+def test_report_flow_section_of_a_real_build_equals_the_oracle(built_report):
+    """The flow section (issue 16): hours by state per team, cycle time against hours, and each cycle's
+    planned / added / outside / carried-over hours, from `dbt build`'s marts, against the Python oracle."""
+    from tests.test_marts_vs_python import FlowReference
+
+    page, ref, tables = built_report
+    flow = FlowReference(ref, tables)
+    t = parse_tables(page).tables
+    by_state = defaultdict(float)
+    for (issue_id, _state, state_type), row in flow.hours_per_issue_state().items():
+        by_state[(ref.teams[ref.issues[issue_id]["team"]["id"]]["key"], state_type)] += row["hours"]
+    assert {(r[0], r[1]): r[2] for r in t["table-flow-state"]} == {k: h(v) for k, v in by_state.items()}
+    assert len({r[1] for r in t["table-flow-state"]}) >= 4  # several states, not one bucket
+
+    issue_rows = {ref.issues[i]["identifier"]: r for i, r in flow.issue_flow().items()}
+    assert t["table-flow-cycle-time"]
+    for r in t["table-flow-cycle-time"]:
+        exp = issue_rows[r[0]]
+        assert [r[2], r[4]] == [f"{exp['cycle_time_days']:,.1f}", h(exp["hours"])], r
+
+    scope = flow.cycle_scope()
+    by_label = defaultdict(list)
+    for c, v in scope.items():
+        by_label[ref.teams[ref.cycles[c]["team"]["id"]]["key"] + f" C{int(ref.cycles[c]['number'])}"].append(v)
+    by_label = {k: v[0] for k, v in by_label.items() if len(v) == 1}  # the bad-data overlapping cycle shares one
+    assert len(t["table-flow-scope"]) > 5
+    for r in [r for r in t["table-flow-scope"] if r[0] in by_label]:
+        exp = by_label[r[0]]
+        assert r[1:] == [
+            h(exp[k]) for k in ("planned_hours", "added_hours", "outside_hours", "carried_over_hours", "hours")
+        ]
+    assert "chart-flow-state" in page and "chart-flow-cycle-time" in page and "chart-flow-scope" in page
+
+
+def test_flow_charts_render_in_chromium(built_report, tmp_path):
+    """The flow section's charts (from a real build) are laid out and drawn beside their tables: one bar per
+    table row, visible, with their labels and values."""
+    page, _ref, _tables = built_report
+    path = tmp_path / "report.html"
+    path.write_text(page, encoding="utf-8")
+    browser = Chromium(tmp_path / "profile")
+    try:
+        target = browser.send("Target.createTarget", {"url": "about:blank"})["targetId"]
+        session = browser.send("Target.attachToTarget", {"targetId": target, "flatten": True})["sessionId"]
+        browser.send(
+            "Emulation.setDeviceMetricsOverride",
+            {"width": 1280, "height": 900, "deviceScaleFactor": 1, "mobile": False},
+            session,
+        )
+        browser.send("Page.enable", {}, session)
+        browser.send("Page.navigate", {"url": path.as_uri()}, session)
+        deadline = time.monotonic() + 20
+        while browser.evaluate(session, "document.readyState") != "complete":
+            assert time.monotonic() < deadline, "the report did not finish loading"
+            time.sleep(0.05)
+        scan = browser.evaluate(session, CHART_SCAN)
+    finally:
+        browser.close()
+    charts = {c["id"]: c for c in scan["charts"]}
+    t = parse_tables(page).tables
+    rows = {"chart-flow-state": "table-flow-state", "chart-flow-cycle-time": "table-flow-cycle-time"}
+    rows["chart-flow-scope"] = "table-flow-scope"
+    for chart_id, table_id in rows.items():
+        chart = charts[chart_id]
+        assert len(chart["bars"]) == chart["declared"] == len(t[table_id]) > 0, chart_id
+        assert chart["w"] > 300 and chart["h"] > 60, chart_id
+        assert all(b["visible"] for b in chart["bars"]), chart_id
+        assert chart["texts"] >= len(chart["bars"]), chart_id
+        assert sum(1 for b in chart["bars"] if b["w"] >= 2) >= len(chart["bars"]) // 2, chart_id
+    assert scan["width"] <= 1280

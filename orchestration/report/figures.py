@@ -13,11 +13,28 @@ here they are only selected, filtered and ordered:
 (d) Top issues by hours: the `TOP_ISSUES` issues of `hours_per_issue` with the most hours.
 (e) Unmatched share: `unmatched_hours_by_project` (null project_id = no project) and
     `unmatched_hours_by_person`, largest unmatched hours first.
+(f) Flow (when the flow marts are published): hours by state type per team, the sum of
+    `hours_per_issue_state` per team and state type; the `TOP_FLOW_ISSUES` completed issues of `issue_flow`
+    with the most hours, with their cycle time; each cycle's planned / added / outside / carried-over hours
+    from `cycle_scope` (the cycles shown in (b)).
 """
 
 from __future__ import annotations
 
 TOP_ISSUES = 15
+TOP_FLOW_ISSUES = 15
+FLOW_MARTS = ("hours_per_issue_state", "issue_flow", "cycle_scope")
+STATE_ORDER = [
+    "triage",
+    "backlog",
+    "unstarted",
+    "started",
+    "completed",
+    "canceled",
+    "duplicate",
+    "before_created",
+    "unknown",
+]
 
 # hours_summary when it has no row (never from dbt: an empty fct_time_entries still gives one row).
 EMPTY_SUMMARY = dict(
@@ -138,7 +155,10 @@ def query_figures(con) -> dict:
     """,
     )
 
+    flow = _flow_figures(con, m, summary) if _has_tables(con, FLOW_MARTS) else None
+
     return dict(
+        flow=flow,
         summary=summary,
         published_at=published,
         cycles=cycles,
@@ -149,3 +169,48 @@ def query_figures(con) -> dict:
         unmatched_by_project=unmatched_by_project,
         unmatched_by_person=unmatched_by_person,
     )
+
+
+def _has_tables(con, names: tuple[str, ...]) -> bool:
+    (found,) = con.execute(
+        "select count(*) from information_schema.tables where table_catalog = current_database() "
+        "and table_schema = 'main' and table_name in (select unnest($names))",
+        {"names": list(names)},
+    ).fetchone()
+    return found == len(names)
+
+
+def _flow_figures(con, m: str, summary: dict) -> dict:
+    order = ", ".join(f"'{t}'" for t in STATE_ORDER)
+    by_state = _rows(
+        con,
+        f"""
+        select team_key, state_type, sum("hours") as "hours", bool_and(history_loaded) as history_loaded
+        from {m}.hours_per_issue_state
+        group by team_key, state_type
+        order by team_key nulls last, list_position([{order}], state_type), state_type
+    """,
+    )
+    cycle_time = _rows(
+        con,
+        f"""
+        select issue_identifier, team_key, cycle_time_days, lead_time_days, "hours", hours_during,
+               hours_after_completion, times_reopened
+        from {m}.issue_flow
+        where completed_at is not null and cycle_time_days is not null and "hours" > 0
+        order by "hours" desc, issue_identifier
+        limit {TOP_FLOW_ISSUES}
+    """,
+    )
+    scope = _rows(
+        con,
+        f"""
+        select team_key, cycle_number, cycle_starts_at, "hours", planned_hours, added_hours, outside_hours,
+               carried_over_hours, planned_issues, added_issues, carried_over_issues
+        from {m}.cycle_scope
+        where "hours" > 0 or (cycle_starts_at <= $last_start and cycle_ends_at > $first_start)
+        order by team_key nulls last, cycle_starts_at, cycle_number
+    """,
+        {"first_start": summary["first_start"], "last_start": summary["last_start"]},
+    )
+    return dict(by_state=by_state, cycle_time=cycle_time, scope=scope)

@@ -98,7 +98,62 @@ def build_context(figures: dict, marts_path: Path, generated_at: dt.datetime) ->
             for r in rows[:MAX_ROWS]
         ]
 
+    flow = figures.get("flow")
+    flow_charts = {}
+    if flow:
+        flow_charts = dict(
+            flow_state=hbar_chart(
+                "chart-flow-state",
+                "Hours by workflow state, per team",
+                "Bar chart: hours logged while the issues were in each state type (the state at each "
+                "entry's start), grouped by team.",
+                [
+                    BarRow(
+                        r["state_type"],
+                        r["hours"],
+                        fmt_hours(r["hours"]) + " h",
+                        f"{_team_label(r['team_key'])}, {r['state_type']}: {fmt_hours(r['hours'])} h",
+                        group=_team_label(r["team_key"]),
+                    )
+                    for r in flow["by_state"]
+                ],
+            ),
+            flow_cycle_time=hbar_chart(
+                "chart-flow-cycle-time",
+                "Cycle time of the completed issues with the most hours",
+                "Bar chart: days from first start to completion of each issue; its hours are in the table.",
+                [
+                    BarRow(
+                        r["issue_identifier"] or "?",
+                        r["cycle_time_days"],
+                        fmt_ratio(r["cycle_time_days"]) + " d",
+                        f"{r['issue_identifier']}: {fmt_ratio(r['cycle_time_days'])} days, {fmt_hours(r['hours'])} h",
+                    )
+                    for r in flow["cycle_time"]
+                ],
+                bar_class="series-b",
+            ),
+            flow_scope=hbar_chart(
+                "chart-flow-scope",
+                "Hours on planned issues, per cycle",
+                "Bar chart: hours logged during each cycle on the issues planned into it at its start; "
+                "the table adds the hours on issues added later and on issues outside the cycle.",
+                [
+                    BarRow(
+                        f"C{r['cycle_number']} · {fmt_date(r['cycle_starts_at'])}",
+                        r["planned_hours"],
+                        fmt_hours(r["planned_hours"]) + " h",
+                        f"{r['team_key']} cycle {r['cycle_number']}: {fmt_hours(r['planned_hours'])} h planned, "
+                        f"{fmt_hours(r['added_hours'])} h added, {fmt_hours(r['carried_over_hours'])} h carried over",
+                        group=_team_label(r["team_key"]),
+                    )
+                    for r in flow["scope"]
+                ],
+            ),
+        )
+
     charts = dict(
+        **flow_charts,
         cycles=cycle_charts(figures["cycles"]),
         est_team=hbar_chart(
             "chart-estimate-team",

@@ -1,10 +1,12 @@
-"""The DuckDB warehouse: connections that wait for the single-writer lock, and the three ways raw data lands.
+"""The DuckDB warehouse: connections that wait for the single-writer lock, and the four ways raw data lands.
 
 - `replace_snapshot`: a dimension (users, projects, teams, ...) is replaced whole.
 - `replace_partitions`: time entries of a date range are replaced exactly, so re-loading a day is idempotent
   and entries edited or deleted in Clockify are corrected when their day is loaded again.
 - `upsert_by_id`: Linear issues are never deleted upstream (archived/trashed are flags), so each fetched
   issue replaces its previous version, wherever that version's partition was.
+- `replace_for_keys`: the rows of some keys are replaced whole (an issue's history records and state spans,
+  whatever their number was before).
 
 Each write is one transaction: a failed load leaves the warehouse as it was. A load first checks, in that
 transaction, that the warehouse holds no other source's data and records its source the first time
@@ -278,6 +280,59 @@ class Warehouse(ConfigurableResource):
             con.execute(f"INSERT INTO {table.qualified_name} SELECT * FROM incoming {placeable}")
             (rows,) = con.execute(f"SELECT count(*) FROM incoming {placeable}").fetchone()
         return load.result(rows)
+
+    def replace_for_keys(
+        self, table: RawTable, records: Iterable[dict], key_column: str, keys: Iterable[str]
+    ) -> LoadResult:
+        """Replace every row whose `key_column` is one of `keys` with `records` (e.g. one issue's whole
+        history: an issue whose new history is empty loses its old rows too)."""
+        import pandas as pd  # noqa: PLC0415 - as staging does
+
+        if key_column not in {c.name for c in table.columns}:
+            raise ValueError(f"{table.qualified_name} has no column {key_column}")
+        frame = pd.DataFrame({"key": pd.Series(sorted(set(keys)), dtype="object")})
+        with self._load(table, records) as load:
+            con = load.con
+            con.register("replaced_keys", frame)
+            try:
+                con.execute(f"DELETE FROM {table.qualified_name} WHERE {key_column} IN (SELECT key FROM replaced_keys)")
+                con.execute(f"INSERT INTO {table.qualified_name} SELECT * FROM incoming")
+            finally:
+                con.unregister("replaced_keys")
+            (rows,) = con.execute("SELECT count(*) FROM incoming").fetchone()
+        return load.result(rows)
+
+    def issues_without_current_history(self, issues: RawTable, history: RawTable, spans: RawTable) -> list[str]:
+        """Ids of the issues in raw `issues` whose history was never read, or read before the issue's latest
+        updatedAt: the most recently updated first (the ones time entries most likely name)."""
+        with self.connect() as con:
+            present = {
+                row[0]
+                for row in con.execute(
+                    "SELECT table_name FROM information_schema.tables WHERE table_schema = 'raw'"
+                ).fetchall()
+            }
+            if issues.name not in present:
+                return []
+            synced = [
+                f"SELECT issue_id, max(issue_updated_at) AS synced FROM {t.qualified_name} GROUP BY issue_id"
+                for t in (history, spans)
+                if t.name in present
+            ]
+            read = " UNION ALL ".join(synced) or "SELECT NULL::VARCHAR AS issue_id, NULL::TIMESTAMP AS synced"
+            rows = con.execute(
+                f"""
+                WITH latest AS (
+                    SELECT id, max(updated_at) AS updated_at FROM {issues.qualified_name}
+                    WHERE id IS NOT NULL GROUP BY id
+                ),
+                read AS (SELECT issue_id, max(synced) AS synced FROM ({read}) GROUP BY issue_id)
+                SELECT latest.id FROM latest LEFT JOIN read ON read.issue_id = latest.id
+                WHERE read.synced IS NULL OR latest.updated_at > read.synced
+                ORDER BY latest.updated_at DESC NULLS LAST, latest.id
+                """
+            ).fetchall()
+        return [row[0] for row in rows]
 
     def row_count(self, table: RawTable) -> int:
         """Rows in a raw table, 0 when it does not exist yet."""

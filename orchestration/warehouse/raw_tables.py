@@ -271,6 +271,51 @@ LINEAR_CUSTOMERS = RawTable(
     ),
 )
 
+# Issue history (assets/linear.py, `Issue.history` and `Issue.stateHistory`): one row per IssueHistory record
+# and per IssueStateSpan. Each issue's rows are replaced together when its history is read again (after its
+# updatedAt moved); `issue_updated_at` is the issue's updatedAt at that read, which tells the next run
+# whether the history is still current. The client adds `issue {id updatedAt}` to every record.
+LINEAR_ISSUE_HISTORY = RawTable(
+    "linear_issue_history",
+    _cols(
+        ("id", "VARCHAR", "$.id"),
+        ("issue_id", "VARCHAR", "$.issue.id"),
+        ("issue_updated_at", "TIMESTAMP", "$.issue.updatedAt"),
+        ("created_at", "TIMESTAMP", "$.createdAt"),
+        ("from_state_id", "VARCHAR", "$.fromStateId"),
+        ("to_state_id", "VARCHAR", "$.toStateId"),
+        ("from_cycle_id", "VARCHAR", "$.fromCycleId"),
+        ("to_cycle_id", "VARCHAR", "$.toCycleId"),
+        ("from_team_id", "VARCHAR", "$.fromTeamId"),
+        ("to_team_id", "VARCHAR", "$.toTeamId"),
+        ("from_estimate", "DOUBLE", "$.fromEstimate"),
+        ("to_estimate", "DOUBLE", "$.toEstimate"),
+        ("from_assignee_id", "VARCHAR", "$.fromAssigneeId"),
+        ("to_assignee_id", "VARCHAR", "$.toAssigneeId"),
+        ("from_project_id", "VARCHAR", "$.fromProjectId"),
+        ("to_project_id", "VARCHAR", "$.toProjectId"),
+        ("from_priority", "DOUBLE", "$.fromPriority"),
+        ("to_priority", "DOUBLE", "$.toPriority"),
+        ("added_label_ids", "VARCHAR[]", "$.addedLabelIds"),
+        ("removed_label_ids", "VARCHAR[]", "$.removedLabelIds"),
+        ("archived", "BOOLEAN", "$.archived"),  # archived (true) or unarchived (false) here; null: unchanged
+        ("trashed", "BOOLEAN", "$.trashed"),
+        ("actor_id", "VARCHAR", "$.actorId"),
+    ),
+)
+
+LINEAR_ISSUE_STATE_SPANS = RawTable(
+    "linear_issue_state_spans",
+    _cols(
+        ("id", "VARCHAR", "$.id"),
+        ("issue_id", "VARCHAR", "$.issue.id"),
+        ("issue_updated_at", "TIMESTAMP", "$.issue.updatedAt"),
+        ("state_id", "VARCHAR", "$.stateId"),
+        ("started_at", "TIMESTAMP", "$.startedAt"),
+        ("ended_at", "TIMESTAMP", "$.endedAt"),  # NULL: the issue is still in this state
+    ),
+)
+
 # Every table an API asset loads (the raw assets, the CLI's row counts, the dbt test harness).
 ALL_TABLES: tuple[RawTable, ...] = (
     CLOCKIFY_WORKSPACES,
@@ -287,6 +332,8 @@ ALL_TABLES: tuple[RawTable, ...] = (
     LINEAR_WORKFLOW_STATES,
     LINEAR_ISSUES,
     LINEAR_CUSTOMERS,
+    LINEAR_ISSUE_HISTORY,
+    LINEAR_ISSUE_STATE_SPANS,
 )
 
 

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, cast
 
@@ -13,12 +14,22 @@ from pydantic import Field, PrivateAttr
 
 from orchestration.clients.base import ApiClientResource
 from orchestration.clients.errors import ApiError, AuthenticationError, FeatureNotAccessible, QueryError
-from orchestration.clients.http import Service, Transient, is_transient_status, json_body, parse_retry_after, redact
+from orchestration.clients.http import (
+    RetryingHttp,
+    Service,
+    Transient,
+    is_transient_status,
+    json_body,
+    parse_retry_after,
+    redact,
+)
 from orchestration.clients.linear import queries as q
 from orchestration.clients.linear.records import (
     LinearCustomer,
     LinearCycle,
     LinearIssue,
+    LinearIssueHistory,
+    LinearIssueStateSpan,
     LinearProject,
     LinearTeam,
     LinearUser,
@@ -32,6 +43,19 @@ MAX_PAGE_SIZE = 250
 # Linear's limits are hourly; wait for the announced reset only when it is this close, else back off
 # (the bucket refills gradually, so an early retry often succeeds).
 RATE_LIMIT_RESET_CAP_SECONDS = 60.0
+
+# Issue history (ISSUE_HISTORY_QUERY): records and state spans per issue in a batch, chosen from the measured
+# cost of the team-of-200 workload (benchmarks/history_shapes.py; figures in the README): the fewest
+# first-load points among the shapes that keep the daily run within 40 requests. Smaller nested pages cost
+# fewer points per issue but a follow-up request for every issue with more (8/6 took 81 requests a day).
+HISTORY_FIRST = 10
+SPANS_FIRST = 8
+HISTORY_PAGE_FIRST = 10  # follow-up pages, for the few issues with more
+# Linear refuses a query above 10,000 points; leave room for its count differing a little from the rule.
+HISTORY_BATCH_POINTS = 9_500
+# Keep this much of the announced hourly complexity budget when deciding whether a batch still fits
+# (its follow-up pages, other clients of the same key).
+HISTORY_BUDGET_RESERVE = 2_000
 
 _QUERY_ERROR_CODES = {
     "GRAPHQL_VALIDATION_FAILED",
@@ -52,6 +76,9 @@ class LinearClient(ApiClientResource):
     page_size: int = Field(default=MAX_PAGE_SIZE, ge=1, le=MAX_PAGE_SIZE, description="Nodes per page.")
 
     _organization: dict[str, Any] | None = PrivateAttr(default=None)
+    _budget_watched: bool = PrivateAttr(default=False)
+    _complexity_remaining: float | None = PrivateAttr(default=None)
+    _complexity_reset: float | None = PrivateAttr(default=None)
 
     def _service(self):
         return LINEAR
@@ -108,6 +135,51 @@ class LinearClient(ApiClientResource):
         filters = {"filter": updated_at_filter(updated_from, updated_to)}
         return cast(Iterator[LinearIssue], self._iter_nodes("issues", q.ISSUES_QUERY, filters))
 
+    def issue_history(
+        self,
+        issue_ids: Sequence[str],
+        *,
+        history_first: int = HISTORY_FIRST,
+        spans_first: int = SPANS_FIRST,
+        page_first: int = HISTORY_PAGE_FIRST,
+        budget_reserve: float = HISTORY_BUDGET_RESERVE,
+    ) -> IssueHistoryWalk:
+        """The history records and state spans of `issue_ids`, in batches (iterate the walk). The walk stops
+        early, `paused`, when the complexity budget Linear last announced cannot pay for the next batch:
+        the issues left are in `remaining` for a later run."""
+        return IssueHistoryWalk(self, list(issue_ids), history_first, spans_first, page_first, budget_reserve)
+
+    @property
+    def complexity_budget(self) -> tuple[float | None, float | None]:
+        """(points left, epoch seconds when the bucket is full again) as Linear's last answer announced them
+        (`x-ratelimit-complexity-remaining` / `-reset`); (None, None) before any answer."""
+        self._watch_budget()
+        return self._complexity_remaining, self._complexity_reset
+
+    @property
+    def http(self) -> RetryingHttp:
+        http = super().http
+        if not self._budget_watched:
+            # A response hook on the session: every answer of this client, whatever asked for it, updates the
+            # announced budget (the issues asset's pages run just before the history's in the same run).
+            http.session.hooks.setdefault("response", []).append(self._read_budget)
+            self._budget_watched = True
+        return http
+
+    def _watch_budget(self) -> None:
+        self.http  # noqa: B018 - creates the session and its hook
+
+    def _read_budget(self, response: requests.Response, *_args: Any, **_kwargs: Any) -> None:
+        remaining = response.headers.get("x-ratelimit-complexity-remaining")
+        reset = response.headers.get("x-ratelimit-complexity-reset")
+        try:
+            if remaining not in (None, ""):
+                self._complexity_remaining = float(remaining)
+            if reset not in (None, ""):
+                self._complexity_reset = float(reset) / 1000.0
+        except ValueError:
+            pass
+
     def query(self, document: str, variables: Mapping[str, Any] | None = None) -> dict[str, Any]:
         """One GraphQL request; returns `data`. Any error in the answer fails it (no partial data)."""
         operation = operation_name(document)
@@ -155,6 +227,138 @@ class LinearClient(ApiClientResource):
             return classify_response(response, operation, secret=self.api_key)
 
         return check
+
+
+def history_batch_size(
+    history_first: int = HISTORY_FIRST, spans_first: int = SPANS_FIRST, points: float = HISTORY_BATCH_POINTS
+) -> int:
+    """Issues per ISSUE_HISTORY_QUERY page: as many as `points` allows (at most MAX_PAGE_SIZE)."""
+    fixed = q.history_batch_points(0, history_first, spans_first)
+    per_issue = q.history_batch_points(1, history_first, spans_first) - fixed
+    return max(1, min(MAX_PAGE_SIZE, int((points - fixed) // per_issue)))
+
+
+@dataclass
+class IssueHistoryBatch:
+    """One batch of the walk: every record and span of the issues in `found` (complete histories)."""
+
+    requested: list[str]
+    found: list[str]  # the requested issues Linear returned (a purged issue is not returned)
+    history: list[LinearIssueHistory] = field(default_factory=list)
+    spans: list[LinearIssueStateSpan] = field(default_factory=list)
+
+
+@dataclass
+class IssueHistoryWalk:
+    """Iterating it yields an IssueHistoryBatch per ISSUE_HISTORY_QUERY page (plus the follow-up pages of
+    the issues with more records than fit the batch). Counts its requests and points (Linear's rule,
+    known before sending) and stops, setting `paused`, when the announced budget is too small."""
+
+    client: LinearClient
+    issue_ids: list[str]
+    history_first: int = HISTORY_FIRST
+    spans_first: int = SPANS_FIRST
+    page_first: int = HISTORY_PAGE_FIRST
+    budget_reserve: float = HISTORY_BUDGET_RESERVE
+    requests: int = 0
+    points: float = 0.0
+    done: int = 0  # issues whose batch was yielded
+    paused: str | None = None  # why the walk stopped early
+    budget_reset_at: float | None = None  # epoch seconds when the budget is full again (when paused)
+
+    @property
+    def remaining(self) -> list[str]:
+        return self.issue_ids[self.done :]
+
+    @property
+    def batch_size(self) -> int:
+        return history_batch_size(self.history_first, self.spans_first)
+
+    def _send(self, document: str, variables: dict[str, Any], points: float) -> dict[str, Any]:
+        self.requests += 1
+        self.points += points
+        return self.client.query(document, variables)
+
+    def _affordable(self, points: float) -> bool:
+        left, reset = self.client.complexity_budget
+        if left is None or left >= points + self.budget_reserve:
+            return True
+        self.paused = (
+            f"Linear's complexity budget is down to {left:,.0f} points of the hour; the next history batch "
+            f"costs {points:,.0f}"
+        )
+        self.budget_reset_at = reset
+        return False
+
+    def __iter__(self) -> Iterator[IssueHistoryBatch]:
+        size = self.batch_size
+        while self.done < len(self.issue_ids):
+            chunk = self.issue_ids[self.done : self.done + size]
+            points = q.history_batch_points(len(chunk), self.history_first, self.spans_first)
+            if not self._affordable(points):
+                return
+            batch = IssueHistoryBatch(requested=chunk, found=[])
+            variables = {
+                "filter": {"id": {"in": chunk}},
+                "historyFirst": self.history_first,
+                "spansFirst": self.spans_first,
+            }
+            for node in self._issue_pages(variables, len(chunk), points):
+                issue = {"id": node.get("id"), "updatedAt": node.get("updatedAt")}
+                batch.found.append(issue["id"])
+                for record in self._connection(node, "history", issue, q.ISSUE_HISTORY_PAGE_QUERY):
+                    batch.history.append(cast(LinearIssueHistory, {**record, "issue": issue}))
+                for span in self._connection(node, "stateHistory", issue, q.ISSUE_STATE_SPANS_PAGE_QUERY):
+                    batch.spans.append(cast(LinearIssueStateSpan, {**span, "issue": issue}))
+            self.done += len(chunk)
+            yield batch
+
+    def _issue_pages(self, variables: dict[str, Any], first: int, points: float) -> Iterator[dict[str, Any]]:
+        after: str | None = None
+        while True:  # one page: a filter on `first` ids matches at most `first` issues
+            data = self._send(q.ISSUE_HISTORY_QUERY, {**variables, "first": first, "after": after}, points)
+            nodes, page_info = _connection_parts(data.get("issues"), "IssueHistory", "issues")
+            yield from nodes
+            after = _next_cursor(page_info, after, "IssueHistory")
+            if after is None:
+                return
+
+    def _connection(self, node: dict, name: str, issue: dict, page_query: str) -> Iterator[dict[str, Any]]:
+        """Every node of the issue's `name` connection: the batch's first page, then follow-up pages."""
+        operation = operation_name(page_query)
+        nodes, page_info = _connection_parts(node.get(name), operation, name)
+        yield from nodes
+        after: str | None = None
+        points = q.history_page_points(self.page_first, spans=name == "stateHistory")
+        while (after := _next_cursor(page_info, after, operation)) is not None:
+            data = self._send(page_query, {"id": issue["id"], "first": self.page_first, "after": after}, points)
+            found = data.get("issue")
+            nodes, page_info = _connection_parts(found.get(name) if isinstance(found, dict) else None, operation, name)
+            yield from nodes
+
+
+def _connection_parts(connection: Any, operation: str, field: str) -> tuple[list[dict[str, Any]], dict]:
+    page_info = connection.get("pageInfo") if isinstance(connection, dict) else None
+    if not isinstance(page_info, dict) or not isinstance(connection.get("nodes"), list):
+        raise ApiError(
+            f"Linear query {operation} answered without {field}.nodes and pageInfo; cannot page it.",
+            service="Linear",
+        )
+    return connection["nodes"], page_info
+
+
+def _next_cursor(page_info: dict, previous: str | None, operation: str) -> str | None:
+    """The cursor of the next page, None after the last; a repeated or missing cursor is an error."""
+    if page_info.get("hasNextPage") is not True:
+        return None
+    after = page_info.get("endCursor")
+    if not after or after == previous:
+        raise ApiError(
+            f"Linear query {operation} reported more pages but no new cursor; stopping rather than loop or "
+            "return a partial history.",
+            service="Linear",
+        )
+    return after
 
 
 # --- pure helpers (unit-tested directly) ---------------------------------------------------------

@@ -174,3 +174,109 @@ query Issues($first: Int!, $after: String, $filter: IssueFilter) {{
   }}
 }}
 """
+
+# --- issue history ---------------------------------------------------------------------------------
+# There is no root query for history: it hangs off each issue (`Issue.history`, `Issue.stateHistory`), so
+# these documents nest two connections under an issues page, and each nested `first` multiplies the page's
+# complexity. A batch selects the issues by id (those whose history is missing or older than their
+# updatedAt, see assets/linear.py); `history_batch_size` keeps a batch under Linear's 10,000 points; an
+# issue with more records than the nested `first` is finished with the *_PAGE_QUERY documents. The shape
+# and the page sizes were chosen from the measured cost of the first load and the daily run
+# (benchmarks/history_shapes.py). tests/test_linear_queries.py checks the point arithmetic below
+# against the sandbox's estimator (Linear's published rule).
+
+# Only what the raw contract keeps: scalars and ids (an object costs 1 point per record, a scalar 0.1).
+HISTORY_NODE_FIELDS = (
+    "id",
+    "createdAt",
+    "fromStateId",
+    "toStateId",
+    "fromCycleId",
+    "toCycleId",
+    "fromTeamId",
+    "toTeamId",
+    "fromEstimate",
+    "toEstimate",
+    "fromAssigneeId",
+    "toAssigneeId",
+    "fromProjectId",
+    "toProjectId",
+    "fromPriority",
+    "toPriority",
+    "addedLabelIds",
+    "removedLabelIds",
+    "archived",
+    "trashed",
+    "actorId",
+)
+STATE_SPAN_NODE_FIELDS = ("id", "stateId", "startedAt", "endedAt")
+_HISTORY_NODES = "nodes { " + " ".join(HISTORY_NODE_FIELDS) + " }"
+_SPAN_NODES = "nodes { " + " ".join(STATE_SPAN_NODE_FIELDS) + " }"
+
+ISSUE_HISTORY_QUERY = f"""
+query IssueHistory($first: Int!, $after: String, $filter: IssueFilter, $historyFirst: Int!, $spansFirst: Int!) {{
+  issues(first: $first, after: $after, filter: $filter, includeArchived: true) {{
+    nodes {{
+      id
+      updatedAt
+      history(first: $historyFirst, includeArchived: true) {{
+        {_HISTORY_NODES}
+        {PAGE_INFO}
+      }}
+      stateHistory(first: $spansFirst) {{
+        {_SPAN_NODES}
+        {PAGE_INFO}
+      }}
+    }}
+    {PAGE_INFO}
+  }}
+}}
+"""
+
+# The rest of one issue's history when it has more records than the batch's `historyFirst`.
+ISSUE_HISTORY_PAGE_QUERY = f"""
+query IssueHistoryPage($id: String!, $first: Int!, $after: String) {{
+  issue(id: $id) {{
+    history(first: $first, after: $after, includeArchived: true) {{
+      {_HISTORY_NODES}
+      {PAGE_INFO}
+    }}
+  }}
+}}
+"""
+
+ISSUE_STATE_SPANS_PAGE_QUERY = f"""
+query IssueStateSpansPage($id: String!, $first: Int!, $after: String) {{
+  issue(id: $id) {{
+    stateHistory(first: $first, after: $after) {{
+      {_SPAN_NODES}
+      {PAGE_INFO}
+    }}
+  }}
+}}
+"""
+
+# Linear's complexity rule (api-notes.md): 0.1 per scalar, 1 per object, a connection's nodes times its
+# `first`. pageInfo is an object with two scalars.
+_PAGE_INFO_POINTS = 1 + 0.1 * 2
+
+
+def connection_points(first: int, node_scalars: int) -> float:
+    return 1 + first * (1 + 0.1 * node_scalars) + _PAGE_INFO_POINTS
+
+
+def history_batch_points(first: int, history_first: int, spans_first: int) -> float:
+    """Points of one ISSUE_HISTORY_QUERY page of `first` issues."""
+    issue = (
+        1
+        + 0.1 * 2  # id, updatedAt
+        + connection_points(history_first, len(HISTORY_NODE_FIELDS))
+        + connection_points(spans_first, len(STATE_SPAN_NODE_FIELDS))
+    )
+    return 1 + first * issue + _PAGE_INFO_POINTS
+
+
+def history_page_points(first: int, spans: bool = False) -> float:
+    """Points of one ISSUE_HISTORY_PAGE_QUERY (or ISSUE_STATE_SPANS_PAGE_QUERY) request."""
+    fields = STATE_SPAN_NODE_FIELDS if spans else HISTORY_NODE_FIELDS
+    return 1 + connection_points(first, len(fields))

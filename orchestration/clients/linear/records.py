@@ -124,3 +124,50 @@ class LinearIssue(TypedDict, total=False):
     project: LinearRef | None
     assignee: LinearRef | None
     parent: LinearRef | None
+
+
+class LinearIssueVersion(TypedDict, total=False):
+    """Which issue a history record or state span belongs to, and its updatedAt when they were read: added
+    by the client from the enclosing issue (a span has no `issue` field; selecting it on each record would
+    cost a point per record)."""
+
+    id: str
+    updatedAt: str
+
+
+class LinearIssueHistory(TypedDict, total=False):
+    """One IssueHistory record: what changed together at `createdAt`. A `from`/`to` pair that is null on
+    both sides did not change; one null side means "none" (e.g. toCycleId null: taken out of its cycle)."""
+
+    id: str
+    createdAt: str
+    fromStateId: str | None
+    toStateId: str | None
+    fromCycleId: str | None
+    toCycleId: str | None
+    fromTeamId: str | None
+    toTeamId: str | None
+    fromEstimate: float | None
+    toEstimate: float | None
+    fromAssigneeId: str | None
+    toAssigneeId: str | None
+    fromProjectId: str | None
+    toProjectId: str | None
+    fromPriority: float | None
+    toPriority: float | None
+    addedLabelIds: list[str] | None
+    removedLabelIds: list[str] | None
+    archived: bool | None
+    trashed: bool | None
+    actorId: str | None
+    issue: LinearIssueVersion
+
+
+class LinearIssueStateSpan(TypedDict, total=False):
+    """One IssueStateSpan: the issue sat in `stateId` from `startedAt` until `endedAt` (null: still)."""
+
+    id: str
+    stateId: str
+    startedAt: str
+    endedAt: str | None
+    issue: LinearIssueVersion
