@@ -14,8 +14,9 @@
   warehouse re-parses only what changed (dbt discards it when the rendered profile, i.e. the warehouse
   path, differs, so one directory per warehouse keeps it valid); the warehouse lock held around every
   build means one build per directory at a time.
-- `dbt_vars(warehouse)`: the warehouse reaches dbt's profile as `--vars {"warehouse_path": ...}`;
-  `profiles.yml` falls back to `WAREHOUSE_PATH` for dbt run by hand.
+- `dbt_vars(warehouse, timezone)`: the warehouse reaches dbt's profile as `--vars {"warehouse_path": ...}`;
+  `profiles.yml` falls back to `WAREHOUSE_PATH` for dbt run by hand. `warehouse_timezone` (WAREHOUSE_TIMEZONE)
+  goes the same way; the models fall back to the env variable, then UTC.
 """
 
 from __future__ import annotations
@@ -48,9 +49,13 @@ def dbt_executable() -> str:
     return shutil.which("dbt") or "dbt"
 
 
-def dbt_vars(warehouse_path: str | Path) -> list[str]:
-    """CLI arguments that point dbt's profile at the warehouse file."""
-    return ["--vars", json.dumps({"warehouse_path": str(warehouse_path)})]
+def dbt_vars(warehouse_path: str | Path, timezone: str | None = None) -> list[str]:
+    """CLI arguments that point dbt's profile at the warehouse file and give the models WAREHOUSE_TIMEZONE
+    (the zone of users without a profile zone; dbt_project.yml falls back to the env, then UTC)."""
+    values = {"warehouse_path": str(warehouse_path)}
+    if timezone:
+        values["warehouse_timezone"] = timezone
+    return ["--vars", json.dumps(values)]
 
 
 class AtomicParsePreparer(DbtProjectPreparer):

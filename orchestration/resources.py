@@ -79,7 +79,9 @@ def build_resources(settings: Settings, project: DbtProject | None = None) -> di
         "linear": _client_resource(
             linear_client, settings, "Linear API client (key from LINEAR_API_KEY, never in config)."
         ),
-        "warehouse": Warehouse(path=str(settings.warehouse_path), marts_path=str(settings.marts_path)),
+        "warehouse": Warehouse(
+            path=str(settings.warehouse_path), marts_path=str(settings.marts_path), timezone=settings.timezone
+        ),
         "writeback": WritebackOptions.from_settings(settings.writeback),
     }
     if project is not None:

@@ -17,6 +17,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from dotenv import dotenv_values
 from pydantic import SecretStr
@@ -32,6 +33,8 @@ MARTS_FILE_NAME = "marts.duckdb"  # beside the warehouse unless MARTS_PATH says 
 START_DATE = dt.date(2024, 1, 1)
 RESYNC_DAYS = 7
 WRITEBACK_MAX_WRITES = 200
+# The zone whose calendar days and ISO weeks a Clockify user without a profile time zone is counted in.
+WAREHOUSE_TIMEZONE = "UTC"
 DOTENV_SWITCH = "WAREHOUSE_DOTENV"  # 0: the entry points read no .env file (the tests set it)
 
 # What each required setting is, for the one-line "X is not set" messages.
@@ -95,6 +98,8 @@ class Settings:
     dbt_target_path: Path = DBT_PROJECT_DIR / "target"  # DBT_TARGET_PATH: dbt's artifacts, manifest included
     dagster_home: Path | None = None  # DAGSTER_HOME: headless runs are recorded there when set
     dbt_executable: str | None = None  # DBT_EXECUTABLE: the dbt CLI to run; None = this environment's
+    # WAREHOUSE_TIMEZONE (IANA name): the local days and weeks of users whose Clockify profile has no zone
+    timezone: str = WAREHOUSE_TIMEZONE
 
     @classmethod
     def load(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -149,6 +154,7 @@ class Settings:
             dbt_target_path=_dbt_target_path(get("DBT_TARGET_PATH")),
             dagster_home=Path(home).expanduser() if (home := get("DAGSTER_HOME")) else None,
             dbt_executable=get("DBT_EXECUTABLE"),
+            timezone=_timezone("WAREHOUSE_TIMEZONE", get("WAREHOUSE_TIMEZONE")),
         )
 
     def missing(self, names: tuple[str, ...] = tuple(REQUIRED)) -> list[str]:
@@ -226,6 +232,19 @@ def _whole(name: str, raw: str | None, default: int, unit: str, minimum: int) ->
         least = f", at least {minimum}" if minimum else ""
         raise ConfigError(f"{name}={raw!r} must be a whole number of {unit}{least} (default {default}).")
     return int(raw)
+
+
+def _timezone(name: str, raw: str | None) -> str:
+    """An IANA zone name (e.g. Europe/Berlin); offsets like +02:00 are refused: they know no DST."""
+    if raw is None:
+        return WAREHOUSE_TIMEZONE
+    try:
+        ZoneInfo(raw)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ConfigError(
+            f"{name}={raw!r} is not an IANA time zone: set it to a name like America/Los_Angeles or UTC."
+        ) from None
+    return raw
 
 
 def _flag(name: str, raw: str | None) -> bool:

@@ -13,14 +13,18 @@ import re
 from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import pytest
 
 try:
-    from tests.test_dbt_harness import built_warehouse, built_warehouse_via_sync
+    from tests import test_dbt_harness as harness
 except ImportError:  # tests/ without __init__.py
-    from test_dbt_harness import built_warehouse, built_warehouse_via_sync
+    import test_dbt_harness as harness
 
+built_warehouse, built_warehouse_via_sync = harness.built_warehouse, harness.built_warehouse_via_sync
+
+WAREHOUSE_TIMEZONE = "UTC"  # the tests' default (no WAREHOUSE_TIMEZONE set)
 TOL = 0.001  # hours, for sums (float noise of adding many entries)
 SECONDS_TOL = 1e-6  # seconds, for one entry's duration: exact to the microsecond
 ID_RULE = re.compile(
@@ -47,10 +51,32 @@ class Entry:
     match_source: str | None
     team_id: str | None
     cycle_id: str | None
+    local_start: dt.datetime  # wall clock in the user's zone (naive)
 
     @property
-    def date(self) -> dt.date:
+    def date(self) -> dt.date:  # UTC date (raw's partition day)
         return self.start.date()
+
+    @property
+    def local_date(self) -> dt.date:  # the person's calendar day: what day- and week-keyed marts count on
+        return self.local_start.date()
+
+    @property
+    def local_week_start(self) -> dt.date:
+        return self.local_date - dt.timedelta(days=self.local_date.weekday())
+
+
+def user_zone(user: dict | None, default: str = WAREHOUSE_TIMEZONE) -> ZoneInfo:
+    """The user's Clockify profile zone (settings.timeZone), else the warehouse's (also for an unknown name)."""
+    name = ((user or {}).get("settings") or {}).get("timeZone")
+    try:
+        return ZoneInfo(name) if name else ZoneInfo(default)
+    except (ZoneInfoNotFoundError, ValueError):
+        return ZoneInfo(default)
+
+
+def to_local(start: dt.datetime, zone: ZoneInfo) -> dt.datetime:
+    return start.replace(tzinfo=dt.timezone.utc).astimezone(zone).replace(tzinfo=None)
 
 
 class Reference:
@@ -122,6 +148,7 @@ class Reference:
                     source,
                     team_id,
                     cycle_id,
+                    to_local(start, user_zone(self.users.get(e["userId"]))),
                 )
             )
         self.matched = [e for e in self.entries if e.issue_id]
@@ -192,8 +219,8 @@ class Reference:
         }
 
     def hours_per_person_week(self) -> dict:
-        def week(e):
-            monday = e.date - dt.timedelta(days=e.date.weekday())
+        def week(e):  # the ISO week of the person's own calendar
+            monday = e.local_week_start
             iso = monday.isocalendar()
             return (e.user_id, monday, f"{iso[0]:04d}-W{iso[1]:02d}")
 
@@ -295,6 +322,10 @@ def check_fct_time_entries(query: Query, ref: Reference) -> None:
             team_id=e.team_id,
             cycle_id=e.cycle_id,
             entry_date=e.date,
+            local_started_at=e.local_start,
+            local_date=e.local_date,
+            local_week_start=e.local_week_start,
+            local_week="%04d-W%02d" % e.local_date.isocalendar()[:2],
             user_id=e.user_id,
             project_id=e.project_id,
             billable=e.billable,
@@ -437,6 +468,8 @@ def test_hours_summary(warehouse, ref):
     expected = dict(
         first_entry_date=min(e.date for e in entries),
         last_entry_date=max(e.date for e in entries),
+        first_local_date=min(e.local_date for e in entries),
+        last_local_date=max(e.local_date for e in entries),
         first_started_at=min(e.start for e in entries),
         last_started_at=max(e.start for e in entries),
         hours=total,
@@ -452,6 +485,98 @@ def test_hours_summary(warehouse, ref):
     )
     (row,) = warehouse.query("select * from marts.hours_summary")
     _compare({"all": row}, {"all": expected}, list(expected))
+
+
+def test_reference_sees_local_days_in_many_zones(direct_warehouse):
+    """Guard for the local-day comparisons: people in UTC-8, UTC+5:30 and UTC+10 (and UTC+11), entries whose
+    local date is before and after their UTC date, and a DST change (US, 9 March 2025) inside the range."""
+    ref = Reference(direct_warehouse.data.tables)
+    offsets = defaultdict(set)
+    for e in ref.entries:
+        offsets[e.user_id].add(e.local_start - e.start)
+    hours = {round(o.total_seconds() / 3600, 2) for os_ in offsets.values() for o in os_}
+    assert {-8.0, 5.5, 10.0} <= hours, hours
+    assert any(len(o) == 2 for o in offsets.values())  # someone's offset changed within the range (DST)
+    assert any(e.local_date < e.date for e in ref.entries) and any(e.local_date > e.date for e in ref.entries)
+    assert any(e.local_week_start != e.date - dt.timedelta(days=e.date.weekday()) for e in ref.entries)
+
+
+def test_a_person_in_utc_minus_8_sees_their_40_hour_week(direct_warehouse):
+    """Issue 17: 40 hours logged Monday to Friday local time (UTC-8) are exactly 40 hours in that week of
+    hours_per_person_week; the Sunday-evening hour before it stays in the week before. By UTC dates the
+    week would hold 41 hours (the Sunday evening is Monday UTC), so this can fail."""
+    user, week = harness.LOCAL_WEEK_USER, harness.LOCAL_WEEK_START
+    rows = direct_warehouse.query(
+        f"select week_start, hours, time_entry_count from marts.hours_per_person_week where user_id = '{user}'"
+    )
+    by_week = {r["week_start"]: r for r in rows}
+    assert by_week[week]["hours"] == harness.LOCAL_WEEK_HOURS
+    assert by_week[week]["time_entry_count"] == 15
+    assert by_week[week - dt.timedelta(days=7)]["hours"] == 1.0
+    (utc,) = direct_warehouse.query(
+        f"select sum(hours) as h from marts.fct_time_entries where user_id = '{user}' "
+        f"and date_trunc('week', entry_date) = DATE '{week}'"
+    )
+    assert utc["h"] == harness.LOCAL_WEEK_HOURS + 1
+    days = direct_warehouse.query(
+        f"select local_date, sum(hours) as h from marts.fct_time_entries where user_id = '{user}' group by 1"
+    )
+    assert {r["local_date"]: r["h"] for r in days} == {
+        week - dt.timedelta(days=1): 1.0,
+        **{week + dt.timedelta(days=d): 8.0 for d in range(5)},
+    }
+    (monday,) = direct_warehouse.query(
+        "select local_date, local_week, entry_date from marts.fct_time_entries "
+        f"where user_id = '{harness.MONDAY_MORNING_USER}'"
+    )
+    assert monday == {"local_date": week, "local_week": "2025-W08", "entry_date": week - dt.timedelta(days=1)}
+
+
+def test_local_days_do_not_depend_on_the_session_or_machine_zone(direct_warehouse):
+    """staging is a view: read it in a session set to another zone, the local times stay the profile's."""
+    import duckdb
+
+    ref = Reference(direct_warehouse.data.tables)
+    con = duckdb.connect(str(direct_warehouse.path), read_only=True)
+    try:
+        con.execute("SET TimeZone = 'Pacific/Kiritimati'")  # UTC+14: any dependence would show
+        rows = dict(
+            con.execute("select time_entry_id, local_started_at from staging.stg_clockify__time_entries").fetchall()
+        )
+    finally:
+        con.close()
+    assert {e.id: rows[e.id] for e in ref.entries} == {e.id: e.local_start for e in ref.entries}
+
+
+def test_warehouse_timezone_is_the_zone_of_users_without_one(direct_warehouse, tmp_path):
+    """WAREHOUSE_TIMEZONE (the dbt var warehouse_timezone) moves only the days of users without a profile zone."""
+    import json
+    import shutil
+
+    copy = tmp_path / "warehouse.duckdb"
+    shutil.copy(direct_warehouse.path, copy)
+    run = harness.run_dbt(
+        ["run", "-s", "stg_clockify__time_entries", "--vars", json.dumps({"warehouse_timezone": "Asia/Tokyo"})],
+        copy,
+        tmp_path,
+    )
+    assert run.returncode == 0, run.output[-3000:]
+    sql = (
+        "select user_id, time_zone, local_started_at - started_at as offset from staging.stg_clockify__time_entries "
+        f"where user_id in ('{harness.NO_ZONE_USER}', '{harness.MONDAY_MORNING_USER}')"
+    )
+    before = {r["user_id"]: r for r in direct_warehouse.query(sql)}
+    con = __import__("duckdb").connect(str(copy), read_only=True)
+    try:
+        after = {row[0]: row for row in con.execute(sql).fetchall()}
+    finally:
+        con.close()
+    assert (before[harness.NO_ZONE_USER]["time_zone"], before[harness.NO_ZONE_USER]["offset"]) == (
+        "UTC",
+        dt.timedelta(0),
+    )
+    assert after[harness.NO_ZONE_USER][1:] == ("Asia/Tokyo", dt.timedelta(hours=9))
+    assert after[harness.MONDAY_MORNING_USER][1:] == ("Australia/Brisbane", dt.timedelta(hours=10))
 
 
 def test_edge_cases_land_where_the_contract_says(direct_warehouse):

@@ -43,6 +43,7 @@ def test_defaults_and_every_variable():
     assert (s.api.max_attempts, s.api.max_retry_seconds) == (8, 300.0)
     assert s.clockify.api_url == "https://api.clockify.me/api/v1" and s.clockify.api_key is None
     assert s.dbt_target_path == settings.DBT_PROJECT_DIR / "target" and s.dagster_home is None
+    assert s.timezone == "UTC"
     s = Settings.from_env(
         {
             "WAREHOUSE_PATH": "/w/x.duckdb",
@@ -59,8 +60,10 @@ def test_defaults_and_every_variable():
             "CLOCKIFY_WRITEBACK_MAX_WRITES": "3",
             "DBT_TARGET_PATH": "/t",
             "DAGSTER_HOME": "/h",
+            "WAREHOUSE_TIMEZONE": "America/Los_Angeles",
         }
     )
+    assert s.timezone == "America/Los_Angeles"
     assert s.marts_path == settings.Path("/w/bi/m.duckdb")
     assert (s.start_date, s.resync_days, s.api.max_attempts, s.api.max_retry_seconds) == (
         dt.date(2023, 5, 1),
@@ -88,6 +91,8 @@ def test_missing_and_blank_required_settings_are_one_line_each():
         ("API_MAX_RETRY_SECONDS", "-1", "API_MAX_RETRY_SECONDS='-1' must be a positive number of seconds"),
         ("WAREHOUSE_RESYNC_DAYS", "a week", "WAREHOUSE_RESYNC_DAYS='a week' must be a whole number of days"),
         ("CLOCKIFY_WRITEBACK", "maybe", "CLOCKIFY_WRITEBACK='maybe' must be 1"),
+        ("WAREHOUSE_TIMEZONE", "+05:30", "WAREHOUSE_TIMEZONE='\\+05:30' is not an IANA time zone: set it to a name"),
+        ("WAREHOUSE_TIMEZONE", "Mars/Base", "WAREHOUSE_TIMEZONE='Mars/Base' is not an IANA time zone"),
     ],
 )
 def test_malformed_values_name_the_variable(name, value, message):
@@ -152,3 +157,15 @@ def test_the_test_session_reaches_no_real_file():
         assert SESSION_DIR in path.parents, path
     assert loaded.clockify.api_key is None and loaded.linear.api_key is None and loaded.dagster_home is None
     assert os.environ["WAREHOUSE_DOTENV"] == "0"
+
+
+def test_the_warehouse_timezone_reaches_the_warehouse_resource_and_dbt():
+    from orchestration.dbt_project import dbt_vars
+    from orchestration.resources import build_resources
+
+    s = Settings.from_env({"WAREHOUSE_TIMEZONE": "Asia/Kolkata", "WAREHOUSE_PATH": "/w/x.duckdb"})
+    warehouse = build_resources(s)["warehouse"]
+    assert warehouse.timezone == "Asia/Kolkata"
+    args = dbt_vars(warehouse.path, warehouse.timezone)
+    assert args[0] == "--vars"
+    assert __import__("json").loads(args[1]) == {"warehouse_path": "/w/x.duckdb", "warehouse_timezone": "Asia/Kolkata"}

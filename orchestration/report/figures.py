@@ -13,11 +13,15 @@ here they are only selected, filtered and ordered:
 (d) Top issues by hours: the `TOP_ISSUES` issues of `hours_per_issue` with the most hours.
 (e) Unmatched share: `unmatched_hours_by_project` (null project_id = no project) and
     `unmatched_hours_by_person`, largest unmatched hours first.
+(f) Hours per person and week: `hours_per_person_week` (the people's own ISO weeks), the last
+    `PERSON_WEEKS` weeks with time. The date range in the header is the people's local dates too
+    (`hours_summary.first_local_date` .. `last_local_date`).
 """
 
 from __future__ import annotations
 
 TOP_ISSUES = 15
+PERSON_WEEKS = 12  # weeks shown in the person-week table (the latest ones with time)
 
 # hours_summary when it has no row (never from dbt: an empty fct_time_entries still gives one row).
 EMPTY_SUMMARY = dict(
@@ -50,7 +54,7 @@ def query_figures(con) -> dict:
     rows = _rows(
         con,
         f"""
-        select first_entry_date as date_from, last_entry_date as date_to,
+        select first_local_date as date_from, last_local_date as date_to,
                first_started_at as first_start, last_started_at as last_start,
                "hours" as total_hours, matched_hours, unmatched_hours, matched_share,
                time_entry_count as entry_count, contributors as people, issue_count as issues,
@@ -138,8 +142,22 @@ def query_figures(con) -> dict:
     """,
     )
 
+    person_weeks = _rows(
+        con,
+        f"""
+        with shown as (
+            select distinct week_start from {m}.hours_per_person_week order by week_start desc limit {PERSON_WEEKS}
+        )
+        select user_id, user_name, week_start, year_week, "hours", matched_hours
+        from {m}.hours_per_person_week
+        where week_start in (select week_start from shown)
+        order by week_start, user_name nulls last, user_id
+    """,
+    )
+
     return dict(
         summary=summary,
+        person_weeks=person_weeks,
         published_at=published,
         cycles=cycles,
         estimate_by_team=estimate_by_team,

@@ -98,6 +98,14 @@ def build_context(figures: dict, marts_path: Path, generated_at: dt.datetime) ->
             for r in rows[:MAX_ROWS]
         ]
 
+    # person x week (columns: the weeks shown, oldest first)
+    weeks = sorted({(r["week_start"], r["year_week"]) for r in figures["person_weeks"]})
+    people: dict = {}
+    for r in figures["person_weeks"]:
+        row = people.setdefault(r["user_id"], dict(label=person_label(r), hours={}))
+        row["hours"][r["week_start"]] = r["hours"]
+    person_week = dict(weeks=weeks, rows=sorted(people.values(), key=lambda row: (row["label"].lower(), row["label"])))
+
     charts = dict(
         cycles=cycle_charts(figures["cycles"]),
         est_team=hbar_chart(
@@ -143,6 +151,7 @@ def build_context(figures: dict, marts_path: Path, generated_at: dt.datetime) ->
     )
     return dict(
         figures=figures,
+        person_week=person_week,
         s=s,
         charts=charts,
         marts_path=str(marts_path),

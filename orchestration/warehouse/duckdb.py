@@ -161,6 +161,8 @@ class Warehouse(ConfigurableResource):
     path: str
     marts_path: str = ""
     lock_timeout_seconds: float = 600.0
+    # WAREHOUSE_TIMEZONE: the zone of users without a profile zone (dbt's local days, the raw checks)
+    timezone: str = "UTC"
 
     @contextmanager
     def connect(self, read_only: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
