@@ -93,6 +93,8 @@ def sandbox_source_data(seed: int = 7) -> SourceData:
         "linear_workflow_states": copy.deepcopy(ws.linear_workflow_states),
         "linear_issues": copy.deepcopy(ws.linear_issues),
         "linear_customers": copy.deepcopy(ws.linear_customers),
+        "linear_labels": copy.deepcopy(ws.linear_labels),
+        "linear_customer_needs": copy.deepcopy(ws.linear_customer_needs),
     }
     _add_edge_cases(tables)
     data = SourceData(tables)
@@ -497,6 +499,8 @@ def workspace_tables(ws) -> dict[str, list[dict]]:
         "linear_workflow_states",
         "linear_issues",
         "linear_customers",
+        "linear_labels",
+        "linear_customer_needs",
     ]
     tables = {n: copy.deepcopy(getattr(ws, n)) for n in names}
     tables["clockify_tasks"] = [copy.deepcopy(t) for ts in ws.clockify_tasks.values() for t in ts]

@@ -236,6 +236,80 @@ class Reference:
             for k, v in self._group(self.entries, key).items()
         }
 
+    # ---- Linear projects, labels, customers (issue 17 part 2)
+    def _tally(self, entries) -> dict:
+        return dict(
+            hours=sum(e.hours for e in entries),
+            billable_hours=sum(e.hours for e in entries if e.billable),
+            issue_count=len({e.issue_id for e in entries}),
+            time_entry_count=len(entries),
+        )
+
+    def hours_per_linear_project(self, tables: dict) -> dict:
+        projects = {p["id"]: p for p in tables["linear_projects"]}
+        users = {u["id"]: u for u in tables["linear_users"]}
+        by_project = defaultdict(list)
+        for e in self.matched:
+            by_project[(self.issues[e.issue_id].get("project") or {}).get("id")].append(e)
+        out = {}
+        for pid in set(projects) | set(by_project):
+            p = projects.get(pid, {})
+            lead = (p.get("lead") or {}).get("id")
+            out[pid] = self._tally(by_project.get(pid, [])) | dict(
+                contributors=len({e.user_id for e in by_project.get(pid, [])}),
+                project_name=p.get("name"),
+                project_status=(p.get("status") or {}).get("type"),
+                lead_id=lead,
+                lead_name=users[lead]["name"] if lead in users else None,
+                start_date=dt.date.fromisoformat(p["startDate"]) if p.get("startDate") else None,
+                target_date=dt.date.fromisoformat(p["targetDate"]) if p.get("targetDate") else None,
+                progress=p.get("progress"),
+            )
+        return out
+
+    def hours_per_label(self, tables: dict) -> dict:
+        labels = {x["id"]: x for x in tables["linear_labels"]}
+        teams = {t["id"]: t["key"] for t in tables["linear_teams"]}
+        by_label = defaultdict(list)
+        for e in self.matched:
+            for label_id in set(self.issues[e.issue_id].get("labelIds") or ()):
+                by_label[label_id].append(e)
+        out = {}
+        for label_id in {i for i, x in labels.items() if not x["isGroup"]} | set(by_label):
+            x = labels.get(label_id, {})
+            parent = labels.get((x.get("parent") or {}).get("id"), {})
+            out[("label", label_id)] = self._tally(by_label.get(label_id, [])) | dict(
+                label_name=x.get("name"),
+                label_group=parent.get("name"),
+                team_key=teams.get((x.get("team") or {}).get("id")),
+            )
+        none = dict(label_name=None, label_group=None, team_key=None)
+        out[("total", None)] = self._tally(self.matched) | none
+        out[("no_label", None)] = (
+            self._tally([e for e in self.matched if not self.issues[e.issue_id].get("labelIds")]) | none
+        )
+        return out
+
+    def hours_per_customer(self, tables: dict) -> dict:
+        customers = {c["id"]: c for c in tables["linear_customers"]}
+        asked = defaultdict(set)  # issue -> customers with a need on it
+        for need in tables["linear_customer_needs"]:
+            if need.get("issue") and need.get("customer"):
+                asked[need["issue"]["id"]].add(need["customer"]["id"])
+        by_customer = defaultdict(list)
+        for e in self.matched:
+            for customer_id in asked.get(e.issue_id, ()):
+                by_customer[customer_id].append(e)
+        out = {
+            ("customer", c): self._tally(by_customer.get(c, [])) | dict(customer_name=customers.get(c, {}).get("name"))
+            for c in set(customers) | set(by_customer)
+        }
+        if out:
+            out[("total", None)] = self._tally([e for e in self.matched if e.issue_id in asked]) | dict(
+                customer_name=None
+            )
+        return out
+
     def estimate_vs_actual(self, per_issue_hours: dict, issue_key) -> dict:
         """per_issue_hours: {(group, issue_id): hours}; over issues that have time."""
         out: dict = {}
@@ -421,6 +495,29 @@ def check_estimate_vs_actual_by_cycle(query: Query, ref: Reference) -> None:
     _compare(rows, expected, ESTIMATE_FIELDS)
 
 
+TALLY = ["hours", "billable_hours", "issue_count", "time_entry_count"]
+
+
+def check_hours_per_linear_project(query: Query, ref: Reference, tables: dict) -> None:
+    rows = {r["linear_project_id"]: r for r in query("select * from marts.hours_per_linear_project")}
+    expected = ref.hours_per_linear_project(tables)
+    _compare(rows, expected, list(next(iter(expected.values()))))
+    assert sum(r["hours"] for r in rows.values()) == pytest.approx(sum(e.hours for e in ref.matched), abs=TOL)
+
+
+def check_hours_per_label(query: Query, ref: Reference, tables: dict) -> None:
+    rows = {(r["row_kind"], r["label_id"]): r for r in query("select * from marts.hours_per_label")}
+    _compare(rows, ref.hours_per_label(tables), [*TALLY, "label_name", "label_group", "team_key"])
+
+
+def check_hours_per_customer(query: Query, ref: Reference, tables: dict) -> None:
+    rows = {(r["row_kind"], r["customer_id"]): r for r in query("select * from marts.hours_per_customer")}
+    _compare(rows, ref.hours_per_customer(tables), [*TALLY, "customer_name"])
+
+
+# These also need the source tables (projects, labels, customers), not only the entries.
+TABLE_MART_CHECKS = [check_hours_per_linear_project, check_hours_per_label, check_hours_per_customer]
+
 MART_CHECKS = [
     check_fct_time_entries,
     check_hours_per_issue,
@@ -454,6 +551,33 @@ def test_reference_sees_the_edge_cases(direct_warehouse):
 @pytest.mark.parametrize("check", MART_CHECKS, ids=lambda c: c.__name__.removeprefix("check_"))
 def test_mart_equals_the_reference(warehouse, ref, check):
     check(warehouse.query, ref)
+
+
+@pytest.mark.parametrize("check", TABLE_MART_CHECKS, ids=lambda c: c.__name__.removeprefix("check_"))
+def test_linear_mart_equals_the_reference(warehouse, ref, check):
+    check(warehouse.query, ref, warehouse.data.tables)
+
+
+def test_reference_sees_multi_label_and_multi_customer_issues(direct_warehouse):
+    """Guard: the data has issues with two or more labels, without labels, a label group, issues two
+    customers asked for, needs on a project only, projects with a lead and a target date; so the rules are
+    exercised."""
+    tables = direct_warehouse.data.tables
+    ref = Reference(tables)
+    matched_issues = {e.issue_id for e in ref.matched}
+    assert any(len(ref.issues[i].get("labelIds") or ()) >= 2 for i in matched_issues)
+    assert any(not ref.issues[i].get("labelIds") for i in matched_issues)
+    assert any(x["isGroup"] for x in tables["linear_labels"]) and any(x.get("parent") for x in tables["linear_labels"])
+    asked = defaultdict(set)
+    for need in tables["linear_customer_needs"]:
+        if need.get("issue"):
+            asked[need["issue"]["id"]].add(need["customer"]["id"])
+    assert any(len(asked[i]) >= 2 for i in matched_issues)
+    assert any(need.get("issue") is None for need in tables["linear_customer_needs"])
+    labels = ref.hours_per_label(tables)
+    assert sum(v["hours"] for k, v in labels.items() if k[0] == "label") > labels[("total", None)]["hours"] + 1
+    projects = ref.hours_per_linear_project(tables)
+    assert any(v["target_date"] for v in projects.values()) and any(v["lead_id"] for v in projects.values())
 
 
 def test_hours_summary(warehouse, ref):

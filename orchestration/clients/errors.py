@@ -25,6 +25,10 @@ class ConfigurationError(ApiError):
     """A setting is wrong for this account, e.g. a workspace id the key cannot see."""
 
 
+class FeatureNotAccessible(ApiError):
+    """The workspace's plan lacks the feature the query reads (Linear: FEATURE_NOT_ACCESSIBLE, e.g. customers)."""
+
+
 class QueryError(ApiError):
     """The API rejected a request as invalid (a GraphQL document or a parameter): a bug on our side."""
 

@@ -12,13 +12,15 @@ import requests
 from pydantic import Field
 
 from orchestration.clients.base import ApiClientResource
-from orchestration.clients.errors import ApiError, AuthenticationError, QueryError
+from orchestration.clients.errors import ApiError, AuthenticationError, FeatureNotAccessible, QueryError
 from orchestration.clients.http import Service, Transient, is_transient_status, json_body, parse_retry_after, redact
 from orchestration.clients.linear import queries as q
 from orchestration.clients.linear.records import (
     LinearCustomer,
+    LinearCustomerNeed,
     LinearCycle,
     LinearIssue,
+    LinearLabel,
     LinearProject,
     LinearTeam,
     LinearUser,
@@ -75,6 +77,12 @@ class LinearClient(ApiClientResource):
 
     def customers(self) -> list[LinearCustomer]:
         return cast(list[LinearCustomer], self._paginate("customers", q.CUSTOMERS_QUERY))
+
+    def labels(self) -> list[LinearLabel]:
+        return cast(list[LinearLabel], self._paginate("issueLabels", q.LABELS_QUERY))
+
+    def customer_needs(self) -> list[LinearCustomerNeed]:
+        return cast(list[LinearCustomerNeed], self._paginate("customerNeeds", q.CUSTOMER_NEEDS_QUERY))
 
     def issues(self, updated_from: datetime | None = None, updated_to: datetime | None = None) -> list[LinearIssue]:
         """Issues (archived too) with updatedAt in [updated_from, updated_to); either bound may be None."""
@@ -222,6 +230,12 @@ def classify_response(response: requests.Response, operation: str, secret: str =
         raise Transient(f"HTTP {status}{detail}", parse_retry_after(response.headers.get("Retry-After")))
     if codes:
         message = redact(_first_error_message(body), secret)
+        if "FEATURE_NOT_ACCESSIBLE" in codes:  # the plan lacks it: retrying or fixing the query cannot help
+            raise FeatureNotAccessible(
+                f"Linear query {operation}: this workspace's plan does not include the feature ({message}).",
+                service="Linear",
+                status=status,
+            )
         if _QUERY_ERROR_CODES.intersection(codes):
             raise QueryError(
                 f"Linear rejected query {operation} ({codes[0]}: {message}): update it in "
