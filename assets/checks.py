@@ -7,6 +7,10 @@ warns (severity WARN: holidays exist) and lists the days; it never blocks the db
 The range checked is the run's: its partition range (a backfill or the daily run) or its single
 partition; a check run on its own checks every day from the first to the last loaded one. Today (UTC) is
 never checked: its entries are still being typed.
+
+Days are the people's own (issue 17): an entry counts on its local date, its start in its user's Clockify
+profile zone (raw.clockify_users.time_zone), else WAREHOUSE_TIMEZONE. A Sydney team's Monday starts on
+Sunday UTC, so the UTC partitions either side of the range are read too.
 """
 
 import datetime as dt
@@ -25,6 +29,7 @@ from orchestration.warehouse import raw_tables as t
 from orchestration.warehouse.duckdb import Warehouse
 
 TIME_ENTRIES = t.CLOCKIFY_TIME_ENTRIES
+USERS = t.CLOCKIFY_USERS
 
 
 def working_days(first: dt.date, last: dt.date) -> list[dt.date]:
@@ -32,27 +37,52 @@ def working_days(first: dt.date, last: dt.date) -> list[dt.date]:
     return [d for d in days if d.isoweekday() <= 5]
 
 
-def working_days_without_entries(con, first: dt.date, last: dt.date, today: dt.date | None = None) -> list[dt.date]:
-    """Weekdays in [first, last], before `today`, on which raw time entries has no row."""
+def working_days_without_entries(
+    con, first: dt.date, last: dt.date, today: dt.date | None = None, timezone: str = "UTC"
+) -> list[dt.date]:
+    """Weekdays in [first, last], before `today`, on which no raw time entry starts (local dates, see above)."""
     today = today or dt.datetime.now(dt.UTC).date()
     last = min(last, today - dt.timedelta(days=1))
     if last < first:
         return []
+    # a local day lies within one UTC day either side of itself (offsets are under +-14 h)
+    params = {"first": first, "last": last, "zone": timezone}
+    params |= {"utc_first": first - dt.timedelta(days=1), "utc_last": last + dt.timedelta(days=1)}
     present = {
         row[0]
         for row in con.execute(
-            f"SELECT DISTINCT _partition_date FROM {TIME_ENTRIES.qualified_name} "
-            "WHERE _partition_date BETWEEN $first AND $last",
-            {"first": first, "last": last},
+            f"""
+            with zones as (
+                select id as user_id, arg_max(time_zone, _loaded_at) as zone from {USERS.qualified_name} group by id
+            ),
+            entries as (
+                select e.started_at, coalesce(tz.name, $zone) as zone
+                from {TIME_ENTRIES.qualified_name} e
+                left join zones on e.user_id = zones.user_id
+                left join pg_timezone_names() tz on zones.zone = tz.name
+                where e._partition_date between $utc_first and $utc_last and e.started_at is not null
+            )
+            select distinct cast(timezone(zone, timezone('UTC', started_at)) as date) as local_date
+            from entries
+            where local_date between $first and $last
+            """
+            if _table_exists(con, USERS)
+            else f"""
+            select distinct cast(timezone($zone, timezone('UTC', started_at)) as date) as local_date
+            from {TIME_ENTRIES.qualified_name}
+            where _partition_date between $utc_first and $utc_last and started_at is not null
+              and local_date between $first and $last
+            """,
+            params,
         ).fetchall()
     }
     return [d for d in working_days(first, last) if d not in present]
 
 
-def _table_exists(con) -> bool:
+def _table_exists(con, table: t.RawTable = TIME_ENTRIES) -> bool:
     (count,) = con.execute(
         "SELECT count(*) FROM information_schema.tables WHERE table_schema = 'raw' AND table_name = $name",
-        {"name": TIME_ENTRIES.name},
+        {"name": table.name},
     ).fetchone()
     return bool(count)
 
@@ -60,8 +90,8 @@ def _table_exists(con) -> bool:
 @asset_check(
     asset=raw_key(TIME_ENTRIES),
     name="working_days_have_entries",
-    description="Warns when a working day (Mon-Fri, before today UTC) in the loaded range has no time "
-    "entries at all: usually a failed or partial load rather than a day nobody worked.",
+    description="Warns when a working day (Mon-Fri, the people's local days, before today UTC) in the loaded "
+    "range has no time entries at all: usually a failed or partial load rather than a day nobody worked.",
     blocking=False,
 )
 def working_days_have_entries(context: AssetCheckExecutionContext, warehouse: Warehouse) -> AssetCheckResult:
@@ -84,7 +114,7 @@ def working_days_have_entries(context: AssetCheckExecutionContext, warehouse: Wa
                     metadata={"reason": MetadataValue.text("raw.clockify_time_entries is empty")},
                 )
             window = (first, last)
-        missing = working_days_without_entries(con, *window)
+        missing = working_days_without_entries(con, *window, timezone=warehouse.timezone)
     yesterday = dt.datetime.now(dt.UTC).date() - dt.timedelta(days=1)
     checked = len(working_days(window[0], min(window[1], yesterday)))
     return AssetCheckResult(

@@ -16,6 +16,7 @@ from dagster import (
 )
 
 from assets.common import DUCKDB_POOL, OWNERS, load_metadata, raw_key, snapshot_asset
+from orchestration.clients.errors import FeatureNotAccessible
 from orchestration.clients.linear.client import IssueHistoryBatch, LinearClient
 from orchestration.partitions import window_dates
 from orchestration.warehouse import raw_tables as t
@@ -50,6 +51,43 @@ linear_customers = snapshot_asset(
     "Linear customers; empty (metadata `feature_not_accessible` says why) where the plan lacks customers.",
     plan_feature=True,
 )
+linear_labels = snapshot_asset(
+    t.LINEAR_LABELS,
+    "linear",
+    "linear",
+    lambda c: c.labels(),
+    "Linear issue labels (workspace and team labels, groups with their children); issues name theirs in label_ids.",
+)
+
+NO_CUSTOMERS_NOTE = (
+    "This Linear plan does not include customers (FEATURE_NOT_ACCESSIBLE): no customer needs were loaded, "
+    "and marts.hours_per_customer stays empty."
+)
+
+
+@asset(
+    key=raw_key(t.LINEAR_CUSTOMER_NEEDS),
+    group_name="linear",
+    description="Linear customer needs (requests): which customer asked for which issue or project. Customers are "
+    "a plan feature: without it the asset says so in its metadata and loads nothing (the table is left empty).",
+    kinds={"linear", "duckdb"},
+    owners=OWNERS,
+    pool=DUCKDB_POOL,
+)
+def linear_customer_needs(context: AssetExecutionContext, linear: LinearClient, warehouse: Warehouse):
+    before = linear.requests_made
+    try:
+        records = linear.customer_needs()
+        available = True
+    except FeatureNotAccessible:
+        records, available = [], False
+        context.log.warning(NO_CUSTOMERS_NOTE)
+    result = warehouse.replace_snapshot(t.LINEAR_CUSTOMER_NEEDS, records)
+    metadata = load_metadata(t.LINEAR_CUSTOMER_NEEDS, result, linear.requests_made - before)
+    metadata["feature_available"] = available
+    if not available:
+        metadata["note"] = MetadataValue.text(NO_CUSTOMERS_NOTE)
+    return MaterializeResult(metadata=metadata)
 
 
 def build_linear_issues(partitions: DailyPartitionsDefinition) -> AssetsDefinition:
@@ -199,6 +237,8 @@ LINEAR_SNAPSHOTS = [
     linear_projects,
     linear_workflow_states,
     linear_customers,
+    linear_labels,
+    linear_customer_needs,
 ]
 
 

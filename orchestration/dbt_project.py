@@ -16,8 +16,9 @@
   build means one build per directory at a time.
 - `dbt_parse(project, out_dir, warehouse)`: one `dbt parse` into a directory of the caller's (the preparer
   above, and the semantic layer's `semantic_manifest.json` in orchestration/metrics.py).
-- `dbt_vars(warehouse)`: the warehouse reaches dbt's profile as `--vars {"warehouse_path": ...}`;
-  `profiles.yml` falls back to `WAREHOUSE_PATH` for dbt run by hand.
+- `dbt_vars(warehouse, timezone)`: the warehouse reaches dbt's profile as `--vars {"warehouse_path": ...}`;
+  `profiles.yml` falls back to `WAREHOUSE_PATH` for dbt run by hand. `warehouse_timezone` (WAREHOUSE_TIMEZONE)
+  goes the same way; the models fall back to the env variable, then UTC.
 """
 
 from __future__ import annotations
@@ -50,9 +51,13 @@ def dbt_executable() -> str:
     return shutil.which("dbt") or "dbt"
 
 
-def dbt_vars(warehouse_path: str | Path) -> list[str]:
-    """CLI arguments that point dbt's profile at the warehouse file."""
-    return ["--vars", json.dumps({"warehouse_path": str(warehouse_path)})]
+def dbt_vars(warehouse_path: str | Path, timezone: str | None = None) -> list[str]:
+    """CLI arguments that point dbt's profile at the warehouse file and give the models WAREHOUSE_TIMEZONE
+    (the zone of users without a profile zone; dbt_project.yml falls back to the env, then UTC)."""
+    values = {"warehouse_path": str(warehouse_path)}
+    if timezone:
+        values["warehouse_timezone"] = timezone
+    return ["--vars", json.dumps(values)]
 
 
 class AtomicParsePreparer(DbtProjectPreparer):

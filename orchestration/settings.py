@@ -18,6 +18,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Literal, cast
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from dotenv import dotenv_values
 from pydantic import SecretStr
@@ -50,6 +51,8 @@ MARTS_STORAGE_VERSION_PATTERN = re.compile(r"v\d+\.\d+\.\d+|latest")
 START_DATE = dt.date(2024, 1, 1)
 RESYNC_DAYS = 7
 WRITEBACK_MAX_WRITES = 200
+# The zone whose calendar days and ISO weeks a Clockify user without a profile time zone is counted in.
+WAREHOUSE_TIMEZONE = "UTC"
 DOTENV_SWITCH = "WAREHOUSE_DOTENV"  # 0: the entry points read no .env file (the tests set it)
 
 # What each required setting is, for the one-line "X is not set" messages.
@@ -127,6 +130,8 @@ class Settings:
     # The data comes from the built-in sandbox, not from a real workspace: set by `demo()` (the demo, and
     # the UI and `dagster` commands when no CLOCKIFY_API_KEY is set) or WAREHOUSE_SANDBOX=1.
     sandbox: bool = False
+    # WAREHOUSE_TIMEZONE (IANA name): the local days and weeks of users whose Clockify profile has no zone
+    timezone: str = WAREHOUSE_TIMEZONE
 
     @classmethod
     def load(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -191,6 +196,7 @@ class Settings:
             dbt_executable=get("DBT_EXECUTABLE"),
             demo_dir=_from_root(get("WAREHOUSE_DEMO_DIR") or DEMO_DIR),
             sandbox=_flag("WAREHOUSE_SANDBOX", get("WAREHOUSE_SANDBOX"), "use the built-in sandbox"),
+            timezone=_timezone("WAREHOUSE_TIMEZONE", get("WAREHOUSE_TIMEZONE")),
         )
 
     @property
@@ -394,6 +400,19 @@ def _whole(name: str, raw: str | None, default: int, unit: str, minimum: int) ->
         least = f", at least {minimum}" if minimum else ""
         raise ConfigError(f"{name}={raw!r} must be a whole number of {unit}{least} (default {default}).")
     return int(raw)
+
+
+def _timezone(name: str, raw: str | None) -> str:
+    """An IANA zone name (e.g. Europe/Berlin); offsets like +02:00 are refused: they know no DST."""
+    if raw is None:
+        return WAREHOUSE_TIMEZONE
+    try:
+        ZoneInfo(raw)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ConfigError(
+            f"{name}={raw!r} is not an IANA time zone: set it to a name like America/Los_Angeles or UTC."
+        ) from None
+    return raw
 
 
 def _flag(name: str, raw: str | None, meaning: str) -> bool:

@@ -438,6 +438,8 @@ class Workspace:
         self.linear_workflow_states: list[dict] = []
         self.linear_issues: list[dict] = []
         self.linear_customers: list[dict] = []
+        self.linear_labels: list[dict] = []  # IssueLabel (issueLabels); issues name theirs in labelIds
+        self.linear_customer_needs: list[dict] = []  # CustomerNeed (customerNeeds): customer -> issue/project
         # bookkeeping
         self.entries_version = 0
         self.linear_version = 0
@@ -907,6 +909,7 @@ def _generate(cfg: SandboxConfig) -> Workspace:
         if i["trashed"]:
             ws.linear_trashed_at[i["id"]] = t0 - trash_rng.randrange(1, 26) * DAY
     _gen_clockify(ws, cfg, people, ids, p0, end_ts)
+    _gen_labels_projects_needs(ws, cfg)  # after everything else: its own random stream, nothing above moves
     history.generate(ws, cfg.seed)
     # drop the generator's private helper keys: the lists hold exactly the APIs' shapes
     for i in ws.linear_issues:
@@ -1423,6 +1426,88 @@ def _gen_linear(ws: Workspace, cfg: SandboxConfig, people: list[dict], ids: _Ids
     # strip private helper keys from cycles/projects/issues after they served the generator?
     # They are kept (prefixed with "_") because the Clockify generator uses them; the GraphQL
     # layer never exposes keys that are not schema fields.
+
+
+# ------------------------------------------------------------------------ labels, project dates, customer needs
+LABEL_GROUPS = {"Type": ["Bug", "Feature", "Chore"]}  # a group label (isGroup) and its children
+WORKSPACE_LABELS = ["Customer request", "Tech debt", "Security"]
+
+
+def _gen_labels_projects_needs(ws: Workspace, cfg: SandboxConfig) -> None:
+    """Issue labels (workspace labels, one group with children, one team label per team; an issue carries
+    0-3 of them in `labelIds`), projects' start and target dates, and customer needs (Customer -> Issue,
+    some to a project only), shaped as Linear's schema (IssueLabel, Project, CustomerNeed). Drawn from
+    their own random stream so the rest of the data is the same as without them."""
+    rng = _rng(cfg, "labels")
+
+    def uid() -> str:
+        return str(uuid.UUID(int=rng.getrandbits(128), version=4))
+
+    created = ws.linear_organization.get("createdAt") if ws.linear_organization else None
+    created = created or "2023-01-02T09:00:00.000Z"
+
+    def label(name: str, team: dict | None = None, parent: dict | None = None, group: bool = False) -> dict:
+        item = {
+            "id": uid(),
+            "name": name,
+            "description": None,
+            "color": rng.choice(COLORS),
+            "isGroup": group,
+            "parent": parent,
+            "team": team,
+            "createdAt": created,
+            "updatedAt": created,
+            "archivedAt": None,
+            "lastAppliedAt": None,
+            "retiredAt": None,
+        }
+        ws.linear_labels.append(item)
+        return item
+
+    applicable = [label(n) for n in WORKSPACE_LABELS]
+    for group, children in LABEL_GROUPS.items():
+        parent = label(group, group=True)
+        applicable += [label(c, parent=parent) for c in children]
+    team_labels = {t["id"]: label(f"{t['key']} platform", team=t) for t in ws.linear_teams}
+    for issue in ws.linear_issues:
+        pool = applicable + [team_labels[issue["team"]["id"]]]
+        k = rng.choices((0, 1, 2, 3), (3, 5, 3, 1))[0]
+        issue["labelIds"] = [x["id"] for x in rng.sample(pool, k)]
+    for project in ws.linear_projects:
+        start = _dt.date.fromisoformat(project["createdAt"][:10]) + _dt.timedelta(days=rng.randrange(0, 10))
+        project["startDate"] = start.isoformat()
+        project["targetDate"] = (
+            (start + _dt.timedelta(days=rng.randrange(30, 180))).isoformat() if rng.random() < 0.8 else None
+        )
+    if not ws.linear_customers:
+        return
+    for issue in rng.sample(ws.linear_issues, min(len(ws.linear_issues), max(1, len(ws.linear_issues) // 6))):
+        # one or two customers asked for it (two needs of one customer on one issue happen too)
+        for customer in rng.sample(ws.linear_customers, min(len(ws.linear_customers), rng.choice((1, 1, 2)))):
+            ws.linear_customer_needs.append(_need(uid(), customer, issue, issue.get("project"), rng))
+    for project in ws.linear_projects[:2]:  # a need on a project only: no issue, so no hours of its own
+        ws.linear_customer_needs.append(_need(uid(), ws.linear_customers[0], None, project, rng))
+
+
+def _need(need_id: str, customer: dict, issue: dict | None, project: dict | None, rng: random.Random) -> dict:
+    when = (issue or project)["createdAt"]
+    return {
+        "id": need_id,
+        "customer": customer,
+        "issue": issue,
+        "project": project,
+        "priority": float(rng.choice((0, 0, 1))),  # 1 = important
+        "body": None,
+        "content": None,
+        "createdAt": when,
+        "updatedAt": when,
+        "archivedAt": None,
+        "attachment": None,
+        "creator": None,
+        "originalIssue": None,
+        "projectAttachment": None,
+        "url": None,
+    }
 
 
 # ------------------------------------------------------------------------ Clockify

@@ -162,6 +162,13 @@ CONNECTION_SOURCES: dict[tuple[str, str], tuple[str, Callable[[Workspace, Any], 
     ("Query", "projects"): ("Project", lambda ws, p: ws.linear_projects),
     ("Query", "workflowStates"): ("WorkflowState", lambda ws, p: ws.linear_workflow_states),
     ("Query", "customers"): ("Customer", lambda ws, p: ws.linear_customers),
+    ("Query", "issueLabels"): ("IssueLabel", lambda ws, p: ws.linear_labels),
+    ("Query", "customerNeeds"): ("CustomerNeed", lambda ws, p: ws.linear_customer_needs),
+    ("Issue", "labels"): (
+        "IssueLabel",
+        lambda ws, i: [x for x in ws.linear_labels if x["id"] in set(i.get("labelIds") or ())],
+    ),
+    ("Customer", "needs"): ("CustomerNeed", lambda ws, c: [n for n in ws.linear_customer_needs if n["customer"] is c]),
     ("Team", "issues"): ("Issue", lambda ws, t: [i for i in ws.linear_issues if i["team"] is t]),
     ("Team", "cycles"): ("Cycle", lambda ws, t: [c for c in ws.linear_cycles if c["team"] is t]),
     ("Team", "states"): ("WorkflowState", lambda ws, t: [s for s in ws.linear_workflow_states if s["team"] is t]),
@@ -627,6 +634,8 @@ def _cursor_position(ws: Workspace, kind: str, ordered: list, pos: dict, cursor:
         "Project": "linear_projects",
         "WorkflowState": "linear_workflow_states",
         "Customer": "linear_customers",
+        "IssueLabel": "linear_labels",
+        "CustomerNeed": "linear_customer_needs",
     }.get(kind)
     node = next((i for i in getattr(ws, attr, []) if i["id"] == cursor), None) if attr else None
     if node is None:

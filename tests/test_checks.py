@@ -91,3 +91,53 @@ def test_the_check_warns_before_the_first_load(tmp_path):
     context = build_asset_check_context(resources={"warehouse": Warehouse(path=str(path))})
     result = working_days_have_entries(context)
     assert result.passed is False and "not been loaded" in result.metadata["reason"].value
+
+
+def warehouse_with_local_workdays(path, zone: str | None, local_hour: float, offset_hours: float) -> None:
+    """One user in `zone` (None: no profile zone) starting every weekday of two weeks at `local_hour` local
+    time, `offset_hours` east of UTC (no DST in June for the zones used)."""
+    con = duckdb.connect(str(path))
+    try:
+        con.execute("CREATE SCHEMA IF NOT EXISTS raw")
+        con.execute(t.CLOCKIFY_TIME_ENTRIES.create_sql())
+        con.execute(t.CLOCKIFY_USERS.create_sql())
+        con.execute(
+            "INSERT INTO raw.clockify_users (id, time_zone, _loaded_at) VALUES ('u1', $zone, now())", {"zone": zone}
+        )
+        for i, d in enumerate(working_days(day(0), day(13))):
+            start = dt.datetime.combine(d, dt.time()) + dt.timedelta(hours=local_hour - offset_hours)
+            con.execute(
+                "INSERT INTO raw.clockify_time_entries (id, user_id, started_at, _partition_date, _loaded_at) "
+                "VALUES ($id, 'u1', $start, $day, now())",
+                {"id": f"e{i}", "start": start, "day": start.date()},
+            )
+    finally:
+        con.close()
+
+
+@pytest.mark.parametrize(
+    ("zone", "local_hour", "offset", "warehouse_zone"),
+    [
+        ("Australia/Brisbane", 8, 10, "UTC"),  # Monday 08:00 local is Sunday 22:00 UTC
+        ("America/Los_Angeles", 17.5, -7, "UTC"),  # 17:30 PDT is 00:30 UTC the next day, Friday's on Saturday
+        ("Asia/Kolkata", 2, 5.5, "UTC"),  # 02:00 IST is 20:30 UTC the day before
+        (None, 8, 10, "Australia/Brisbane"),  # no profile zone: WAREHOUSE_TIMEZONE's days
+    ],
+)
+def test_working_days_are_the_peoples_local_days(tmp_path, zone, local_hour, offset, warehouse_zone):
+    """Issue 17: a team working every local weekday has no missing day, though by UTC dates it would have
+    one (Monday or Friday of each week missing, a Saturday or Sunday present)."""
+    path = tmp_path / "w.duckdb"
+    warehouse_with_local_workdays(path, zone, local_hour, offset)
+    with duckdb.connect(str(path), read_only=True) as con:
+        assert working_days_without_entries(con, day(0), day(11), today=TODAY, timezone=warehouse_zone) == []
+        utc_days = {
+            r[0] for r in con.execute("select distinct _partition_date from raw.clockify_time_entries").fetchall()
+        }
+    assert set(working_days(day(0), day(11))) - utc_days  # by UTC days, some weekday would be flagged
+    # and a gap in local days is still found: drop the local Wednesday day(2)
+    with duckdb.connect(str(path)) as con:
+        start = dt.datetime.combine(day(2), dt.time()) + dt.timedelta(hours=local_hour - offset)
+        con.execute("delete from raw.clockify_time_entries where started_at = $s", {"s": start})
+    with duckdb.connect(str(path), read_only=True) as con:
+        assert working_days_without_entries(con, day(0), day(11), today=TODAY, timezone=warehouse_zone) == [day(2)]

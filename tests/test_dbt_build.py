@@ -226,9 +226,13 @@ def test_dagster_asset_keys_groups_kinds_and_pool(dbt_manifest, hours_dbt_assets
         assert spec.group_name == key.path[0]
         assert spec.kinds == {"dbt", "duckdb"}
     stg = specs[AssetKey(["staging", "stg_clockify__time_entries"])]
-    assert [d.asset_key for d in stg.deps] == [AssetKey(["raw", "clockify_time_entries"])]
+    # the entries' raw table, and the users' profile zones (their local days, issue 17)
+    assert {d.asset_key for d in stg.deps} == {
+        AssetKey(["raw", "clockify_time_entries"]),
+        AssetKey(["staging", "stg_clockify__users"]),
+    }
     raw_deps = {d.asset_key for s in specs.values() for d in s.deps if d.asset_key.path[0] == "raw"}
-    assert len(raw_deps) == 17  # the 16 API tables (issue history included) and the write-back links table
+    assert len(raw_deps) == 19  # the 18 API tables (issue history, labels, customer needs) and the write-back links
     assert hours_dbt_assets.op.pool == DUCKDB_POOL
     checks = list(hours_dbt_assets.check_specs)
     assert any(c.asset_key == AssetKey(["marts", "fct_time_entries"]) for c in checks)

@@ -94,6 +94,8 @@ def sandbox_source_data(seed: int = 7) -> SourceData:
         "linear_issues": copy.deepcopy(ws.linear_issues),
         "linear_customers": copy.deepcopy(ws.linear_customers),
         **history_tables(ws),
+        "linear_labels": copy.deepcopy(ws.linear_labels),
+        "linear_customer_needs": copy.deepcopy(ws.linear_customer_needs),
     }
     _add_edge_cases(tables)
     data = SourceData(tables)
@@ -177,9 +179,60 @@ def _add_edge_cases(t: dict[str, list[dict]]) -> None:
         ),
     ]
     used = {a, b, c, with_cycle["identifier"], moved["identifier"]}
+    used = {a, b, with_cycle["identifier"], moved["identifier"]}
+    _add_local_week_people(t, template)
     _add_duplicated_identifiers(t, template, [i for i in issues if i["identifier"] not in used], at)
     _add_overlapping_cycles(t, template, with_cycle, team_cycles)
     _add_writeback_links(t, template, [i for i in issues if i["identifier"] not in used][-3:], b, at)
+
+
+# Issue 17's case: a person in UTC-8 logs 40 hours in the local Monday-to-Friday week of 2025-02-17 (PST),
+# 09:00-12:00, 12:30-16:00 and 16:30-18:00 local each day (the last one starts after midnight UTC, Friday's
+# on Saturday UTC), plus a Sunday-evening hour the week before (Monday 04:00 UTC: the UTC week would count
+# it in this one). A person in UTC+10 (Brisbane) starts Monday at 08:00 local, Sunday 22:00 UTC.
+LOCAL_WEEK_USER = "edgeuser0000000000000la8"
+LOCAL_WEEK_START = dt.date(2025, 2, 17)
+LOCAL_WEEK_HOURS = 40.0
+MONDAY_MORNING_USER = "edgeuser000000000000bne10"
+NO_ZONE_USER = "edgeuser0000000000nozone"  # a profile without settings.timeZone: WAREHOUSE_TIMEZONE applies
+
+
+def _add_local_week_people(t: dict[str, list[dict]], template: dict) -> None:
+    users, entries = t["clockify_users"], t["clockify_time_entries"]
+    pst = dt.timezone(dt.timedelta(hours=-8))  # no DST in February: PST is UTC-8 throughout
+    aest = dt.timezone(dt.timedelta(hours=10))  # Brisbane: UTC+10 all year
+
+    def person(user_id: str, name: str, zone: str | None) -> None:
+        user = copy.deepcopy(users[0])
+        user.update(id=user_id, name=name, email=f"{user_id}@example.com")
+        user["settings"] = dict(user.get("settings") or {}, timeZone=zone)
+        if zone is None:
+            del user["settings"]["timeZone"]
+        users.append(user)
+
+    def local(day: dt.date, hour: float, zone: dt.timezone) -> dt.datetime:
+        wall = dt.datetime.combine(day, dt.time()) + dt.timedelta(hours=hour)
+        return wall.replace(tzinfo=zone).astimezone(dt.timezone.utc).replace(tzinfo=None)
+
+    def entry(user_id: str, n: int, start: dt.datetime, end: dt.datetime, what: str) -> None:
+        e = _entry(template, f"edgelocal{n:015d}", _ts(start), _ts(end), what)
+        e["userId"] = user_id
+        entries.append(e)
+
+    person(LOCAL_WEEK_USER, "Edge Pacific", "America/Los_Angeles")
+    person(MONDAY_MORNING_USER, "Edge Brisbane", "Australia/Brisbane")
+    n = 0
+    for weekday in range(5):
+        day = LOCAL_WEEK_START + dt.timedelta(days=weekday)
+        for begin, end in ((9, 12), (12.5, 16), (16.5, 18)):
+            n += 1
+            entry(LOCAL_WEEK_USER, n, local(day, begin, pst), local(day, end, pst), "local week, no id")
+    sunday = LOCAL_WEEK_START - dt.timedelta(days=1)
+    entry(LOCAL_WEEK_USER, 90, local(sunday, 20, pst), local(sunday, 21, pst), "Sunday evening, no id")
+    entry(MONDAY_MORNING_USER, 91, local(LOCAL_WEEK_START, 8, aest), local(LOCAL_WEEK_START, 12, aest), "Monday")
+    person(NO_ZONE_USER, "Edge Nozone", None)
+    utc = dt.timezone.utc
+    entry(NO_ZONE_USER, 92, local(LOCAL_WEEK_START, 20, utc), local(LOCAL_WEEK_START, 21, utc), "no zone")
 
 
 def _parse(value: str) -> dt.datetime:
@@ -472,6 +525,8 @@ def workspace_tables(ws) -> dict[str, list[dict]]:
         "linear_workflow_states",
         "linear_issues",
         "linear_customers",
+        "linear_labels",
+        "linear_customer_needs",
     ]
     tables = {n: copy.deepcopy(getattr(ws, n)) for n in names}
     tables["clockify_tasks"] = [copy.deepcopy(t) for ts in ws.clockify_tasks.values() for t in ts]

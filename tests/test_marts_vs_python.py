@@ -13,14 +13,18 @@ import re
 from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import pytest
 
 try:
-    from tests.test_dbt_harness import built_warehouse, built_warehouse_via_sync
+    from tests import test_dbt_harness as harness
 except ImportError:  # tests/ without __init__.py
-    from test_dbt_harness import built_warehouse, built_warehouse_via_sync
+    import test_dbt_harness as harness
 
+built_warehouse, built_warehouse_via_sync = harness.built_warehouse, harness.built_warehouse_via_sync
+
+WAREHOUSE_TIMEZONE = "UTC"  # the tests' default (no WAREHOUSE_TIMEZONE set)
 TOL = 0.001  # hours, for sums (float noise of adding many entries)
 SECONDS_TOL = 1e-6  # seconds, for one entry's duration: exact to the microsecond
 ID_RULE = re.compile(
@@ -49,10 +53,32 @@ class Entry:
     cycle_id: str | None
     user_name: str | None = None
     task_name: str | None = None
+    local_start: dt.datetime  # wall clock in the user's zone (naive)
 
     @property
-    def date(self) -> dt.date:
+    def date(self) -> dt.date:  # UTC date (raw's partition day)
         return self.start.date()
+
+    @property
+    def local_date(self) -> dt.date:  # the person's calendar day: what day- and week-keyed marts count on
+        return self.local_start.date()
+
+    @property
+    def local_week_start(self) -> dt.date:
+        return self.local_date - dt.timedelta(days=self.local_date.weekday())
+
+
+def user_zone(user: dict | None, default: str = WAREHOUSE_TIMEZONE) -> ZoneInfo:
+    """The user's Clockify profile zone (settings.timeZone), else the warehouse's (also for an unknown name)."""
+    name = ((user or {}).get("settings") or {}).get("timeZone")
+    try:
+        return ZoneInfo(name) if name else ZoneInfo(default)
+    except (ZoneInfoNotFoundError, ValueError):
+        return ZoneInfo(default)
+
+
+def to_local(start: dt.datetime, zone: ZoneInfo) -> dt.datetime:
+    return start.replace(tzinfo=dt.timezone.utc).astimezone(zone).replace(tzinfo=None)
 
 
 class Reference:
@@ -131,6 +157,7 @@ class Reference:
                     cycle_id,
                     self.user_names.get(e["userId"]) or e.get("userName") or None,
                     task_name,
+                    to_local(start, user_zone(self.users.get(e["userId"]))),
                 )
             )
         self.matched = [e for e in self.entries if e.issue_id]
@@ -208,8 +235,8 @@ class Reference:
         }
 
     def hours_per_person_week(self) -> dict:
-        def week(e):
-            monday = e.date - dt.timedelta(days=e.date.weekday())
+        def week(e):  # the ISO week of the person's own calendar
+            monday = e.local_week_start
             iso = monday.isocalendar()
             return (e.user_id, monday, f"{iso[0]:04d}-W{iso[1]:02d}")
 
@@ -224,6 +251,80 @@ class Reference:
             )
             for k, v in self._group(self.entries, key).items()
         }
+
+    # ---- Linear projects, labels, customers (issue 17 part 2)
+    def _tally(self, entries) -> dict:
+        return dict(
+            hours=sum(e.hours for e in entries),
+            billable_hours=sum(e.hours for e in entries if e.billable),
+            issue_count=len({e.issue_id for e in entries}),
+            time_entry_count=len(entries),
+        )
+
+    def hours_per_linear_project(self, tables: dict) -> dict:
+        projects = {p["id"]: p for p in tables["linear_projects"]}
+        users = {u["id"]: u for u in tables["linear_users"]}
+        by_project = defaultdict(list)
+        for e in self.matched:
+            by_project[(self.issues[e.issue_id].get("project") or {}).get("id")].append(e)
+        out = {}
+        for pid in set(projects) | set(by_project):
+            p = projects.get(pid, {})
+            lead = (p.get("lead") or {}).get("id")
+            out[pid] = self._tally(by_project.get(pid, [])) | dict(
+                contributors=len({e.user_id for e in by_project.get(pid, [])}),
+                project_name=p.get("name"),
+                project_status=(p.get("status") or {}).get("type"),
+                lead_id=lead,
+                lead_name=users[lead]["name"] if lead in users else None,
+                start_date=dt.date.fromisoformat(p["startDate"]) if p.get("startDate") else None,
+                target_date=dt.date.fromisoformat(p["targetDate"]) if p.get("targetDate") else None,
+                progress=p.get("progress"),
+            )
+        return out
+
+    def hours_per_label(self, tables: dict) -> dict:
+        labels = {x["id"]: x for x in tables["linear_labels"]}
+        teams = {t["id"]: t["key"] for t in tables["linear_teams"]}
+        by_label = defaultdict(list)
+        for e in self.matched:
+            for label_id in set(self.issues[e.issue_id].get("labelIds") or ()):
+                by_label[label_id].append(e)
+        out = {}
+        for label_id in {i for i, x in labels.items() if not x["isGroup"]} | set(by_label):
+            x = labels.get(label_id, {})
+            parent = labels.get((x.get("parent") or {}).get("id"), {})
+            out[("label", label_id)] = self._tally(by_label.get(label_id, [])) | dict(
+                label_name=x.get("name"),
+                label_group=parent.get("name"),
+                team_key=teams.get((x.get("team") or {}).get("id")),
+            )
+        none = dict(label_name=None, label_group=None, team_key=None)
+        out[("total", None)] = self._tally(self.matched) | none
+        out[("no_label", None)] = (
+            self._tally([e for e in self.matched if not self.issues[e.issue_id].get("labelIds")]) | none
+        )
+        return out
+
+    def hours_per_customer(self, tables: dict) -> dict:
+        customers = {c["id"]: c for c in tables["linear_customers"]}
+        asked = defaultdict(set)  # issue -> customers with a need on it
+        for need in tables["linear_customer_needs"]:
+            if need.get("issue") and need.get("customer"):
+                asked[need["issue"]["id"]].add(need["customer"]["id"])
+        by_customer = defaultdict(list)
+        for e in self.matched:
+            for customer_id in asked.get(e.issue_id, ()):
+                by_customer[customer_id].append(e)
+        out = {
+            ("customer", c): self._tally(by_customer.get(c, [])) | dict(customer_name=customers.get(c, {}).get("name"))
+            for c in set(customers) | set(by_customer)
+        }
+        if out:
+            out[("total", None)] = self._tally([e for e in self.matched if e.issue_id in asked]) | dict(
+                customer_name=None
+            )
+        return out
 
     def estimate_vs_actual(self, per_issue_hours: dict, issue_key) -> dict:
         """per_issue_hours: {(group, issue_id): hours}; over issues that have time."""
@@ -311,6 +412,10 @@ def check_fct_time_entries(query: Query, ref: Reference) -> None:
             team_id=e.team_id,
             cycle_id=e.cycle_id,
             entry_date=e.date,
+            local_started_at=e.local_start,
+            local_date=e.local_date,
+            local_week_start=e.local_week_start,
+            local_week="%04d-W%02d" % e.local_date.isocalendar()[:2],
             user_id=e.user_id,
             project_id=e.project_id,
             billable=e.billable,
@@ -414,6 +519,29 @@ def check_estimate_vs_actual_by_cycle(query: Query, ref: Reference) -> None:
     _compare(rows, expected, ESTIMATE_FIELDS)
 
 
+TALLY = ["hours", "billable_hours", "issue_count", "time_entry_count"]
+
+
+def check_hours_per_linear_project(query: Query, ref: Reference, tables: dict) -> None:
+    rows = {r["linear_project_id"]: r for r in query("select * from marts.hours_per_linear_project")}
+    expected = ref.hours_per_linear_project(tables)
+    _compare(rows, expected, list(next(iter(expected.values()))))
+    assert sum(r["hours"] for r in rows.values()) == pytest.approx(sum(e.hours for e in ref.matched), abs=TOL)
+
+
+def check_hours_per_label(query: Query, ref: Reference, tables: dict) -> None:
+    rows = {(r["row_kind"], r["label_id"]): r for r in query("select * from marts.hours_per_label")}
+    _compare(rows, ref.hours_per_label(tables), [*TALLY, "label_name", "label_group", "team_key"])
+
+
+def check_hours_per_customer(query: Query, ref: Reference, tables: dict) -> None:
+    rows = {(r["row_kind"], r["customer_id"]): r for r in query("select * from marts.hours_per_customer")}
+    _compare(rows, ref.hours_per_customer(tables), [*TALLY, "customer_name"])
+
+
+# These also need the source tables (projects, labels, customers), not only the entries.
+TABLE_MART_CHECKS = [check_hours_per_linear_project, check_hours_per_label, check_hours_per_customer]
+
 MART_CHECKS = [
     check_fct_time_entries,
     check_hours_per_issue,
@@ -449,6 +577,33 @@ def test_mart_equals_the_reference(warehouse, ref, check):
     check(warehouse.query, ref)
 
 
+@pytest.mark.parametrize("check", TABLE_MART_CHECKS, ids=lambda c: c.__name__.removeprefix("check_"))
+def test_linear_mart_equals_the_reference(warehouse, ref, check):
+    check(warehouse.query, ref, warehouse.data.tables)
+
+
+def test_reference_sees_multi_label_and_multi_customer_issues(direct_warehouse):
+    """Guard: the data has issues with two or more labels, without labels, a label group, issues two
+    customers asked for, needs on a project only, projects with a lead and a target date; so the rules are
+    exercised."""
+    tables = direct_warehouse.data.tables
+    ref = Reference(tables)
+    matched_issues = {e.issue_id for e in ref.matched}
+    assert any(len(ref.issues[i].get("labelIds") or ()) >= 2 for i in matched_issues)
+    assert any(not ref.issues[i].get("labelIds") for i in matched_issues)
+    assert any(x["isGroup"] for x in tables["linear_labels"]) and any(x.get("parent") for x in tables["linear_labels"])
+    asked = defaultdict(set)
+    for need in tables["linear_customer_needs"]:
+        if need.get("issue"):
+            asked[need["issue"]["id"]].add(need["customer"]["id"])
+    assert any(len(asked[i]) >= 2 for i in matched_issues)
+    assert any(need.get("issue") is None for need in tables["linear_customer_needs"])
+    labels = ref.hours_per_label(tables)
+    assert sum(v["hours"] for k, v in labels.items() if k[0] == "label") > labels[("total", None)]["hours"] + 1
+    projects = ref.hours_per_linear_project(tables)
+    assert any(v["target_date"] for v in projects.values()) and any(v["lead_id"] for v in projects.values())
+
+
 def test_hours_summary(warehouse, ref):
     entries, matched = ref.entries, ref.matched
     total = sum(e.hours for e in entries)
@@ -461,6 +616,8 @@ def test_hours_summary(warehouse, ref):
     expected = dict(
         first_entry_date=min(e.date for e in entries),
         last_entry_date=max(e.date for e in entries),
+        first_local_date=min(e.local_date for e in entries),
+        last_local_date=max(e.local_date for e in entries),
         first_started_at=min(e.start for e in entries),
         last_started_at=max(e.start for e in entries),
         hours=total,
@@ -476,6 +633,98 @@ def test_hours_summary(warehouse, ref):
     )
     (row,) = warehouse.query("select * from marts.hours_summary")
     _compare({"all": row}, {"all": expected}, list(expected))
+
+
+def test_reference_sees_local_days_in_many_zones(direct_warehouse):
+    """Guard for the local-day comparisons: people in UTC-8, UTC+5:30 and UTC+10 (and UTC+11), entries whose
+    local date is before and after their UTC date, and a DST change (US, 9 March 2025) inside the range."""
+    ref = Reference(direct_warehouse.data.tables)
+    offsets = defaultdict(set)
+    for e in ref.entries:
+        offsets[e.user_id].add(e.local_start - e.start)
+    hours = {round(o.total_seconds() / 3600, 2) for os_ in offsets.values() for o in os_}
+    assert {-8.0, 5.5, 10.0} <= hours, hours
+    assert any(len(o) == 2 for o in offsets.values())  # someone's offset changed within the range (DST)
+    assert any(e.local_date < e.date for e in ref.entries) and any(e.local_date > e.date for e in ref.entries)
+    assert any(e.local_week_start != e.date - dt.timedelta(days=e.date.weekday()) for e in ref.entries)
+
+
+def test_a_person_in_utc_minus_8_sees_their_40_hour_week(direct_warehouse):
+    """Issue 17: 40 hours logged Monday to Friday local time (UTC-8) are exactly 40 hours in that week of
+    hours_per_person_week; the Sunday-evening hour before it stays in the week before. By UTC dates the
+    week would hold 41 hours (the Sunday evening is Monday UTC), so this can fail."""
+    user, week = harness.LOCAL_WEEK_USER, harness.LOCAL_WEEK_START
+    rows = direct_warehouse.query(
+        f"select week_start, hours, time_entry_count from marts.hours_per_person_week where user_id = '{user}'"
+    )
+    by_week = {r["week_start"]: r for r in rows}
+    assert by_week[week]["hours"] == harness.LOCAL_WEEK_HOURS
+    assert by_week[week]["time_entry_count"] == 15
+    assert by_week[week - dt.timedelta(days=7)]["hours"] == 1.0
+    (utc,) = direct_warehouse.query(
+        f"select sum(hours) as h from marts.fct_time_entries where user_id = '{user}' "
+        f"and date_trunc('week', entry_date) = DATE '{week}'"
+    )
+    assert utc["h"] == harness.LOCAL_WEEK_HOURS + 1
+    days = direct_warehouse.query(
+        f"select local_date, sum(hours) as h from marts.fct_time_entries where user_id = '{user}' group by 1"
+    )
+    assert {r["local_date"]: r["h"] for r in days} == {
+        week - dt.timedelta(days=1): 1.0,
+        **{week + dt.timedelta(days=d): 8.0 for d in range(5)},
+    }
+    (monday,) = direct_warehouse.query(
+        "select local_date, local_week, entry_date from marts.fct_time_entries "
+        f"where user_id = '{harness.MONDAY_MORNING_USER}'"
+    )
+    assert monday == {"local_date": week, "local_week": "2025-W08", "entry_date": week - dt.timedelta(days=1)}
+
+
+def test_local_days_do_not_depend_on_the_session_or_machine_zone(direct_warehouse):
+    """staging is a view: read it in a session set to another zone, the local times stay the profile's."""
+    import duckdb
+
+    ref = Reference(direct_warehouse.data.tables)
+    con = duckdb.connect(str(direct_warehouse.path), read_only=True)
+    try:
+        con.execute("SET TimeZone = 'Pacific/Kiritimati'")  # UTC+14: any dependence would show
+        rows = dict(
+            con.execute("select time_entry_id, local_started_at from staging.stg_clockify__time_entries").fetchall()
+        )
+    finally:
+        con.close()
+    assert {e.id: rows[e.id] for e in ref.entries} == {e.id: e.local_start for e in ref.entries}
+
+
+def test_warehouse_timezone_is_the_zone_of_users_without_one(direct_warehouse, tmp_path):
+    """WAREHOUSE_TIMEZONE (the dbt var warehouse_timezone) moves only the days of users without a profile zone."""
+    import json
+    import shutil
+
+    copy = tmp_path / "warehouse.duckdb"
+    shutil.copy(direct_warehouse.path, copy)
+    run = harness.run_dbt(
+        ["run", "-s", "stg_clockify__time_entries", "--vars", json.dumps({"warehouse_timezone": "Asia/Tokyo"})],
+        copy,
+        tmp_path,
+    )
+    assert run.returncode == 0, run.output[-3000:]
+    sql = (
+        "select user_id, time_zone, local_started_at - started_at as offset from staging.stg_clockify__time_entries "
+        f"where user_id in ('{harness.NO_ZONE_USER}', '{harness.MONDAY_MORNING_USER}')"
+    )
+    before = {r["user_id"]: r for r in direct_warehouse.query(sql)}
+    con = __import__("duckdb").connect(str(copy), read_only=True)
+    try:
+        after = {row[0]: row for row in con.execute(sql).fetchall()}
+    finally:
+        con.close()
+    assert (before[harness.NO_ZONE_USER]["time_zone"], before[harness.NO_ZONE_USER]["offset"]) == (
+        "UTC",
+        dt.timedelta(0),
+    )
+    assert after[harness.NO_ZONE_USER][1:] == ("Asia/Tokyo", dt.timedelta(hours=9))
+    assert after[harness.MONDAY_MORNING_USER][1:] == ("Australia/Brisbane", dt.timedelta(hours=10))
 
 
 def test_edge_cases_land_where_the_contract_says(direct_warehouse):

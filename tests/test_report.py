@@ -36,6 +36,7 @@ DERIVED_MARTS = (
     "estimate_vs_actual_by_cycle",
     "unmatched_hours_by_project",
     "unmatched_hours_by_person",
+    "hours_per_person_week",
 )
 XSS_USER = '<img src=x onerror="alert(2)">'
 AMP_PROJECT = 'R&D "Platform" <beta>'
@@ -150,6 +151,7 @@ def build_derived_marts(con) -> None:
     stand-in for a dbt build): totals, estimate vs actual by team and by cycle, unmatched shares."""
     con.execute("""CREATE TABLE marts.hours_summary AS
         SELECT min(entry_date) AS first_entry_date, max(entry_date) AS last_entry_date,
+               min(entry_date) AS first_local_date, max(entry_date) AS last_local_date,
                min(started_at) AS first_started_at, max(started_at) AS last_started_at,
                coalesce(sum("hours"), 0) AS "hours",
                coalesce(sum("hours") FILTER (WHERE issue_id IS NOT NULL), 0) AS matched_hours,
@@ -182,6 +184,13 @@ def build_derived_marts(con) -> None:
             FROM in_cycle GROUP BY ALL
         )
         SELECT team_key, cycle_number, cycle_starts_at, {estimate_columns} FROM per_issue GROUP BY ALL""")
+    # The fixture's people are all in UTC: their local weeks are the UTC ones.
+    con.execute("""CREATE TABLE marts.hours_per_person_week AS
+        SELECT user_id, any_value(user_name) AS user_name, cast(date_trunc('week', entry_date) AS DATE) AS week_start,
+               printf('%04d-W%02d', isoyear(any_value(entry_date)), weekofyear(any_value(entry_date))) AS year_week,
+               sum("hours") AS "hours",
+               coalesce(sum("hours") FILTER (WHERE issue_id IS NOT NULL), 0) AS matched_hours
+        FROM marts.fct_time_entries GROUP BY user_id, week_start""")
     for mart, key, names in (
         ("unmatched_hours_by_project", "project_id", "any_value(project_name) AS project_name, "
          "any_value(client_name) AS client_name"),
@@ -244,7 +253,12 @@ def expected_figures() -> dict:
 
     total = sum(e[4] for e in ENTRIES)
     matched = sum(e[4] for e in ENTRIES if e[2])
+    person_week = defaultdict(float)
+    for user, _, _, start, hours in ENTRIES:
+        iso = start.date().isocalendar()
+        person_week[(USERS[user], f"{iso[0]:04d}-W{iso[1]:02d}")] += hours
     return dict(
+        person_week=dict(person_week),
         cycles=cycles,
         by_team=by_team,
         by_cycle=by_cycle,
@@ -301,6 +315,17 @@ class Tables(HTMLParser):
     def handle_data(self, data):
         if self._cell is not None:
             self._cell.append(data)
+
+
+def person_week_cells(page: str) -> dict[tuple[str, str], str]:
+    """{(person, ISO week): hours shown} of the person-week table (empty cells left out)."""
+    table = page[page.index('<table id="table-person-week">') :]
+    table = table[: table.index("</table>")]
+    weeks = re.findall(r'<th scope="col" class="num"><time datetime="[^"]*">([^<]*)</time>', table)
+    rows = parse_tables(table + "</table>").tables["table-person-week"]
+    return {
+        (html.unescape(row[0]), week): cell for row in rows for week, cell in zip(weeks, row[1:], strict=True) if cell
+    }
 
 
 def parse_tables(page: str) -> Tables:
@@ -360,6 +385,7 @@ def test_numbers_equal_the_figures(report):
 
     assert re.search(r'id="kpi-total-hours">([^<]*)<', page).group(1) == h(exp["total"])
     assert re.search(r'id="kpi-matched-share">([^<]*)<', page).group(1) == pct(exp["matched_share"])
+    assert person_week_cells(page) == {k: h(v) for k, v in exp["person_week"].items()}
     # title, data range, generation time
     assert "<h1>Where did our hours go?</h1>" in page
     assert "2025-01-07 – 2025-02-20" in page
@@ -776,3 +802,22 @@ def test_flow_charts_render_in_chromium(built_report, tmp_path):
         assert chart["texts"] >= len(chart["bars"]), chart_id
         assert sum(1 for b in chart["bars"] if b["w"] >= 2) >= len(chart["bars"]) // 2, chart_id
     assert scan["width"] <= 1280
+
+
+def test_report_person_weeks_are_local_weeks(built_report):
+    """Issue 17: the person in UTC-8 who logged 40 hours in a local Monday-to-Friday week sees 40.0 in that
+    week (by UTC weeks it would show 41.0); every cell shown equals the oracle's local-week hours."""
+    from tests import test_dbt_harness as harness
+
+    page, ref, tables = built_report
+    cells = person_week_cells(page)
+    names = {u["id"]: u["name"] for u in tables["clockify_users"]}
+    assert cells[("Edge Pacific", "2025-W08")] == "40.0"
+    expected = {(names[user], week): v["hours"] for (user, _, week), v in ref.hours_per_person_week().items()}
+    shown_weeks = {week for _, week in cells}
+    assert shown_weeks == set(sorted({week for _, week in expected})[-12:]) and "2025-W08" in shown_weeks
+    shown = {k: v for k, v in expected.items() if k[1] in shown_weeks}
+    assert set(cells) == set(shown)
+    # display precision: 0.1 h, rounded from the mart's sum (which may sit a float's width from the oracle's)
+    assert all(abs(float(cells[k].replace(",", "")) - v) <= 0.05 + 1e-6 for k, v in shown.items())
+    assert harness.LOCAL_WEEK_START.isoformat() in page

@@ -45,6 +45,7 @@ def test_defaults_and_every_variable():
     assert s.clockify.api_url == "https://api.clockify.me/api/v1" and s.clockify.api_key is None
     assert s.clockify.time_entries_strategy == "report"
     assert s.dbt_target_path == settings.DBT_PROJECT_DIR / "target" and s.dagster_home is None
+    assert s.timezone == "UTC"
     s = Settings.from_env(
         {
             "WAREHOUSE_PATH": "/w/x.duckdb",
@@ -64,8 +65,10 @@ def test_defaults_and_every_variable():
             "DBT_TARGET_PATH": "/t",
             "DAGSTER_HOME": "/h",
             "CLOCKIFY_TIME_ENTRIES_STRATEGY": "per_user",
+            "WAREHOUSE_TIMEZONE": "America/Los_Angeles",
         }
     )
+    assert s.timezone == "America/Los_Angeles"
     assert s.marts_path == settings.Path("/w/bi/m.duckdb")
     assert (s.marts_storage_version, s.marts_parquet_dir) == ("v1.4.0", settings.Path("/w/bi/parquet"))
     assert (s.start_date, s.resync_days, s.api.max_attempts, s.api.max_retry_seconds) == (
@@ -100,6 +103,8 @@ def test_missing_and_blank_required_settings_are_one_line_each():
         ("CLOCKIFY_REGION", "eu", "CLOCKIFY_REGION='eu' is not a Clockify region: set it to one of euc1, use2, euw2"),
         ("CLOCKIFY_REGION", "api", "CLOCKIFY_REGION='api' is not a Clockify region"),
         ("WAREHOUSE_SANDBOX", "sure", "WAREHOUSE_SANDBOX='sure' must be 1"),
+        ("WAREHOUSE_TIMEZONE", "+05:30", "WAREHOUSE_TIMEZONE='\\+05:30' is not an IANA time zone: set it to a name"),
+        ("WAREHOUSE_TIMEZONE", "Mars/Base", "WAREHOUSE_TIMEZONE='Mars/Base' is not an IANA time zone"),
     ],
 )
 def test_malformed_values_name_the_variable(name, value, message):
@@ -243,3 +248,15 @@ def test_the_host_template_places_the_region_or_subdomain():
     assert (c.api_url, c.reports_url) == (settings.CLOCKIFY_API_URL, settings.CLOCKIFY_REPORTS_URL)
     with pytest.raises(ConfigError, match="has no"):
         Settings.from_env({"CLOCKIFY_HOST_TEMPLATE": "http://x", "CLOCKIFY_REGION": "euc1"})
+
+
+def test_the_warehouse_timezone_reaches_the_warehouse_resource_and_dbt():
+    from orchestration.dbt_project import dbt_vars
+    from orchestration.resources import build_resources
+
+    s = Settings.from_env({"WAREHOUSE_TIMEZONE": "Asia/Kolkata", "WAREHOUSE_PATH": "/w/x.duckdb"})
+    warehouse = build_resources(s)["warehouse"]
+    assert warehouse.timezone == "Asia/Kolkata"
+    args = dbt_vars(warehouse.path, warehouse.timezone)
+    assert args[0] == "--vars"
+    assert __import__("json").loads(args[1]) == {"warehouse_path": "/w/x.duckdb", "warehouse_timezone": "Asia/Kolkata"}

@@ -17,6 +17,9 @@ here they are only selected, filtered and ordered:
     `hours_per_issue_state` per team and state type; the `TOP_FLOW_ISSUES` completed issues of `issue_flow`
     with the most hours, with their cycle time; each cycle's planned / added / outside / carried-over hours
     from `cycle_scope` (the cycles shown in (b)).
+(f) Hours per person and week: `hours_per_person_week` (the people's own ISO weeks), the last
+    `PERSON_WEEKS` weeks with time. The date range in the header is the people's local dates too
+    (`hours_summary.first_local_date` .. `last_local_date`).
 """
 
 from __future__ import annotations
@@ -35,6 +38,7 @@ STATE_ORDER = [
     "before_created",
     "unknown",
 ]
+PERSON_WEEKS = 12  # weeks shown in the person-week table (the latest ones with time)
 
 # hours_summary when it has no row (never from dbt: an empty fct_time_entries still gives one row).
 EMPTY_SUMMARY = dict(
@@ -67,7 +71,7 @@ def query_figures(con) -> dict:
     rows = _rows(
         con,
         f"""
-        select first_entry_date as date_from, last_entry_date as date_to,
+        select first_local_date as date_from, last_local_date as date_to,
                first_started_at as first_start, last_started_at as last_start,
                "hours" as total_hours, matched_hours, unmatched_hours, matched_share,
                time_entry_count as entry_count, contributors as people, issue_count as issues,
@@ -156,10 +160,23 @@ def query_figures(con) -> dict:
     )
 
     flow = _flow_figures(con, m, summary) if _has_tables(con, FLOW_MARTS) else None
+    person_weeks = _rows(
+        con,
+        f"""
+        with shown as (
+            select distinct week_start from {m}.hours_per_person_week order by week_start desc limit {PERSON_WEEKS}
+        )
+        select user_id, user_name, week_start, year_week, "hours", matched_hours
+        from {m}.hours_per_person_week
+        where week_start in (select week_start from shown)
+        order by week_start, user_name nulls last, user_id
+    """,
+    )
 
     return dict(
         flow=flow,
         summary=summary,
+        person_weeks=person_weeks,
         published_at=published,
         cycles=cycles,
         estimate_by_team=estimate_by_team,

@@ -151,6 +151,13 @@ def build_context(figures: dict, marts_path: Path, generated_at: dt.datetime) ->
                 ],
             ),
         )
+    # person x week (columns: the weeks shown, oldest first)
+    weeks = sorted({(r["week_start"], r["year_week"]) for r in figures["person_weeks"]})
+    people: dict = {}
+    for r in figures["person_weeks"]:
+        row = people.setdefault(r["user_id"], dict(label=person_label(r), hours={}))
+        row["hours"][r["week_start"]] = r["hours"]
+    person_week = dict(weeks=weeks, rows=sorted(people.values(), key=lambda row: (row["label"].lower(), row["label"])))
 
     charts = dict(
         **flow_charts,
@@ -198,6 +205,7 @@ def build_context(figures: dict, marts_path: Path, generated_at: dt.datetime) ->
     )
     return dict(
         figures=figures,
+        person_week=person_week,
         s=s,
         charts=charts,
         marts_path=str(marts_path),

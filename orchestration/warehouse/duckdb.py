@@ -189,6 +189,9 @@ class Warehouse(ConfigurableResource):
             return source_marker.Source(system, self.linear_source, self.linear_host)
         return None
 
+    # WAREHOUSE_TIMEZONE: the zone of users without a profile zone (dbt's local days, the raw checks)
+    timezone: str = "UTC"
+
     @contextmanager
     def connect(self, read_only: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
         con = connect_with_lock_wait(self.path, self.lock_timeout_seconds, read_only=read_only)

@@ -212,6 +212,8 @@ LINEAR_PROJECTS = RawTable(
         ("id", "VARCHAR", "$.id"),
         ("name", "VARCHAR", "$.name"),
         ("status", "VARCHAR", "$.status.type"),  # backlog|planned|started|paused|completed|canceled
+        ("lead_id", "VARCHAR", "$.lead.id"),
+        ("progress", "DOUBLE", "$.progress"),  # 0..1, Linear's completed share of the project's scope
         ("start_date", "DATE", "$.startDate"),
         ("target_date", "DATE", "$.targetDate"),
         ("created_at", "TIMESTAMP", "$.createdAt"),
@@ -254,6 +256,7 @@ LINEAR_ISSUES = RawTable(
         ("canceled_at", "TIMESTAMP", "$.canceledAt"),
         ("archived_at", "TIMESTAMP", "$.archivedAt"),
         ("trashed", "BOOLEAN", "$.trashed"),
+        ("label_ids", "VARCHAR[]", "$.labelIds"),
     ),
     partition_column="updated_at",
 )
@@ -316,6 +319,35 @@ LINEAR_ISSUE_STATE_SPANS = RawTable(
     ),
 )
 
+LINEAR_LABELS = RawTable(
+    "linear_labels",
+    _cols(
+        ("id", "VARCHAR", "$.id"),
+        ("name", "VARCHAR", "$.name"),
+        ("is_group", "BOOLEAN", "$.isGroup"),
+        ("parent_id", "VARCHAR", "$.parent.id"),
+        ("team_id", "VARCHAR", "$.team.id"),  # null: a workspace label
+        ("archived_at", "TIMESTAMP", "$.archivedAt"),
+        ("created_at", "TIMESTAMP", "$.createdAt"),
+        ("updated_at", "TIMESTAMP", "$.updatedAt"),
+    ),
+)
+
+# Customer needs (a plan feature, like customers): which customer asked for which issue or project.
+LINEAR_CUSTOMER_NEEDS = RawTable(
+    "linear_customer_needs",
+    _cols(
+        ("id", "VARCHAR", "$.id"),
+        ("customer_id", "VARCHAR", "$.customer.id"),
+        ("issue_id", "VARCHAR", "$.issue.id"),
+        ("project_id", "VARCHAR", "$.project.id"),
+        ("priority", "DOUBLE", "$.priority"),
+        ("archived_at", "TIMESTAMP", "$.archivedAt"),
+        ("created_at", "TIMESTAMP", "$.createdAt"),
+        ("updated_at", "TIMESTAMP", "$.updatedAt"),
+    ),
+)
+
 # Every table an API asset loads (the raw assets, the CLI's row counts, the dbt test harness).
 ALL_TABLES: tuple[RawTable, ...] = (
     CLOCKIFY_WORKSPACES,
@@ -334,6 +366,8 @@ ALL_TABLES: tuple[RawTable, ...] = (
     LINEAR_CUSTOMERS,
     LINEAR_ISSUE_HISTORY,
     LINEAR_ISSUE_STATE_SPANS,
+    LINEAR_LABELS,
+    LINEAR_CUSTOMER_NEEDS,
 )
 
 

@@ -1,4 +1,5 @@
--- One row per Clockify user and ISO week (Monday start, by the UTC entry date) with logged time.
+-- One row per Clockify user and ISO week of their own calendar (Monday start, by the entry's local_date in
+-- the user's profile zone, else WAREHOUSE_TIMEZONE) with logged time.
 with
 
 time_entries as (select * from {{ ref('fct_time_entries') }}),
@@ -19,7 +20,7 @@ weekly as (
 
     select
         user_id,
-        cast(date_trunc('week', entry_date) as date) as week_start,
+        local_week_start as week_start,
         sum(hours) as hours,
         coalesce(sum(hours) filter (where billable), 0) as billable_hours,
         coalesce(sum(hours) filter (where issue_id is not null), 0) as matched_hours,

@@ -12,6 +12,8 @@ entry_totals as (
     select
         min(entry_date) as first_entry_date,
         max(entry_date) as last_entry_date,
+        min(local_date) as first_local_date,
+        max(local_date) as last_local_date,
         min(started_at) as first_started_at,
         max(started_at) as last_started_at,
         coalesce(sum(hours), 0) as hours,
@@ -38,6 +40,8 @@ final as (
     select
         entry_totals.first_entry_date,
         entry_totals.last_entry_date,
+        entry_totals.first_local_date,
+        entry_totals.last_local_date,
         entry_totals.first_started_at,
         entry_totals.last_started_at,
         entry_totals.hours,

@@ -26,10 +26,12 @@ from orchestration.clients.http import (
 from orchestration.clients.linear import queries as q
 from orchestration.clients.linear.records import (
     LinearCustomer,
+    LinearCustomerNeed,
     LinearCycle,
     LinearIssue,
     LinearIssueHistory,
     LinearIssueStateSpan,
+    LinearLabel,
     LinearProject,
     LinearTeam,
     LinearUser,
@@ -119,6 +121,12 @@ class LinearClient(ApiClientResource):
         except FeatureNotAccessible:
             return False
         return True
+
+    def labels(self) -> list[LinearLabel]:
+        return cast(list[LinearLabel], self._paginate("issueLabels", q.LABELS_QUERY))
+
+    def customer_needs(self) -> list[LinearCustomerNeed]:
+        return cast(list[LinearCustomerNeed], self._paginate("customerNeeds", q.CUSTOMER_NEEDS_QUERY))
 
     def issues(self, updated_from: datetime | None = None, updated_to: datetime | None = None) -> list[LinearIssue]:
         """Issues (archived too) with updatedAt in [updated_from, updated_to); either bound may be None."""

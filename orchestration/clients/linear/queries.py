@@ -94,6 +94,8 @@ query Projects($first: Int!, $after: String) {{
       id
       name
       status {{ id name type }}
+      lead {{ id }}
+      progress
       startDate
       targetDate
       startedAt
@@ -144,6 +146,46 @@ query Customers($first: Int!, $after: String) {{
 }}
 """
 
+# Issue labels: workspace labels (team null) and team labels; a group label (isGroup) is a parent of others
+# and is never applied itself. Issues name theirs in `labelIds` (a list, not a nested connection).
+LABELS_QUERY = f"""
+query IssueLabels($first: Int!, $after: String) {{
+  issueLabels(first: $first, after: $after, includeArchived: true) {{
+    nodes {{
+      id
+      name
+      color
+      isGroup
+      createdAt
+      updatedAt
+      archivedAt
+      parent {{ id }}
+      team {{ id }}
+    }}
+    {PAGE_INFO}
+  }}
+}}
+"""
+
+# Customer needs (requests): a customer asking for an issue and/or a project. A plan feature, like customers.
+CUSTOMER_NEEDS_QUERY = f"""
+query CustomerNeeds($first: Int!, $after: String) {{
+  customerNeeds(first: $first, after: $after, includeArchived: true) {{
+    nodes {{
+      id
+      priority
+      createdAt
+      updatedAt
+      archivedAt
+      customer {{ id }}
+      issue {{ id }}
+      project {{ id }}
+    }}
+    {PAGE_INFO}
+  }}
+}}
+"""
+
 # `filter` is null for a full read, or {"updatedAt": {"gte": ..., "lt": ...}} for an incremental one.
 ISSUES_QUERY = f"""
 query Issues($first: Int!, $after: String, $filter: IssueFilter) {{
@@ -163,6 +205,7 @@ query Issues($first: Int!, $after: String, $filter: IssueFilter) {{
       canceledAt
       archivedAt
       trashed
+      labelIds
       team {{ id key }}
       state {{ id type }}
       cycle {{ id }}

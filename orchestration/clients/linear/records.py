@@ -103,6 +103,29 @@ class LinearCustomer(TypedDict, total=False):
     archivedAt: str | None
 
 
+class LinearLabel(TypedDict, total=False):
+    id: str
+    name: str
+    color: str
+    isGroup: bool
+    createdAt: str
+    updatedAt: str
+    archivedAt: str | None
+    parent: LinearRef | None
+    team: LinearRef | None  # None: a workspace label
+
+
+class LinearCustomerNeed(TypedDict, total=False):
+    id: str
+    priority: float  # 1 = important
+    createdAt: str
+    updatedAt: str
+    archivedAt: str | None
+    customer: LinearRef | None
+    issue: LinearRef | None
+    project: LinearRef | None
+
+
 class LinearIssue(TypedDict, total=False):
     id: str
     identifier: str  # ENG-123

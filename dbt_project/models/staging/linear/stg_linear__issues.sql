@@ -28,6 +28,8 @@ renamed as (
         canceled_at,
         archived_at,
         coalesce(trashed, false) as is_trashed,
+        -- the issue's labels (ids of stg_linear__labels); an older load without the column counts none
+        coalesce(label_ids, []) as label_ids,
         _partition_date as partition_date,
         _loaded_at as loaded_at
 

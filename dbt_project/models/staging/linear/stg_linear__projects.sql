@@ -12,6 +12,8 @@ renamed as (
         id as linear_project_id,
         name as project_name,
         status as project_status,
+        lead_id,
+        progress,
         start_date,
         target_date,
         created_at,
