@@ -316,8 +316,11 @@ def table(measurements: dict[str, dict]) -> str:
             cells.append("" if value is None else f"{value:.1f}")
         if any(cells):
             lines.append(f"| {label} | " + " | ".join(cells) + " |")
-    lines.append("| 1-min load before/after | " + " | ".join(
-        "/".join(f"{x:.1f}" for x in measurements[n].get("load_avg_1min", [])) for n in names) + " |")
+    lines.append(
+        "| 1-min load before/after | "
+        + " | ".join("/".join(f"{x:.1f}" for x in measurements[n].get("load_avg_1min", [])) for n in names)
+        + " |"
+    )
     return "\n".join(lines)
 
 
@@ -387,8 +390,16 @@ def main(argv: list[str] | None = None) -> int:
             one(
                 "partition_cli",
                 "dagster",
-                ["asset", "materialize", "-m", "orchestration.definitions", "--select", PARTITION_SELECT,
-                 "--partition", end.isoformat()],
+                [
+                    "asset",
+                    "materialize",
+                    "-m",
+                    "orchestration.definitions",
+                    "--select",
+                    PARTITION_SELECT,
+                    "--partition",
+                    end.isoformat(),
+                ],
             )
         if args.inprocess:
             print("[inprocess_backfill] benchmarks.runner (ephemeral instance)", flush=True)
@@ -408,7 +419,9 @@ def main(argv: list[str] | None = None) -> int:
     for name in ("inprocess_backfill", "inprocess_daily"):
         if name in m:
             r = m[name]
-            print(f"{name}: process wall {r['wall_s']:.1f} s, run {r['run_wall_s']:.1f} s, dbt {r['dbt_build_s']:.1f} s")
+            print(
+                f"{name}: process wall {r['wall_s']:.1f} s, run {r['run_wall_s']:.1f} s, dbt {r['dbt_build_s']:.1f} s"
+            )
     print(f"\nJSON: {args.json}")
     return 0
 
