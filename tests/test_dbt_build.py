@@ -289,3 +289,29 @@ def test_dbt_resource_skips_the_version_subprocess_and_the_adapter(dbt_project, 
     assert ours._initialize_dbt_core_adapter(["build"]) is None
     with pytest.raises(AssertionError, match="dbt started"):
         _ = DbtCliResource(project_dir=dbt_project, dbt_executable=dbt)._cli_version  # dagster-dbt's own would have
+
+
+def test_a_fresh_clones_first_build_partially_parses(warehouse, tmp_path):
+    """The manifest's parse renders the settings' warehouse, so its first build reuses that parse: before, the
+    parse used a placeholder path and the first build parsed everything again ("profile has changed")."""
+    from dagster import AssetKey, materialize
+
+    from assets.dbt import build_dbt_assets
+    from orchestration.dbt_project import PARTIAL_PARSE_FILE, build_target_path, dbt_project, prepare
+    from orchestration.resources import build_resources
+    from orchestration.settings import Settings
+
+    db = tmp_path / "warehouse.duckdb"
+    shutil.copy(warehouse.path, db)
+    env = {**os.environ, "WAREHOUSE_PATH": str(db), "DBT_TARGET_PATH": str(tmp_path / "target")}
+    settings = Settings.from_env(env)
+    project = prepare(dbt_project(settings))  # no manifest in the fresh target path: dbt parse runs
+    build_dir = build_target_path(project, db)
+    assert (build_dir / PARTIAL_PARSE_FILE).exists()
+    assert not db.with_suffix(".duckdb.wal").exists()
+    selection = [AssetKey(["staging", "stg_linear__teams"])]
+    result = materialize([build_dbt_assets(project)], selection=selection, resources=build_resources(settings, project))
+    assert result.success
+    log = (build_dir / "dbt.log").read_text()
+    assert "Unable to do partial parsing" not in log
+    assert "Partial parsing enabled" in log or "skipping parsing" in log
