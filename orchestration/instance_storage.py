@@ -12,8 +12,11 @@ two things:
 - `PRAGMA synchronous=NORMAL`: the databases are already in WAL mode, where NORMAL stays consistent after a
   crash and only an OS crash or power cut can lose the last events. ~8x faster per event (13 ms, same load).
 
-dagster.yaml names it with `dagster_home: {env: DAGSTER_HOME}` (the processes Dagster starts always have it);
-`orchestration.runs.open_instance` passes the home it opens explicitly.
+`orchestration.runs.open_instance` (what `warehouse sync`, `demo` and `writeback` record their runs with) selects
+it as an instance override naming the home. dagster.yaml does not: a storage configured there needs the home
+as `env: DAGSTER_HOME`, and any `DagsterInstance.from_config(home)` without that variable set would fail to open
+the home; Dagster's own processes (the UI's runs, `dagster asset materialize`) keep its default class on the
+same files, which both read and write interchangeably (tests/test_instance_storage.py).
 """
 
 from __future__ import annotations

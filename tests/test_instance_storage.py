@@ -1,10 +1,8 @@
-"""The instance's event log (orchestration/instance_storage.py): the project's dagster.yaml selects it for
-`warehouse sync` (a DAGSTER_HOME from .env too) and for Dagster's own processes (DAGSTER_HOME in the
-environment); it keeps Dagster's files, so a home's earlier run history stays readable."""
+"""The instance's event log (orchestration/instance_storage.py): `warehouse sync` records with it (a
+DAGSTER_HOME from .env too); it keeps Dagster's files, so a home's history stays readable both ways."""
 
 from __future__ import annotations
 
-import shutil
 import time
 
 from dagster import AssetKey, AssetMaterialization, DagsterInstance
@@ -59,14 +57,19 @@ def test_open_instance_uses_the_fast_event_log_with_a_home_from_settings_only(tm
     instance.dispose()
 
 
-def test_dagster_processes_get_it_from_dagster_yaml(tmp_path, monkeypatch):
+def test_dagster_processes_open_the_same_home_with_dagsters_default(tmp_path, monkeypatch):
+    """dagster.yaml names no storage (a process without DAGSTER_HOME set can still open a home); what
+    `warehouse sync` recorded with the fast storage, Dagster's default reads."""
+    monkeypatch.delenv("DAGSTER_HOME", raising=False)
     home = tmp_path / "home"
-    home.mkdir()
-    shutil.copy(PROJECT_ROOT / "dagster.yaml", home / "dagster.yaml")
-    monkeypatch.setenv("DAGSTER_HOME", str(home))
-    with DagsterInstance.get() as instance:
-        assert isinstance(instance.event_log_storage, FastSqliteEventLogStorage)
-        assert instance.event_log_storage._base_dir.rstrip("/") == str(home / "history" / "runs")
+    instance = open_instance(Settings.from_env({"DAGSTER_HOME": str(home)}))
+    _store(instance, "sync-run", ["2026-02-01"])
+    instance.dispose()
+    assert (home / "dagster.yaml").read_text() == (PROJECT_ROOT / "dagster.yaml").read_text()
+    with DagsterInstance.from_config(str(home)) as default:
+        assert type(default.event_log_storage).__name__ == "SqliteEventLogStorage"
+        assert _partitions(default) == {"2026-02-01"}
+        assert len(default.all_logs("sync-run")) == 1
 
 
 def test_history_written_by_dagsters_default_storage_stays_readable(tmp_path, monkeypatch):
