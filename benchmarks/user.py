@@ -1,4 +1,4 @@
-"""What a user waits for: `python -m benchmarks.user` (also `python -m benchmarks --user`).
+"""What a user waits for: `python -m benchmarks.user` (= `python -m benchmarks --user`).
 
 The in-process benchmark (`python -m benchmarks`) times `run_sync` in a pipeline process with an ephemeral
 Dagster instance. A user instead types `warehouse sync` (a new process) with a persistent DAGSTER_HOME, or
