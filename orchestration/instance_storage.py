@@ -29,7 +29,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 import sqlalchemy as db
-from dagster import StringSource
+from dagster import DagsterInstance, StringSource
+from dagster._core.instance.ref import InstanceRef
 from dagster._core.storage.event_log.sqlite.sqlite_event_log import SqliteEventLogStorage
 from dagster._core.storage.sql import create_engine
 from sqlalchemy.pool import SingletonThreadPool
@@ -43,6 +44,14 @@ BUSY_TIMEOUT_SECONDS = 30  # as Dagster's own (another process writing the index
 def event_log_dir(dagster_home: str | os.PathLike) -> str:
     """Where Dagster's default SQLite storage keeps the event logs of a DAGSTER_HOME."""
     return os.path.join(os.fspath(dagster_home), "history", "runs", "")
+
+
+def open_home(dagster_home: str | os.PathLike) -> DagsterInstance:
+    """The instance of DAGSTER_HOME `dagster_home` (its dagster.yaml) with this event log storage, named by an
+    instance override: DAGSTER_HOME may come from .env, not the process environment."""
+    home = os.fspath(dagster_home)
+    storage = {"module": MODULE, "class": CLASS, "config": {"dagster_home": home}}
+    return DagsterInstance.from_ref(InstanceRef.from_dir(home, overrides={"event_log_storage": storage}))
 
 
 def _synchronous_normal(dbapi_connection, _record) -> None:

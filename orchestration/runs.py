@@ -12,7 +12,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from dagster import DagsterInstance, DagsterRunStatus, ExecuteInProcessResult, RunsFilter
-from dagster._core.instance.ref import InstanceRef
 
 from orchestration import instance_storage
 from orchestration.definitions import build_definitions
@@ -123,13 +122,6 @@ def prepare_dagster_home(home: Path) -> Path:
     return home
 
 
-def _event_log_override(home: Path) -> dict:
-    """dagster.yaml's event log storage with this home named: DAGSTER_HOME may come from .env, not the
-    process environment dagster.yaml's `env: DAGSTER_HOME` reads."""
-    config = {"dagster_home": str(home)}
-    return {"event_log_storage": {"module": instance_storage.MODULE, "class": instance_storage.CLASS, "config": config}}
-
-
 def open_instance(settings: Settings) -> DagsterInstance:
     """The instance headless runs are recorded in: DAGSTER_HOME's when set (make sets a project-local one,
     so runs show in the UI), else an ephemeral one. Runs a killed sync left unfinished are recovered."""
@@ -138,7 +130,7 @@ def open_instance(settings: Settings) -> DagsterInstance:
         # Two syncs started at once on a fresh DAGSTER_HOME would both create its SQLite storages (and
         # stamp their schema versions twice): take turns creating the instance.
         with warehouse_lock(home / "instance", timeout_seconds=300):
-            instance = DagsterInstance.from_ref(InstanceRef.from_dir(str(home), overrides=_event_log_override(home)))
+            instance = instance_storage.open_home(home)
             initialize_pool(instance)
         for run_id in recover_abandoned_runs(instance):
             print(
