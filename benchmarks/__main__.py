@@ -6,6 +6,7 @@ WAREHOUSE_PATH and an ephemeral Dagster instance. Prints a table and writes JSON
 
     python -m benchmarks [--scale 0.1,1,10] [--only backfill,daily,strategies]
                          [--json benchmarks/results/latest.json] [--partition-days 5] [--note TEXT]
+    python -m benchmarks --user [...]    `warehouse sync` as a user starts it (benchmarks/user.py)
 
 Every JSON records what it measured, where and when: `commit` (the checkout's HEAD and any uncommitted
 change to the measured code), `machine`, and `load` (load averages before and after, and `--note`, e.g.
@@ -252,6 +253,11 @@ def table(results: list[dict]) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["--user"]:  # what a user waits for: `warehouse sync` processes, benchmarks/user.py
+        from benchmarks.user import main as user_main  # noqa: PLC0415 - it imports this module
+
+        return user_main(argv[1:])
     ap = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__.splitlines()[0])
     ap.add_argument("--scale", default="0.1,1", help="comma-separated workload scales (1 = team of 200)")
     ap.add_argument("--wide", action="store_true", help="also 10x users over 36 days (~250k entries)")
@@ -270,7 +276,7 @@ def main(argv: list[str] | None = None) -> int:
         "commit": commit(),
         "machine": machine(),
         "load": {"loadavg_start": load_now(), "loadavg_end": None, "note": args.note},
-        "command": "python -m benchmarks " + " ".join(argv if argv is not None else sys.argv[1:]),
+        "command": "python -m benchmarks " + " ".join(argv),
         "started": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         "latency_ms": args.latency_ms,
         "rate_limits": "enforced",

@@ -7,8 +7,9 @@
   it parses only when the manifest is missing (a fresh clone, CI, tests) or older than a file of the dbt
   project (a model edited since the last parse): a few stat calls. Parsing runs `dbt parse` (~5 s) into a
   private temporary directory and moves the manifest into place atomically, so concurrent loads never read
-  a half-written file. `dbt parse` does not open the warehouse. Deployments can prepare it ahead of time
-  (`dagster-dbt project prepare-and-package` or `dbt parse`).
+  a half-written file. `dbt parse` does not open the warehouse; it renders the settings' warehouse path, so
+  the partial parse it leaves in that warehouse's build directory (below) spares its first build a full
+  parse. Deployments can prepare it ahead of time (`dagster-dbt project prepare-and-package` or `dbt parse`).
 - `build_target_path(project, warehouse)`: each warehouse's builds run in their own directory under the
   target path, always the same one. dbt keeps its `partial_parse.msgpack` there, so the next build on that
   warehouse re-parses only what changed (dbt discards it when the rendered profile, i.e. the warehouse
@@ -67,6 +68,13 @@ class AtomicParsePreparer(DbtProjectPreparer):
     code location (and re-parses), so one could read the manifest while another writes it.
     """
 
+    def __init__(self, warehouse_path: str | Path | None = None, timezone: str | None = None):
+        # The warehouse the definitions are built for: the parse renders its profile, so the partial parse
+        # it leaves is valid for that warehouse's first build (with a placeholder path, dbt discards it and
+        # the first build parses everything again: "Unable to do partial parsing because profile has changed").
+        self.warehouse_path = warehouse_path
+        self.timezone = timezone  # the build's vars too: a parse with other vars is discarded the same way
+
     def prepare_if_dev(self, project: DbtProject) -> None:
         if self.using_dagster_dev():
             self.prepare(project)
@@ -75,16 +83,27 @@ class AtomicParsePreparer(DbtProjectPreparer):
         target_dir = project.project_dir / project.target_path
         target_dir.mkdir(parents=True, exist_ok=True)
         with tempfile.TemporaryDirectory(dir=target_dir, prefix=".parse-") as tmp:
-            result = dbt_parse(project, Path(tmp))
+            result = dbt_parse(project, Path(tmp), self.warehouse_path or PARSE_PLACEHOLDER, timezone=self.timezone)
             if result.returncode != 0:
                 raise RuntimeError(f"dbt parse failed ({result.returncode}):\n{result.stdout}\n{result.stderr}")
             os.replace(Path(tmp) / "manifest.json", project.manifest_path)
-            if (Path(tmp) / PARTIAL_PARSE_FILE).exists():  # dagster-dbt seeds a first build with it
-                os.replace(Path(tmp) / PARTIAL_PARSE_FILE, target_dir / PARTIAL_PARSE_FILE)
+            parsed = Path(tmp) / PARTIAL_PARSE_FILE
+            if parsed.exists() and self.warehouse_path is not None:
+                # where this warehouse's builds run: its next build starts from this parse
+                build_dir = build_target_path(project, self.warehouse_path)
+                build_dir.mkdir(parents=True, exist_ok=True)
+                shutil.copyfile(parsed, Path(tmp) / "partial_parse.copy")
+                os.replace(Path(tmp) / "partial_parse.copy", build_dir / PARTIAL_PARSE_FILE)
+            if parsed.exists():  # dagster-dbt seeds a first build in another directory with it
+                os.replace(parsed, target_dir / PARTIAL_PARSE_FILE)
 
 
 def dbt_parse(
-    project: DbtProject, out_dir: Path, warehouse_path: str | Path = PARSE_PLACEHOLDER, executable: str | None = None
+    project: DbtProject,
+    out_dir: Path,
+    warehouse_path: str | Path = PARSE_PLACEHOLDER,
+    executable: str | None = None,
+    timezone: str | None = None,
 ) -> subprocess.CompletedProcess:
     """`dbt parse` of the project with its artifacts and logs in `out_dir` (the profile pointed at
     `warehouse_path`, which names the relations in the manifests; parse never opens it)."""
@@ -102,7 +121,7 @@ def dbt_parse(
             str(out_dir),
             "--log-path",
             str(out_dir),
-            *dbt_vars(warehouse_path),
+            *dbt_vars(warehouse_path, timezone),
         ],
         cwd=project.project_dir,
         env=env,
@@ -118,7 +137,7 @@ def dbt_project(settings: Settings) -> DbtProject:
     )
     # DbtProject takes no preparer argument (dagster-dbt 0.29): swap ours in on the record
     # (tests/test_dbt_project.py fails if an upgrade breaks this).
-    return replace_record(project, preparer=AtomicParsePreparer())
+    return replace_record(project, preparer=AtomicParsePreparer(settings.warehouse_path, settings.timezone))
 
 
 def manifest_is_stale(project: DbtProject, manifest: Path | None = None) -> bool:

@@ -257,7 +257,7 @@ def ensure_semantic_manifest(settings: Settings) -> Path:
         return path
     target.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=target, prefix=".semantic-parse-") as tmp:
-        result = dbt_parse(project, Path(tmp), settings.warehouse_path, settings.dbt_executable)
+        result = dbt_parse(project, Path(tmp), settings.warehouse_path, settings.dbt_executable, settings.timezone)
         produced = Path(tmp) / SEMANTIC_MANIFEST_FILE
         if result.returncode != 0 or not produced.exists():
             output = (result.stdout + result.stderr).strip().splitlines()[-5:]

@@ -9,6 +9,8 @@ made. The warehouse and dbt resources carry their (non-secret) config as usual.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from functools import cached_property
+from importlib.metadata import version as package_version
 
 import dagster as dg
 from dagster_dbt import DbtCliResource, DbtProject
@@ -88,6 +90,26 @@ def warehouse_resource(settings: Settings) -> Warehouse:
     )
 
 
+class HoursDbtCliResource(DbtCliResource):
+    """dagster-dbt's dbt resource without two start-up costs of every `dbt build` that this project never uses:
+
+    - `dbt --version` in a subprocess (a whole dbt process start, ~2 s, 8-14 s on a busy machine) to learn
+      the version: the dbt run is this environment's dbt-core (pinned <1.12), so its package metadata says it;
+    - a dbt adapter built in the Dagster process (profile, project and macros loaded, ~1 s): dagster-dbt only
+      uses it for column metadata and row counts, which hours_dbt_assets never asks for.
+    tests/test_dbt_project.py fails if a dagster-dbt upgrade renames either.
+    """
+
+    @cached_property
+    def _cli_version(self):
+        from packaging.version import Version  # noqa: PLC0415 - dagster-dbt's own dependency
+
+        return Version(package_version("dbt-core"))
+
+    def _initialize_dbt_core_adapter(self, args):
+        return None
+
+
 def build_resources(settings: Settings, project: DbtProject | None = None) -> dict:
     """`clockify`, `linear`, `warehouse`, `writeback` and (given the dbt project) `dbt`."""
     resources: dict = {
@@ -101,7 +123,7 @@ def build_resources(settings: Settings, project: DbtProject | None = None) -> di
         "writeback": WritebackOptions.from_settings(settings.writeback),
     }
     if project is not None:
-        resources["dbt"] = DbtCliResource(
+        resources["dbt"] = HoursDbtCliResource(
             project_dir=project, dbt_executable=settings.dbt_executable or dbt_executable()
         )
     return resources

@@ -20,6 +20,7 @@ from pathlib import Path
 
 from dagster import DagsterInstance, DagsterRunStatus, ExecuteInProcessResult, RunsFilter, logger
 
+from orchestration import instance_storage
 from orchestration.definitions import build_definitions
 from orchestration.jobs import WAREHOUSE_JOB, WRITEBACK_JOB
 from orchestration.partitions import range_tags
@@ -138,7 +139,7 @@ def open_instance(settings: Settings) -> DagsterInstance:
         # Two syncs started at once on a fresh DAGSTER_HOME would both create its SQLite storages (and
         # stamp their schema versions twice): take turns creating the instance.
         with warehouse_lock(home / "instance", timeout_seconds=300):
-            instance = DagsterInstance.from_config(str(home))
+            instance = instance_storage.open_home(home)
             initialize_pool(instance)
         for run_id in recover_abandoned_runs(instance):
             print(

@@ -270,3 +270,57 @@ def test_dagster_materializes_dbt_assets(warehouse, tmp_path, dbt_project, hours
     assert materialized == set(selection)
     evaluations = result.get_asset_check_evaluations()
     assert evaluations and all(e.passed or e.severity.value == "WARN" for e in evaluations)
+
+
+def test_dbt_resource_skips_the_version_subprocess_and_the_adapter(dbt_project, monkeypatch):
+    """Every `dbt build` used to start `dbt --version` first (a whole dbt process) and build a dbt adapter in
+    the Dagster process; the project's resource knows the version from dbt-core's metadata, the same answer."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    import dagster_dbt.core.resource as dagster_dbt_resource
+    from dagster_dbt import DbtCliResource
+
+    from orchestration.resources import HoursDbtCliResource
+
+    # The private names overridden exist in this dagster-dbt (an upgrade that renames them fails here).
+    assert hasattr(DbtCliResource, "_cli_version") and hasattr(DbtCliResource, "_initialize_dbt_core_adapter")
+    dbt = str(Path(sys.executable).parent / "dbt")
+    real = subprocess.run([dbt, "--version"], capture_output=True, text=True, check=True).stdout
+    ours = HoursDbtCliResource(project_dir=dbt_project, dbt_executable=dbt)
+
+    def no_subprocess(*args, **kwargs):
+        raise AssertionError(f"dbt started: {args}")
+
+    monkeypatch.setattr(dagster_dbt_resource, "check_output", no_subprocess)
+    assert str(ours._cli_version) == re.search(r"installed:\s*(\d+\.\d+\.\d+)", real).group(1)
+    assert ours._initialize_dbt_core_adapter(["build"]) is None
+    with pytest.raises(AssertionError, match="dbt started"):
+        _ = DbtCliResource(project_dir=dbt_project, dbt_executable=dbt)._cli_version  # dagster-dbt's own would have
+
+
+def test_a_fresh_clones_first_build_partially_parses(warehouse, tmp_path):
+    """The manifest's parse renders the settings' warehouse, so its first build reuses that parse: before, the
+    parse used a placeholder path and the first build parsed everything again ("profile has changed")."""
+    from dagster import AssetKey, materialize
+
+    from assets.dbt import build_dbt_assets
+    from orchestration.dbt_project import PARTIAL_PARSE_FILE, build_target_path, dbt_project, prepare
+    from orchestration.resources import build_resources
+    from orchestration.settings import Settings
+
+    db = tmp_path / "warehouse.duckdb"
+    shutil.copy(warehouse.path, db)
+    env = {**os.environ, "WAREHOUSE_PATH": str(db), "DBT_TARGET_PATH": str(tmp_path / "target")}
+    settings = Settings.from_env(env)
+    project = prepare(dbt_project(settings))  # no manifest in the fresh target path: dbt parse runs
+    build_dir = build_target_path(project, db)
+    assert (build_dir / PARTIAL_PARSE_FILE).exists()
+    assert not db.with_suffix(".duckdb.wal").exists()
+    selection = [AssetKey(["staging", "stg_linear__teams"])]
+    result = materialize([build_dbt_assets(project)], selection=selection, resources=build_resources(settings, project))
+    assert result.success
+    log = (build_dir / "dbt.log").read_text()
+    assert "Unable to do partial parsing" not in log
+    assert "Partial parsing enabled" in log or "skipping parsing" in log
