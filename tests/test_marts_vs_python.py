@@ -51,9 +51,9 @@ class Entry:
     match_source: str | None
     team_id: str | None
     cycle_id: str | None
+    local_start: dt.datetime  # wall clock in the user's zone (naive)
     user_name: str | None = None
     task_name: str | None = None
-    local_start: dt.datetime  # wall clock in the user's zone (naive)
 
     @property
     def date(self) -> dt.date:  # UTC date (raw's partition day)
@@ -155,9 +155,9 @@ class Reference:
                     source,
                     team_id,
                     cycle_id,
+                    to_local(start, user_zone(self.users.get(e["userId"]))),
                     self.user_names.get(e["userId"]) or e.get("userName") or None,
                     task_name,
-                    to_local(start, user_zone(self.users.get(e["userId"]))),
                 )
             )
         self.matched = [e for e in self.entries if e.issue_id]
