@@ -355,6 +355,10 @@ class RunLog:
         root = logging.getLogger()
         python_handlers = [file_handler, *handlers[2:]]
         previous_level = root.level
+        # The root's own handlers (the CLI's stderr warnings) keep showing what they showed before.
+        kept = {h: h.level for h in root.handlers}
+        for handler in kept:
+            handler.setLevel(max(handler.level, root.getEffectiveLevel()))
         for handler in python_handlers:
             root.addHandler(handler)
         root.setLevel(logging.DEBUG)
@@ -364,6 +368,8 @@ class RunLog:
                 yield {"warehouse_log": warehouse_log}
         finally:
             root.setLevel(previous_level)
+            for handler, level in kept.items():
+                handler.setLevel(level)
             for handler in python_handlers:
                 root.removeHandler(handler)
             for handler in handlers:
