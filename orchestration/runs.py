@@ -205,6 +205,7 @@ class _Progress:
     built: int = 0
     tests: int = 0
     failed_tests: list[str] = field(default_factory=list)
+    warned_tests: list[str] = field(default_factory=list)
     loads: dict[str, str] = field(default_factory=dict)
     _next_quarter: int = 1
 
@@ -249,14 +250,18 @@ class _Progress:
                 return
             self.tests += 1
             if not data.passed:
-                self.failed_tests.append(name)
-                self.write(f"dbt test failed: {name}")
+                if getattr(data.severity, "value", "ERROR") == "WARN":  # dbt's `severity: warn` tests
+                    self.warned_tests.append(name)
+                    self.write(f"dbt test warning: {name}")
+                else:
+                    self.failed_tests.append(name)
+                    self.write(f"dbt test failed: {name}")
         elif kind == "STEP_SUCCESS":
             seconds = data.duration_ms / 1000
             if step == DBT_STEP:
                 self.write(
-                    f"dbt build: {self.built} models built, {self.tests} tests, {len(self.failed_tests)} failed "
-                    f"({seconds:.1f} s)"
+                    f"dbt build: {self.built} models built, {self.tests} tests, {len(self.failed_tests)} failed, "
+                    f"{len(self.warned_tests)} warnings ({seconds:.1f} s)"
                 )
             else:
                 found = self.loads.get(step)
