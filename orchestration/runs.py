@@ -206,6 +206,7 @@ class _Progress:
     built: int = 0
     tests: int = 0
     failed_tests: list[str] = field(default_factory=list)
+    warned_tests: list[str] = field(default_factory=list)
     loads: dict[str, str] = field(default_factory=dict)
     _next_quarter: int = 1
 
@@ -250,14 +251,18 @@ class _Progress:
                 return
             self.tests += 1
             if not data.passed:
-                self.failed_tests.append(name)
-                self.write(f"dbt test failed: {name}")
+                if getattr(data.severity, "value", "ERROR") == "WARN":  # dbt's `severity: warn` tests
+                    self.warned_tests.append(name)
+                    self.write(f"dbt test warning: {name}")
+                else:
+                    self.failed_tests.append(name)
+                    self.write(f"dbt test failed: {name}")
         elif kind == "STEP_SUCCESS":
             seconds = data.duration_ms / 1000
             if step == DBT_STEP:
                 self.write(
-                    f"dbt build: {self.built} models built, {self.tests} tests, {len(self.failed_tests)} failed "
-                    f"({seconds:.1f} s)"
+                    f"dbt build: {self.built} models built, {self.tests} tests, {len(self.failed_tests)} failed, "
+                    f"{len(self.warned_tests)} warnings ({seconds:.1f} s)"
                 )
             else:
                 found = self.loads.get(step)
@@ -356,6 +361,10 @@ class RunLog:
         root = logging.getLogger()
         python_handlers = [file_handler, *handlers[2:]]
         previous_level = root.level
+        # The root's own handlers (the CLI's stderr warnings) keep showing what they showed before.
+        kept = {h: h.level for h in root.handlers}
+        for handler in kept:
+            handler.setLevel(max(handler.level, root.getEffectiveLevel()))
         for handler in python_handlers:
             root.addHandler(handler)
         root.setLevel(logging.DEBUG)
@@ -365,6 +374,8 @@ class RunLog:
                 yield {"warehouse_log": warehouse_log}
         finally:
             root.setLevel(previous_level)
+            for handler, level in kept.items():
+                handler.setLevel(level)
             for handler in python_handlers:
                 root.removeHandler(handler)
             for handler in handlers:
