@@ -256,8 +256,8 @@ def omit_from_report(ws, entry_id: str, fields) -> None:
     real = sandbox_clockify._report_entry
     if not getattr(real, "omits_registered_fields", False):
 
-        def report_entry(workspace, entry):
-            row = real(workspace, entry)
+        def report_entry(workspace, entry, *args):  # the sandbox also passes the report's time zone
+            row = real(workspace, entry, *args)
             for name in workspace.__dict__.get(_OMITTED, {}).get(entry["id"], ()):
                 row.pop(name, None)
             return row
