@@ -235,11 +235,11 @@ RAW_KEYS = _raw_keys()
 ODD_DAY = ANCHOR - dt.timedelta(days=2)
 
 
-# Every field of a detailed-report row but its id, user and interval: what an API answer may leave out.
+# Every field of an official detailed-report row but its id, user and interval: what an answer may leave out.
+# (The official row has `tags` and `locked`, no `tagIds`/`type`/`isLocked`: api-notes.md.)
 OPTIONAL_REPORT_FIELDS = (
     "description", "userName", "userEmail", "billable", "projectId", "projectName", "projectColor", "clientId",
-    "clientName", "taskId", "taskName", "tagIds", "tags", "type", "isLocked", "approvalRequestId", "amount", "rate",
-    "customFields",
+    "clientName", "taskId", "taskName", "tags", "locked", "approvalRequestId", "amount", "rate", "customFields",
 )  # fmt: skip
 _OMITTED = "_tests_fields_omitted_from_report"  # on the workspace: entry id -> fields
 

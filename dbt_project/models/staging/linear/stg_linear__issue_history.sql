@@ -35,6 +35,7 @@ renamed as (
         trashed,
         actor_id,
         issue_updated_at,
+        issue_updated_at as updated_at,
         _loaded_at as loaded_at
 
     from source
@@ -43,14 +44,10 @@ renamed as (
 ),
 
 -- Raw replaces an issue's rows whole on each read; should a record still come twice (two reads, bad data),
--- the one of the latest read wins.
+-- the one of the latest read wins (updated_at: the issue's updatedAt at that read).
 latest as (
 
-    select * from renamed
-    qualify row_number() over (
-        partition by history_id
-        order by issue_updated_at desc nulls last, loaded_at desc
-    ) = 1
+    {{ latest_version('renamed', 'history_id') }}
 
 ),
 

@@ -17,6 +17,7 @@ renamed as (
         started_at,
         ended_at,
         issue_updated_at,
+        issue_updated_at as updated_at,
         _loaded_at as loaded_at
 
     from source
@@ -24,13 +25,11 @@ renamed as (
 
 ),
 
+-- Should a span still come twice (two reads, bad data), the one of the latest read wins (updated_at: the
+-- issue's updatedAt at that read).
 latest as (
 
-    select * from renamed
-    qualify row_number() over (
-        partition by span_id
-        order by issue_updated_at desc nulls last, loaded_at desc
-    ) = 1
+    {{ latest_version('renamed', 'span_id') }}
 
 )
 
