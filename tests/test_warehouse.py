@@ -282,3 +282,18 @@ def test_a_raw_table_of_an_older_contract_gets_the_new_columns_filled_from_its_j
         ("a", "Ada", "", D1),
         ("b", "Bo", None, D2),
     ]
+
+
+def test_the_first_per_issue_history_load_of_a_source_checked_warehouse_records_it_and_loads(tmp_path):
+    """The first Linear load of a warehouse records its source (an INSERT whose result nobody fetches), then
+    replaces one issue's history rows: that replacement must not trip on the pending result (it did, with
+    DuckDB's "connection has an unfinished result", when the keys were a registered DataFrame)."""
+    wh = Warehouse(path=str(tmp_path / "w.duckdb"), check_sources=True, linear_source="org-1", linear_host="api")
+    history = [
+        {"id": "h1", "issue": {"id": "i1", "updatedAt": "2024-03-01T00:00:00Z"}, "createdAt": "2024-03-01T00:00:00Z"},
+        {"id": "h2", "issue": {"id": "i1", "updatedAt": "2024-03-01T00:00:00Z"}, "createdAt": "2024-03-01T01:00:00Z"},
+    ]
+    assert wh.replace_for_keys(t.LINEAR_ISSUE_HISTORY, history, "issue_id", ["i1"]).rows == 2
+    assert wh.replace_for_keys(t.LINEAR_ISSUE_HISTORY, history[:1], "issue_id", ["i1", "i2"]).rows == 1
+    assert rows(wh, "SELECT id FROM raw.linear_issue_history") == [("h1",)]
+    assert rows(wh, "SELECT system, source_id FROM meta.source") == [("linear", "org-1")]

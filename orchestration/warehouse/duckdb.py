@@ -289,19 +289,17 @@ class Warehouse(ConfigurableResource):
     ) -> LoadResult:
         """Replace every row whose `key_column` is one of `keys` with `records` (e.g. one issue's whole
         history: an issue whose new history is empty loses its old rows too)."""
-        import pandas as pd  # noqa: PLC0415 - as staging does
-
         if key_column not in {c.name for c in table.columns}:
             raise ValueError(f"{table.qualified_name} has no column {key_column}")
-        frame = pd.DataFrame({"key": pd.Series(sorted(set(keys)), dtype="object")})
         with self._load(table, records) as load:
             con = load.con
-            con.register("replaced_keys", frame)
-            try:
-                con.execute(f"DELETE FROM {table.qualified_name} WHERE {key_column} IN (SELECT key FROM replaced_keys)")
-                con.execute(f"INSERT INTO {table.qualified_name} SELECT * FROM incoming")
-            finally:
-                con.unregister("replaced_keys")
+            # The keys as a bound list parameter (a registered DataFrame would need the connection to have
+            # no pending result, and the source marker's check may leave one).
+            con.execute(
+                f"DELETE FROM {table.qualified_name} WHERE {key_column} IN (SELECT unnest($keys::VARCHAR[]))",
+                {"keys": sorted(set(keys))},
+            )
+            con.execute(f"INSERT INTO {table.qualified_name} SELECT * FROM incoming")
             (rows,) = con.execute("SELECT count(*) FROM incoming").fetchone()
         return load.result(rows)
 
