@@ -80,7 +80,21 @@ def sandbox_source_data(seed: int = 7) -> SourceData:
     ws = generate_workspace(SandboxConfig(seed=seed, anchor=ANCHOR, users=8, issues=160, days=60))
     tables = {
         "clockify_workspaces": copy.deepcopy(ws.clockify_workspaces),
-        "clockify_users": copy.deepcopy(ws.clockify_users),
+        # as the load asks for them (memberships=WORKSPACE): with this workspace's membership
+        "clockify_users": [
+            {
+                **copy.deepcopy(u),
+                "memberships": [
+                    {
+                        "userId": u["id"],
+                        "targetId": ws.workspace_id,
+                        "membershipType": "WORKSPACE",
+                        "membershipStatus": ws.clockify_membership_status.get(u["id"], "ACTIVE"),
+                    }
+                ],
+            }
+            for u in ws.clockify_users
+        ],
         "clockify_clients": copy.deepcopy(ws.clockify_clients),
         "clockify_projects": copy.deepcopy(ws.clockify_projects),
         "clockify_tasks": [copy.deepcopy(t) for ts in ws.clockify_tasks.values() for t in ts],

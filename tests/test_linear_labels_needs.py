@@ -94,7 +94,7 @@ def test_without_customers_on_the_plan_the_asset_says_so_and_loads_nothing(tmp_p
     """The sandbox answers FEATURE_NOT_ACCESSIBLE like Linear (a plan without customers): the client raises
     FeatureNotAccessible (not a retry, not a query bug), the asset succeeds with an empty table and a note."""
     with Sandbox(SandboxConfig.small(anchor=ANCHOR, linear_customers_enabled=False)) as sb:
-        with pytest.raises(FeatureNotAccessible, match="plan does not include"):
+        with pytest.raises(FeatureNotAccessible, match="plan lacks the feature"):
             _client(sb).customer_needs()
         path = tmp_path / "w.duckdb"
         meta = _materialize(linear_customer_needs, sb, path)
