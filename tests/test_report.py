@@ -811,7 +811,9 @@ def test_report_person_weeks_are_local_weeks(built_report):
     page, ref, tables = built_report
     cells = person_week_cells(page)
     assert cells[("Edge Pacific", "2025-W08")] == "40.0"
-    expected = {(ref.person_name(user) or user, week): v["hours"] for (user, _, week), v in ref.hours_per_person_week().items()}
+    expected = {
+        (ref.person_name(user) or user, week): v["hours"] for (user, _, week), v in ref.hours_per_person_week().items()
+    }
     shown_weeks = {week for _, week in cells}
     assert shown_weeks == set(sorted({week for _, week in expected})[-12:]) and "2025-W08" in shown_weeks
     shown = {k: v for k, v in expected.items() if k[1] in shown_weeks}
