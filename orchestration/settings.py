@@ -31,6 +31,10 @@ WAREHOUSE_PATH = "data/warehouse.duckdb"  # relative paths are taken from the pr
 MARTS_FILE_NAME = "marts.duckdb"  # beside the warehouse unless MARTS_PATH says otherwise
 START_DATE = dt.date(2024, 1, 1)
 RESYNC_DAYS = 7
+BUDGET_WAIT_SECONDS = 300.0
+RECONCILE_DAYS = 1
+DEEP_RESYNC_MONTHS = 3
+DEEP_RESYNC_DAYS = 7
 WRITEBACK_MAX_WRITES = 200
 DOTENV_SWITCH = "WAREHOUSE_DOTENV"  # 0: the entry points read no .env file (the tests set it)
 
@@ -55,6 +59,9 @@ class ApiSettings:
     connect_timeout: float = 10.0
     read_timeout: float = 60.0
     backoff_base: float = 0.5  # first backoff window in seconds; doubles
+    # API_BUDGET_WAIT_SECONDS: what a client may wait in total for an API budget (Clockify's plan, Linear's
+    # hourly buckets) before the run stops with what it loaded; None: as long as it takes (`sync --wait`).
+    budget_wait_seconds: float | None = BUDGET_WAIT_SECONDS
 
 
 @dataclass(frozen=True)
@@ -66,6 +73,11 @@ class ClockifySettings:
     time_entries_strategy: Literal["report", "per_user"] = "report"
     page_size: int | None = None  # None: the client's default (the API's maximum)
     report_page_size: int | None = None
+    plan: Literal["paid", "free"] = "paid"  # CLOCKIFY_PLAN: free = 30 requests/hour for the workspace
+    # Where the changes feed is unavailable: re-read the last CLOCKIFY_DEEP_RESYNC_MONTHS months every
+    # CLOCKIFY_DEEP_RESYNC_DAYS days, so old edits and deletions are corrected anyway.
+    deep_resync_months: int = DEEP_RESYNC_MONTHS
+    deep_resync_days: int = DEEP_RESYNC_DAYS
 
 
 @dataclass(frozen=True)
@@ -73,6 +85,7 @@ class LinearSettings:
     api_url: str = LINEAR_API_URL
     api_key: SecretStr | None = None
     page_size: int | None = None
+    reconcile_days: int = RECONCILE_DAYS  # LINEAR_RECONCILE_DAYS: days between walks of every issue id
 
 
 @dataclass(frozen=True)
@@ -95,6 +108,9 @@ class Settings:
     dbt_target_path: Path = DBT_PROJECT_DIR / "target"  # DBT_TARGET_PATH: dbt's artifacts, manifest included
     dagster_home: Path | None = None  # DAGSTER_HOME: headless runs are recorded there when set
     dbt_executable: str | None = None  # DBT_EXECUTABLE: the dbt CLI to run; None = this environment's
+    # The clock the API clients pace, wait and stamp budgets by (budget.ApiClock); None = the machine's.
+    # Not a variable: tests and benchmarks pass the sandbox's simulated clock.
+    clock: object | None = None
 
     @classmethod
     def load(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -124,14 +140,28 @@ class Settings:
                 reports_url=get("CLOCKIFY_REPORTS_URL") or CLOCKIFY_REPORTS_URL,
                 workspace_id=get("CLOCKIFY_WORKSPACE_ID"),
                 api_key=_secret(get("CLOCKIFY_API_KEY")),
+                plan=_plan(get("CLOCKIFY_PLAN")),
+                deep_resync_months=_whole(
+                    "CLOCKIFY_DEEP_RESYNC_MONTHS", get("CLOCKIFY_DEEP_RESYNC_MONTHS"), DEEP_RESYNC_MONTHS, "months", 1
+                ),
+                deep_resync_days=_whole(
+                    "CLOCKIFY_DEEP_RESYNC_DAYS", get("CLOCKIFY_DEEP_RESYNC_DAYS"), DEEP_RESYNC_DAYS, "days", 1
+                ),
             ),
             linear=LinearSettings(
-                api_url=get("LINEAR_API_URL") or LINEAR_API_URL, api_key=_secret(get("LINEAR_API_KEY"))
+                api_url=get("LINEAR_API_URL") or LINEAR_API_URL,
+                api_key=_secret(get("LINEAR_API_KEY")),
+                reconcile_days=_whole(
+                    "LINEAR_RECONCILE_DAYS", get("LINEAR_RECONCILE_DAYS"), RECONCILE_DAYS, "days", minimum=0
+                ),
             ),
             api=ApiSettings(
                 max_attempts=int(_positive("API_MAX_ATTEMPTS", get("API_MAX_ATTEMPTS"), ApiSettings.max_attempts)),
                 max_retry_seconds=_positive(
                     "API_MAX_RETRY_SECONDS", get("API_MAX_RETRY_SECONDS"), ApiSettings.max_retry_seconds
+                ),
+                budget_wait_seconds=_seconds(
+                    "API_BUDGET_WAIT_SECONDS", get("API_BUDGET_WAIT_SECONDS"), BUDGET_WAIT_SECONDS
                 ),
             ),
             writeback=WritebackSettings(
@@ -226,6 +256,28 @@ def _whole(name: str, raw: str | None, default: int, unit: str, minimum: int) ->
         least = f", at least {minimum}" if minimum else ""
         raise ConfigError(f"{name}={raw!r} must be a whole number of {unit}{least} (default {default}).")
     return int(raw)
+
+
+def _seconds(name: str, raw: str | None, default: float) -> float:
+    """A number of seconds, 0 or more."""
+    if raw is None:
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        value = -1.0
+    if not value >= 0 or value == float("inf"):
+        raise ConfigError(f"{name}={raw!r} must be a number of seconds, 0 or more (default {default:g}).")
+    return value
+
+
+def _plan(raw: str | None) -> Literal["paid", "free"]:
+    value = (raw or "paid").strip().lower()
+    if value not in ("paid", "free"):
+        raise ConfigError(
+            f"CLOCKIFY_PLAN={raw!r} must be free (a Free-plan workspace: 30 requests/hour) or paid (default)."
+        )
+    return "free" if value == "free" else "paid"
 
 
 def _flag(name: str, raw: str | None) -> bool:

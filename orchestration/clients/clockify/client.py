@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections import deque
 from collections.abc import Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Literal, cast
 from urllib.parse import urlsplit
@@ -20,6 +21,7 @@ import requests
 from pydantic import Field
 
 from orchestration.clients.base import ApiClientResource
+from orchestration.clients.budget import ClockifyBudget
 from orchestration.clients.clockify.normalize import (
     format_api_timestamp,
     format_report_timestamp,
@@ -59,6 +61,21 @@ MAX_PAGE_SIZE = 5000  # main API; larger answers HTTP 400
 MAX_REPORT_PAGE_SIZE = 1000
 # Free plans refuse report ranges longer than this; per-user reads use the same windows for simplicity.
 MAX_RANGE = timedelta(days=366)
+# The report is read in start order (sortColumn DATE, ASCENDING): after each page every entry that starts
+# before the page's last start has been read, which is what `ReadProgress` reports.
+REPORT_SORT = {"sortColumn": "DATE", "sortOrder": "ASCENDING"}
+
+
+@dataclass
+class ReadProgress:
+    """How far a read of time entries got: every entry starting before `complete_before` has been yielded.
+
+    A read stopped midway (the API budget ran out: BudgetExhausted) has therefore delivered whole UTC days
+    up to the day before `complete_before`, which the time-entry asset commits and the next run resumes
+    after. It only moves on when the answer's order proves it (start order), else at each window's end.
+    """
+
+    complete_before: datetime
 
 
 class ClockifyClient(ClockifyWrites, ApiClientResource):
@@ -77,9 +94,19 @@ class ClockifyClient(ClockifyWrites, ApiClientResource):
     max_requests_per_second: float = Field(
         default=40.0, gt=0, description="Pace of concurrent report requests; Clockify allows 50 per second."
     )
+    plan: Literal["paid", "free"] = Field(
+        default="paid",
+        description="CLOCKIFY_PLAN: paid (50 requests/s per key) or free (30 requests/hour for the workspace); "
+        "a paid setting switches to free when 429s show the Free plan's budget.",
+    )
 
     def _service(self):
         return CLOCKIFY
+
+    def _make_budget(self, clock, allowance, store) -> ClockifyBudget:
+        return ClockifyBudget(
+            workspace_id=self.workspace_id, plan=self.plan, clock=clock, allowance=allowance, store=store
+        )
 
     def _headers(self) -> dict[str, str]:
         return {"X-Api-Key": self.api_key, "Accept": "application/json"}
@@ -152,20 +179,25 @@ class ClockifyClient(ClockifyWrites, ApiClientResource):
             entries[entry["id"]] = entry
         return sorted(entries.values(), key=lambda e: (e["timeInterval"]["start"], e["id"]))
 
-    def iter_time_entries(self, start: datetime, end: datetime) -> Iterator[ClockifyTimeEntry]:
+    def iter_time_entries(
+        self, start: datetime, end: datetime, progress: ReadProgress | None = None
+    ) -> Iterator[ClockifyTimeEntry]:
         """The entries of [start, end) as their pages arrive, so a year need not sit in memory at once.
 
         An id may come twice (an entry edited while the report was paged): the later one is the fresher,
         which is how `Warehouse` de-duplicates. The APIs' bounds are inclusive, so entries starting exactly
-        at `end` are dropped here: adjacent partitions must not both count them.
+        at `end` are dropped here: adjacent partitions must not both count them. `progress`, when given,
+        says how far the read got (for a read a budget stops midway).
         """
         start, end = as_utc(start), as_utc(end)
+        if progress is not None:
+            progress.complete_before = start
         if end <= start:
             return
         user_ids = [u["id"] for u in self.users()] if self.time_entries_strategy == "per_user" else []
         for window_start, window_end in split_range(start, end, MAX_RANGE):
             if self.time_entries_strategy == "report":
-                batch = self._report_entries(window_start, window_end)
+                batch = self._report_entries(window_start, window_end, progress)
             else:
                 batch = self._per_user_entries(user_ids, window_start, window_end)
             for entry in batch:
@@ -174,6 +206,8 @@ class ClockifyClient(ClockifyWrites, ApiClientResource):
                     logger.warning("Clockify time entry %s has no readable start; skipped", entry.get("id"))
                 elif start <= started < end:
                     yield entry
+            if progress is not None:
+                progress.complete_before = window_end
 
     def detailed_report_page(
         self, start: datetime, end: datetime, page: int = 1, page_size: int | None = None
@@ -184,24 +218,39 @@ class ClockifyClient(ClockifyWrites, ApiClientResource):
             "dateRangeStart": format_report_timestamp(start),
             # Inclusive on the API's side: stop just before `end`, the next window's start.
             "dateRangeEnd": format_report_timestamp(max(start, end - timedelta(milliseconds=1))),
-            "detailedFilter": {"page": page, "pageSize": page_size or self.report_page_size, "sortColumn": "DATE"},
-            "sortOrder": "ASCENDING",
+            "detailedFilter": {
+                "page": page,
+                "pageSize": page_size or self.report_page_size,
+                "sortColumn": REPORT_SORT["sortColumn"],
+            },
+            "sortOrder": REPORT_SORT["sortOrder"],
         }
         url = f"{self.reports_url.rstrip('/')}/workspaces/{self.workspace_id}/reports/detailed"
         return self.http.request("POST", url, json=body, check=self._check, url_setting="CLOCKIFY_REPORTS_URL")
 
-    def _report_entries(self, start: datetime, end: datetime) -> Iterator[ClockifyTimeEntry]:
+    def _report_entries(
+        self, start: datetime, end: datetime, progress: ReadProgress | None = None
+    ) -> Iterator[ClockifyTimeEntry]:
         seen: set[str] = set()
         expected: int | None = None
+        in_order = REPORT_SORT == {"sortColumn": "DATE", "sortOrder": "ASCENDING"}
         for page, answer in self._report_pages(start, end):
             rows = report_rows(answer)
             if expected is None:
                 expected = report_entry_count(answer)
             fresh = [row for row in rows if row_id(row) not in seen]
+            last_start = None
             for row in rows:
                 entry = report_row_to_entry(row, self.workspace_id)
                 seen.add(entry["id"])
+                started = parse_timestamp(entry["timeInterval"].get("start"))
+                if started is not None and last_start is not None and started < last_start:
+                    in_order = False  # not in start order after all: only the window's end says "complete"
+                last_start = started or last_start
                 yield entry
+            if progress is not None and in_order and last_start is not None and last_start > progress.complete_before:
+                # Ties with the last start may continue on the next page: only what starts before it is whole.
+                progress.complete_before = min(last_start, end)
             if len(rows) < self.report_page_size:
                 break
             if not fresh:
@@ -236,12 +285,15 @@ class ClockifyClient(ClockifyWrites, ApiClientResource):
         announced = report_entry_count(first) if isinstance(first, dict) else None
         planned = -(-announced // self.report_page_size) if announced else 1
         page = 2
-        if planned >= 2 and self.report_concurrency > 1:
-            with ThreadPoolExecutor(self.report_concurrency, thread_name_prefix="clockify-report") as pool:
+        # On the Free plan's 30 requests/hour, pages go one by one: a page fetched ahead of a budget stop
+        # would be a request spent for nothing.
+        concurrency = self.report_concurrency if self.budget is None or self.budget.plan() == "paid" else 1
+        if planned >= 2 and concurrency > 1:
+            with ThreadPoolExecutor(concurrency, thread_name_prefix="clockify-report") as pool:
                 pending: deque = deque()
                 try:
                     while page <= planned or pending:
-                        while page <= planned and len(pending) < self.report_concurrency:
+                        while page <= planned and len(pending) < concurrency:
                             pending.append((page, pool.submit(fetch, page)))
                             page += 1
                         number, future = pending.popleft()
