@@ -69,7 +69,9 @@ def api_now(client) -> dt.datetime:
 def tag_run(context: AssetExecutionContext, text: str) -> None:
     """Add `text` to the run's budget-stop tag."""
     try:
-        previous = dict(context.run.tags).get(BUDGET_STOP_TAG)
+        # The instance's copy: context.run's tags are those the run started with, not those added since.
+        run = context.instance.get_run_by_id(context.run_id)
+        previous = dict(run.tags if run else context.run.tags).get(BUDGET_STOP_TAG)
         context.instance.add_run_tags(context.run_id, {BUDGET_STOP_TAG: f"{previous}; {text}" if previous else text})
     except Exception:  # invoked directly (tests): no run to tag
         pass

@@ -113,11 +113,13 @@ def cmd_sync(args, settings: Settings) -> int:
                 _print(f"error: {problem}")
             return 2
         _print(f"Syncing {start} .. {end} into {settings.warehouse_path} ...")
-        outcome = run_sync(settings, start, end)
+        outcome = run_sync(settings, start, end, wait=args.wait)
     except (SyncError, ConfigError) as error:
         _print(f"error: {error}")
         return 1
     print_summary(settings, outcome)
+    for line in outcome.budget_lines():  # a budget stop is not a failure: exit 0 with what is left
+        _print(line)
     return 0
 
 
@@ -226,6 +228,12 @@ def build_parser() -> argparse.ArgumentParser:
     sync = sub.add_parser("sync", help="load a date range (inclusive) from the APIs, then build the marts")
     sync.add_argument("--start", required=True, help="first day, YYYY-MM-DD (UTC)")
     sync.add_argument("--end", required=True, help="last day, YYYY-MM-DD (UTC)")
+    sync.add_argument(
+        "--wait",
+        action="store_true",
+        help="wait for the APIs' budgets as long as it takes (e.g. Clockify's Free plan, 30 requests/hour) "
+        "instead of stopping with what is loaded (API_BUDGET_WAIT_SECONDS)",
+    )
     sync.set_defaults(func=cmd_sync)
 
     def sandbox_options(p, days=DEMO_DAYS * 3):
