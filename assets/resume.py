@@ -5,10 +5,10 @@ was committed (the ledger: orchestration/warehouse/ledger.py).
 How Dagster sees a stopped run: a partitioned raw asset whose read a budget stopped materialises only the
 partitions it loaded whole (one AssetMaterialization each) and yields no output for the rest of its range,
 so those partitions stay "missing", never "materialized"; its downstream steps (dbt, publishing) are skipped
-in that run (`warehouse sync` then builds the marts in a second run, and sensor `marts_after_budget_stop`
-does it for the schedule and the UI). The run gets the tag `warehouse/budget_stop` saying what is left and
-when it resumes, and the asset's metadata the same. A snapshot (dimension) asset the budget stops keeps its
-previous table and says so in its metadata.
+in that run (`warehouse sync` then builds the marts in a second run, orchestration/runs.py; a scheduled or UI
+run leaves them to the next run that finishes its loads). The run gets the tag `warehouse/budget_stop`
+saying what is left and when it resumes, and the asset's metadata the same. A snapshot (dimension) asset
+the budget stops keeps its previous table and says so in its metadata.
 """
 
 import datetime as dt

@@ -29,7 +29,8 @@ START = dt.datetime(2024, 6, 29, 6, 0, tzinfo=dt.UTC)  # the day after the data'
 
 
 def frozen(**overrides) -> SandboxConfig:
-    return SandboxConfig(**SMALL).with_(clock="frozen", clock_start=START, **overrides)
+    # The key owner in UTC: the report's zone bug (issue 11, the client helper's) is not what these test.
+    return SandboxConfig(**SMALL).with_(clock="frozen", clock_start=START, owner_timezone="UTC", **overrides)
 
 
 def point_at(sb, monkeypatch, path) -> None:
@@ -175,9 +176,17 @@ def _old_changes(sb):
     return gone, moved, new_day
 
 
-def _daily_run(sb, **kwargs):
+def _daily_run(sb, raw_only=False, **kwargs):
     day = (sb.clock.now() - dt.timedelta(days=1)).date()
-    return run_sync(settings(sb, **kwargs), day - dt.timedelta(days=6), min(day, ANCHOR))
+    selection = API_RAW_KEYS if raw_only else None
+    return run_sync(settings(sb, **kwargs), day - dt.timedelta(days=6), min(day, ANCHOR), asset_selection=selection)
+
+
+def _changes_note(outcome) -> str:
+    metadata = {
+        e.asset_key.path[-1]: e.materialization.metadata for e in outcome.result.get_asset_materialization_events()
+    }
+    return metadata["clockify_time_entries"]["changes"].value
 
 
 @pytest.mark.parametrize("feed", ["on", "off_404"])
@@ -186,52 +195,66 @@ def test_old_deletes_and_moves_reach_every_mart_after_the_next_daily_run(feed, t
     config = frozen() if feed == "on" else frozen(clockify_changes_feed=feed)
     with Sandbox(config) as sb:
         point_at(sb, monkeypatch, tmp_path / "warehouse.duckdb")
-        run_sync(settings(sb), first, last)
+        run_sync(settings(sb), first, last, asset_selection=API_RAW_KEYS)
         sb.clock.advance(DAY)
-        gone, moved, new_day = _old_changes(sb)
+        gone, moved, new_day = _old_changes(sb)  # 40 and 30 days after they started
         assert gone["id"] in raw_entries() and moved["id"] in raw_entries()
         sb.clock.advance(HOUR)
+        if feed != "on":
+            # without the feed the daily run cannot see them, and says when the deep re-sync comes
+            note = _changes_note(_daily_run(sb, raw_only=True))
+            assert note.startswith("deep re-sync (changes feed unavailable: HTTP 404): next on"), note
+            assert gone["id"] in raw_entries()
+            sb.clock.advance(7 * DAY)  # CLOCKIFY_DEEP_RESYNC_DAYS
         outcome = _daily_run(sb)
-        metadata = {
-            e.asset_key.path[-1]: e.materialization.metadata for e in outcome.result.get_asset_materialization_events()
-        }
-        note = metadata["clockify_time_entries"]["changes"].value
+        note = _changes_note(outcome)
         if feed == "on":
-            assert note.startswith("changes feed")
+            assert note.startswith("changes feed: 2 entries changed"), note
         else:
-            assert note.startswith("deep re-sync (changes feed unavailable: HTTP 404)")
+            assert note.startswith("deep re-sync (changes feed unavailable: HTTP 404): reloading"), note
         held = raw_entries()
         assert gone["id"] not in held and held[moved["id"]] == new_day
-        marts = dict(marts_rows("SELECT time_entry_id, cast(started_at AS DATE) FROM fct_time_entries"))
+        marts = dict(marts_rows("SELECT time_entry_id, entry_date FROM fct_time_entries"))
         assert gone["id"] not in marts and marts[moved["id"]] == new_day
         # every hour of the range counted once, as the sandbox now holds them
         (hours,) = marts_rows(f"SELECT sum(hours) FROM fct_time_entries WHERE entry_date >= '{first}'")[0]
-        want = (
-            sum(
-                (
-                    dt.datetime.fromisoformat(e["timeInterval"]["end"].replace("Z", "+00:00"))
-                    - dt.datetime.fromisoformat(e["timeInterval"]["start"].replace("Z", "+00:00"))
-                ).total_seconds()
-                for e in sb.workspace.clockify_time_entries
-                if e["timeInterval"]["end"] and first.isoformat() <= e["timeInterval"]["start"][:10] <= last.isoformat()
-            )
-            / 3600
+        want = sum(
+            (
+                dt.datetime.fromisoformat(e["timeInterval"]["end"].replace("Z", "+00:00"))
+                - dt.datetime.fromisoformat(e["timeInterval"]["start"].replace("Z", "+00:00"))
+            ).total_seconds()
+            for e in sb.workspace.clockify_time_entries
+            if e["timeInterval"]["end"] and first.isoformat() <= e["timeInterval"]["start"][:10] <= last.isoformat()
         )
-        assert hours == pytest.approx(want, abs=0.01)
+        assert hours == pytest.approx(want / 3600, abs=0.01)
 
 
-def test_an_issue_trashed_and_purged_stops_counting(tmp_path, monkeypatch):
+def test_open_an_issue_trashed_without_an_updated_at_bump_and_purged_stops_counting(tmp_path, monkeypatch):
+    """linear_archive_bumps_updated_at=False: the open fact's harder answer (the sandbox's default bumps it,
+    tests/test_sandbox_budgets.py::test_open_archiving_and_trashing_bump_updated_at_by_default): no
+    incremental load sees the trashing, only the reconcile walk."""
     first, last = ANCHOR - dt.timedelta(days=13), ANCHOR
     with Sandbox(frozen(linear_archive_bumps_updated_at=False)) as sb:
         point_at(sb, monkeypatch, tmp_path / "warehouse.duckdb")
-        run_sync(settings(sb), first, last)
-        matched = marts_rows(
-            "SELECT issue_id, count(*) FROM fct_time_entries WHERE issue_id IS NOT NULL GROUP BY 1 ORDER BY 2 DESC"
-        )
-        victim = matched[0][0]
+        run_sync(settings(sb), first, last, asset_selection=API_RAW_KEYS)
+        named = Counter()
+        issues = {i["identifier"].upper(): i["id"] for i in sb.workspace.linear_issues}
+        for (text,) in rows("SELECT upper(coalesce(description, '')) FROM raw.clockify_time_entries"):
+            named.update(identifier for identifier in issues if f"[{identifier}]" in text)
+        identifier, _ = named.most_common(1)[0]
+        victim = issues[identifier]
         sb.workspace.trash_issue(victim)
         sb.clock.advance(31 * DAY)  # Linear purges its trash after 30 days
         _daily_run(sb)
-        (deleted,) = rows("SELECT count(*) FROM raw.linear_issue_ids WHERE id = $id", {"id": victim})[0]
-        assert deleted == 0
+        assert not rows("SELECT 1 FROM raw.linear_issue_ids WHERE id = $id", {"id": victim})
+        assert rows("SELECT is_deleted FROM staging.stg_linear__issues WHERE issue_id = $id", {"id": victim}) == [
+            (True,)
+        ]
+        # and so are the sandbox's own trashed issues, purged meanwhile: exactly what Linear no longer returns
+        deleted = {i for (i,) in rows("SELECT issue_id FROM staging.stg_linear__issues WHERE is_deleted")}
+        assert deleted == {i["id"] for i in sb.workspace.linear_purged}
         assert not marts_rows(f"SELECT 1 FROM fct_time_entries WHERE issue_id = '{victim}'")
+        unmatched = marts_rows(
+            f"SELECT count(*) FROM fct_time_entries WHERE issue_id IS NULL AND upper(description) LIKE '%[{identifier}]%'"
+        )
+        assert unmatched[0][0] == named[identifier]  # their hours count, unmatched
