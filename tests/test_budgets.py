@@ -255,3 +255,20 @@ def test_the_feed_client_accepts_a_bare_list_and_pages_from_zero():
         sb.clock.advance(120)
         found = changes(clockify(sb), START - dt.timedelta(hours=1), sb.clock.now(), limit=2)
         assert sorted(c.id for c in found if c.kind == "deleted") == victims
+
+
+# ============================================================================== settings
+def test_budget_settings_are_read_and_bad_values_named_in_one_line():
+    from orchestration.settings import ConfigError, Settings
+
+    loaded = Settings.load({"CLOCKIFY_PLAN": "FREE", "API_BUDGET_WAIT_SECONDS": "0", "LINEAR_RECONCILE_DAYS": "3"})
+    assert loaded.clockify.plan == "free" and loaded.api.budget_wait_seconds == 0
+    assert loaded.linear.reconcile_days == 3 and Settings.load({}).clockify.plan == "paid"
+    for name, value in (
+        ("CLOCKIFY_PLAN", "gold"),
+        ("API_BUDGET_WAIT_SECONDS", "-1"),
+        ("CLOCKIFY_DEEP_RESYNC_DAYS", "0"),
+    ):
+        with pytest.raises(ConfigError) as bad:
+            Settings.load({name: value})
+        assert name in str(bad.value) and "\n" not in str(bad.value)
