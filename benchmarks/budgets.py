@@ -33,9 +33,19 @@ from collections import Counter
 from pathlib import Path
 from unittest import mock
 
+import duckdb
 import requests
 
+from assets.common import raw_key
 from benchmarks.__main__ import commit, load_now, machine
+from orchestration.clients.errors import BudgetExhausted
+from orchestration.clients.linear import queries as q
+from orchestration.clients.linear.client import LinearClient, Walk
+from orchestration.clients.linear.complexity import estimate
+from orchestration.runs import run_sync
+from orchestration.settings import Settings
+from orchestration.warehouse import raw_tables as t
+from sandbox import Sandbox, SandboxConfig
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_JSON = ROOT / "benchmarks" / "results" / "budgets.json"
@@ -81,11 +91,6 @@ def _env(sb, warehouse: Path) -> dict[str, str]:
 
 
 def clockify_free_year(users: int, days: int) -> dict:
-    from assets.common import raw_key  # noqa: PLC0415 - after the environment is set
-    from orchestration.runs import run_sync  # noqa: PLC0415
-    from orchestration.settings import Settings  # noqa: PLC0415
-    from orchestration.warehouse import raw_tables as t  # noqa: PLC0415
-    from sandbox import Sandbox, SandboxConfig  # noqa: PLC0415
 
     anchor = dt.date(2024, 6, 30)
     start_at = dt.datetime(2024, 7, 1, 6, 0, tzinfo=dt.UTC)
@@ -163,12 +168,6 @@ def clockify_free_year(users: int, days: int) -> dict:
 
 
 def linear_walk(issues: int) -> dict:
-    from orchestration.clients.errors import BudgetExhausted  # noqa: PLC0415
-    from orchestration.clients.linear import queries as q  # noqa: PLC0415
-    from orchestration.clients.linear.client import LinearClient, Walk  # noqa: PLC0415
-    from orchestration.clients.linear.complexity import estimate  # noqa: PLC0415
-    from sandbox import Sandbox, SandboxConfig  # noqa: PLC0415
-
     config = SandboxConfig(
         seed=9, users=20, days=2, issues=issues, teams=10, anchor=dt.date(2024, 6, 30), clock="frozen",
         clock_start=dt.datetime(2024, 7, 1, 6, 0, tzinfo=dt.UTC), enforce_rate_limits=True,
@@ -225,8 +224,6 @@ def linear_walk(issues: int) -> dict:
 
 
 def _connect(path: Path):
-    import duckdb  # noqa: PLC0415
-
     return duckdb.connect(str(path), read_only=True)
 
 
