@@ -97,6 +97,9 @@ def clockify_free_year(users: int, days: int) -> dict:
     config = SandboxConfig(
         seed=5, users=users, days=days, anchor=anchor, teams=3, issues=300, projects=8, clients=4, tags=6,
         clock="frozen", clock_start=start_at, clockify_plan="FREE",
+        # The key owner in UTC: with another zone the report reads a range's bounds in it (issue 11, fixed by
+        # the client branch), which loses the first hours of every resumed range's first day.
+        owner_timezone="UTC",
     )  # fmt: skip
     keys = [
         raw_key(table)
