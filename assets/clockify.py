@@ -5,13 +5,13 @@ from dagster import (
     AssetsDefinition,
     BackfillPolicy,
     DailyPartitionsDefinition,
-    MaterializeResult,
     asset,
 )
 
-from assets.common import DUCKDB_POOL, OWNERS, load_metadata, raw_key, snapshot_asset
+from assets.common import DUCKDB_POOL, OWNERS, raw_key, refresh_snapshot, snapshot_asset
+from assets.resume import load_time_entries
 from orchestration.clients.clockify.client import ClockifyClient
-from orchestration.partitions import window_dates
+from orchestration.partitions import ReconcileOptions
 from orchestration.warehouse import raw_tables as t
 from orchestration.warehouse.duckdb import Warehouse
 
@@ -62,15 +62,15 @@ clockify_tags = snapshot_asset(
     owners=OWNERS,
     pool=DUCKDB_POOL,
     deps=[raw_key(t.CLOCKIFY_PROJECTS)],
+    output_required=False,  # a first load stopped by the budget (assets/common.py refresh_snapshot)
 )
 def clockify_tasks(context: AssetExecutionContext, clockify: ClockifyClient, warehouse: Warehouse):
     # Projects were just loaded upstream: read their ids instead of listing them from the API again.
     with warehouse.connect() as con:
         project_ids = [r[0] for r in con.execute(f"SELECT id FROM {t.CLOCKIFY_PROJECTS.qualified_name}").fetchall()]
-    before = clockify.requests_made
-    records = clockify.hydrated_tasks(project_ids)
-    result = warehouse.replace_snapshot(t.CLOCKIFY_TASKS, records)
-    return MaterializeResult(metadata=load_metadata(t.CLOCKIFY_TASKS, result, clockify.requests_made - before))
+    yield from refresh_snapshot(
+        context, clockify, warehouse, t.CLOCKIFY_TASKS, "clockify", lambda: clockify.hydrated_tasks(project_ids)
+    )
 
 
 def build_clockify_time_entries(partitions: DailyPartitionsDefinition) -> AssetsDefinition:
@@ -81,25 +81,22 @@ def build_clockify_time_entries(partitions: DailyPartitionsDefinition) -> Assets
         group_name="clockify",
         description="Clockify time entries, partitioned by the UTC date of their start. Loading a range "
         "replaces exactly those days, so edits and deletions upstream are corrected on reload. A backfill "
-        "runs as one run per range with ranged API calls.",
+        "runs as one run per range with ranged API calls. Old days the changes feed says changed are reloaded "
+        "too (or, without the feed, the last months every week). When the API budget runs out (Clockify's "
+        "Free plan: 30 requests/hour) the run commits the whole days it has, materialises exactly those "
+        "partitions and leaves the rest pending: the next run continues there (metadata `left`, `resumes_at`).",
         kinds={"clockify", "duckdb"},
         owners=OWNERS,
         pool=DUCKDB_POOL,
         partitions_def=partitions,
         backfill_policy=BackfillPolicy.single_run(),
+        output_required=False,  # a budget stop materialises only the partitions it loaded (assets/resume.py)
     )
-    def clockify_time_entries(context: AssetExecutionContext, clockify: ClockifyClient, warehouse: Warehouse):
-        start, end = context.partition_time_window
-        window = window_dates(start, end)
-        context.log.info("Fetching Clockify time entries started %s .. %s", *window)
-        before = clockify.requests_made
-        # A generator over the report's pages: the warehouse stages them as they arrive (bounded memory).
-        records = clockify.iter_time_entries(start, end)
-        result = warehouse.replace_partitions(t.CLOCKIFY_TIME_ENTRIES, records, *window)
-        context.log.info("%s: %d rows for %s .. %s", t.CLOCKIFY_TIME_ENTRIES.qualified_name, result.rows, *window)
-        return MaterializeResult(
-            metadata=load_metadata(t.CLOCKIFY_TIME_ENTRIES, result, clockify.requests_made - before, window)
-        )
+    def clockify_time_entries(
+        context: AssetExecutionContext, clockify: ClockifyClient, warehouse: Warehouse, reconcile: ReconcileOptions
+    ):
+        # Generators over the report's pages: the warehouse stages them as they arrive (bounded memory).
+        yield from load_time_entries(context, clockify, warehouse, reconcile)
 
     return clockify_time_entries
 

@@ -1,14 +1,24 @@
 """What the asset modules share: owners, the DuckDB pool, group names, asset keys, the snapshot-asset
-factory and load metadata. Raw assets coordinate one fetch and one load, nothing more."""
+factory and load metadata, and how a raw asset says a budget stopped it. Raw assets coordinate one fetch and
+one load, nothing more."""
 
 import datetime as dt
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 
 from dagster import AssetExecutionContext, AssetKey, MaterializeResult, MetadataValue, asset
 
-from orchestration.clients.errors import FeatureNotAccessible
+from orchestration.clients.budget import iso
+from orchestration.clients.errors import BudgetExhausted, FeatureNotAccessible
+from orchestration.warehouse import ledger
 from orchestration.warehouse.duckdb import LoadResult, Warehouse
-from orchestration.warehouse.raw_tables import ALL_TABLES, CLOCKIFY_ISSUE_TASK_LINKS, RawTable, WrittenTable
+from orchestration.warehouse.raw_tables import (
+    ALL_TABLES,
+    CLOCKIFY_ISSUE_TASK_LINKS,
+    CLOCKIFY_TIME_ENTRIES,
+    LINEAR_ISSUES,
+    RawTable,
+    WrittenTable,
+)
 
 OWNERS = ["team:data-platform"]
 # Every DuckDB writer (raw loads and dbt) shares this pool; dagster.yaml gives it a limit of 1.
@@ -45,6 +55,100 @@ def load_metadata(
     return metadata
 
 
+# A run stopped by an API budget says so in this run tag (the UI's run list, `warehouse sync`).
+BUDGET_STOP_TAG = "warehouse/budget_stop"
+# The partitioned asset whose backlog makes a run of the source a continuation (see refresh_snapshot).
+BACKLOG_OF = {"clockify": CLOCKIFY_TIME_ENTRIES.name, "linear": LINEAR_ISSUES.name}
+
+
+def api_now(client) -> dt.datetime:
+    """Now on the client's API clock, naive UTC (how the ledger stores times)."""
+    return dt.datetime.fromtimestamp(client.clock.time(), dt.UTC).replace(tzinfo=None)
+
+
+def tag_run(context: AssetExecutionContext, text: str) -> None:
+    """Add `text` to the run's budget-stop tag."""
+    try:
+        # The instance's copy: context.run's tags are those the run started with, not those added since.
+        run = context.instance.get_run_by_id(context.run_id)
+        previous = dict(run.tags if run else context.run.tags).get(BUDGET_STOP_TAG)
+        context.instance.add_run_tags(context.run_id, {BUDGET_STOP_TAG: f"{previous}; {text}" if previous else text})
+    except Exception:  # invoked directly (tests): no run to tag
+        pass
+
+
+def refresh_snapshot(
+    context: AssetExecutionContext,
+    client,
+    warehouse: Warehouse,
+    table: RawTable,
+    source: str,
+    fetch: Callable[[], Sequence[dict]],
+    plan_feature: bool = False,
+) -> Iterator[MaterializeResult]:
+    """Replace a dimension's table with a fresh read, except:
+
+    - in a run that continues a backlog a budget stop left (its source's partitioned asset has pending
+      days) when the table was refreshed since that backlog opened: nothing is fetched again;
+    - when the budget stops the read: the previous table stays, and the metadata says so (with no previous
+      table there is no output, so nothing downstream reads a missing table);
+    - `plan_feature` records the plan lacks (FeatureNotAccessible): the table is loaded empty and the
+      metadata's `feature_not_accessible` says why.
+    """
+    key = f"snapshot:{table.name}"
+    now = api_now(client)
+
+    def read(con):
+        backlog = ledger.pending(con, BACKLOG_OF[source]).get(BACKLOG_OF[source], [])
+        return (min((p.requested_at for p in backlog), default=None), ledger.get_state(con, key))
+
+    opened, refreshed = warehouse.read(read)
+    if opened is not None and refreshed and dt.datetime.fromisoformat(refreshed) >= opened:
+        context.log.info(
+            "%s: refreshed %s, during the backlog this run continues: not read again", table.name, refreshed
+        )
+        yield MaterializeResult(
+            metadata={
+                "api_requests": 0,
+                "refreshed": MetadataValue.text(f"{refreshed} UTC (this run continues a stopped load)"),
+                "table": MetadataValue.text(table.qualified_name),
+            }
+        )
+        return
+    before = client.requests_made  # one client instance serves every asset of a run
+    unavailable = None
+    try:
+        records = fetch()
+    except FeatureNotAccessible as error:
+        if not plan_feature:
+            raise
+        records, unavailable = [], str(error)
+        context.log.warning("%s: loaded empty: %s", table.qualified_name, unavailable)
+    except BudgetExhausted as stopped:
+        tag_run(context, f"{table.name}: not refreshed, budget back at {iso(stopped.resume_at)}")
+        if warehouse.row_count(table) == 0 and not refreshed:
+            context.log.warning("%s: not loaded: %s", table.qualified_name, stopped)
+            return  # no output: downstream steps skip rather than read a table that does not exist
+        yield MaterializeResult(
+            metadata={
+                "api_requests": client.requests_made - before,
+                "refreshed": MetadataValue.text(f"not refreshed: {stopped}; the table loaded {refreshed} UTC stays"),
+                "table": MetadataValue.text(table.qualified_name),
+            }
+        )
+        return
+
+    def also(con, _window, _rows):
+        ledger.set_state(con, key, now.isoformat(), now)
+
+    result = warehouse.replace_snapshot(table, records, also=also)
+    context.log.info("%s: %d rows loaded", table.qualified_name, result.rows)
+    metadata = load_metadata(table, result, client.requests_made - before)
+    if unavailable is not None:
+        metadata["feature_not_accessible"] = MetadataValue.text(unavailable)
+    yield MaterializeResult(metadata=metadata)
+
+
 def snapshot_asset(
     table: RawTable,
     source: str,
@@ -68,24 +172,12 @@ def snapshot_asset(
         pool=DUCKDB_POOL,
         deps=list(deps),
         required_resource_keys={client_resource, "warehouse"},
+        output_required=False,  # a first load stopped by the budget has no table to offer
     )
-    def _snapshot(context: AssetExecutionContext) -> MaterializeResult:
+    def _snapshot(context: AssetExecutionContext):
         client = getattr(context.resources, client_resource)
-        warehouse: Warehouse = context.resources.warehouse
-        before = client.requests_made  # one client instance serves every asset of a run
-        unavailable = None
-        try:
-            records = fetch(client)
-        except FeatureNotAccessible as error:
-            if not plan_feature:
-                raise
-            records, unavailable = [], str(error)
-            context.log.warning("%s: loaded empty: %s", table.qualified_name, unavailable)
-        result = warehouse.replace_snapshot(table, records)
-        context.log.info("%s: %d rows loaded", table.qualified_name, result.rows)
-        metadata = load_metadata(table, result, client.requests_made - before)
-        if unavailable is not None:
-            metadata["feature_not_accessible"] = MetadataValue.text(unavailable)
-        return MaterializeResult(metadata=metadata)
+        yield from refresh_snapshot(
+            context, client, context.resources.warehouse, table, source, lambda: fetch(client), plan_feature
+        )
 
     return _snapshot

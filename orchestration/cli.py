@@ -143,13 +143,15 @@ def cmd_sync(args, settings: Settings) -> int:
         _print(f"Syncing {start} .. {end} into {settings.warehouse_path} ...")
         log = RunLog.for_settings(settings, "sync", verbose=args.verbose)
         try:
-            outcome = run_sync(settings, start, end, log=log)
+            outcome = run_sync(settings, start, end, log=log, wait=args.wait)
         finally:
             _print(f"Full log: {log.path}")
     except (SyncError, ConfigError) as error:
         _print(f"error: {error}")
         return 1
     print_summary(settings, outcome)
+    for line in outcome.budget_lines():  # a budget stop is not a failure: exit 0 with what is left
+        _print(line)
     return 0
 
 
@@ -351,6 +353,12 @@ def build_parser() -> argparse.ArgumentParser:
     sync.add_argument("--start", required=True, help="first day, YYYY-MM-DD (UTC)")
     sync.add_argument("--end", required=True, help="last day, YYYY-MM-DD (UTC)")
     sync.add_argument("--verbose", action="store_true", help="show the full log (always written to a file)")
+    sync.add_argument(
+        "--wait",
+        action="store_true",
+        help="wait for the APIs' budgets as long as it takes (e.g. Clockify's Free plan, 30 requests/hour) "
+        "instead of stopping with what is loaded (API_BUDGET_WAIT_SECONDS)",
+    )
     sync.set_defaults(func=cmd_sync)
 
     def sandbox_options(p, days=DEMO_DAYS * 3):

@@ -10,13 +10,14 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Mapping
 
-from dagster import DailyPartitionsDefinition
+from dagster import ConfigurableResource, DailyPartitionsDefinition
 from dagster._core.errors import DagsterInvalidPropertyError
 from dagster._core.storage.tags import (
     ASSET_PARTITION_RANGE_END_TAG,
     ASSET_PARTITION_RANGE_START_TAG,
     PARTITION_NAME_TAG,
 )
+from pydantic import Field
 
 PRIVATE_NAMES = {  # what this module takes from dagster._core, checked against each Dagster version
     "ASSET_PARTITION_RANGE_START_TAG": ASSET_PARTITION_RANGE_START_TAG,
@@ -60,3 +61,21 @@ def run_tags(context) -> dict[str, str]:
         return dict(context.run.tags)
     except DagsterInvalidPropertyError:
         return {}
+
+
+class ReconcileOptions(ConfigurableResource):
+    """How the raw assets reconcile what the daily window cannot see (the `reconcile` resource, built from
+    the Settings): old Clockify edits and deletions, and Linear issues deleted for good."""
+
+    resync_days: int = Field(default=7, ge=0, description="WAREHOUSE_RESYNC_DAYS: the daily run's trailing days.")
+    deep_resync_months: int = Field(
+        default=3,
+        ge=1,
+        description="CLOCKIFY_DEEP_RESYNC_MONTHS: months re-read where the changes feed is unavailable.",
+    )
+    deep_resync_days: int = Field(
+        default=7, ge=1, description="CLOCKIFY_DEEP_RESYNC_DAYS: days between two deep re-syncs."
+    )
+    reconcile_days: int = Field(
+        default=1, ge=0, description="LINEAR_RECONCILE_DAYS: days between two walks of every Linear issue id."
+    )

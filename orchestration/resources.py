@@ -18,10 +18,16 @@ from dagster_dbt import DbtCliResource, DbtProject
 from orchestration.clients.clockify.client import ClockifyClient
 from orchestration.clients.linear.client import LinearClient
 from orchestration.dbt_project import dbt_executable
+from orchestration.partitions import ReconcileOptions
 from orchestration.settings import Settings
 from orchestration.warehouse import source
 from orchestration.warehouse.duckdb import Warehouse
 from orchestration.writeback.apply import WritebackOptions
+
+
+def budget_store_path(settings: Settings) -> str:
+    """Where the API budgets' state outlives a run (clients/budget.py): beside the warehouse, like its lock."""
+    return f"{settings.warehouse_path}.budgets.json"
 
 
 def _api(settings: Settings) -> dict:
@@ -32,6 +38,8 @@ def _api(settings: Settings) -> dict:
         connect_timeout=api.connect_timeout,
         read_timeout=api.read_timeout,
         backoff_base=api.backoff_base,
+        budget_wait_seconds=api.budget_wait_seconds,
+        budget_store_path=budget_store_path(settings),
     )
 
 
@@ -43,22 +51,27 @@ def clockify_client(settings: Settings) -> ClockifyClient:
     """A Clockify client for `settings` (for the resource below, and for checks outside a run)."""
     c = settings.clockify
     sizes = {k: v for k, v in (("page_size", c.page_size), ("report_page_size", c.report_page_size)) if v}
-    return ClockifyClient(
+    client = ClockifyClient(
         api_key=_secret(c.api_key),
         workspace_id=c.workspace_id or "",
         api_url=c.api_url,
         reports_url=c.reports_url,
         time_entries_strategy=c.time_entries_strategy,
+        plan=c.plan,
         **sizes,
         **_api(settings),
     )
+    client.use_clock(settings.clock)
+    return client
 
 
 def linear_client(settings: Settings) -> LinearClient:
     sizes = {"page_size": settings.linear.page_size} if settings.linear.page_size else {}
-    return LinearClient(
+    client = LinearClient(
         api_key=_secret(settings.linear.api_key), api_url=settings.linear.api_url, **sizes, **_api(settings)
     )
+    client.use_clock(settings.clock)
+    return client
 
 
 def _client_resource(make, settings: Settings, description: str) -> dg.ResourceDefinition:
@@ -111,7 +124,7 @@ class HoursDbtCliResource(DbtCliResource):
 
 
 def build_resources(settings: Settings, project: DbtProject | None = None) -> dict:
-    """`clockify`, `linear`, `warehouse`, `writeback` and (given the dbt project) `dbt`."""
+    """`clockify`, `linear`, `warehouse`, `writeback`, `reconcile` and (given the dbt project) `dbt`."""
     resources: dict = {
         "clockify": _client_resource(
             clockify_client, settings, "Clockify API client (key from CLOCKIFY_API_KEY, never in config)."
@@ -121,6 +134,12 @@ def build_resources(settings: Settings, project: DbtProject | None = None) -> di
         ),
         "warehouse": warehouse_resource(settings),
         "writeback": WritebackOptions.from_settings(settings.writeback),
+        "reconcile": ReconcileOptions(
+            resync_days=settings.resync_days,
+            deep_resync_months=settings.clockify.deep_resync_months,
+            deep_resync_days=settings.clockify.deep_resync_days,
+            reconcile_days=settings.linear.reconcile_days,
+        ),
     }
     if project is not None:
         resources["dbt"] = HoursDbtCliResource(

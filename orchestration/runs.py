@@ -6,6 +6,7 @@ left unfinished.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import datetime as dt
 import io
 import logging
@@ -25,8 +26,9 @@ from orchestration.definitions import build_definitions
 from orchestration.jobs import WAREHOUSE_JOB, WRITEBACK_JOB
 from orchestration.partitions import range_tags
 from orchestration.settings import PROJECT_ROOT, Settings
-from orchestration.warehouse import source
-from orchestration.warehouse.duckdb import connect_with_lock_wait
+from orchestration.warehouse import ledger, source
+from orchestration.warehouse import raw_tables as t
+from orchestration.warehouse.duckdb import Warehouse, connect_with_lock_wait
 from orchestration.warehouse.locking import warehouse_lock
 from orchestration.writeback.plan import WritebackError
 
@@ -383,15 +385,41 @@ class RunLog:
                 handler.close()
 
 
+# The run tag a raw asset sets when an API budget stopped it (assets/common.py BUDGET_STOP_TAG; not imported:
+# runs sit above assets only through definitions).
+BUDGET_STOP_TAG = "warehouse/budget_stop"
+
+
 @dataclass
 class SyncOutcome:
     result: ExecuteInProcessResult
     start: dt.date
     end: dt.date
+    # A budget stop: what the run's tag says (what is left, when the budget is back), "" when none.
+    budget_stop: str = ""
+    # Days still pending per raw table after the run (the ledger), as `2024-03-01 .. 2024-03-09 (9 days)`.
+    pending: dict[str, str] = field(default_factory=dict)
+    marts_run_id: str | None = None  # the run that built the marts after a budget stop
 
     @property
     def run_id(self) -> str:
         return self.result.run_id
+
+    @property
+    def complete(self) -> bool:
+        return not self.pending
+
+    def budget_lines(self) -> list[str]:
+        """What `warehouse sync` prints after a budget stop: what is left, when, and how to continue."""
+        if self.complete and not self.budget_stop:
+            return []
+        lines = [f"Stopped by an API budget: {self.budget_stop or 'see the run tags'}."]
+        lines += [f"  left: {table}: {days}" for table, days in self.pending.items()]
+        lines.append(
+            "Everything before that is committed in whole days and the marts are built from it; run the same "
+            "sync again once the budget is back (it continues where this stopped), or add --wait."
+        )
+        return lines
 
 
 def check_source(settings: Settings) -> None:
@@ -422,42 +450,86 @@ def run_sync(
     asset_selection=None,
     log_level: str = "INFO",
     log: RunLog | None = None,
+    wait: bool = False,
 ) -> SyncOutcome:
     """Materialise every asset (or `asset_selection`) for the days [start, end] in one run. With `log`: its
-    progress lines and log file instead of Dagster's console log (at `log_level`)."""
+    progress lines and log file instead of Dagster's console log (at `log_level`).
+
+    When an API budget stops the raw loads (clients/budget.py), the run commits what it read in whole days
+    and succeeds, and its dbt and publishing steps are skipped (their inputs are partial): a second run then
+    builds the marts from what is committed. The outcome says what is left and when the budget is back.
+    `wait=True` (`warehouse sync --wait`) lets the clients wait for the budget as long as it takes instead.
+    """
     validate_range(start, end, settings.start_date)
     problems = settings.missing()
     if problems:
         raise SyncError(" ".join(problems))
     check_source(settings)
+    if wait:
+        settings = dataclasses.replace(settings, api=dataclasses.replace(settings.api, budget_wait_seconds=None))
     definitions = build_definitions(settings)
     job = definitions.resolve_job_def(WAREHOUSE_JOB)
+    instance = instance or open_instance(settings)
     tags = {**range_tags(start, end), PROCESS_TAG: process_tag()}
-    if log is None:
-        result = job.execute_in_process(
-            # INFO keeps the assets' progress lines and drops Dagster's per-event debug chatter.
-            run_config={"loggers": {"console": {"config": {"log_level": log_level}}}},
-            instance=instance or open_instance(settings),
-            tags=tags,
-            raise_on_error=False,
-            asset_selection=asset_selection,
-        )
-    else:
+    # INFO keeps the assets' progress lines and drops Dagster's per-event debug chatter.
+    run_config = {"loggers": {"console": {"config": {"log_level": log_level}}}}
+
+    def execute(selection):
+        if log is None:
+            return job.execute_in_process(
+                run_config=run_config, instance=instance, tags=tags, raise_on_error=False, asset_selection=selection
+            )
         graph = definitions.resolve_asset_graph()
         models = [k for k in graph.materializable_asset_keys if graph.get(k).assets_def.node_def.name == DBT_STEP]
         checks = frozenset(f"{c.asset_key.to_python_identifier()}_{c.name}" for c in graph.asset_check_keys)
-        dbt_models = 0 if asset_selection is not None else len(models)
+        dbt_models = len([k for k in models if selection is None or k in set(selection)])
         with log.capture(dbt_models=dbt_models, check_steps=checks) as logger_defs:
-            result = job.with_logger_defs(logger_defs).execute_in_process(
+            return job.with_logger_defs(logger_defs).execute_in_process(
                 run_config={"loggers": {"warehouse_log": {}}},
-                instance=instance or open_instance(settings),
+                instance=instance,
                 tags=tags,
                 raise_on_error=False,
-                asset_selection=asset_selection,
+                asset_selection=selection,
             )
+
+    result = execute(asset_selection)
     if not result.success:
         raise SyncError(f"sync {start} .. {end} failed at {first_failure(result)}")
-    return SyncOutcome(result=result, start=start, end=end)
+    run = instance.get_run_by_id(result.run_id)
+    outcome = SyncOutcome(
+        result=result, start=start, end=end, budget_stop=(run.tags if run else {}).get(BUDGET_STOP_TAG, "")
+    )
+    warehouse = Warehouse(path=str(settings.warehouse_path), marts_path=str(settings.marts_path))
+    outcome.pending = {
+        table: ledger.describe_days([p.day for p in days])
+        for table, days in warehouse.read(lambda con: ledger.pending(con)).items()
+    }
+    if outcome.budget_stop and not _missing_raw_tables(warehouse):
+        marts = [key for key in _job_keys(job) if key.path[0] != "raw"]
+        if asset_selection is not None:
+            marts = [key for key in marts if key in set(asset_selection)]
+        if marts:
+            built = execute(marts)
+            if not built.success:
+                raise SyncError(f"building the marts after a budget stop failed at {first_failure(built)}")
+            outcome.marts_run_id = built.run_id
+    return outcome
+
+
+def _missing_raw_tables(warehouse: Warehouse) -> list[str]:
+    """Raw tables a first load stopped by a budget has not created yet (the marts cannot be built then)."""
+
+    def query(con):
+        rows = con.execute("SELECT table_name FROM information_schema.tables WHERE table_schema = 'raw'").fetchall()
+        return {name for (name,) in rows}
+
+    present = warehouse.read(query)
+    return [table.name for table in t.ALL_TABLES if table.name not in present]
+
+
+def _job_keys(job) -> list:
+    """The asset keys the warehouse job materialises (its selection, without write-back)."""
+    return sorted(job.asset_layer.selected_asset_keys, key=lambda key: key.to_user_string())
 
 
 def run_writeback_job(

@@ -50,6 +50,10 @@ MARTS_FILE_NAME = "marts.duckdb"  # beside the warehouse unless MARTS_PATH says 
 MARTS_STORAGE_VERSION_PATTERN = re.compile(r"v\d+\.\d+\.\d+|latest")
 START_DATE = dt.date(2024, 1, 1)
 RESYNC_DAYS = 7
+BUDGET_WAIT_SECONDS = 300.0
+RECONCILE_DAYS = 1
+DEEP_RESYNC_MONTHS = 3
+DEEP_RESYNC_DAYS = 7
 WRITEBACK_MAX_WRITES = 200
 # The zone whose calendar days and ISO weeks a Clockify user without a profile time zone is counted in.
 WAREHOUSE_TIMEZONE = "UTC"
@@ -76,6 +80,9 @@ class ApiSettings:
     connect_timeout: float = 10.0
     read_timeout: float = 60.0
     backoff_base: float = 0.5  # first backoff window in seconds; doubles
+    # API_BUDGET_WAIT_SECONDS: what a client may wait in total for an API budget (Clockify's plan, Linear's
+    # hourly buckets) before the run stops with what it loaded; None: as long as it takes (`sync --wait`).
+    budget_wait_seconds: float | None = BUDGET_WAIT_SECONDS
 
 
 @dataclass(frozen=True)
@@ -89,6 +96,11 @@ class ClockifySettings:
     time_entries_strategy: Literal["report", "per_user"] = "report"
     page_size: int | None = None  # None: the client's default (the API's maximum)
     report_page_size: int | None = None
+    plan: Literal["paid", "free"] = "paid"  # CLOCKIFY_PLAN: free = 30 requests/hour for the workspace
+    # Where the changes feed is unavailable: re-read the last CLOCKIFY_DEEP_RESYNC_MONTHS months every
+    # CLOCKIFY_DEEP_RESYNC_DAYS days, so old edits and deletions are corrected anyway.
+    deep_resync_months: int = DEEP_RESYNC_MONTHS
+    deep_resync_days: int = DEEP_RESYNC_DAYS
 
 
 @dataclass(frozen=True)
@@ -99,6 +111,7 @@ class LinearSettings:
     # Not read from the environment: a headless sync learns it from its checks (`warehouse check`), and
     # the warehouse's source marker records it (orchestration/warehouse/source.py).
     organization_id: str | None = None
+    reconcile_days: int = RECONCILE_DAYS  # LINEAR_RECONCILE_DAYS: days between walks of every issue id
 
 
 @dataclass(frozen=True)
@@ -132,6 +145,9 @@ class Settings:
     sandbox: bool = False
     # WAREHOUSE_TIMEZONE (IANA name): the local days and weeks of users whose Clockify profile has no zone
     timezone: str = WAREHOUSE_TIMEZONE
+    # The clock the API clients pace, wait and stamp budgets by (budget.ApiClock); None = the machine's.
+    # Not a variable: tests and benchmarks pass the sandbox's simulated clock.
+    clock: object | None = None
 
     @classmethod
     def load(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -169,14 +185,28 @@ class Settings:
                 workspace_id=get("CLOCKIFY_WORKSPACE_ID"),
                 api_key=_secret(get("CLOCKIFY_API_KEY")),
                 time_entries_strategy=_strategy(get("CLOCKIFY_TIME_ENTRIES_STRATEGY")),
+                plan=_plan(get("CLOCKIFY_PLAN")),
+                deep_resync_months=_whole(
+                    "CLOCKIFY_DEEP_RESYNC_MONTHS", get("CLOCKIFY_DEEP_RESYNC_MONTHS"), DEEP_RESYNC_MONTHS, "months", 1
+                ),
+                deep_resync_days=_whole(
+                    "CLOCKIFY_DEEP_RESYNC_DAYS", get("CLOCKIFY_DEEP_RESYNC_DAYS"), DEEP_RESYNC_DAYS, "days", 1
+                ),
             ),
             linear=LinearSettings(
-                api_url=get("LINEAR_API_URL") or LINEAR_API_URL, api_key=_secret(get("LINEAR_API_KEY"))
+                api_url=get("LINEAR_API_URL") or LINEAR_API_URL,
+                api_key=_secret(get("LINEAR_API_KEY")),
+                reconcile_days=_whole(
+                    "LINEAR_RECONCILE_DAYS", get("LINEAR_RECONCILE_DAYS"), RECONCILE_DAYS, "days", minimum=0
+                ),
             ),
             api=ApiSettings(
                 max_attempts=int(_positive("API_MAX_ATTEMPTS", get("API_MAX_ATTEMPTS"), ApiSettings.max_attempts)),
                 max_retry_seconds=_positive(
                     "API_MAX_RETRY_SECONDS", get("API_MAX_RETRY_SECONDS"), ApiSettings.max_retry_seconds
+                ),
+                budget_wait_seconds=_seconds(
+                    "API_BUDGET_WAIT_SECONDS", get("API_BUDGET_WAIT_SECONDS"), BUDGET_WAIT_SECONDS
                 ),
             ),
             writeback=WritebackSettings(
@@ -413,6 +443,28 @@ def _timezone(name: str, raw: str | None) -> str:
             f"{name}={raw!r} is not an IANA time zone: set it to a name like America/Los_Angeles or UTC."
         ) from None
     return raw
+
+
+def _seconds(name: str, raw: str | None, default: float) -> float:
+    """A number of seconds, 0 or more."""
+    if raw is None:
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        value = -1.0
+    if not value >= 0 or value == float("inf"):
+        raise ConfigError(f"{name}={raw!r} must be a number of seconds, 0 or more (default {default:g}).")
+    return value
+
+
+def _plan(raw: str | None) -> Literal["paid", "free"]:
+    value = (raw or "paid").strip().lower()
+    if value not in ("paid", "free"):
+        raise ConfigError(
+            f"CLOCKIFY_PLAN={raw!r} must be free (a Free-plan workspace: 30 requests/hour) or paid (default)."
+        )
+    return "free" if value == "free" else "paid"
 
 
 def _flag(name: str, raw: str | None, meaning: str) -> bool:

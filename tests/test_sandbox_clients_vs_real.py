@@ -212,7 +212,9 @@ def test_the_projects_issue_page_costs_what_the_notes_say():
     from sandbox.linear import estimate_complexity
 
     cost = estimate_complexity(linear_queries.ISSUES_QUERY, {"first": 250})
-    assert 2_000 <= cost <= 2_600  # "a flat page of 250 issues ... about 2,300 points"
+    # "a flat page of 250 issues ... about 2,300 points"; trimmed to the raw contract's fields it is less
+    # (team and state by id only): 108 hours of the 250,000-point budget for 200,000 issues, not 126.
+    assert 1_800 <= cost <= 2_300
 
 
 def test_a_key_made_on_a_subdomain_used_on_the_global_host_names_the_url_settings():

@@ -39,3 +39,16 @@ class RetriesExhausted(ApiError):
 
 class ConnectionFailed(RetriesExhausted):
     """The API's host could not be reached at all, usually a wrong base URL or no network."""
+
+
+class BudgetExhausted(ApiError):
+    """An API's announced budget (Clockify's plan, Linear's hourly buckets) is spent for longer than the
+    run may wait (API_BUDGET_WAIT_SECONDS). Not a failure: the run keeps what it committed and reports
+    when to resume. `resume_at` is when the budget is full again (epoch seconds, on the API clock),
+    `next_at` when the next request would fit."""
+
+    def __init__(self, message: str, *, service: str, resume_at: float, next_at: float, budget: str) -> None:
+        super().__init__(message, service=service)
+        self.resume_at = resume_at
+        self.next_at = next_at
+        self.budget = budget  # e.g. "Free plan: 30 requests/hour", "complexity: 250,000 points/hour"

@@ -5,6 +5,11 @@ only a status code: Linear signals rate limits inside a GraphQL body on HTTP 400
 cut off is as transient as a 503. Each client passes a `check` that reads a response and either returns
 the parsed body, raises `Transient` (ask again later) or raises an `ApiError` (permanent).
 
+Before each attempt the client's `Budget` (budget.py), when it has one, reserves the request (its cost: a
+GraphQL query's complexity) and waits for budget if it is short, or raises `BudgetExhausted`; after each
+answer it learns from the answer. A refusal the budget explains (it now sees the bucket empty) is not
+backed off blindly: the next attempt's reservation waits exactly as long as the budget needs.
+
 A request that is not idempotent (a POST that creates) also passes `recover`: after a failure that may
 have taken effect on the server it is asked first, and the request is sent again only when it finds
 nothing (see `RetryingHttp.request`).
@@ -30,6 +35,7 @@ try:  # a dependency of dagster-dbt
 except ImportError:  # pragma: no cover
     orjson = None
 
+from orchestration.clients.budget import Budget
 from orchestration.clients.errors import ApiError, ConnectionFailed, RetriesExhausted
 from orchestration.settings import ApiSettings
 
@@ -163,7 +169,8 @@ def describe_exception(exc: requests.RequestException, read_timeout: float) -> t
 class RetryingHttp:
     """A `requests.Session` plus the retry loop, for one client instance.
 
-    `sleep`, `clock` and `rng` are injectable so tests can run the loop without waiting.
+    `sleep`, `clock` and `rng` are injectable so tests can run the loop without waiting. `budget` paces
+    the requests (see the module docstring).
     """
 
     def __init__(
@@ -177,8 +184,10 @@ class RetryingHttp:
         sleep: Callable[[float], None] = time.sleep,
         clock: Callable[[], float] = time.monotonic,
         rng: Callable[[], float] = random.random,
+        budget: Budget | None = None,
     ) -> None:
         self.service = service
+        self.budget = budget
         self.policy = policy
         self.timeout = (connect_timeout, read_timeout)
         self.session = requests.Session()
@@ -202,6 +211,7 @@ class RetryingHttp:
         url_setting: str,
         recover: Callable[[], T | None] | None = None,
         what: str = "",
+        cost: float = 1.0,
         **kwargs: Any,
     ) -> T:
         """Send until `check` accepts the answer, a permanent error is raised or the budget runs out.
@@ -213,23 +223,37 @@ class RetryingHttp:
         5xx, a read timeout or reset, a cut body; not a refusal such as a 429, nor a connection that never
         opened) it is called before anything is resent, and what it returns, unless None, is the answer
         (e.g. the object a lost POST created). `what` names the request's effect in the error when the
-        budget runs out (the quoted name of what a create makes).
+        budget runs out (the quoted name of what a create makes). `cost` is what the request takes from
+        the budget (complexity points for Linear; 1 otherwise).
         """
         policy, name = self.policy, self.service.name
         started = self._clock()
         path = urlsplit(url).path
         attempt = 0
+        budget_waits = 0.0  # waiting for budget is pacing, not part of the retry budget
         while True:
             attempt += 1
             unreachable = False
+            response = None
+            if self.budget is not None:
+                budget_waits += self.budget.acquire(cost)  # BudgetExhausted: nothing sent, not retried
             try:
                 with self._count_lock:
                     self.requests_made += 1
                 # Not streamed: the body is read (and the connection released) before `check` runs.
                 response = self.session.request(method, url, timeout=self.timeout, **kwargs)
+                if self.budget is not None:
+                    self.budget.observe(response)
                 return check(response)
             except Transient as transient:
                 reason, retry_after, maybe_applied = transient.reason, transient.retry_after, not transient.refused
+                if (
+                    transient.refused
+                    and retry_after is None
+                    and self.budget is not None
+                    and self.budget.explains(response, cost)
+                ):
+                    retry_after = 0.0  # the next reservation waits as long as the budget needs
             except requests.RequestException as exc:
                 reason, unreachable = describe_exception(exc, self.timeout[1])
                 retry_after, maybe_applied = None, not unreachable
@@ -239,7 +263,7 @@ class RetryingHttp:
                 if found is not None:
                     logger.warning("%s %s %s: %s, but %s exists now; using it", name, method, path, reason, what)
                     return found
-            elapsed = self._clock() - started
+            elapsed = self._clock() - started - budget_waits
             delay = backoff_delay(attempt, retry_after, policy.backoff_base, policy.backoff_cap, self._rng)
             if attempt >= policy.max_attempts or elapsed + delay > policy.max_retry_seconds:
                 if recover is not None:

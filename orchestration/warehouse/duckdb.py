@@ -19,6 +19,10 @@ in-memory DuckDB while the fetch goes on (staging.py), so a year of time entries
 at once, and the warehouse lock is taken only for the final delete-and-insert (a slow API never blocks
 other writers). Within one load a later record with the same id supersedes an earlier one (a page re-read
 while paging).
+
+Every load takes an `also(con, window, rows_per_day)` hook run inside its transaction: the pipeline's ledger (ledger.py,
+schema `ops`) is written with the data it describes. A read a budget stopped midway commits only its whole
+days: `replace_partitions(..., through=...)` asks, once every record is staged, for the last whole day.
 """
 
 from __future__ import annotations
@@ -27,7 +31,7 @@ import datetime as dt
 import logging
 import random
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -93,6 +97,8 @@ class LoadResult:
     records: int = 0  # records received (before de-duplication by id)
     stage_seconds: float = 0.0  # typing the records into the staging DuckDB (overlaps the fetch)
     commit_seconds: float = 0.0  # the transaction on the warehouse (lock held)
+    window: tuple[dt.date, dt.date] | None = None  # replace_partitions: the days replaced (None: none)
+    rows_per_day: dict[dt.date, int] | None = None  # replace_partitions: rows of each replaced day
 
 
 def upgrade_columns(con: duckdb.DuckDBPyConnection, table: RawTable) -> bool:
@@ -150,6 +156,9 @@ class _LoadContext:
     commit_seconds: float = 0.0
     unplaceable: int = 0
 
+    window: tuple[dt.date, dt.date] | None = None
+    rows_per_day: dict[dt.date, int] | None = None
+
     def result(self, rows: int) -> LoadResult:
         return LoadResult(
             rows=int(rows),
@@ -157,7 +166,13 @@ class _LoadContext:
             records=self.records,
             stage_seconds=self.stage_seconds,
             commit_seconds=self.commit_seconds,
+            window=self.window,
+            rows_per_day=self.rows_per_day,
         )
+
+
+# Runs inside a load's transaction, on the warehouse: (connection, the days replaced or None, rows per day).
+AlsoHook = Callable[[duckdb.DuckDBPyConnection, "tuple[dt.date, dt.date] | None", "dict[dt.date, int]"], None]
 
 
 class Warehouse(ConfigurableResource):
@@ -245,36 +260,65 @@ class Warehouse(ConfigurableResource):
         finally:
             staging.close()
 
-    def replace_snapshot(self, table: RawTable, records: Iterable[dict]) -> LoadResult:
+    def replace_snapshot(self, table: RawTable, records: Iterable[dict], also: AlsoHook | None = None) -> LoadResult:
         with self._load(table, records) as load:
             load.con.execute(f"DELETE FROM {table.qualified_name}")
             load.con.execute(f"INSERT INTO {table.qualified_name} SELECT * FROM incoming")
             (rows,) = load.con.execute("SELECT count(*) FROM incoming").fetchone()
+            if also is not None:
+                also(load.con, None, {})
         return load.result(rows)
 
     def replace_partitions(
-        self, table: RawTable, records: Iterable[dict], first_day: dt.date, last_day: dt.date
+        self,
+        table: RawTable,
+        records: Iterable[dict],
+        first_day: dt.date,
+        last_day: dt.date,
+        *,
+        through: Callable[[], dt.date] | None = None,
+        also: AlsoHook | None = None,
     ) -> LoadResult:
-        """Replace every row of days [first_day, last_day] with `records` (outside rows are ignored)."""
+        """Replace every row of days [first_day, last_day] with `records` (outside rows are ignored).
+
+        `through()`, asked once every record is staged, may end the window earlier: the last day the records
+        hold whole (a read stopped by a budget). Days after it are left exactly as they were; when it is
+        before `first_day`, nothing is replaced (`also` still runs, with window None).
+        """
         if not table.partitioned:
             raise ValueError(f"{table.qualified_name} is not partitioned")
-        window = {"first": first_day, "last": last_day}
         with self._load(table, records) as load:
             con = load.con
-            load.unplaceable = _count_unplaceable(con, table)
-            con.execute(f"DELETE FROM {table.qualified_name} WHERE _partition_date BETWEEN $first AND $last", window)
-            con.execute(
-                f"INSERT INTO {table.qualified_name} SELECT * FROM incoming "
-                "WHERE _partition_date BETWEEN $first AND $last",
-                window,
-            )
-            (inserted,) = con.execute(
-                f"SELECT count(*) FROM {table.qualified_name} WHERE _partition_date BETWEEN $first AND $last",
-                window,
-            ).fetchone()
-        return load.result(inserted)
+            if through is not None:
+                last_day = min(last_day, through())
+            if last_day < first_day:
+                load.window, load.rows_per_day = None, {}
+                if also is not None:
+                    also(con, None, {})
+                return_rows = 0
+            else:
+                window = {"first": first_day, "last": last_day}
+                load.unplaceable = _count_unplaceable(con, table)
+                con.execute(
+                    f"DELETE FROM {table.qualified_name} WHERE _partition_date BETWEEN $first AND $last", window
+                )
+                con.execute(
+                    f"INSERT INTO {table.qualified_name} SELECT * FROM incoming "
+                    "WHERE _partition_date BETWEEN $first AND $last",
+                    window,
+                )
+                per_day = con.execute(
+                    f"SELECT _partition_date, count(*) FROM {table.qualified_name} "
+                    "WHERE _partition_date BETWEEN $first AND $last GROUP BY 1",
+                    window,
+                ).fetchall()
+                load.window, load.rows_per_day = (first_day, last_day), {d: int(n) for d, n in per_day}
+                return_rows = sum(load.rows_per_day.values())
+                if also is not None:
+                    also(con, load.window, load.rows_per_day)
+        return load.result(return_rows)
 
-    def upsert_by_id(self, table: RawTable, records: Iterable[dict]) -> LoadResult:
+    def upsert_by_id(self, table: RawTable, records: Iterable[dict], also: AlsoHook | None = None) -> LoadResult:
         placeable = "WHERE _partition_date IS NOT NULL" if table.partitioned else ""
         with self._load(table, records) as load:
             con = load.con
@@ -282,6 +326,8 @@ class Warehouse(ConfigurableResource):
             con.execute(f"DELETE FROM {table.qualified_name} WHERE id IN (SELECT id FROM incoming {placeable})")
             con.execute(f"INSERT INTO {table.qualified_name} SELECT * FROM incoming {placeable}")
             (rows,) = con.execute(f"SELECT count(*) FROM incoming {placeable}").fetchone()
+            if also is not None:
+                also(con, None, {})
         return load.result(rows)
 
     def replace_for_keys(
@@ -334,6 +380,26 @@ class Warehouse(ConfigurableResource):
                 """
             ).fetchall()
         return [row[0] for row in rows]
+
+    def write(self, statements: Callable[[duckdb.DuckDBPyConnection], None]) -> None:
+        """Run `statements` in one transaction on the warehouse (the ledger's own writes)."""
+        with self.connect() as con:
+            con.execute("BEGIN TRANSACTION")
+            try:
+                statements(con)
+                con.execute("COMMIT")
+            except BaseException:
+                con.execute("ROLLBACK")
+                raise
+
+    def read(self, query: Callable[[duckdb.DuckDBPyConnection], object]):
+        """`query(con)` on a read-only connection (the ledger's reads); waits for a writer like connect()."""
+        Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+        if not Path(self.path).exists():
+            with self.connect() as con:  # a read-only connection cannot create the file
+                return query(con)
+        with self.connect(read_only=True) as con:
+            return query(con)
 
     def row_count(self, table: RawTable) -> int:
         """Rows in a raw table, 0 when it does not exist yet."""

@@ -261,6 +261,18 @@ LINEAR_ISSUES = RawTable(
     partition_column="updated_at",
 )
 
+# Every issue id Linear still returns, from the reconcile walk (assets/reconcile.py), replaced whole each
+# walk: an issue of raw.linear_issues missing here was deleted upstream. `listed_at`: when the walk began.
+LINEAR_ISSUE_IDS = RawTable(
+    "linear_issue_ids",
+    _cols(
+        ("id", "VARCHAR", "$.id"),
+        ("archived_at", "TIMESTAMP", "$.archivedAt"),
+        ("trashed", "BOOLEAN", "$.trashed"),
+        ("listed_at", "TIMESTAMP", "$.listedAt"),
+    ),
+)
+
 LINEAR_CUSTOMERS = RawTable(
     "linear_customers",
     _cols(
@@ -363,6 +375,7 @@ ALL_TABLES: tuple[RawTable, ...] = (
     LINEAR_PROJECTS,
     LINEAR_WORKFLOW_STATES,
     LINEAR_ISSUES,
+    LINEAR_ISSUE_IDS,
     LINEAR_CUSTOMERS,
     LINEAR_ISSUE_HISTORY,
     LINEAR_ISSUE_STATE_SPANS,

@@ -18,6 +18,8 @@ from orchestration.writeback.plan import Change, Issue, Link, Team, WritebackErr
 LINKS_TABLE = LINKS.qualified_name
 LINK_FIELDS = tuple(f.name for f in fields(Link))  # every field is a column of the table
 
+# The flags follow stg_linear__issues: the reconcile walk's listing (raw.linear_issue_ids) gives the fresher
+# archived/trashed flags, and an issue missing from a listing begun after it was created is deleted.
 ISSUES_SQL = """
 WITH issues AS (
     SELECT * FROM raw.linear_issues WHERE id IS NOT NULL
@@ -26,12 +28,24 @@ WITH issues AS (
 states AS (
     SELECT * FROM raw.linear_workflow_states WHERE id IS NOT NULL
     QUALIFY row_number() OVER (PARTITION BY id ORDER BY _loaded_at DESC) = 1
-)
+),
+listed AS (SELECT * FROM {listing} WHERE id IS NOT NULL),
+listing AS (SELECT max(listed_at) AS listed_at, count(*) AS n FROM listed)
 SELECT issues.id, issues.identifier, issues.title, issues.team_id, issues.number, states.type,
-       issues.archived_at IS NOT NULL, coalesce(issues.trashed, false)
+       CASE WHEN listed._loaded_at > issues._loaded_at THEN listed.archived_at ELSE issues.archived_at END
+           IS NOT NULL,
+       CASE WHEN listed._loaded_at > issues._loaded_at THEN coalesce(listed.trashed, false)
+            ELSE coalesce(issues.trashed, false) END,
+       coalesce(listing.n > 0 AND listed.id IS NULL AND issues.created_at < listing.listed_at, false)
 FROM issues LEFT JOIN states ON states.id = issues.state_id
+CROSS JOIN listing LEFT JOIN listed ON listed.id = issues.id
 WHERE issues.identifier IS NOT NULL AND issues.team_id IS NOT NULL
 """
+# A warehouse loaded before the reconcile walk existed has no listing: nothing is known deleted.
+NO_LISTING = (
+    "(SELECT NULL::VARCHAR AS id, NULL::TIMESTAMP AS archived_at, NULL::BOOLEAN AS trashed, "
+    "NULL::TIMESTAMP AS listed_at, NULL::TIMESTAMP AS _loaded_at WHERE false)"
+)
 
 TEAMS_SQL = """
 SELECT id, key, name FROM raw.linear_teams WHERE id IS NOT NULL AND key IS NOT NULL
@@ -66,8 +80,11 @@ def read_linear(con) -> tuple[list[Issue], list[Team]]:
             state_type=r[5],
             archived=bool(r[6]),
             trashed=bool(r[7]),
+            deleted=bool(r[8]),
         )
-        for r in con.execute(ISSUES_SQL).fetchall()
+        for r in con.execute(
+            ISSUES_SQL.format(listing="raw.linear_issue_ids" if "linear_issue_ids" in present else NO_LISTING)
+        ).fetchall()
     ]
     teams = [Team(id=r[0], key=r[1], name=r[2] or "") for r in con.execute(TEAMS_SQL).fetchall()]
     return issues, teams

@@ -19,8 +19,9 @@ What the plan does, per run:
   that exists under another client, or archived, is used as it is.
 - **Tasks.** One task per *open* issue, named `IDENTIFIER: title` (whitespace collapsed, cut to
   `MAX_TASK_NAME_LENGTH` characters with an ellipsis). Open = the state type is backlog, unstarted or
-  started and the issue is neither archived nor trashed. Closed = completed, canceled or duplicate, or
-  archived, or trashed: a closed issue gets no new task and its linked task is set DONE (an issue
+  started and the issue is neither archived, trashed nor deleted. Closed = completed, canceled or duplicate,
+  or archived, trashed, or deleted (Linear no longer returns it: staging's `is_deleted`): a closed issue gets
+  no new task and its linked task is set DONE (an issue
   reopened in Linear sets its task ACTIVE again). **Triage** issues (not yet accepted by the team) get
   no task, and a linked task of an issue moved back to triage keeps its status; it is still renamed.
   Issues without a known state are treated like triage.
@@ -96,14 +97,15 @@ class Issue:
     state_type: str | None = None  # the state's type; None when unknown
     archived: bool = False
     trashed: bool = False
+    deleted: bool = False  # Linear no longer returns it (the reconcile walk's listing)
 
     @property
     def is_open(self) -> bool:
-        return self.state_type in OPEN_STATE_TYPES and not self.archived and not self.trashed
+        return self.state_type in OPEN_STATE_TYPES and not (self.archived or self.trashed or self.deleted)
 
     @property
     def is_closed(self) -> bool:
-        return self.state_type in CLOSED_STATE_TYPES or self.archived or self.trashed
+        return self.state_type in CLOSED_STATE_TYPES or self.archived or self.trashed or self.deleted
 
 
 @dataclass(frozen=True)

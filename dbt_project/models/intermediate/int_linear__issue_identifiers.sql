@@ -7,6 +7,7 @@ issues as (
 
     select issue_id, issue_identifier, previous_identifiers, updated_at
     from {{ ref('stg_linear__issues') }}
+    where not is_deleted  -- Linear no longer has it: its identifiers name nothing
 
 ),
 

@@ -20,7 +20,7 @@ explicit_links as (
     inner join {{ ref('stg_clockify__issue_task_links') }} as links
         on time_entries.task_id = links.task_id
     inner join {{ ref('stg_linear__issues') }} as issues
-        on links.issue_id = issues.issue_id
+        on links.issue_id = issues.issue_id and not issues.is_deleted
 
 ),
 

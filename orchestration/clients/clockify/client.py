@@ -27,6 +27,7 @@ import requests
 from pydantic import Field
 
 from orchestration.clients.base import ApiClientResource
+from orchestration.clients.budget import ClockifyBudget
 from orchestration.clients.clockify.normalize import (
     format_api_timestamp,
     format_report_timestamp,
@@ -81,6 +82,25 @@ USER_ACCOUNT_STATUSES = ("ACTIVE", "PENDING_EMAIL_VERIFICATION", "NOT_REGISTERED
 TASK_STATES = ("true", "false")  # `is-active`
 
 
+# Under a limited budget (the Free plan's 30 requests an hour) the report is read in start order instead,
+# so a read the budget stops midway has delivered whole days (ReadProgress) and the next run goes on
+# from there; ties of equal start may reorder across pages there (api-notes), which the count check reports.
+START_ORDER_SORT_COLUMN = "DATE"
+
+
+@dataclass
+class ReadProgress:
+    """How far a read of time entries got: every entry starting before `complete_before` has been yielded.
+
+    A read stopped midway (the API budget ran out: BudgetExhausted) has therefore delivered whole UTC days
+    up to the day before `complete_before`, which the time-entry asset commits and the next run resumes
+    after. It only moves on when the answer's order proves it (a read in start order), else at each
+    window's end.
+    """
+
+    complete_before: datetime
+
+
 class IncompleteReport(ApiError):
     """The detailed report gave fewer entries than it announced, also when read a second time."""
 
@@ -101,9 +121,19 @@ class ClockifyClient(ClockifyWrites, ApiClientResource):
     max_requests_per_second: float = Field(
         default=40.0, gt=0, description="Pace of concurrent report requests; Clockify allows 50 per second."
     )
+    plan: Literal["paid", "free"] = Field(
+        default="paid",
+        description="CLOCKIFY_PLAN: paid (50 requests/s per key) or free (30 requests/hour for the workspace); "
+        "a paid setting switches to free when 429s show the Free plan's budget.",
+    )
 
     def _service(self):
         return CLOCKIFY
+
+    def _make_budget(self, clock, allowance, store) -> ClockifyBudget:
+        return ClockifyBudget(
+            workspace_id=self.workspace_id, plan=self.plan, clock=clock, allowance=allowance, store=store
+        )
 
     def _headers(self) -> dict[str, str]:
         return {"X-Api-Key": self.api_key, "Accept": "application/json"}
@@ -200,7 +230,9 @@ class ClockifyClient(ClockifyWrites, ApiClientResource):
             entries[entry["id"]] = entry
         return sorted(entries.values(), key=lambda e: (e["timeInterval"]["start"], e["id"]))
 
-    def iter_time_entries(self, start: datetime, end: datetime) -> Iterator[ClockifyTimeEntry]:
+    def iter_time_entries(
+        self, start: datetime, end: datetime, progress: ReadProgress | None = None
+    ) -> Iterator[ClockifyTimeEntry]:
         """The entries of [start, end) as their pages arrive, so a year need not sit in memory at once.
 
         An id may come twice (an entry edited while the report was paged, or a window read again): the
@@ -208,13 +240,18 @@ class ClockifyClient(ClockifyWrites, ApiClientResource):
         whose UTC start lies in it: the APIs' bounds are inclusive and the per-user ones are widened, so
         entries starting exactly at `end` (or outside) are dropped here and adjacent partitions never
         both count one.
+        `progress`, when given, says how far the read got (for a read a budget stops midway).
         """
         start, end = as_utc(start), as_utc(end)
+        if progress is not None:
+            progress.complete_before = start
         if end <= start:
             return
         user_ids = [u["id"] for u in self.users()] if self.time_entries_strategy == "per_user" else []
         for window_start, window_end in split_range(start, end, MAX_RANGE):
-            if self.time_entries_strategy == "report":
+            if self.time_entries_strategy == "report" and progress is not None and self._budget_limited():
+                batch = self._report_entries_in_start_order(window_start, window_end, progress)
+            elif self.time_entries_strategy == "report":
                 batch = self._report_entries(window_start, window_end)
             else:
                 batch = self._per_user_entries(user_ids, window_start, window_end)
@@ -224,9 +261,16 @@ class ClockifyClient(ClockifyWrites, ApiClientResource):
                     logger.warning("Clockify time entry %s has no readable start; skipped", entry.get("id"))
                 elif window_start <= started < window_end:
                     yield entry
+            if progress is not None:
+                progress.complete_before = window_end
 
     def detailed_report_page(
-        self, start: datetime, end: datetime, page: int = 1, page_size: int | None = None
+        self,
+        start: datetime,
+        end: datetime,
+        page: int = 1,
+        page_size: int | None = None,
+        sort_column: str = REPORT_SORT_COLUMN,
     ) -> dict[str, Any]:
         """One page of the detailed report of entries started in [start, end) (UTC), as the reports API
         answers it (`timeentries` and `totals`). Also the cheapest proof that the reports host knows the
@@ -241,7 +285,7 @@ class ClockifyClient(ClockifyWrites, ApiClientResource):
             "detailedFilter": {
                 "page": page,
                 "pageSize": page_size or self.report_page_size,
-                "sortColumn": REPORT_SORT_COLUMN,
+                "sortColumn": sort_column,
             },
             "sortOrder": "ASCENDING",
         }
@@ -275,6 +319,45 @@ class ClockifyClient(ClockifyWrites, ApiClientResource):
             "incomplete. Retry the run; if it persists, set CLOCKIFY_TIME_ENTRIES_STRATEGY=per_user.",
             service="Clockify",
         )
+
+    def _budget_limited(self) -> bool:
+        """The Free plan's budget (configured, or learned from its 429s): pages one by one, in start order."""
+        return self.budget is not None and self.budget.plan() != "paid"
+
+    def _report_entries_in_start_order(
+        self, start: datetime, end: datetime, progress: ReadProgress
+    ) -> Iterator[ClockifyTimeEntry]:
+        """One report window read in start order, one page at a time, `progress` moved after each page to the
+        page's last start (ties with it may continue on the next page: only what starts before it is whole).
+        A budget stop between pages then leaves whole days behind it. Fewer entries than announced is
+        logged (entries deleted while paging also cause it; the next reload of their days corrects it)."""
+        read = _ReportRead()
+        in_order = True
+        page = 1
+        while True:
+            answer = self.detailed_report_page(start, end, page, sort_column=START_ORDER_SORT_COLUMN)
+            rows = report_rows(answer)
+            if page == 1:
+                read.announced = report_entry_count(answer)
+            if page > 1 and not read.has_new(rows):
+                break
+            last_start = None
+            for entry in read.take(rows, self.workspace_id):
+                started = parse_timestamp(entry["timeInterval"].get("start"))
+                if started is not None and last_start is not None and started < last_start:
+                    in_order = False  # not in start order after all: only the window's end says "complete"
+                last_start = started or last_start
+                yield entry
+            if in_order and last_start is not None and last_start > progress.complete_before:
+                progress.complete_before = min(last_start, end)
+            if not rows or (read.announced is not None and len(read.ids) >= read.announced):
+                break
+            page += 1
+        if not read.complete:
+            logger.warning(
+                "Clockify detailed report for %s announced %d entries but %d were read",
+                _window_text(start, end), read.announced or 0, len(read.ids),
+            )  # fmt: skip
 
     def _read_report_window(self, start: datetime, end: datetime, read: _ReportRead) -> Iterator[ClockifyTimeEntry]:
         """One read of a window: page 1, then the pages its announced count implies, then on (one page at
@@ -315,7 +398,8 @@ class ClockifyClient(ClockifyWrites, ApiClientResource):
         while earlier pages are processed: the same requests as one by one, with the latency overlapped."""
         if last < first:
             return
-        if self.report_concurrency == 1:
+        # On the Free plan's 30 requests an hour a page fetched ahead of a budget stop is a request wasted.
+        if self.report_concurrency == 1 or self._budget_limited():
             for page in range(first, last + 1):
                 yield page, fetch(page)
             return

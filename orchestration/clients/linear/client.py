@@ -1,18 +1,26 @@
-"""Linear GraphQL client: flat, cursor-paged reads of the records the warehouse models."""
+"""Linear GraphQL client: flat, cursor-paged reads of the records the warehouse models.
+
+Every query's complexity is computed before it is sent (complexity.py) and reserved from Linear's hourly
+budgets, which every answer announces (clients/budget.py `LinearBudget`): the client waits for the refill
+instead of being refused. Long reads are walks (`Walk`) that can stop at a budget boundary and resume where
+they stopped in a later run: the same requests an uninterrupted walk would have sent.
+"""
 
 from __future__ import annotations
 
 import re
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from typing import Any, cast
 
+import dagster as dg
 import requests
 from pydantic import Field, PrivateAttr
 
 from orchestration.clients.base import ApiClientResource
+from orchestration.clients.budget import LinearBudget
 from orchestration.clients.errors import ApiError, AuthenticationError, FeatureNotAccessible, QueryError
 from orchestration.clients.http import (
     RetryingHttp,
@@ -24,6 +32,7 @@ from orchestration.clients.http import (
     redact,
 )
 from orchestration.clients.linear import queries as q
+from orchestration.clients.linear.complexity import estimate
 from orchestration.clients.linear.records import (
     LinearCustomer,
     LinearCustomerNeed,
@@ -38,6 +47,8 @@ from orchestration.clients.linear.records import (
     LinearWorkflowState,
 )
 from orchestration.timeutil import iso_millis
+
+logger = dg.get_dagster_logger(__name__)
 
 LINEAR = Service(name="Linear", status_page="https://linearstatus.com")
 
@@ -68,6 +79,44 @@ _QUERY_ERROR_CODES = {
 }
 
 
+@dataclass
+class Walk:
+    """Where a paged read (all issues, newest `updatedAt` first; or all issue ids) stands, so a run stopped by
+    the budget resumes in the next run without asking again for a page it read (the ledger keeps it).
+
+    The walk's query never changes: `updated_from` (>=) and, once a cursor went stale, `upper` (<= the last
+    `updatedAt` read). `cursor` continues it exactly; `last_updated_at` / `read_at_last` let a resumed walk
+    without a usable cursor (Linear does not document how long one lives) restart from the last timestamp
+    read and skip the issues of that timestamp it already has.
+    """
+
+    kind: str  # "issues" | "issue_ids"
+    started_at: str  # when the walk began (API clock, ISO): the next incremental load starts no later
+    updated_from: str | None = None
+    upper: str | None = None
+    cursor: str | None = None
+    last_updated_at: str | None = None
+    read_at_last: list[str] = field(default_factory=list)
+    pages: int = 0
+    nodes: int = 0
+    complete: bool = False
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> Walk:
+        return cls(**{k: v for k, v in data.items() if k in cls.__dataclass_fields__})
+
+    def filter(self) -> dict[str, Any] | None:
+        comparator = {}
+        if self.updated_from is not None:
+            comparator["gte"] = self.updated_from
+        if self.upper is not None:
+            comparator["lte"] = self.upper
+        return {"updatedAt": comparator} if comparator else None
+
+
 class LinearClient(ApiClientResource):
     """Reads a Linear workspace. Every method pages to the end, archived records included."""
 
@@ -84,6 +133,9 @@ class LinearClient(ApiClientResource):
 
     def _service(self):
         return LINEAR
+
+    def _make_budget(self, clock, allowance, store) -> LinearBudget:
+        return LinearBudget(api_url=self.api_url, clock=clock, allowance=allowance, store=store)
 
     def _headers(self) -> dict[str, str]:
         # Personal keys go raw; an OAuth token would be given as "Bearer <token>" and passes through as is.
@@ -188,13 +240,98 @@ class LinearClient(ApiClientResource):
         except ValueError:
             pass
 
+    def walk_issues(self, walk: Walk, max_pages: int | None = None) -> Iterator[LinearIssue]:
+        """Issues of `walk` (newest `updatedAt` first) from where it stands, for at most `max_pages` pages;
+        `walk` is advanced after each page, and `walk.complete` once the last page is read. A budget stop
+        (BudgetExhausted) leaves `walk` just after the last page yielded."""
+        return cast(Iterator[LinearIssue], self._walk(walk, q.ISSUES_QUERY, max_pages))
+
+    def walk_issue_ids(self, walk: Walk, max_pages: int | None = None) -> Iterator[dict[str, Any]]:
+        """`{id, archivedAt, trashed}` of every issue Linear returns (archived and trashed included)."""
+        return self._walk(walk, q.ISSUE_IDS_QUERY, max_pages)
+
     def query(self, document: str, variables: Mapping[str, Any] | None = None) -> dict[str, Any]:
         """One GraphQL request; returns `data`. Any error in the answer fails it (no partial data)."""
         operation = operation_name(document)
         payload = {"query": document, "variables": dict(variables or {}), "operationName": operation}
+        try:
+            cost = estimate(document, payload["variables"], operation)
+        except (ValueError, KeyError):  # a document the estimator cannot price: Linear will say
+            cost = 0.0
         return self.http.request(
-            "POST", self.api_url, json=payload, check=self._checker(operation), url_setting="LINEAR_API_URL"
+            "POST",
+            self.api_url,
+            json=payload,
+            check=self._checker(operation),
+            url_setting="LINEAR_API_URL",
+            cost=cost,
         )
+
+    def _walk(self, walk: Walk, document: str, max_pages: int | None) -> Iterator[dict[str, Any]]:
+        operation = operation_name(document)
+        pages = 0
+        while not walk.complete and (max_pages is None or pages < max_pages):
+            resumed = walk.cursor
+            variables = {"first": self.page_size, "after": walk.cursor}
+            if walk.kind == "issues":
+                variables["filter"] = walk.filter()
+            try:
+                data = self.query(document, variables)
+            except QueryError:
+                if resumed is None:
+                    raise
+                self._restart(walk, "was refused")  # e.g. the cursor's issue was purged meanwhile
+                continue
+            connection = data.get("issues")
+            page_info = connection.get("pageInfo") if isinstance(connection, dict) else None
+            nodes = connection.get("nodes") if isinstance(connection, dict) else None
+            if not isinstance(page_info, dict) or not isinstance(nodes, list):
+                raise ApiError(
+                    f"Linear query {operation} answered without issues.nodes and pageInfo; cannot page it.",
+                    service="Linear",
+                )
+            if (
+                walk.kind == "issues"
+                and resumed is not None
+                and pages == 0
+                and nodes
+                and walk.last_updated_at is not None
+                and str(nodes[0].get("updatedAt") or "") > walk.last_updated_at
+            ):
+                self._restart(walk, "went back to newer issues")  # the cursor moved: do not read twice
+                continue
+            for node in nodes:
+                stamp = str(node.get("updatedAt") or "")
+                if walk.kind == "issues" and stamp == walk.last_updated_at and node.get("id") in walk.read_at_last:
+                    continue  # read before the walk restarted from this timestamp
+                if walk.kind == "issues":
+                    if stamp != walk.last_updated_at:
+                        walk.last_updated_at, walk.read_at_last = stamp, []
+                    walk.read_at_last.append(node["id"])
+                walk.nodes += 1
+                yield node
+            pages += 1
+            walk.pages += 1
+            after = page_info.get("endCursor")
+            if page_info.get("hasNextPage") is not True:
+                walk.complete, walk.cursor = True, None
+                return
+            if not after or after == walk.cursor:
+                raise ApiError(
+                    f"Linear query {operation} reported more pages but no new cursor; stopping rather than "
+                    "loop or return a partial list.",
+                    service="Linear",
+                )
+            walk.cursor = after
+
+    @staticmethod
+    def _restart(walk: Walk, why: str) -> None:
+        """A resumed walk whose cursor is no use: issues restart at the last timestamp read (`upper`), ids
+        from the start (read in creation order: the ids read before stay valid, some are read again)."""
+        logger.warning("Linear walk of %s: the saved cursor %s; continuing without it", walk.kind, why)
+        walk.cursor = None
+        if walk.kind == "issues" and walk.last_updated_at is not None:
+            walk.upper = walk.last_updated_at
 
     def _paginate(self, field: str, document: str, variables: Mapping[str, Any] | None = None) -> list[dict]:
         nodes: dict[str, dict[str, Any]] = {}

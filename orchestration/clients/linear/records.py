@@ -141,12 +141,14 @@ class LinearIssue(TypedDict, total=False):
     canceledAt: str | None
     archivedAt: str | None
     trashed: bool | None
-    team: LinearTeamRef
-    state: LinearStateRef
+    labelIds: list[str]  # the labels applied (a list of ids, not a nested connection)
+    # Only ids: the team's key and the state's type come from the teams and workflow states (each field
+    # selected costs complexity points on every issue of every page; queries.ISSUES_QUERY).
+    team: LinearRef
+    state: LinearRef
     cycle: LinearRef | None
     project: LinearRef | None
     assignee: LinearRef | None
-    parent: LinearRef | None
 
 
 class LinearIssueVersion(TypedDict, total=False):

@@ -6,6 +6,22 @@ source as (
 
 ),
 
+-- The reconcile walk's listing (assets/reconcile.py): every issue id Linear still returns. Empty until the
+-- first walk, which then knows no deletion.
+listed as (
+
+    select id, archived_at, trashed, listed_at, _loaded_at as listed_loaded_at
+    from {{ source('linear', 'linear_issue_ids') }}
+    where id is not null
+
+),
+
+listing as (
+
+    select max(listed_at) as listed_at, count(*) as listed_count from listed
+
+),
+
 renamed as (
 
     select
@@ -44,6 +60,30 @@ latest as (
 
     {{ latest_version('renamed', 'issue_id', then_by=['partition_date desc']) }}
 
+),
+
+-- Archiving and trashing may not bump updatedAt (an open fact): where the listing was loaded after the
+-- issue's latest version, its flags are the fresher. An issue missing from a listing that began after it
+-- was created is deleted (Linear purges its trash after 30 days): its hours count for no issue.
+reconciled as (
+
+    select
+        latest.* replace (
+            case when listed.listed_loaded_at > latest.loaded_at then listed.archived_at else latest.archived_at end
+                as archived_at,
+            case
+                when listed.listed_loaded_at > latest.loaded_at then coalesce(listed.trashed, false)
+                else latest.is_trashed
+            end as is_trashed
+        ),
+        coalesce(
+            listing.listed_count > 0 and listed.id is null and latest.created_at < listing.listed_at, false
+        ) as is_deleted
+
+    from latest
+    cross join listing
+    left join listed on listed.id = latest.issue_id
+
 )
 
-select * from latest
+select * from reconciled
