@@ -469,51 +469,58 @@ def run_sync(
         settings = dataclasses.replace(settings, api=dataclasses.replace(settings.api, budget_wait_seconds=None))
     definitions = build_definitions(settings)
     job = definitions.resolve_job_def(WAREHOUSE_JOB)
+    owned = instance is None
     instance = instance or open_instance(settings)
-    tags = {**range_tags(start, end), PROCESS_TAG: process_tag()}
-    # INFO keeps the assets' progress lines and drops Dagster's per-event debug chatter.
-    run_config = {"loggers": {"console": {"config": {"log_level": log_level}}}}
+    try:
+        tags = {**range_tags(start, end), PROCESS_TAG: process_tag()}
+        # INFO keeps the assets' progress lines and drops Dagster's per-event debug chatter.
+        run_config = {"loggers": {"console": {"config": {"log_level": log_level}}}}
 
-    def execute(selection):
-        if log is None:
-            return job.execute_in_process(
-                run_config=run_config, instance=instance, tags=tags, raise_on_error=False, asset_selection=selection
-            )
-        graph = definitions.resolve_asset_graph()
-        models = [k for k in graph.materializable_asset_keys if graph.get(k).assets_def.node_def.name == DBT_STEP]
-        checks = frozenset(f"{c.asset_key.to_python_identifier()}_{c.name}" for c in graph.asset_check_keys)
-        dbt_models = len([k for k in models if selection is None or k in set(selection)])
-        with log.capture(dbt_models=dbt_models, check_steps=checks) as logger_defs:
-            return job.with_logger_defs(logger_defs).execute_in_process(
-                run_config={"loggers": {"warehouse_log": {}}},
-                instance=instance,
-                tags=tags,
-                raise_on_error=False,
-                asset_selection=selection,
-            )
+        def execute(selection):
+            if log is None:
+                return job.execute_in_process(
+                    run_config=run_config, instance=instance, tags=tags, raise_on_error=False, asset_selection=selection
+                )
+            graph = definitions.resolve_asset_graph()
+            models = [k for k in graph.materializable_asset_keys if graph.get(k).assets_def.node_def.name == DBT_STEP]
+            checks = frozenset(f"{c.asset_key.to_python_identifier()}_{c.name}" for c in graph.asset_check_keys)
+            dbt_models = len([k for k in models if selection is None or k in set(selection)])
+            with log.capture(dbt_models=dbt_models, check_steps=checks) as logger_defs:
+                return job.with_logger_defs(logger_defs).execute_in_process(
+                    run_config={"loggers": {"warehouse_log": {}}},
+                    instance=instance,
+                    tags=tags,
+                    raise_on_error=False,
+                    asset_selection=selection,
+                )
 
-    result = execute(asset_selection)
-    if not result.success:
-        raise SyncError(f"sync {start} .. {end} failed at {first_failure(result)}")
-    run = instance.get_run_by_id(result.run_id)
-    outcome = SyncOutcome(
-        result=result, start=start, end=end, budget_stop=(run.tags if run else {}).get(BUDGET_STOP_TAG, "")
-    )
-    warehouse = Warehouse(path=str(settings.warehouse_path), marts_path=str(settings.marts_path))
-    outcome.pending = {
-        table: ledger.describe_days([p.day for p in days])
-        for table, days in warehouse.read(lambda con: ledger.pending(con)).items()
-    }
-    if outcome.budget_stop and not _missing_raw_tables(warehouse):
-        marts = [key for key in _job_keys(job) if key.path[0] != "raw"]
-        if asset_selection is not None:
-            marts = [key for key in marts if key in set(asset_selection)]
-        if marts:
-            built = execute(marts)
-            if not built.success:
-                raise SyncError(f"building the marts after a budget stop failed at {first_failure(built)}")
-            outcome.marts_run_id = built.run_id
-    return outcome
+        result = execute(asset_selection)
+        if not result.success:
+            raise SyncError(f"sync {start} .. {end} failed at {first_failure(result)}")
+        run = instance.get_run_by_id(result.run_id)
+        outcome = SyncOutcome(
+            result=result, start=start, end=end, budget_stop=(run.tags if run else {}).get(BUDGET_STOP_TAG, "")
+        )
+        warehouse = Warehouse(path=str(settings.warehouse_path), marts_path=str(settings.marts_path))
+        outcome.pending = {
+            table: ledger.describe_days([p.day for p in days])
+            for table, days in warehouse.read(lambda con: ledger.pending(con)).items()
+        }
+        if outcome.budget_stop and not _missing_raw_tables(warehouse):
+            marts = [key for key in _job_keys(job) if key.path[0] != "raw"]
+            if asset_selection is not None:
+                marts = [key for key in marts if key in set(asset_selection)]
+            if marts:
+                built = execute(marts)
+                if not built.success:
+                    raise SyncError(f"building the marts after a budget stop failed at {first_failure(built)}")
+                outcome.marts_run_id = built.run_id
+        return outcome
+    finally:
+        if owned:
+            # Close the run history's SQLite files now (instance_storage keeps their connections open
+            # between events): a later checkpoint would otherwise still write them after the sync.
+            instance.dispose()
 
 
 def _missing_raw_tables(warehouse: Warehouse) -> list[str]:
