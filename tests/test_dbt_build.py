@@ -228,7 +228,8 @@ def test_dagster_asset_keys_groups_kinds_and_pool(dbt_manifest, hours_dbt_assets
     stg = specs[AssetKey(["staging", "stg_clockify__time_entries"])]
     assert [d.asset_key for d in stg.deps] == [AssetKey(["raw", "clockify_time_entries"])]
     raw_deps = {d.asset_key for s in specs.values() for d in s.deps if d.asset_key.path[0] == "raw"}
-    assert len(raw_deps) == 15  # the 14 API tables and the write-back links (raw.clockify_issue_task_links)
+    # the 14 API tables, the reconcile listing (raw.linear_issue_ids) and the write-back links
+    assert len(raw_deps) == 16
     assert hours_dbt_assets.op.pool == DUCKDB_POOL
     checks = list(hours_dbt_assets.check_specs)
     assert any(c.asset_key == AssetKey(["marts", "fct_time_entries"]) for c in checks)
