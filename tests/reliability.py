@@ -256,8 +256,8 @@ def omit_from_report(ws, entry_id: str, fields) -> None:
     real = sandbox_clockify._report_entry
     if not getattr(real, "omits_registered_fields", False):
 
-        def report_entry(workspace, entry):
-            row = real(workspace, entry)
+        def report_entry(workspace, entry, *args, **kwargs):  # the serializer's other arguments (the zone) pass through
+            row = real(workspace, entry, *args, **kwargs)
             for name in workspace.__dict__.get(_OMITTED, {}).get(entry["id"], ()):
                 row.pop(name, None)
             return row
