@@ -212,13 +212,13 @@ def run_checks(settings: Settings) -> Findings:
     if not any(
         n in named for n in ("CLOCKIFY_API_KEY", "CLOCKIFY_WORKSPACE_ID", "CLOCKIFY_API_URL", "CLOCKIFY_REPORTS_URL")
     ):
-        client = clockify_client(quick)
+        client = clockify_client(quick, persist_budget=False)
         try:
             _check_clockify(client, settings, findings)
         finally:
             client.close()
     if not any(n in named for n in ("LINEAR_API_KEY", "LINEAR_API_URL")):
-        client = linear_client(quick)
+        client = linear_client(quick, persist_budget=False)
         try:
             _check_linear(client, findings)
         finally:

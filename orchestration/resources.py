@@ -30,7 +30,7 @@ def budget_store_path(settings: Settings) -> str:
     return f"{settings.warehouse_path}.budgets.json"
 
 
-def _api(settings: Settings) -> dict:
+def _api(settings: Settings, persist_budget: bool = True) -> dict:
     api = settings.api
     return dict(
         max_attempts=api.max_attempts,
@@ -39,7 +39,7 @@ def _api(settings: Settings) -> dict:
         read_timeout=api.read_timeout,
         backoff_base=api.backoff_base,
         budget_wait_seconds=api.budget_wait_seconds,
-        budget_store_path=budget_store_path(settings),
+        budget_store_path=budget_store_path(settings) if persist_budget else "",  # "": kept in memory
     )
 
 
@@ -47,8 +47,9 @@ def _secret(value) -> str:
     return value.get_secret_value() if value is not None else ""
 
 
-def clockify_client(settings: Settings) -> ClockifyClient:
-    """A Clockify client for `settings` (for the resource below, and for checks outside a run)."""
+def clockify_client(settings: Settings, persist_budget: bool = True) -> ClockifyClient:
+    """A Clockify client for `settings` (for the resource below, and for checks outside a run, which keep
+    the budget's state in memory: `warehouse check` writes nothing)."""
     c = settings.clockify
     sizes = {k: v for k, v in (("page_size", c.page_size), ("report_page_size", c.report_page_size)) if v}
     client = ClockifyClient(
@@ -59,16 +60,19 @@ def clockify_client(settings: Settings) -> ClockifyClient:
         time_entries_strategy=c.time_entries_strategy,
         plan=c.plan,
         **sizes,
-        **_api(settings),
+        **_api(settings, persist_budget),
     )
     client.use_clock(settings.clock)
     return client
 
 
-def linear_client(settings: Settings) -> LinearClient:
+def linear_client(settings: Settings, persist_budget: bool = True) -> LinearClient:
     sizes = {"page_size": settings.linear.page_size} if settings.linear.page_size else {}
     client = LinearClient(
-        api_key=_secret(settings.linear.api_key), api_url=settings.linear.api_url, **sizes, **_api(settings)
+        api_key=_secret(settings.linear.api_key),
+        api_url=settings.linear.api_url,
+        **sizes,
+        **_api(settings, persist_budget),
     )
     client.use_clock(settings.clock)
     return client

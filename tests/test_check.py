@@ -61,7 +61,7 @@ def test_check_prints_what_each_check_found_and_writes_nothing(sandbox, place, m
     assert "read in UTC" in by_name["Clockify key"]
     workspace = ws.clockify_workspaces[0]
     assert workspace["name"] in by_name["Clockify workspace"] and ws.workspace_id in by_name["Clockify workspace"]
-    members = len(clockify_client(Settings.from_env(os.environ)).users())  # the members a sync loads
+    members = len(clockify_client(Settings.from_env(os.environ), persist_budget=False).users())  # the members a sync loads
     assert members and f"{members} members" in by_name["Clockify workspace"]
     assert org["name"] in by_name["Linear organization"]
     assert all(t["key"] in by_name["Linear teams"] for t in ws.linear_teams)
@@ -179,7 +179,7 @@ def test_one_variable_sets_the_host_and_a_wrong_one_is_named(place, monkeypatch,
         )
         code, lines = run(capsys, "check")
         assert code == 0 and all(line.startswith("ok:") for line in lines[:-1]), lines
-        client = clockify_client(Settings.load())
+        client = clockify_client(Settings.load(), persist_budget=False)
         try:  # the data itself reads on the derived host, main API and reports API
             day = dt.datetime.combine(ANCHOR, dt.time(), dt.UTC)
             assert list(client.time_entries(day - dt.timedelta(days=1), day))
