@@ -41,8 +41,11 @@ browser:
 	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
 	  else echo "warning: chromium is missing: install it (e.g. sudo apt-get install chromium) for the report test"; fi; }
 
+# Two workers (pytest-xdist), one test file each at a time: most tests wait on the sandbox's latency, dbt
+# and subprocesses, so two keep a 2-core machine busy; a file's fixtures stay in one worker.
+TEST_WORKERS ?= 2
 test: $(STAMP) browser readers lint
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadfile
 
 # The fast subset (well under a minute): lint, format, the import layers, and the tests not marked slow.
 check: $(STAMP) lint

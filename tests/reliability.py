@@ -103,6 +103,8 @@ def sync_env(sb, warehouse: Path, **extra) -> dict:
         "DAGSTER_HOME": None,
         "API_MAX_RETRY_SECONDS": "60",
         "API_MAX_ATTEMPTS": "10",
+        # Walk every issue id on each sync (not once a day): two runs of one data then end with one listing.
+        "LINEAR_RECONCILE_DAYS": "0",
         **extra,
     }
 

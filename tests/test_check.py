@@ -61,7 +61,9 @@ def test_check_prints_what_each_check_found_and_writes_nothing(sandbox, place, m
     assert "read in UTC" in by_name["Clockify key"]
     workspace = ws.clockify_workspaces[0]
     assert workspace["name"] in by_name["Clockify workspace"] and ws.workspace_id in by_name["Clockify workspace"]
-    members = len(clockify_client(Settings.from_env(os.environ), persist_budget=False).users())  # the members a sync loads
+    members = len(
+        clockify_client(Settings.from_env(os.environ), persist_budget=False).users()
+    )  # the members a sync loads
     assert members and f"{members} members" in by_name["Clockify workspace"]
     assert org["name"] in by_name["Linear organization"]
     assert all(t["key"] in by_name["Linear teams"] for t in ws.linear_teams)
