@@ -159,9 +159,10 @@ def test_issue_state_type_and_client_dimensions(marts, layer):
 
 def team_week_hours(built, team_key: str | None = None) -> dict:
     expected = collections.defaultdict(float)
-    for entry in built.query("select team_key, entry_date, hours from marts.fct_time_entries"):
+    # metric_time is the entry's local day (its person's zone), as in hours_per_person_week
+    for entry in built.query("select team_key, local_date, hours from marts.fct_time_entries"):
         if team_key is None or entry["team_key"] == team_key:
-            week = entry["entry_date"] - dt.timedelta(days=entry["entry_date"].weekday())  # ISO week, Monday
+            week = entry["local_date"] - dt.timedelta(days=entry["local_date"].weekday())  # ISO week, Monday
             expected[(entry["team_key"], week)] += entry["hours"]
     return expected
 
