@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import re
+import signal
 import subprocess
 import sys
 import time
@@ -728,6 +729,11 @@ def test_mutations_visible_through_the_apis():
 
 
 # --------------------------------------------------------------------------------------------- CLI
+def _default_signals() -> None:
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def test_cli_serve():
     root = Path(__file__).resolve().parents[1]
     proc = subprocess.Popen(
@@ -751,6 +757,10 @@ def test_cli_serve():
         stdout=subprocess.PIPE,
         stderr=subprocess.DEVNULL,
         text=True,
+        # As from a shell: default SIGTERM/SIGINT. An ignored disposition is inherited across exec, and
+        # Dagster maps this test process's SIGTERM to SIGINT's (ignored in an xdist worker), so without this
+        # `terminate()` below could not stop the server.
+        preexec_fn=_default_signals,
     )
     try:
         env = {}
