@@ -85,6 +85,7 @@ def refresh_snapshot(
     source: str,
     fetch: Callable[[], Sequence[dict]],
     plan_feature: bool = False,
+    unavailable_note: str | None = None,
 ) -> Iterator[MaterializeResult]:
     """Replace a dimension's table with a fresh read, except:
 
@@ -93,7 +94,8 @@ def refresh_snapshot(
     - when the budget stops the read: the previous table stays, and the metadata says so (with no previous
       table there is no output, so nothing downstream reads a missing table);
     - `plan_feature` records the plan lacks (FeatureNotAccessible): the table is loaded empty and the
-      metadata's `feature_not_accessible` says why.
+      metadata's `feature_not_accessible` says why (`feature_available` says whether it answered, `note`
+      what an empty table means for the marts, when given).
     """
     key = f"snapshot:{table.name}"
     now = api_now(client)
@@ -123,7 +125,7 @@ def refresh_snapshot(
         if not plan_feature:
             raise
         records, unavailable = [], str(error)
-        context.log.warning("%s: loaded empty: %s", table.qualified_name, unavailable)
+        context.log.warning("%s: loaded empty: %s", table.qualified_name, unavailable_note or unavailable)
     except BudgetExhausted as stopped:
         tag_run(context, f"{table.name}: not refreshed, budget back at {iso(stopped.resume_at)}")
         if warehouse.row_count(table) == 0 and not refreshed:
@@ -144,8 +146,12 @@ def refresh_snapshot(
     result = warehouse.replace_snapshot(table, records, also=also)
     context.log.info("%s: %d rows loaded", table.qualified_name, result.rows)
     metadata = load_metadata(table, result, client.requests_made - before)
+    if plan_feature:
+        metadata["feature_available"] = unavailable is None
     if unavailable is not None:
         metadata["feature_not_accessible"] = MetadataValue.text(unavailable)
+        if unavailable_note:
+            metadata["note"] = MetadataValue.text(unavailable_note)
     yield MaterializeResult(metadata=metadata)
 
 
@@ -157,6 +163,7 @@ def snapshot_asset(
     description: str,
     deps: Sequence[AssetKey] = (),
     plan_feature: bool = False,
+    unavailable_note: str | None = None,
 ):
     """An unpartitioned asset whose table is replaced whole by each fetch (small dimensions).
 
@@ -177,7 +184,14 @@ def snapshot_asset(
     def _snapshot(context: AssetExecutionContext):
         client = getattr(context.resources, client_resource)
         yield from refresh_snapshot(
-            context, client, context.resources.warehouse, table, source, lambda: fetch(client), plan_feature
+            context,
+            client,
+            context.resources.warehouse,
+            table,
+            source,
+            lambda: fetch(client),
+            plan_feature,
+            unavailable_note,
         )
 
     return _snapshot

@@ -15,10 +15,9 @@ from dagster import (
     multi_asset,
 )
 
-from assets.common import DUCKDB_POOL, OWNERS, load_metadata, raw_key, snapshot_asset
+from assets.common import DUCKDB_POOL, OWNERS, raw_key, snapshot_asset
 from assets.reconcile import linear_issue_ids
 from assets.resume import load_issues
-from orchestration.clients.errors import FeatureNotAccessible
 from orchestration.clients.linear.client import IssueHistoryBatch, LinearClient
 from orchestration.warehouse import raw_tables as t
 from orchestration.warehouse.duckdb import Warehouse
@@ -66,29 +65,16 @@ NO_CUSTOMERS_NOTE = (
 )
 
 
-@asset(
-    key=raw_key(t.LINEAR_CUSTOMER_NEEDS),
-    group_name="linear",
-    description="Linear customer needs (requests): which customer asked for which issue or project. Customers are "
-    "a plan feature: without it the asset says so in its metadata and loads nothing (the table is left empty).",
-    kinds={"linear", "duckdb"},
-    owners=OWNERS,
-    pool=DUCKDB_POOL,
+linear_customer_needs = snapshot_asset(
+    t.LINEAR_CUSTOMER_NEEDS,
+    "linear",
+    "linear",
+    lambda c: c.customer_needs(),
+    "Linear customer needs (requests): which customer asked for which issue or project. Customers are a plan "
+    "feature: without it the asset says so in its metadata and loads nothing (the table is left empty).",
+    plan_feature=True,
+    unavailable_note=NO_CUSTOMERS_NOTE,
 )
-def linear_customer_needs(context: AssetExecutionContext, linear: LinearClient, warehouse: Warehouse):
-    before = linear.requests_made
-    try:
-        records = linear.customer_needs()
-        available = True
-    except FeatureNotAccessible:
-        records, available = [], False
-        context.log.warning(NO_CUSTOMERS_NOTE)
-    result = warehouse.replace_snapshot(t.LINEAR_CUSTOMER_NEEDS, records)
-    metadata = load_metadata(t.LINEAR_CUSTOMER_NEEDS, result, linear.requests_made - before)
-    metadata["feature_available"] = available
-    if not available:
-        metadata["note"] = MetadataValue.text(NO_CUSTOMERS_NOTE)
-    return MaterializeResult(metadata=metadata)
 
 
 def build_linear_issues(partitions: DailyPartitionsDefinition) -> AssetsDefinition:
