@@ -329,8 +329,9 @@ class ClockifyClient(ClockifyWrites, ApiClientResource):
     ) -> Iterator[ClockifyTimeEntry]:
         """One report window read in start order, one page at a time, `progress` moved after each page to the
         page's last start (ties with it may continue on the next page: only what starts before it is whole).
-        A budget stop between pages then leaves whole days behind it. Fewer entries than announced is
-        logged (entries deleted while paging also cause it; the next reload of their days corrects it)."""
+        A budget stop between pages then leaves whole days behind it. Equal start times may reorder across
+        pages (an open fact): fewer entries than announced then fails the read loudly (IncompleteReport, so
+        no day of the window is committed short) rather than re-reading it on the Free plan's budget."""
         read = _ReportRead()
         in_order = True
         page = 1
@@ -354,10 +355,12 @@ class ClockifyClient(ClockifyWrites, ApiClientResource):
                 break
             page += 1
         if not read.complete:
-            logger.warning(
-                "Clockify detailed report for %s announced %d entries but %d were read",
-                _window_text(start, end), read.announced or 0, len(read.ids),
-            )  # fmt: skip
+            raise IncompleteReport(
+                f"Clockify detailed report for {_window_text(start, end)} announced {read.announced} entries but "
+                f"gave {len(read.ids)} in start order (the Free plan's read); the load stopped so no day is "
+                "written incomplete. Run the sync again (it resumes at the first day not committed).",
+                service="Clockify",
+            )
 
     def _read_report_window(self, start: datetime, end: datetime, read: _ReportRead) -> Iterator[ClockifyTimeEntry]:
         """One read of a window: page 1, then the pages its announced count implies, then on (one page at
