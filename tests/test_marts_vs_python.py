@@ -734,6 +734,26 @@ def test_billable_by_client_does_not_depend_on_the_reports_amount_unit(direct_wa
     assert expected["billable_amount"] >= odd.hours * 6600 / 100 - AMOUNT_TOL
 
 
+def test_a_sync_loads_the_rates_into_raw_and_prices_at_the_reports_rate():
+    """Through the pipeline (sandbox API -> client -> raw -> dbt): every level's rate and the workspace's
+    currency reach raw, and every entry is priced at the rate its report row carried ("recorded")."""
+    w = built_warehouse_via_sync()
+    assert w.build.returncode == 0, w.build.output[-3000:]
+    assert w.query("select currency, hourly_rate from raw.clockify_workspaces") == [
+        {"currency": "USD", "hourly_rate": 9000}
+    ]
+    assert w.query("select count(*) as n from raw.clockify_users where hourly_rate > 0")[0]["n"] >= 2
+    assert w.query("select count(*) as n from raw.clockify_tasks where hourly_rate = 20000")[0]["n"] == 1
+    assert (
+        w.query("select count(*) as n from staging.stg_clockify__project_memberships where hourly_rate_cents > 0")[0][
+            "n"
+        ]
+        >= 1
+    )
+    sources = w.query("select rate_source, count(*) as n from staging.int_clockify__time_entry_rates group by all")
+    assert [r["rate_source"] for r in sources] == ["recorded"], sources
+
+
 def test_hours_summary(warehouse, ref):
     entries, matched = ref.entries, ref.matched
     total = sum(e.hours for e in entries)
