@@ -16,7 +16,13 @@ renamed as (
         hourly_rate as hourly_rate_cents,
         coalesce(
             nullif(currency, ''),
-            json_extract_string(_raw, '$.currencies[0].code')
+            json_extract_string(
+                list_filter(
+                    json_extract(_raw, '$.currencies[*]'),
+                    lambda c: json_extract_string(c, '$.isDefault') = 'true'
+                )[1],
+                '$.code'
+            )
         ) as currency,
         _loaded_at as loaded_at
 
