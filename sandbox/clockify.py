@@ -54,7 +54,7 @@ from typing import Any, Optional
 from urllib.parse import parse_qs
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from .data import Workspace
+from .data import Workspace, entry_rate
 from .timefmt import clockify_ts, to_epoch
 
 MAX_PAGE_SIZE = 5000
@@ -305,6 +305,11 @@ def _tasks_of(ws: Workspace, pid: str, which: str) -> list[dict]:
     return [t for t in tasks if t.get("status", "ACTIVE") == want]
 
 
+def rate_of(amount: Optional[int], ws: Workspace) -> Optional[dict]:
+    """`{amount (cents), currency}`, or None where the level has no rate (what Clockify answers unset)."""
+    return None if amount is None else {"amount": amount, "currency": ws.config.clockify_currency}
+
+
 def _users(ws: Workspace, q: dict) -> Response:
     statuses = _list_param(q, "account-statuses") or list(DEFAULT_ACCOUNT_STATUSES)
     bad = [s for s in statuses if s not in ACCOUNT_STATUSES]
@@ -347,7 +352,7 @@ def _users(ws: Workspace, q: dict) -> Response:
                 "memberships": [
                     {
                         "userId": u["id"],
-                        "hourlyRate": None,
+                        "hourlyRate": rate_of(ws.clockify_member_rates.get(u["id"]), ws),
                         "costRate": None,
                         "targetId": wsid,
                         "membershipType": "WORKSPACE",
@@ -680,19 +685,21 @@ def _detailed(ws: Workspace, req: dict) -> Response:
         if order == "DESCENDING":
             entries = entries[::-1]
         total = billable_total = 0
+        total_amount = 0.0
         for e in entries:
             secs = duration_seconds(e["timeInterval"]["duration"])
             if secs is not None:
                 total += secs
                 if e["billable"]:
                     billable_total += secs
+                    total_amount += _priced(ws, e)[1]
         totals: list = [
             {
                 "_id": "",
                 "totalTime": total,
                 "totalBillableTime": billable_total,
                 "entriesCount": len(entries),
-                "totalAmount": 0,
+                "totalAmount": _amount_out(ws, total_amount),
                 "amounts": [],
             }
         ]
@@ -763,10 +770,31 @@ def _report_entry(ws: Workspace, e: dict, tz: ZoneInfo) -> dict:
             "end": render_ts(ti["end"], tz),
             "duration": duration_seconds(ti["duration"]),
         },
-        "amount": 0,
-        "rate": 0,
+        **_report_rate(ws, e),
         "customFields": [],
     }
+
+
+def _priced(ws: Workspace, e: dict) -> tuple[int, float]:
+    """(rate in cents, billable amount in cents) of an entry: non-billable time has a rate, no amount."""
+    rate = entry_rate(ws, e)
+    secs = duration_seconds(e["timeInterval"]["duration"]) or 0
+    return rate, (rate * secs / 3600.0 if e["billable"] else 0.0)
+
+
+def _amount_out(ws: Workspace, cents: float) -> float:
+    if ws.config.clockify_report_rates == "zero":
+        return 0
+    return round(cents) if ws.config.clockify_report_amount_unit == "cents" else round(cents / 100.0, 2)
+
+
+def _report_rate(ws: Workspace, e: dict) -> dict:
+    """The row's `rate` (cents) and `amount` (open unit: clockify_report_amount_unit); both 0 with
+    clockify_report_rates="zero" (open: what a plan that hides amounts answers)."""
+    if ws.config.clockify_report_rates == "zero":
+        return {"amount": 0, "rate": 0}
+    rate, cents = _priced(ws, e)
+    return {"amount": _amount_out(ws, cents), "rate": rate}
 
 
 # ------------------------------------------------------------------------------ write endpoints

@@ -68,6 +68,13 @@ class SandboxConfig:
     # changes feed (/entities/deleted|updated|created): "on", "off_404" or "off_403"
     clockify_changes_feed: str = "on"
     clockify_changes_delay_s: float = 60.0  # "changes appear about a minute later"
+    # Rates in the detailed report (open, sandbox/README.md "Rates"): "entry" (each row's `rate` is the
+    # rate Clockify priced it at, `amount` its billable amount) or "zero" (`rate`/`amount` 0, as a plan
+    # that hides amounts might answer). `clockify_report_amount_unit`: `amount` in "cents" (like every
+    # rate) or currency "units" (a decimal).
+    clockify_report_rates: str = "entry"
+    clockify_report_amount_unit: str = "cents"
+    clockify_currency: str = "USD"  # the workspace's currency (every rate is in it)
     # --- Linear
     linear_complexity_per_hour: int = 250_000
     linear_ratelimit_status: int = 400  # RATELIMITED comes as HTTP 400 or 429
@@ -101,6 +108,8 @@ class SandboxConfig:
             "clockify_plan": ("PAID", "FREE"),
             "clockify_done_tasks": ("on_request", "always", "never"),
             "clockify_changes_feed": ("on", "off_404", "off_403"),
+            "clockify_report_rates": ("entry", "zero"),
+            "clockify_report_amount_unit": ("cents", "units"),
             "linear_ratelimit_status": (400, 429),
             "clock": ("real", "simulated", "frozen"),
         }

@@ -13,6 +13,7 @@ they are stable across processes, unlike ``hash()``).
 from __future__ import annotations
 
 import bisect
+from collections import Counter
 import datetime as _dt
 import gc
 import random
@@ -451,6 +452,8 @@ class Workspace:
         self.id_factory: Optional[_Ids] = None
         # Clockify: workspace membership status per user id (GET /users?memberships=WORKSPACE)
         self.clockify_membership_status: dict[str, str] = {}
+        # Clockify: workspace-member billable rate (cents) per user id, None where not set (data._gen_rates)
+        self.clockify_member_rates: dict[str, Optional[int]] = {}
         # Clockify changes feed: {"kind": created|updated|deleted, "at": epoch, "document": entry copy}
         self.clockify_changes: list[dict] = []
         self._entry_created_at: dict[str, float] = {}
@@ -1520,7 +1523,7 @@ def _gen_clockify(ws: Workspace, cfg: SandboxConfig, people: list[dict], ids: _I
         {
             "id": wsid,
             "name": "Sandbox Workspace",
-            "hourlyRate": {"amount": 0, "currency": "USD"},
+            "hourlyRate": {"amount": 0, "currency": cfg.clockify_currency},  # set by _gen_rates
             "memberships": [],
             "imageUrl": "",
             "featureSubscriptionType": "FREE" if cfg.clockify_plan == "FREE" else "PRO",
@@ -1551,7 +1554,7 @@ def _gen_clockify(ws: Workspace, cfg: SandboxConfig, people: list[dict], ids: _I
                 "timeTrackingMode": "DEFAULT",
                 "isProjectPublicByDefault": True,
             },
-            "currencies": [{"id": oid(created0), "code": "USD", "isDefault": True}],
+            "currencies": [{"id": oid(created0), "code": cfg.clockify_currency, "isDefault": True}],
         }
     ]
     users = []
@@ -1635,7 +1638,7 @@ def _gen_clockify(ws: Workspace, cfg: SandboxConfig, people: list[dict], ids: _I
         pr = {
             "id": oid(created0 + 2 * DAY + pi * 600),
             "name": name,
-            "hourlyRate": {"amount": 0 if not billable else 12000, "currency": "USD"},
+            "hourlyRate": {"amount": 0 if not billable else 12000, "currency": cfg.clockify_currency},
             "costRate": None,
             "clientId": client["id"] if client else "",
             "clientName": client["name"] if client else "",
@@ -1755,6 +1758,95 @@ def _gen_clockify(ws: Workspace, cfg: SandboxConfig, people: list[dict], ids: _I
         oid,
         wsid,
     )
+    _gen_rates(ws, cfg)
+
+
+# Billable rates in cents of the workspace's currency, on every level Clockify has them (sandbox/README.md
+# "Rates"): the workspace, some workspace members, most billable projects, some project members, one task.
+# Drawn from their own random stream, so the rest of the data does not move.
+WORKSPACE_RATE = 9000
+
+
+def _gen_rates(ws: Workspace, cfg: SandboxConfig) -> None:
+    rng = _rng(cfg, "clockify_rates")
+    currency = cfg.clockify_currency
+    wsid = ws.workspace_id
+
+    def rate(amount: Optional[int]) -> Optional[dict]:
+        return {"amount": amount, "currency": currency} if amount is not None else None
+
+    ws.clockify_workspaces[0]["hourlyRate"] = rate(WORKSPACE_RATE)
+    ws.clockify_member_rates = {
+        u["id"]: (10000 + 500 * i if i % 3 == 1 else None) for i, u in enumerate(ws.clockify_users)
+    }
+    ws.clockify_workspaces[0]["memberships"] = [
+        {
+            "userId": u["id"],
+            "hourlyRate": rate(ws.clockify_member_rates[u["id"]]),
+            "costRate": None,
+            "targetId": wsid,
+            "membershipType": "WORKSPACE",
+            "membershipStatus": ws.clockify_membership_status.get(u["id"], "ACTIVE"),
+        }
+        for u in ws.clockify_users
+    ]
+    users = ws.clockify_users
+    billable = [p for p in ws.clockify_projects if p["billable"]]
+    for n, pr in enumerate(billable):
+        if n % 3 == 2:
+            pr["hourlyRate"] = None  # no project rate: member or workspace rates apply
+        logged = Counter(e["userId"] for e in ws.clockify_time_entries if e["projectId"] == pr["id"])
+        if n % 2 == 0 and logged:
+            # one of the people who log time there (else the rate would price nothing)
+            member_id = max(sorted(logged), key=lambda uid: (logged[uid], rng.random()))
+            member = next(u for u in users if u["id"] == member_id)
+            pr["memberships"] = [
+                {
+                    "userId": member["id"],
+                    "hourlyRate": rate(15000 + 1000 * n),
+                    "costRate": None,
+                    "targetId": pr["id"],
+                    "membershipType": "PROJECT",
+                    "membershipStatus": "ACTIVE",
+                }
+            ]
+    if billable:
+        task = ws.clockify_tasks[billable[0]["id"]][0]
+        task["hourlyRate"] = rate(20000)
+
+
+def entry_rate(ws: Workspace, entry: dict) -> int:
+    """The billable rate (cents) Clockify prices an entry at: the most specific level that has one, task >
+    project member > project > workspace member > workspace; a rate of 0 or none is "not set" there."""
+    lk = ws.cached(("rates", ws.entries_version), lambda: _rate_lookups(ws))
+    user, project, task = entry.get("userId"), entry.get("projectId"), entry.get("taskId")
+    for amount in (
+        lk["tasks"].get(task),
+        lk["project_members"].get((project, user)),
+        lk["projects"].get(project),
+        lk["members"].get(user),
+        lk["workspace"],
+    ):
+        if amount:
+            return amount
+    return 0
+
+
+def _rate_lookups(ws: Workspace) -> dict:
+    def amount(r: Optional[dict]) -> Optional[int]:
+        return (r or {}).get("amount") or None
+
+    return {
+        "tasks": {t["id"]: amount(t.get("hourlyRate")) for ts in ws.clockify_tasks.values() for t in ts},
+        "project_members": {
+            (p["id"], m["userId"]): amount(m.get("hourlyRate"))
+            for p in ws.clockify_projects
+            for m in p.get("memberships") or []
+        },
+        "projects": {p["id"]: amount(p.get("hourlyRate")) for p in ws.clockify_projects},
+        "members": dict(getattr(ws, "clockify_member_rates", {})),
+        "workspace": amount(ws.clockify_workspaces[0].get("hourlyRate")),
+    }
 
 
 def _gen_time_entries(

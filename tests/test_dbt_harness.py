@@ -76,6 +76,7 @@ def _entry(
 def sandbox_source_data(seed: int = 7) -> SourceData:
     """Sandbox data (pinned anchor) plus hand-made edge cases for every rule of the contract."""
     from sandbox import SandboxConfig, generate_workspace
+    from sandbox.clockify import rate_of
 
     ws = generate_workspace(SandboxConfig(seed=seed, anchor=ANCHOR, users=8, issues=160, days=60))
     tables = {
@@ -87,6 +88,7 @@ def sandbox_source_data(seed: int = 7) -> SourceData:
                 "memberships": [
                     {
                         "userId": u["id"],
+                        "hourlyRate": rate_of(ws.clockify_member_rates.get(u["id"]), ws),
                         "targetId": ws.workspace_id,
                         "membershipType": "WORKSPACE",
                         "membershipStatus": ws.clockify_membership_status.get(u["id"], "ACTIVE"),
@@ -198,6 +200,41 @@ def _add_edge_cases(t: dict[str, list[dict]]) -> None:
     _add_duplicated_identifiers(t, template, [i for i in issues if i["identifier"] not in used], at)
     _add_overlapping_cycles(t, template, with_cycle, team_cycles)
     _add_writeback_links(t, template, [i for i in issues if i["identifier"] not in used][-3:], b, at)
+    _add_rate_cases(t, template)
+
+
+RATE_MONTH_USER = "edgeuser00000000000rates1"  # Auckland: a local 1 March that is 28 February in UTC
+OTHER_WORKSPACE = "edgeworkspace00000000001"  # a workspace the list does not return: no rate, no currency
+
+
+def _add_rate_cases(t: dict[str, list[dict]], template: dict) -> None:
+    """Entries as the report or the main API may price them (sandbox/README.md "Rates"): a rate recorded
+    with the entry that differs from today's (a rate changed since: it wins), a `rate` of 0 (a plan hiding
+    rates: today's hierarchy prices it), the main API's `hourlyRate`, an `amount` in another unit (never
+    used), a billable entry no level prices, and a local month that is not the UTC month."""
+    entries = t["clockify_time_entries"]
+    billable = sorted(
+        (e for e in entries if e["billable"] and e["timeInterval"]["end"] and e.get("projectId")),
+        key=lambda e: e["id"],
+    )
+    for e in billable[:3]:
+        e.update(rate=7700, amount=round(7700 * 1.5))  # recorded at an older rate
+    for e in billable[3:5]:
+        e.update(rate=0, amount=0)  # the answer hid the rate
+    billable[5]["hourlyRate"] = {"amount": 8800, "currency": "USD"}  # main-API shape with its rate
+    billable[6].update(rate=6600, amount=12.34)  # amount in currency units: the rate still prices it
+    user = copy.deepcopy(t["clockify_users"][0])
+    user.update(id=RATE_MONTH_USER, name="Edge Auckland", email="auckland@example.com")
+    user["settings"] = dict(user.get("settings") or {}, timeZone="Pacific/Auckland")
+    t["clockify_users"].append(user)
+    month_edge = _entry(template, "edgerate0000000000000001", "2025-02-28T20:00:00Z", "2025-02-28T22:00:00Z", "x")
+    month_edge.update(userId=RATE_MONTH_USER, billable=True, description="1 March 09:00 in Auckland")
+    unpriced = _entry(template, "edgerate0000000000000002", "2025-03-03T09:00:00Z", "2025-03-03T10:30:00Z", "x")
+    unpriced.update(
+        workspaceId=OTHER_WORKSPACE, userId=RATE_MONTH_USER, projectId=None, taskId=None, billable=True,
+        description="billable, and no level has a rate",
+    )  # fmt: skip
+    entries += [month_edge, unpriced]
 
 
 # Issue 17's case: a person in UTC-8 logs 40 hours in the local Monday-to-Friday week of 2025-02-17 (PST),

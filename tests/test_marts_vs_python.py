@@ -326,6 +326,79 @@ class Reference:
             )
         return out
 
+    def entry_rate(self, tables: dict, record: dict) -> tuple[float | None, str | None]:
+        """(cents, level) an entry is priced at (README "billable_by_client"): the rate recorded with it
+        (the report's `rate`, else the main API's `hourlyRate`), else the most specific level set now:
+        task > project member > project > workspace member > workspace; 0 or none = not set."""
+
+        def amount(rate) -> float | None:
+            return (rate or {}).get("amount") or None
+
+        workspaces = {w["id"]: w for w in tables["clockify_workspaces"]}
+        member_rates = {  # GET /users?memberships=WORKSPACE, else the workspace record's memberships
+            m["userId"]: amount(m.get("hourlyRate")) for w in workspaces.values() for m in w.get("memberships") or []
+        }
+        for u in tables["clockify_users"]:
+            if u.get("memberships"):
+                member_rates[u["id"]] = amount(u["memberships"][0].get("hourlyRate"))
+        projects = {p["id"]: p for p in tables["clockify_projects"]}
+        tasks = {t["id"]: t for t in tables["clockify_tasks"]}
+        recorded = record.get("rate")
+        if recorded is None:
+            recorded = amount(record.get("hourlyRate"))
+        project = projects.get(record.get("projectId") or "", {})
+        project_member = next(
+            (
+                amount(m.get("hourlyRate"))
+                for m in project.get("memberships") or []
+                if m.get("userId") == record.get("userId") and m.get("membershipType", "PROJECT") == "PROJECT"
+            ),
+            None,
+        )
+        levels = [
+            ("recorded", recorded or None),
+            ("task", amount(tasks.get(record.get("taskId") or "", {}).get("hourlyRate"))),
+            ("project_member", project_member),
+            ("project", amount(project.get("hourlyRate"))),
+            ("workspace_member", member_rates.get(record.get("userId"))),
+            ("workspace", amount(workspaces.get(record.get("workspaceId"), {}).get("hourlyRate"))),
+        ]
+        return next(((cents, level) for level, cents in levels if cents), (None, None))
+
+    def billable_by_client(self, tables: dict) -> dict:
+        records = {e["id"]: e for e in tables["clockify_time_entries"]}
+        projects = {p["id"]: p for p in tables["clockify_projects"]}
+        clients = {c["id"]: c["name"] for c in tables["clockify_clients"]}
+        workspaces = {w["id"]: w for w in tables["clockify_workspaces"]}
+        groups = defaultdict(list)
+        for e in self.entries:
+            record = records[e.id]
+            groups[(record.get("workspaceId"), e.local_date.replace(day=1), e.project_id)].append((e, record))
+        out = {}
+        for (workspace_id, month, project_id), members in groups.items():
+            project = projects.get(project_id or "", {})
+            client_id = project.get("clientId") or None
+            client_names = [clients.get(client_id or "") or r.get("clientName") or None for _, r in members]
+            project_names = [project.get("name") or r.get("projectName") or None for _, r in members]
+            ws = workspaces.get(workspace_id, {})
+            currency = (ws.get("hourlyRate") or {}).get("currency") or next(
+                (c["code"] for c in ws.get("currencies") or [] if c.get("isDefault")), None
+            )
+            billable = [(e, self.entry_rate(tables, r)[0]) for e, r in members if e.billable]
+            out[(workspace_id, month, project_id)] = dict(
+                client_id=client_id,
+                client_name=max((n for n in client_names if n), default=None),
+                project_name=max((n for n in project_names if n), default=None),
+                currency=currency,
+                hours=sum(e.hours for e, _ in members),
+                billable_hours=sum(e.hours for e, _ in billable),
+                non_billable_hours=sum(e.hours for e, _ in members if not e.billable),
+                billable_amount=sum(e.hours * rate / 100 for e, rate in billable if rate),
+                billable_hours_without_rate=sum(e.hours for e, rate in billable if not rate),
+                time_entry_count=len(members),
+            )
+        return out
+
     def estimate_vs_actual(self, per_issue_hours: dict, issue_key) -> dict:
         """per_issue_hours: {(group, issue_id): hours}; over issues that have time."""
         out: dict = {}
@@ -539,8 +612,24 @@ def check_hours_per_customer(query: Query, ref: Reference, tables: dict) -> None
     _compare(rows, ref.hours_per_customer(tables), [*TALLY, "customer_name"])
 
 
-# These also need the source tables (projects, labels, customers), not only the entries.
-TABLE_MART_CHECKS = [check_hours_per_linear_project, check_hours_per_label, check_hours_per_customer]
+def check_billable_by_client(query: Query, ref: Reference, tables: dict) -> None:
+    rows = {
+        (r["workspace_id"], r["month"], r["project_id"]): r for r in query("select * from marts.billable_by_client")
+    }
+    expected = ref.billable_by_client(tables)
+    _compare(rows, expected, list(next(iter(expected.values()))), {"billable_amount": AMOUNT_TOL})
+    assert sum(r["hours"] for r in rows.values()) == pytest.approx(sum(e.hours for e in ref.entries), abs=TOL)
+
+
+AMOUNT_TOL = 0.01  # currency units, for sums of amounts
+
+# These also need the source tables (projects, labels, customers, rates), not only the entries.
+TABLE_MART_CHECKS = [
+    check_hours_per_linear_project,
+    check_hours_per_label,
+    check_hours_per_customer,
+    check_billable_by_client,
+]
 
 MART_CHECKS = [
     check_fct_time_entries,
@@ -578,7 +667,7 @@ def test_mart_equals_the_reference(warehouse, ref, check):
 
 
 @pytest.mark.parametrize("check", TABLE_MART_CHECKS, ids=lambda c: c.__name__.removeprefix("check_"))
-def test_linear_mart_equals_the_reference(warehouse, ref, check):
+def test_table_mart_equals_the_reference(warehouse, ref, check):
     check(warehouse.query, ref, warehouse.data.tables)
 
 
@@ -602,6 +691,67 @@ def test_reference_sees_multi_label_and_multi_customer_issues(direct_warehouse):
     assert sum(v["hours"] for k, v in labels.items() if k[0] == "label") > labels[("total", None)]["hours"] + 1
     projects = ref.hours_per_linear_project(tables)
     assert any(v["target_date"] for v in projects.values()) and any(v["lead_id"] for v in projects.values())
+
+
+def test_reference_sees_every_rate_level_and_month_edge(direct_warehouse):
+    """Guard for billable_by_client: entries priced at every level, a recorded rate that differs from
+    today's (it wins), a `rate` of 0 (today's hierarchy prices it: the open "a plan hides rates" answer),
+    a billable entry without any rate, non-billable time with a rate (never priced), time without a
+    project, and a local month that is not the UTC month."""
+    tables = direct_warehouse.data.tables
+    ref = Reference(tables)
+    records = {e["id"]: e for e in tables["clockify_time_entries"]}
+    priced = {e.id: ref.entry_rate(tables, records[e.id]) for e in ref.entries}
+    assert {level for _, level in priced.values()} == {
+        "recorded", "task", "project_member", "project", "workspace_member", "workspace", None,
+    }  # fmt: skip
+    recorded = [i for i, (_, level) in priced.items() if level == "recorded"]
+    assert {priced[i][0] for i in recorded} >= {7700, 8800, 6600}
+    assert any(records[i].get("rate") == 0 and priced[i][1] != "recorded" for i in priced)
+    assert any(e.billable and priced[e.id][0] is None for e in ref.entries)
+    assert any(not e.billable and priced[e.id][0] for e in ref.entries)
+    assert any(e.local_date.month != e.start.month and e.billable for e in ref.entries)
+    mart = ref.billable_by_client(tables)
+    assert any(k[2] is None for k in mart) and len({k[1] for k in mart}) >= 3
+    assert any(v["billable_amount"] > 0 and v["non_billable_hours"] > 0 for v in mart.values())
+
+
+def test_billable_by_client_does_not_depend_on_the_reports_amount_unit(direct_warehouse):
+    """The report's `amount` is in an open unit (cents or currency units): the mart prices rate x hours,
+    so an entry whose `amount` is in currency units is priced exactly like one in cents."""
+    tables = direct_warehouse.data.tables
+    ref = Reference(tables)
+    records = {e["id"]: e for e in tables["clockify_time_entries"]}
+    odd = next(e for e in ref.entries if records[e.id].get("amount") == 12.34)
+    rows = direct_warehouse.query(
+        "select billable_amount from marts.billable_by_client where project_id = '%s' and month = '%s'"
+        % (odd.project_id, odd.local_date.replace(day=1))
+    )
+    expected = ref.billable_by_client(tables)[
+        (records[odd.id]["workspaceId"], odd.local_date.replace(day=1), odd.project_id)
+    ]
+    assert rows[0]["billable_amount"] == pytest.approx(expected["billable_amount"], abs=AMOUNT_TOL)
+    assert expected["billable_amount"] >= odd.hours * 6600 / 100 - AMOUNT_TOL
+
+
+def test_a_sync_loads_the_rates_into_raw_and_prices_at_the_reports_rate():
+    """Through the pipeline (sandbox API -> client -> raw -> dbt): every level's rate and the workspace's
+    currency reach raw, and every entry is priced at the rate its report row carried ("recorded")."""
+    w = built_warehouse_via_sync()
+    assert w.build.returncode == 0, w.build.output[-3000:]
+    assert w.query("select currency, hourly_rate from raw.clockify_workspaces") == [
+        {"currency": "USD", "hourly_rate": 9000}
+    ]
+    assert w.query("select count(*) as n from raw.clockify_users where hourly_rate > 0")[0]["n"] >= 2
+    assert w.query("select count(*) as n from raw.clockify_tasks where hourly_rate = 20000")[0]["n"] == 1
+    assert (
+        w.query("select count(*) as n from staging.stg_clockify__project_memberships where hourly_rate_cents > 0")[0][
+            "n"
+        ]
+        >= 1
+    )
+    sources = w.query("select rate_source, count(*) as n from staging.int_clockify__time_entry_rates group by all")
+    assert [r["rate_source"] for r in sources] == ["recorded"], sources
 
 
 def test_hours_summary(warehouse, ref):

@@ -731,6 +731,35 @@ def test_report_of_a_real_build_equals_the_oracle(built_report):
     assert {r[0]: (r[1], r[2], r[3]) for r in t["table-unmatched-person"]} == expected_people
 
 
+def test_report_billing_section_of_a_real_build_equals_the_oracle(built_report):
+    """Billable hours by client: the oracle's billable_by_client summed per client and currency, largest
+    amount first; without the mart published the section says so."""
+    page, ref, tables = built_report
+    per_client = defaultdict(lambda: [None, 0.0, 0.0, 0.0, 0.0])
+    for (_, _, _), v in ref.billable_by_client(tables).items():
+        row = per_client[(v["client_id"], v["currency"])]
+        row[0] = max(filter(None, [row[0], v["client_name"]]), default=None)
+        row[1] += v["billable_hours"]
+        row[2] += v["non_billable_hours"]
+        row[3] += v["billable_amount"]
+        row[4] += v["billable_hours_without_rate"]
+    expected = sorted(per_client.items(), key=lambda kv: (-kv[1][3], -kv[1][1]))
+    shown = parse_tables(page).tables["table-billing-client"]
+    assert [r[3] for r in shown] == [f"{v[3]:,.2f}" for _, v in expected]  # largest amount first
+    assert {(r[0], r[1], r[2], r[3], r[4], r[5]) for r in shown} == {
+        (v[0] or "No client", h(v[1]), h(v[2]), f"{v[3]:,.2f}", currency or "", h(v[4]))
+        for (_, currency), v in expected
+    }
+    assert any(float(r[3].replace(",", "")) > 0 for r in shown) and any(r[0] == "No client" for r in shown)
+
+
+def test_report_without_the_billing_mart_says_so(tmp_path):
+    marts = tmp_path / "marts.duckdb"
+    build_marts(marts)  # the hand-built marts have no billable_by_client
+    page = write_report(marts, tmp_path / "r.html").read_text()
+    assert "The billing mart is not published yet: run a sync." in page and "table-billing-client" not in page
+
+
 def test_report_flow_section_of_a_real_build_equals_the_oracle(built_report):
     """The flow section (issue 16): hours by state per team, cycle time against hours, and each cycle's
     planned / added / outside / carried-over hours, from `dbt build`'s marts, against the Python oracle."""

@@ -33,6 +33,10 @@ def fmt_int(value: int | None) -> str:
     return "–" if value is None else f"{value:,d}"
 
 
+def fmt_amount(value: float | None) -> str:
+    return "–" if value is None else f"{value:,.2f}"
+
+
 def fmt_date(value) -> str:
     if value is None:
         return "–"

@@ -17,6 +17,8 @@ here they are only selected, filtered and ordered:
     `hours_per_issue_state` per team and state type; the `TOP_FLOW_ISSUES` completed issues of `issue_flow`
     with the most hours, with their cycle time; each cycle's planned / added / outside / carried-over hours
     from `cycle_scope` (the cycles shown in (b)).
+(g) Billable hours by client (when `billable_by_client` is published): its billable and non-billable hours
+    and billable amounts summed over months and projects per client and currency, largest amount first.
 (f) Hours per person and week: `hours_per_person_week` (the people's own ISO weeks), the last
     `PERSON_WEEKS` weeks with time. The date range in the header is the people's local dates too
     (`hours_summary.first_local_date` .. `last_local_date`).
@@ -160,6 +162,7 @@ def query_figures(con) -> dict:
     )
 
     flow = _flow_figures(con, m, summary) if _has_tables(con, FLOW_MARTS) else None
+    billing = _billing_figures(con, m) if _has_tables(con, ("billable_by_client",)) else None
     person_weeks = _rows(
         con,
         f"""
@@ -175,6 +178,7 @@ def query_figures(con) -> dict:
 
     return dict(
         flow=flow,
+        billing=billing,
         summary=summary,
         person_weeks=person_weeks,
         published_at=published,
@@ -195,6 +199,22 @@ def _has_tables(con, names: tuple[str, ...]) -> bool:
         {"names": list(names)},
     ).fetchone()
     return found == len(names)
+
+
+def _billing_figures(con, m: str) -> list[dict]:
+    """(g): one row per client (null: time without a client) and currency."""
+    return _rows(
+        con,
+        f"""
+        select client_id, max(client_name) as client_name, currency,
+               sum(billable_hours) as billable_hours, sum(non_billable_hours) as non_billable_hours,
+               sum(billable_amount) as billable_amount,
+               sum(billable_hours_without_rate) as billable_hours_without_rate
+        from {m}.billable_by_client
+        group by client_id, currency
+        order by billable_amount desc, billable_hours desc, client_name nulls last, client_id nulls last
+    """,
+    )
 
 
 def _flow_figures(con, m: str, summary: dict) -> dict:

@@ -16,6 +16,7 @@ from jinja2 import Environment
 from orchestration.report.charts import (
     BarRow,
     cycle_charts,
+    fmt_amount,
     fmt_date,
     fmt_hours,
     fmt_int,
@@ -220,6 +221,7 @@ def build_context(figures: dict, marts_path: Path, generated_at: dt.datetime) ->
         fmt_ratio=fmt_ratio,
         fmt_points=fmt_points,
         fmt_int=fmt_int,
+        fmt_amount=fmt_amount,
         fmt_date=fmt_date,
         team_label=_team_label,
     )

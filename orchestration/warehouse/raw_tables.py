@@ -77,7 +77,13 @@ def _cols(*specs: tuple[str, str, str]) -> tuple[Column, ...]:
 
 CLOCKIFY_WORKSPACES = RawTable(
     "clockify_workspaces",
-    _cols(("id", "VARCHAR", "$.id"), ("name", "VARCHAR", "$.name")),
+    _cols(
+        ("id", "VARCHAR", "$.id"),
+        ("name", "VARCHAR", "$.name"),
+        # Billable rates are in cents of the workspace's currency (sandbox/README.md "Rates").
+        ("hourly_rate", "DOUBLE", "$.hourlyRate.amount"),
+        ("currency", "VARCHAR", "$.hourlyRate.currency"),
+    ),
 )
 
 CLOCKIFY_USERS = RawTable(
@@ -91,6 +97,7 @@ CLOCKIFY_USERS = RawTable(
         # Read with memberships=WORKSPACE: the one membership listed is this workspace's.
         ("membership_status", "VARCHAR", "$.memberships[0].membershipStatus"),  # ACTIVE | INACTIVE | PENDING...
         ("time_zone", "VARCHAR", "$.settings.timeZone"),  # the person's profile zone (IANA)
+        ("hourly_rate", "DOUBLE", "$.memberships[0].hourlyRate.amount"),  # workspace-member rate (cents)
     ),
 )
 
@@ -113,6 +120,7 @@ CLOCKIFY_PROJECTS = RawTable(
         ("workspace_id", "VARCHAR", "$.workspaceId"),
         ("billable", "BOOLEAN", "$.billable"),
         ("archived", "BOOLEAN", "$.archived"),
+        ("hourly_rate", "DOUBLE", "$.hourlyRate.amount"),  # cents; project members' rates stay in _raw
     ),
 )
 
@@ -125,6 +133,7 @@ CLOCKIFY_TASKS = RawTable(
         ("status", "VARCHAR", "$.status"),  # ACTIVE | DONE
         ("estimate", "VARCHAR", "$.estimate"),  # ISO-8601 duration, e.g. PT4H
         ("billable", "BOOLEAN", "$.billable"),
+        ("hourly_rate", "DOUBLE", "$.hourlyRate.amount"),  # cents
     ),
 )
 
@@ -160,6 +169,11 @@ CLOCKIFY_TIME_ENTRIES = RawTable(
         ("project_name", "VARCHAR", "$.projectName"),
         ("task_name", "VARCHAR", "$.taskName"),
         ("client_name", "VARCHAR", "$.clientName"),
+        # The report's price of the entry: `rate` in cents, `amount` in an open unit (never used for a
+        # number); the main API's `hourlyRate.amount` (cents, often null).
+        ("rate", "DOUBLE", "$.rate"),
+        ("amount", "DOUBLE", "$.amount"),
+        ("hourly_rate", "DOUBLE", "$.hourlyRate.amount"),
     ),
     partition_column="started_at",
 )

@@ -9,9 +9,19 @@ from __future__ import annotations
 from typing import TypedDict
 
 
+class ClockifyRate(TypedDict, total=False):
+    """A billable (or cost) rate; null on a level where none is set (sandbox/README.md "Rates")."""
+
+    amount: int  # cents of `currency` per hour
+    currency: str  # the workspace's currency (ISO code)
+
+
 class ClockifyWorkspace(TypedDict, total=False):
     id: str
     name: str
+    hourlyRate: ClockifyRate | None
+    memberships: list[dict]  # {userId, hourlyRate, costRate, membershipType: WORKSPACE, ...}
+    currencies: list[dict]  # {id, code, isDefault}
 
 
 class ClockifyUser(TypedDict, total=False):
@@ -21,6 +31,7 @@ class ClockifyUser(TypedDict, total=False):
     status: str  # ACTIVE | PENDING_EMAIL_VERIFICATION | DELETED | NOT_REGISTERED | LIMITED | INACTIVE
     activeWorkspace: str
     defaultWorkspace: str
+    memberships: list[dict]  # with memberships=WORKSPACE: this workspace's, with its hourlyRate
 
 
 class ClockifyClientRecord(TypedDict, total=False):
@@ -39,6 +50,8 @@ class ClockifyProject(TypedDict, total=False):
     workspaceId: str
     billable: bool
     archived: bool
+    hourlyRate: ClockifyRate | None
+    memberships: list[dict]  # project members {userId, hourlyRate, membershipType: PROJECT, ...}
 
 
 class ClockifyTask(TypedDict, total=False):
@@ -48,6 +61,7 @@ class ClockifyTask(TypedDict, total=False):
     status: str  # ACTIVE | DONE
     estimate: str | None  # ISO-8601 duration, e.g. PT4H
     billable: bool
+    hourlyRate: ClockifyRate | None
 
 
 class ClockifyTag(TypedDict, total=False):
@@ -65,7 +79,8 @@ class ClockifyTimeInterval(TypedDict, total=False):
 
 class ClockifyTimeEntry(TypedDict, total=False):
     """A time entry in the main API's shape; entries read from the detailed report carry its extra
-    fields too (userName, userEmail, projectName, clientId, clientName, taskName, tags...)."""
+    fields too (userName, userEmail, projectName, clientId, clientName, taskName, tags..., and the price
+    Clockify recorded: `rate` in cents and `amount`, whose unit is an open fact)."""
 
     id: str
     description: str | None
@@ -78,3 +93,4 @@ class ClockifyTimeEntry(TypedDict, total=False):
     type: str  # REGULAR | BREAK | HOLIDAY | TIME_OFF
     workspaceId: str
     timeInterval: ClockifyTimeInterval
+    hourlyRate: ClockifyRate | None  # main API; often null even where rates are set

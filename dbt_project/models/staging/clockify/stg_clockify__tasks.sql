@@ -15,6 +15,7 @@ renamed as (
         status,
         estimate as estimate_iso,
         billable,
+        hourly_rate as hourly_rate_cents,  -- billable rate in cents (null or 0: none set)
         _loaded_at as loaded_at
 
     from source

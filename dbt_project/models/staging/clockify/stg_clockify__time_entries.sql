@@ -28,6 +28,10 @@ renamed as (
         nullif(project_name, '') as report_project_name,
         nullif(task_name, '') as report_task_name,
         nullif(client_name, '') as report_client_name,
+        -- The price Clockify recorded with the entry: the report's `rate` (cents), else the main API's
+        -- `hourlyRate.amount` (cents); the report's `amount` is kept as sent (its unit is an open fact).
+        coalesce(rate, hourly_rate) as recorded_rate_cents,
+        amount as report_amount,
         _partition_date as partition_date,
         _loaded_at as loaded_at
 

@@ -19,6 +19,8 @@ renamed as (
         -- here), PENDING, DECLINED; null when the load did not ask for it
         nullif(membership_status, '') as membership_status,
         nullif(time_zone, '') as time_zone,
+        -- the workspace-member billable rate in cents (null: none set, or the load did not ask)
+        hourly_rate as member_hourly_rate_cents,
         _loaded_at as loaded_at
 
     from source
