@@ -227,9 +227,10 @@ def cmd_ui(args, settings: Settings) -> int:
     env = dict(os.environ)
     if settings.dagster_home is not None:
         env["DAGSTER_HOME"] = str(settings.dagster_home)
-    # With no Clockify key configured (the offline demo), runs launched from the UI go to a sandbox too,
-    # and read and write the demo's files (WAREHOUSE_SANDBOX=1: definitions.location_settings).
-    if args.sandbox or settings.clockify.api_key is None:
+    # With nothing of a real source configured (the offline demo), runs launched from the UI go to a sandbox
+    # too, and read and write the demo's files (WAREHOUSE_SANDBOX=1: definitions.location_settings). A key
+    # set without the rest is no demo: the code location then fails to load, naming what else to set.
+    if args.sandbox or not settings.configured():
         if not args.sandbox:
             _print("No CLOCKIFY_API_KEY set: the UI's runs will use the built-in sandbox APIs.")
         with _sandbox(seed=args.seed, users=args.users, days=DEMO_DAYS * 3) as (demo, sandbox_env):

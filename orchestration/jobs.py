@@ -5,11 +5,12 @@ from __future__ import annotations
 from dagster import AssetSelection, DailyPartitionsDefinition, define_asset_job
 
 from assets.common import WRITEBACK_GROUP
+from orchestration.warehouse.source import RUN_TAG
 
 WAREHOUSE_JOB = "warehouse_job"
 WRITEBACK_JOB = "clockify_writeback_job"
 # Every run of the job carries it, so the UI's run list says where the data came from.
-SOURCE_TAG = "warehouse/source"
+SOURCE_TAG = RUN_TAG
 SANDBOX_NOTE = "SANDBOX: these runs read the built-in sandbox (made-up data), not a real workspace"
 
 

@@ -158,6 +158,15 @@ def _check_clockify(client: ClockifyClient, settings: Settings, findings: Findin
         return
     findings.clockify_workspace_id, findings.clockify_host = client.workspace_id, host
 
+    def access() -> str | Check:
+        # Whose time a sync reads: a member's key reads only its owner's own where only admins see all time.
+        found = client.key_access()
+        reads_all = found.admin or found.sees_all_time
+        return found.describe() if reads_all else Check("", "error", found.describe())
+
+    if not findings.attempt("Clockify access", "CLOCKIFY_API_URL", "CLOCKIFY_API_KEY", access):
+        return
+
     def reports() -> str:
         # One empty report proves URL, key and workspace on the reports host too.
         moment = dt.datetime(2000, 1, 1, tzinfo=dt.UTC)

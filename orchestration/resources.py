@@ -78,9 +78,17 @@ def linear_client(settings: Settings, persist_budget: bool = True) -> LinearClie
     return client
 
 
+def _tag_sandbox_run(context) -> None:
+    run = context.dagster_run
+    if context.instance is not None and run is not None and run.tags.get(source.RUN_TAG) != source.SANDBOX:
+        context.instance.add_run_tags(run.run_id, {source.RUN_TAG: source.SANDBOX})
+
+
 def _client_resource(make, settings: Settings, description: str) -> dg.ResourceDefinition:
     @dg.resource(description=description)
-    def client(_context) -> Iterator:
+    def client(context) -> Iterator:
+        if settings.sandbox:  # e.g. `dagster asset materialize` runs: the run list says SANDBOX too
+            _tag_sandbox_run(context)
         instance = make(settings)
         try:
             yield instance  # one instance per run: its request counter serves every asset's metadata

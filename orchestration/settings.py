@@ -229,10 +229,21 @@ class Settings:
             timezone=_timezone("WAREHOUSE_TIMEZONE", get("WAREHOUSE_TIMEZONE")),
         )
 
-    @property
-    def unconfigured(self) -> bool:
-        """No Clockify key is set: the Dagster code location and the UI then run against the sandbox."""
-        return self.clockify.api_key is None
+    def configured(self) -> list[str]:
+        """The settings of a real source that are set (keys, workspace, hosts). None: nothing is configured
+        (right after `make demo`), and the Dagster code location and the UI read the built-in sandbox."""
+        c, lin = self.clockify, self.linear
+        found = {
+            "CLOCKIFY_API_KEY": c.api_key is not None,
+            "CLOCKIFY_WORKSPACE_ID": c.workspace_id is not None,
+            "LINEAR_API_KEY": lin.api_key is not None,
+            "CLOCKIFY_REGION": c.region is not None,
+            "CLOCKIFY_SUBDOMAIN": c.subdomain is not None,
+            "CLOCKIFY_API_URL": c.region is None and c.subdomain is None and c.api_url != CLOCKIFY_API_URL,
+            "CLOCKIFY_REPORTS_URL": c.region is None and c.subdomain is None and c.reports_url != CLOCKIFY_REPORTS_URL,
+            "LINEAR_API_URL": lin.api_url != LINEAR_API_URL,
+        }
+        return [name for name, present in found.items() if present]
 
     def demo(self, sandbox_env: Mapping[str, str] | None = None) -> Settings:
         """These settings for the sandbox: its URLs, keys and workspace (`sandbox_env`, from `Sandbox.env()`;

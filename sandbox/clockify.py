@@ -9,6 +9,9 @@ the choice is documented here and in sandbox/README.md (tests rely on them):
   (``2024-06-20T08:00:00-07:00``; ``Z`` where the offset is zero). ``GET .../user/{id}/time-entries``
   re-reads ``start``/``end`` as wall-clock time in the key owner's zone (no opt-out) and answers UTC
   ``Z`` timestamps. Both bounds filter on the entry's *start* and are **inclusive**.
+- A member's key (``clockify_key_owner_admin=False``): ``GET /workspaces?roles=...`` leaves the workspace
+  out; with ``clockify_member_sees_all_time=False`` the report and other users' time entries hold only the
+  key owner's entries (no error).
 - Auth: no key 401 code 1000; an unknown key 401 ``{"message": "Api key does not exist", "code": 4003}``.
 - Unknown workspace (and a workspace on another host, see server.py): HTTP 403
   ``{"message": "Access Denied", "code": 1003}``. Unknown paths: 404 ``No static resource ...`` code 3000.
@@ -154,6 +157,20 @@ def _list_param(q: dict, name: str) -> Optional[list[str]]:
     return [v.strip().upper() for v in raw.split(",") if v.strip()]
 
 
+def _roles_param(query: str) -> list[str]:
+    """`roles`, repeated (roles=WORKSPACE_ADMIN&roles=OWNER) or comma-separated."""
+    return [r.strip().upper() for v in parse_qs(query).get("roles", []) for r in v.split(",") if r.strip()]
+
+
+def sees_only_own_time(ws: Workspace) -> bool:
+    """The key's owner is a member (no admin) of a workspace that shows members only their own time."""
+    return not ws.config.clockify_key_owner_admin and not ws.config.clockify_member_sees_all_time
+
+
+def key_owner_id(ws: Workspace) -> str:
+    return ws.clockify_users[0]["id"]
+
+
 def _page(items: list, q: dict, transform=None) -> Response:
     """One page of a main-API list, with Clockify's ``Last-Page`` header."""
     page = _int_param(q, "page", 1)
@@ -232,7 +249,10 @@ def _route_main(ws: Workspace, method: str, path: str, query: str, body: bytes, 
     if not parts or parts[0] != "workspaces":
         return no_route("api/v1" + path)
     if len(parts) == 1:
-        return _page(ws.clockify_workspaces if here else [], q)
+        listed = ws.clockify_workspaces if here else []
+        if _roles_param(query) and not ws.config.clockify_key_owner_admin:
+            listed = []  # ?roles=WORKSPACE_ADMIN(&roles=OWNER): the workspaces where the key's owner is one
+        return _page(listed, q)
     if not here or parts[1] != ws.workspace_id:
         return access_denied()
     rest = parts[2:]
@@ -394,6 +414,8 @@ def _time_entries(ws: Workspace, user_id: str, q: dict) -> Response:
     page = _int_param(q, "page", 1)
     size = _int_param(q, "page-size", 50, hi=MAX_PAGE_SIZE)
     entries = ws.entries_for_user(user_id, start, end)  # oldest first
+    if sees_only_own_time(ws) and user_id != key_owner_id(ws):
+        entries = []  # another member's time: hidden, and no error says so
     in_progress = _bool_param(q, "in-progress")
     desc = q.get("description")
     project = q.get("project")
@@ -656,6 +678,9 @@ def _detailed(ws: Workspace, req: dict) -> Response:
         projects = lk["projects"]
         if not running:
             entries = [e for e in entries if e["timeInterval"]["end"] is not None]
+        if sees_only_own_time(ws):  # a member's key where members see only their own time: no error
+            owner = key_owner_id(ws)
+            entries = [e for e in entries if e["userId"] == owner]
         if any(filters.values()) or billable is not None or desc or without_desc:
 
             def keep(e: dict) -> bool:

@@ -65,6 +65,15 @@ class SandboxConfig:
     clockify_report_includes_running: bool = False
     clockify_report_unstable_ties: bool = False  # sortColumn DATE: equal starts reorder page to page
     clockify_report_max_page_size: Optional[int] = None  # silently serve fewer rows than asked
+    # A key whose owner is no workspace admin is not refused; what it reads depends on the workspace's
+    # "who can see all time" setting (open). True (default): the key owner is the workspace's owner, an
+    # admin, and reads everyone's time. False: a regular member; GET /workspaces?roles=WORKSPACE_ADMIN
+    # leaves the workspace out, and what they read is clockify_member_sees_all_time's answer.
+    clockify_key_owner_admin: bool = True
+    # For a member's key: True, everyone's time (Clockify's default setting); False, "only their own time"
+    # (workspaceSettings.onlyAdminsSeeAllTimeEntries): the report and the other users' time entries then
+    # hold only the key owner's entries, with no error.
+    clockify_member_sees_all_time: bool = True
     # changes feed (/entities/deleted|updated|created): "on", "off_404" or "off_403"
     clockify_changes_feed: str = "on"
     clockify_changes_delay_s: float = 60.0  # "changes appear about a minute later"

@@ -1543,7 +1543,7 @@ def _gen_clockify(ws: Workspace, cfg: SandboxConfig, people: list[dict], ids: _I
                 "forceTasks": False,
                 "forceTags": False,
                 "forceDescription": False,
-                "onlyAdminsSeeAllTimeEntries": False,
+                "onlyAdminsSeeAllTimeEntries": not cfg.clockify_member_sees_all_time,
                 "onlyAdminsSeePublicProjectsEntries": False,
                 "trackTimeDownToSecond": True,
                 "projectGroupingLabel": "client",

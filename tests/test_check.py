@@ -49,6 +49,7 @@ def test_check_prints_what_each_check_found_and_writes_nothing(sandbox, place, m
     names = [
         "Clockify key",
         "Clockify workspace",
+        "Clockify access",
         "Clockify reports",
         "Linear organization",
         "Linear teams",
@@ -65,6 +66,7 @@ def test_check_prints_what_each_check_found_and_writes_nothing(sandbox, place, m
         clockify_client(Settings.from_env(os.environ), persist_budget=False).users()
     )  # the members a sync loads
     assert members and f"{members} members" in by_name["Clockify workspace"]
+    assert "is a workspace admin: a sync reads everyone's time" in by_name["Clockify access"]  # the sandbox's default
     assert org["name"] in by_name["Linear organization"]
     assert all(t["key"] in by_name["Linear teams"] for t in ws.linear_teams)
     assert f"{len(ws.linear_teams)} team(s)" in by_name["Linear teams"]

@@ -93,6 +93,7 @@ def test_unit_tests_ran_and_passed(warehouse):
         "match_boundaries",
         "cycle_assignment_boundaries",
         "stg_time_entries_hours_and_flags",
+        "int_time_entries_local_days",
         "person_week_iso_weeks",
     ]:
         assert unit.get(name) == "pass", (name, unit)
@@ -139,6 +140,15 @@ def test_only_staging_models_read_sources(dbt_manifest):
             d.startswith("source.") for d in node["depends_on"]["nodes"]
         )
         assert reads_source == node["name"].startswith("stg_"), node["name"]
+
+
+def test_staging_models_read_only_their_sources(dbt_manifest):
+    """A staging model renames and types one source; joins belong in int_ models (stg_clockify__time_entries
+    joined stg_clockify__users for the person's zone: that is int_time_entries_local now)."""
+    for node in dbt_manifest["nodes"].values():
+        if node["resource_type"] == "model" and node["name"].startswith("stg_"):
+            models = [d for d in node["depends_on"]["nodes"] if d.startswith("model.")]
+            assert models == [], f"{node['name']} reads {models}"
 
 
 def test_every_model_documented(dbt_manifest):
@@ -230,9 +240,11 @@ def test_dagster_asset_keys_groups_kinds_and_pool(dbt_manifest, hours_dbt_assets
         assert spec.group_name == key.path[0]
         assert spec.kinds == {"dbt", "duckdb"}
     stg = specs[AssetKey(["staging", "stg_clockify__time_entries"])]
-    # the entries' raw table, and the users' profile zones (their local days, issue 17)
-    assert {d.asset_key for d in stg.deps} == {
-        AssetKey(["raw", "clockify_time_entries"]),
+    assert {d.asset_key for d in stg.deps} == {AssetKey(["raw", "clockify_time_entries"])}  # its source only
+    local = specs[AssetKey(["staging", "int_time_entries_local"])]
+    # the entries, and the users' profile zones (their local days, issue 17)
+    assert {d.asset_key for d in local.deps} == {
+        AssetKey(["staging", "stg_clockify__time_entries"]),
         AssetKey(["staging", "stg_clockify__users"]),
     }
     raw_deps = {d.asset_key for s in specs.values() for d in s.deps if d.asset_key.path[0] == "raw"}

@@ -831,7 +831,7 @@ def test_a_person_in_utc_minus_8_sees_their_40_hour_week(direct_warehouse):
 
 
 def test_local_days_do_not_depend_on_the_session_or_machine_zone(direct_warehouse):
-    """staging is a view: read it in a session set to another zone, the local times stay the profile's."""
+    """Read the local times in a session set to another zone: they stay the profile's."""
     import duckdb
 
     ref = Reference(direct_warehouse.data.tables)
@@ -839,7 +839,7 @@ def test_local_days_do_not_depend_on_the_session_or_machine_zone(direct_warehous
     try:
         con.execute("SET TimeZone = 'Pacific/Kiritimati'")  # UTC+14: any dependence would show
         rows = dict(
-            con.execute("select time_entry_id, local_started_at from staging.stg_clockify__time_entries").fetchall()
+            con.execute("select time_entry_id, local_started_at from staging.int_time_entries_local").fetchall()
         )
     finally:
         con.close()
@@ -854,13 +854,13 @@ def test_warehouse_timezone_is_the_zone_of_users_without_one(direct_warehouse, t
     copy = tmp_path / "warehouse.duckdb"
     shutil.copy(direct_warehouse.path, copy)
     run = harness.run_dbt(
-        ["run", "-s", "stg_clockify__time_entries", "--vars", json.dumps({"warehouse_timezone": "Asia/Tokyo"})],
+        ["run", "-s", "int_time_entries_local", "--vars", json.dumps({"warehouse_timezone": "Asia/Tokyo"})],
         copy,
         tmp_path,
     )
     assert run.returncode == 0, run.output[-3000:]
     sql = (
-        "select user_id, time_zone, local_started_at - started_at as offset from staging.stg_clockify__time_entries "
+        "select user_id, time_zone, local_started_at - started_at as offset from staging.int_time_entries_local "
         f"where user_id in ('{harness.NO_ZONE_USER}', '{harness.MONDAY_MORNING_USER}')"
     )
     before = {r["user_id"]: r for r in direct_warehouse.query(sql)}

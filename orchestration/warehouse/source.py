@@ -35,6 +35,9 @@ SCHEMA = "meta"
 TABLE = f"{SCHEMA}.source"
 SANDBOX = "sandbox"
 SYSTEMS = ("clockify", "linear")
+# The run tag saying where a run's data came from ("sandbox" or "api"): the warehouse job carries it, and a
+# run of other assets that reads the sandbox gets it too (resources.py), so the UI's run list says so.
+RUN_TAG = "warehouse/source"
 
 
 class SourceMismatch(RuntimeError):

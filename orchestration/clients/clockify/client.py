@@ -10,6 +10,13 @@ Time zones (api-notes.md): the report reads its bounds as wall-clock time in the
 default the key owner's profile zone), so every report request says `"timeZone": "UTC"`. The per-user
 endpoint re-reads `start`/`end` in the account's zone with no opt-out, so it is asked for a day more on
 each side and the entries are kept by their returned UTC start.
+
+Whose time a key reads (api-notes: open): a key whose owner is no workspace admin is not refused, and reads
+everyone's time or only the owner's own, as the workspace's "who can see all time" setting says. A read
+that comes back with at most one person's entries asks who the key belongs to (`key_access`: GET /user,
+GET /workspaces?roles=WORKSPACE_ADMIN&roles=OWNER, and for a member the workspace's settings) and fails in
+one line (`PartialVisibility`) when it may hold only the owner's own time while others are members: nothing
+of it is loaded. Reads with several people's entries cost no request more.
 """
 
 from __future__ import annotations
@@ -24,7 +31,7 @@ from urllib.parse import urlsplit
 
 import dagster as dg
 import requests
-from pydantic import Field
+from pydantic import Field, PrivateAttr
 
 from orchestration.clients.base import ApiClientResource
 from orchestration.clients.budget import ClockifyBudget
@@ -105,6 +112,52 @@ class IncompleteReport(ApiError):
     """The detailed report gave fewer entries than it announced, also when read a second time."""
 
 
+class PartialVisibility(ConfigurationError):
+    """The key's owner is no workspace admin and may see only their own time: a read would be partial."""
+
+
+# Roles that see every member's time (GET /workspaces?roles=...: owners are not counted as admins there).
+ADMIN_ROLES = ("WORKSPACE_ADMIN", "OWNER")
+
+
+@dataclass(frozen=True)
+class KeyAccess:
+    """Whose time the API key reads: its owner's role in the workspace and, for a member, the workspace's
+    "who can see all time" setting (`workspaceSettings.onlyAdminsSeeAllTimeEntries` and
+    `onlyAdminsSeePublicProjectsEntries`); `sees_all_time` is None when the answer does not say."""
+
+    owner_id: str
+    owner: str  # "name <email>"
+    admin: bool
+    sees_all_time: bool | None
+
+    def describe(self) -> str:
+        if self.admin:
+            return f"the key's owner {self.owner} is a workspace admin: a sync reads everyone's time"
+        if self.sees_all_time:
+            return (
+                f"the key's owner {self.owner} is no workspace admin, and everyone may see all time here: "
+                "a sync reads everyone's time, as an admin's key would"
+            )
+        setting = (
+            "only admins see everyone's time here"
+            if self.sees_all_time is False
+            else ("the workspace does not say who may see all time")
+        )
+        return (
+            f"the key's owner {self.owner} is no workspace admin and {setting}: a sync would read only their "
+            "own time and refuses; set CLOCKIFY_API_KEY to an admin's key, or let everyone see all time "
+            "(Clockify: Workspace settings > Permissions)"
+        )
+
+
+def members_see_all_time(workspace: dict[str, Any]) -> bool | None:
+    settings = workspace.get("workspaceSettings")
+    if not isinstance(settings, dict) or "onlyAdminsSeeAllTimeEntries" not in settings:
+        return None
+    return not (settings.get("onlyAdminsSeeAllTimeEntries") or settings.get("onlyAdminsSeePublicProjectsEntries"))
+
+
 class ClockifyClient(ClockifyWrites, ApiClientResource):
     """Reads one Clockify workspace. Every list method pages to the end; nothing is silently truncated."""
 
@@ -135,8 +188,39 @@ class ClockifyClient(ClockifyWrites, ApiClientResource):
             workspace_id=self.workspace_id, plan=self.plan, clock=clock, allowance=allowance, store=store
         )
 
+    _access: KeyAccess | None = PrivateAttr(default=None)
+
     def _headers(self) -> dict[str, str]:
         return {"X-Api-Key": self.api_key, "Accept": "application/json"}
+
+    def key_access(self) -> KeyAccess:
+        """Whose time this key reads (asked once per client): 2 requests for an admin's key, 3 for a member's."""
+        if self._access is None:
+            owner = self.current_user()
+            name, email = owner.get("name") or "(no name)", owner.get("email")
+            admin_of = {w.get("id") for w in self._pages("/workspaces", {"roles": list(ADMIN_ROLES)})}
+            admin = self.workspace_id in admin_of
+            self._access = KeyAccess(
+                owner_id=str(owner.get("id") or ""),
+                owner=f"{name} <{email}>" if email else name,
+                admin=admin,
+                sees_all_time=True if admin else members_see_all_time(self.workspace()),
+            )
+        return self._access
+
+    def require_everyones_time(self, users_seen: set[str]) -> None:
+        """After a read holding at most one person's entries (`users_seen`): raise PartialVisibility when the
+        key may see only its owner's own time while the workspace has other members."""
+        access = self.key_access()
+        if access.admin or access.sees_all_time or not (users_seen <= {access.owner_id}):
+            return
+        others = [u for u in self.users() if u.get("id") != access.owner_id]
+        if others:
+            raise PartialVisibility(
+                f"Clockify: {access.describe()} (the read held no entry of the {len(others)} other members); "
+                "nothing was loaded.",
+                service="Clockify",
+            )
 
     # --- lists -----------------------------------------------------------------------------------
 
@@ -248,6 +332,7 @@ class ClockifyClient(ClockifyWrites, ApiClientResource):
         if end <= start:
             return
         user_ids = [u["id"] for u in self.users()] if self.time_entries_strategy == "per_user" else []
+        users_seen: set[str] = set()
         for window_start, window_end in split_range(start, end, MAX_RANGE):
             if self.time_entries_strategy == "report" and progress is not None and self._budget_limited():
                 batch = self._report_entries_in_start_order(window_start, window_end, progress)
@@ -260,9 +345,13 @@ class ClockifyClient(ClockifyWrites, ApiClientResource):
                 if started is None:
                     logger.warning("Clockify time entry %s has no readable start; skipped", entry.get("id"))
                 elif window_start <= started < window_end:
+                    if len(users_seen) < 2:
+                        users_seen.add(entry.get("userId") or "")
                     yield entry
             if progress is not None:
                 progress.complete_before = window_end
+        if len(users_seen) < 2:  # one person's time or none: is that all this key may see? (module docstring)
+            self.require_everyones_time(users_seen)
 
     def detailed_report_page(
         self,

@@ -52,35 +52,6 @@ latest as (
 
 ),
 
--- The zone each person's days and weeks are counted in: the Clockify profile zone, else WAREHOUSE_TIMEZONE
--- (also for a zone name DuckDB's ICU does not know, rather than failing the build).
-users as (
-
-    select user_id, time_zone from {{ ref('stg_clockify__users') }}
-
-),
-
-known_zones as (
-
-    select name from pg_timezone_names()
-
-),
-
-zoned as (
-
-    select
-        latest.*,
-        coalesce(known_zones.name, {{ warehouse_timezone() }}) as time_zone,
-        -- started_at is naive UTC: read it as UTC, render it as the wall clock in the person's zone
-        -- (DST-correct per instant; independent of the session's and the machine's zone)
-        timezone(coalesce(known_zones.name, {{ warehouse_timezone() }}), timezone('UTC', latest.started_at))
-            as local_started_at
-    from latest
-    left join users on latest.user_id = users.user_id
-    left join known_zones on users.time_zone = known_zones.name
-
-),
-
 final as (
 
     select
@@ -89,15 +60,11 @@ final as (
         -- false for bad input (end before start, or an unparseable start): kept here, excluded from marts
         started_at is not null and (ended_at is null or ended_at >= started_at) as is_valid_interval,
         cast(started_at as date) as entry_date,
-        -- the person's own calendar: the day and ISO week (Monday start) their timesheet shows the entry on
-        cast(local_started_at as date) as local_date,
-        cast(date_trunc('week', local_started_at) as date) as local_week_start,
-        printf('%04d-W%02d', isoyear(local_started_at), weekofyear(local_started_at)) as local_week,
         case
             when ended_at >= started_at then {{ hours_between('started_at', 'ended_at') }}
         end as hours
 
-    from zoned
+    from latest
 
 )
 
