@@ -81,7 +81,7 @@ def main(argv: list[str]) -> int:
 
         code = cli_main(args)
     elif program == "dagster":
-        from dagster.cli import main as dagster_main  # noqa: PLC0415 - only for the dagster program
+        from dagster._cli import main as dagster_main  # noqa: PLC0415 - the `dagster` script's own entry
 
         sys.argv = ["dagster", *args]
         try:
