@@ -81,7 +81,11 @@ def main(argv: list[str]) -> int:
 
         code = cli_main(args)
     elif program == "dagster":
-        from dagster._cli import main as dagster_main  # noqa: PLC0415 - the `dagster` script's own entry
+        from importlib.metadata import entry_points  # noqa: PLC0415 - only for the dagster program
+
+        # the `dagster` script's own entry point (not a public module to import by name)
+        (script,) = entry_points(group="console_scripts", name="dagster")
+        dagster_main = script.load()
 
         sys.argv = ["dagster", *args]
         try:
