@@ -161,12 +161,17 @@ def _step_iterator(
                 try:
                     key, item = events.get(timeout=POLL_SECONDS)
                 except queue.Empty:
-                    for key, entry in list(running.items()):
-                        if not entry.thread.is_alive() and not entry.done:  # died without its marker
-                            entry.done = True
+                    # A thread that ended without its marker (an interrupt raised into its last lines): once it
+                    # is gone and the queue is empty, everything it put has been handled.
+                    gone = [key for key, entry in running.items() if not entry.thread.is_alive()]
+                    if gone and events.empty():
+                        for key in gone:
+                            running[key].done = True
                             yield from _finish(job_context, active, running.pop(key))
                     continue
-                entry = running[key]
+                entry = running.get(key)
+                if entry is None:  # cannot happen (a thread's items all come before it is seen gone); ignore
+                    continue
                 if item is _DONE:
                     entry.done = True
                     yield from _finish(job_context, active, running.pop(key))
