@@ -70,6 +70,8 @@ def instrument(out: str) -> None:
     import dagster  # noqa: PLC0415 - already imported
 
     _timed(out, dagster.JobDefinition, "execute_in_process", "execute_in_process")
+    # what `warehouse sync` runs the job with (orchestration/executor.py), under the same event name
+    _timed(out, runs, "execute_in_threads", "execute_in_process")
 
 
 def main(argv: list[str]) -> int:
