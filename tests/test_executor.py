@@ -207,3 +207,30 @@ def test_one_step_thread_runs_one_step_at_a_time_and_the_setting_says_so():
     assert Settings.from_env(dict(os.environ)).step_threads == executor.DEFAULT_MAX_CONCURRENT
     with pytest.raises(ConfigError, match="WAREHOUSE_STEP_THREADS='0' must be a whole number of steps, at least 1"):
         Settings.from_env({**os.environ, "WAREHOUSE_STEP_THREADS": "0"})
+
+
+def test_many_quick_steps_all_finish_once_run_after_run():
+    """Steps that end at once, in both lanes and in none, many runs: every step succeeds exactly once (a step
+    ending as the orchestrator's wait timed out was once finished twice, which failed the run)."""
+    quick = []
+    for lane in ("clockify", "linear", "warehouse"):
+        for n in range(8):
+
+            @dg.asset(name=f"{lane}_{n}", required_resource_keys={lane})
+            def _quick(context):
+                return dg.MaterializeResult()
+
+            quick.append(_quick)
+    none = dg.ResourceDefinition.none_resource()
+    definitions = dg.Definitions(
+        assets=quick,
+        jobs=[dg.define_asset_job("job", executor_def=executor.threaded_executor)],
+        resources={"clockify": none, "linear": none, "warehouse": none},
+    )
+    job = definitions.resolve_job_def("job")
+    instance = dg.DagsterInstance.ephemeral()
+    for _ in range(5):
+        result = executor.execute_in_threads(job, instance=instance)
+        assert result.success
+        succeeded = [e.step_key for e in result.all_events if e.is_step_success]
+        assert sorted(succeeded) == sorted(a.op.name for a in quick)
