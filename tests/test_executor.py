@@ -234,3 +234,50 @@ def test_many_quick_steps_all_finish_once_run_after_run():
         assert result.success
         succeeded = [e.step_key for e in result.all_events if e.is_step_success]
         assert sorted(succeeded) == sorted(a.op.name for a in quick)
+
+
+def test_an_interrupt_stops_the_running_steps_and_starts_no_more():
+    """Ctrl-C (SIGINT to the run's process) reaches the steps running in threads, as Dagster's in-process
+    executor raises it in its one step: they stop within moments, nothing downstream starts, the run fails."""
+    import _thread
+
+    started = threading.Event()
+    ran_after: list[str] = []
+
+    @dg.asset(required_resource_keys={"clockify"})
+    def slow_clockify(context):
+        started.set()
+        for _ in range(1200):  # two minutes unless interrupted (Python code: the interrupt lands between calls)
+            time.sleep(0.1)
+        return dg.MaterializeResult()
+
+    @dg.asset(required_resource_keys={"linear"})
+    def slow_linear(context):
+        for _ in range(1200):
+            time.sleep(0.1)
+        return dg.MaterializeResult()
+
+    @dg.asset(deps=[slow_clockify, slow_linear])
+    def after(context):
+        ran_after.append("after")
+        return dg.MaterializeResult()
+
+    none = dg.ResourceDefinition.none_resource()
+    definitions = dg.Definitions(
+        assets=[slow_clockify, slow_linear, after],
+        jobs=[dg.define_asset_job("job", executor_def=executor.threaded_executor)],
+        resources={"clockify": none, "linear": none},
+    )
+    threading.Thread(
+        target=lambda: started.wait(60) and (time.sleep(0.5), _thread.interrupt_main()), daemon=True
+    ).start()
+    began = time.monotonic()
+    instance = dg.DagsterInstance.ephemeral()
+    try:
+        result = executor.execute_in_threads(definitions.resolve_job_def("job"), instance=instance)
+        success = result.success
+    except (KeyboardInterrupt, dg.DagsterExecutionInterruptedError):
+        success = False
+    assert time.monotonic() - began < 60 and not success and not ran_after
+    (run,) = instance.get_runs()
+    assert run.status in (dg.DagsterRunStatus.FAILURE, dg.DagsterRunStatus.CANCELED)
