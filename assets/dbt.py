@@ -1,7 +1,8 @@
 """The dbt layer (dbt_project/) as Dagster assets: raw -> staging -> marts.
 
-- One `@dbt_assets` definition, `hours_dbt_assets`, runs `dbt build` (models, data tests and unit
-  tests). dbt data tests appear as asset checks on the model they test.
+- One `@dbt_assets` definition, `hours_dbt_assets`, runs `dbt build` (models and data tests; the unit tests,
+  which never read the warehouse's data, run in `make test`). dbt data tests appear as asset checks on the
+  model they test.
 - Asset keys are `[schema, model]` (`["staging", "stg_clockify__time_entries"]`,
   `["marts", "hours_per_issue"]`), groups `staging` / `marts`, kinds {dbt, duckdb}. dbt sources carry
   `meta.dagster.asset_key` = `["raw", "<table>"]`, so they resolve to the raw assets.
@@ -25,6 +26,11 @@ from orchestration.warehouse.locking import warehouse_lock
 # not CPU, so more threads than cores overlap it: on 2 cores `dbt build` took 26 s with the profile's
 # 2 threads and 17 s with 8 (benchmarks/RESULTS.md). DuckDB runs the threads' queries in one process.
 DBT_THREADS = 8
+# dbt's unit tests check the models' SQL on fixed fixture rows, never the warehouse's data: the same answer in
+# every build. They run where the SQL changes, in `make test` (tests/test_dbt_build.py builds with them), and
+# not in each run's build (dbt's own advice for production), where they took a sixth of the build's thread
+# time (26 unit tests, 18 of 108 thread-seconds; benchmarks/RESULTS.md).
+RUN_EXCLUDES = ["--exclude-resource-type", "unit_test"]
 MODEL_TYPES = ("model", "seed", "snapshot")
 
 
@@ -64,12 +70,12 @@ def build_dbt_assets(project: DbtProject) -> AssetsDefinition:
         pool=DUCKDB_POOL,
     )
     def hours_dbt_assets(context: AssetExecutionContext, dbt: DbtCliResource, warehouse: Warehouse):
-        """`dbt build`: staging views, marts tables, data tests (as asset checks) and unit tests."""
+        """`dbt build`: staging views, marts tables and data tests (as asset checks); unit tests run in CI."""
         # dbt opens the DuckDB file without waiting for its lock: hold the cross-process warehouse lock for
         # the whole build so no other sync, step or reader has it open meanwhile (warehouse/locking.py).
         with warehouse_lock(warehouse.path, timeout_seconds=3600):
             invocation = dbt.cli(
-                ["build", "--threads", str(DBT_THREADS), *dbt_vars(warehouse.path, warehouse.timezone)],
+                ["build", "--threads", str(DBT_THREADS), *RUN_EXCLUDES, *dbt_vars(warehouse.path, warehouse.timezone)],
                 context=context,
                 # The warehouse's own directory: dbt keeps partial_parse.msgpack there for its next build.
                 target_path=build_target_path(project, warehouse.path),

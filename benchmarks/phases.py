@@ -70,6 +70,8 @@ def instrument(out: str) -> None:
     import dagster  # noqa: PLC0415 - already imported
 
     _timed(out, dagster.JobDefinition, "execute_in_process", "execute_in_process")
+    # what `warehouse sync` runs the job with (orchestration/executor.py), under the same event name
+    _timed(out, runs, "execute_in_threads", "execute_in_process")
 
 
 def main(argv: list[str]) -> int:
@@ -81,7 +83,11 @@ def main(argv: list[str]) -> int:
 
         code = cli_main(args)
     elif program == "dagster":
-        from dagster.cli import main as dagster_main  # noqa: PLC0415 - only for the dagster program
+        from importlib.metadata import entry_points  # noqa: PLC0415 - only for the dagster program
+
+        # the `dagster` script's own entry point (not a public module to import by name)
+        (script,) = entry_points(group="console_scripts", name="dagster")
+        dagster_main = script.load()
 
         sys.argv = ["dagster", *args]
         try:

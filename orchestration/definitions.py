@@ -28,6 +28,7 @@ from assets.linear import build_linear_assets
 from assets.publish import build_published_marts
 from assets.writeback import writeback_assets
 from orchestration.dbt_project import dbt_project, prepare
+from orchestration.executor import threads_executor
 from orchestration.jobs import build_warehouse_job, writeback_job
 from orchestration.partitions import daily_partitions
 from orchestration.resources import build_resources
@@ -41,7 +42,9 @@ def build_definitions(settings: Settings) -> dg.Definitions:
     project = prepare(dbt_project(settings))
     partitions = daily_partitions(settings.start_date)
     dbt_assets = build_dbt_assets(project)
-    warehouse_job = build_warehouse_job(partitions, settings.sandbox, str(settings.warehouse_path))
+    warehouse_job = build_warehouse_job(
+        partitions, settings.sandbox, str(settings.warehouse_path), step_threads=settings.step_threads
+    )
     source = (
         "built-in sandbox (made-up data)"
         if settings.sandbox
@@ -61,6 +64,8 @@ def build_definitions(settings: Settings) -> dg.Definitions:
         jobs=[warehouse_job, writeback_job],
         schedules=[build_daily_schedule(warehouse_job, settings.resync_days, settings.start_date)],
         sensors=[build_writeback_sensor(warehouse_job, writeback_job, settings.writeback)],
+        # Assets materialised from the UI's graph or `dagster asset materialize` run like the job: in threads.
+        executor=threads_executor(settings.step_threads),
     )
 
 

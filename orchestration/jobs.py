@@ -5,6 +5,7 @@ from __future__ import annotations
 from dagster import AssetSelection, DailyPartitionsDefinition, define_asset_job
 
 from assets.common import WRITEBACK_GROUP
+from orchestration.executor import DEFAULT_MAX_CONCURRENT, threads_executor
 from orchestration.warehouse.source import RUN_TAG
 
 WAREHOUSE_JOB = "warehouse_job"
@@ -14,9 +15,16 @@ SOURCE_TAG = RUN_TAG
 SANDBOX_NOTE = "SANDBOX: these runs read the built-in sandbox (made-up data), not a real workspace"
 
 
-def build_warehouse_job(partitions: DailyPartitionsDefinition, sandbox: bool = False, warehouse: str = ""):
+def build_warehouse_job(
+    partitions: DailyPartitionsDefinition,
+    sandbox: bool = False,
+    warehouse: str = "",
+    step_threads: int = DEFAULT_MAX_CONCURRENT,
+):
     """Raw assets of both sources, then dbt models and their tests, and the published marts. Unpartitioned
-    dimensions are refreshed whole in the same run; partitioned ones load the run's date range. Write-back
+    dimensions are refreshed whole in the same run; partitioned ones load the run's date range. Its steps run
+    in threads of the run's process, Clockify's and Linear's fetches side by side (orchestration/executor.py),
+    from the UI and the schedule as from `warehouse sync`, `step_threads` at once. Write-back
     is never part of it, so a sync never writes to Clockify. `sandbox`: the job's description and every
     run's tags say so (what the UI shows)."""
     description = "Load Clockify and Linear for a date range into DuckDB, then build the dbt marts."
@@ -28,6 +36,7 @@ def build_warehouse_job(partitions: DailyPartitionsDefinition, sandbox: bool = F
         partitions_def=partitions,
         description=description,
         tags={SOURCE_TAG: "sandbox" if sandbox else "api"},
+        executor_def=threads_executor(step_threads),
     )
 
 

@@ -23,6 +23,7 @@ from dagster import DagsterInstance, DagsterRunStatus, ExecuteInProcessResult, R
 
 from orchestration import instance_storage
 from orchestration.definitions import build_definitions
+from orchestration.executor import execute_in_threads
 from orchestration.jobs import WAREHOUSE_JOB, WRITEBACK_JOB
 from orchestration.partitions import range_tags
 from orchestration.settings import PROJECT_ROOT, Settings
@@ -477,20 +478,21 @@ def run_sync(
         run_config = {"loggers": {"console": {"config": {"log_level": log_level}}}}
 
         def execute(selection):
+            # The job's executor, in this process: Clockify's and Linear's steps fetch side by side.
             if log is None:
-                return job.execute_in_process(
-                    run_config=run_config, instance=instance, tags=tags, raise_on_error=False, asset_selection=selection
+                return execute_in_threads(
+                    job, run_config=run_config, instance=instance, tags=tags, asset_selection=selection
                 )
             graph = definitions.resolve_asset_graph()
             models = [k for k in graph.materializable_asset_keys if graph.get(k).assets_def.node_def.name == DBT_STEP]
             checks = frozenset(f"{c.asset_key.to_python_identifier()}_{c.name}" for c in graph.asset_check_keys)
             dbt_models = len([k for k in models if selection is None or k in set(selection)])
             with log.capture(dbt_models=dbt_models, check_steps=checks) as logger_defs:
-                return job.with_logger_defs(logger_defs).execute_in_process(
+                return execute_in_threads(
+                    job.with_logger_defs(logger_defs),
                     run_config={"loggers": {"warehouse_log": {}}},
                     instance=instance,
                     tags=tags,
-                    raise_on_error=False,
                     asset_selection=selection,
                 )
 

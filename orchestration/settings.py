@@ -50,6 +50,8 @@ MARTS_FILE_NAME = "marts.duckdb"  # beside the warehouse unless MARTS_PATH says 
 MARTS_STORAGE_VERSION_PATTERN = re.compile(r"v\d+\.\d+\.\d+|latest")
 START_DATE = dt.date(2024, 1, 1)
 RESYNC_DAYS = 7
+# WAREHOUSE_STEP_THREADS: steps of a run at once (orchestration/executor.py; 1 = one at a time)
+STEP_THREADS = 4
 BUDGET_WAIT_SECONDS = 300.0
 RECONCILE_DAYS = 1
 DEEP_RESYNC_MONTHS = 3
@@ -132,6 +134,7 @@ class Settings:
     marts_parquet_dir: Path | None = None
     start_date: dt.date = START_DATE  # the first daily partition
     resync_days: int = RESYNC_DAYS  # days before yesterday the daily run loads again
+    step_threads: int = STEP_THREADS  # steps of a run at once; each API client's steps take turns anyway
     clockify: ClockifySettings = field(default_factory=ClockifySettings)
     linear: LinearSettings = field(default_factory=LinearSettings)
     api: ApiSettings = field(default_factory=ApiSettings)
@@ -175,6 +178,9 @@ class Settings:
             marts_parquet_dir=marts_parquet_dir(warehouse, get("MARTS_PARQUET_DIR")),
             start_date=_date("WAREHOUSE_START_DATE", get("WAREHOUSE_START_DATE"), START_DATE),
             resync_days=_whole("WAREHOUSE_RESYNC_DAYS", get("WAREHOUSE_RESYNC_DAYS"), RESYNC_DAYS, "days", minimum=0),
+            step_threads=_whole(
+                "WAREHOUSE_STEP_THREADS", get("WAREHOUSE_STEP_THREADS"), STEP_THREADS, "steps", minimum=1
+            ),
             clockify=ClockifySettings(
                 # The explicit URLs win over the region or subdomain.
                 api_url=get("CLOCKIFY_API_URL") or (host_base + HOST_API_PATH if host_base else CLOCKIFY_API_URL),

@@ -25,6 +25,8 @@ PRIVATE_API = {
     "orchestration/dbt_project.py": "dagster_shared",
     # the SQLite event log it subclasses and the instance override (tests/test_instance_storage.py)
     "orchestration/instance_storage.py": "dagster._core",
+    # the threaded executor: Dagster's step execution and execute_in_process (tests/test_executor.py)
+    "orchestration/executor.py": "dagster._core",
 }
 
 

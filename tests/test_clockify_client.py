@@ -355,6 +355,45 @@ def test_hydrated_tasks_fall_back_per_project_when_a_record_lacks_tasks(sb, monk
     assert any(t["projectId"] == stripped for t in tasks)
 
 
+@pytest.mark.parametrize("fallback", [False, True], ids=["done_listings", "fallback"])
+def test_per_project_task_reads_overlap_with_the_same_requests_and_tasks(sb, monkeypatch, fallback):
+    """The per-project reads (each project's DONE listing, or the fallback for projects the hydrated list shows
+    without tasks) go `report_concurrency` at a time, paced: the same requests and tasks as one by one (issue 15:
+    100 projects read one at a time cost 9 s). Before, at most one request was ever in flight."""
+    import threading
+    import time
+
+    project_ids = [p["id"] for p in sb.workspace.clockify_projects]
+    real_get = ClockifyClient._get
+    state = {"now": 0, "most": 0}
+    lock = threading.Lock()
+
+    def get(self, url, url_setting, params=None):
+        answer = real_get(self, url, url_setting, params)
+        if fallback and (params or {}).get("hydrated") == "true":
+            return [{k: v for k, v in p.items() if k != "tasks"} for p in answer]
+        with lock:
+            state["now"] += 1
+            state["most"] = max(state["most"], state["now"])
+        time.sleep(0.05)  # a request's latency, so that reads side by side are seen side by side
+        with lock:
+            state["now"] -= 1
+        return answer
+
+    monkeypatch.setattr(ClockifyClient, "_get", get)
+    one_by_one = _live(sb, page_size=50, report_concurrency=1)
+    before = _counts(sb)["clockify"]
+    expected = one_by_one.hydrated_tasks(project_ids)
+    sequential_requests = _counts(sb)["clockify"] - before
+    assert state["most"] == 1
+    state["most"] = 0
+    before = _counts(sb)["clockify"]
+    assert _live(sb, page_size=50, report_concurrency=4).hydrated_tasks(project_ids) == expected
+    assert _counts(sb)["clockify"] - before == sequential_requests
+    assert state["most"] > 1
+    assert sequential_requests == 1 + len(project_ids) * (2 if fallback else 1)
+
+
 @pytest.mark.parametrize("strategy", ["report", "per_user"])
 def test_time_entries_match_the_workspace_exactly(sb, strategy):
     start, end = _all_range()

@@ -273,8 +273,12 @@ def test_dagster_materializes_dbt_assets(warehouse, tmp_path, dbt_project, hours
     shutil.copy(warehouse.path, db)
     settings = Settings.from_env({**os.environ, "WAREHOUSE_PATH": str(db)})
     # A subset keeps it quick (the full build is test_dbt_build_is_green): dbt builds the selected
-    # models and runs their tests, which come back as asset checks.
-    selection = [AssetKey(["staging", "stg_linear__teams"]), AssetKey(["marts", "hours_per_team"])]
+    # models and runs their tests, which come back as asset checks (hours_per_person_week has unit tests).
+    selection = [
+        AssetKey(["staging", "stg_linear__teams"]),
+        AssetKey(["marts", "hours_per_team"]),
+        AssetKey(["marts", "hours_per_person_week"]),
+    ]
     kept = build_target_path(dbt_project, db) / PARTIAL_PARSE_FILE
     assert not kept.exists()
     result = materialize(
@@ -288,6 +292,10 @@ def test_dagster_materializes_dbt_assets(warehouse, tmp_path, dbt_project, hours
     assert materialized == set(selection)
     evaluations = result.get_asset_check_evaluations()
     assert evaluations and all(e.passed or e.severity.value == "WARN" for e in evaluations)
+    # The run's build runs the data tests, not the unit tests (fixture rows, never the data: `make test`'s).
+    ran = json.loads((build_target_path(dbt_project, db) / "run_results.json").read_text())["results"]
+    kinds = {r["unique_id"].split(".")[0] for r in ran}
+    assert "test" in kinds and "unit_test" not in kinds, kinds
 
 
 def test_dbt_resource_skips_the_version_subprocess_and_the_adapter(dbt_project, monkeypatch):

@@ -1,7 +1,9 @@
-"""A run as the Dagster UI, the schedule and backfills launch it: the multiprocess executor (every step in its
-own process, each staging its records and then taking the warehouse lock) on a persistent instance with the
-project's dagster.yaml. It must leave exactly what the clean in-process sync leaves, and the write-back
-sensor must answer that run."""
+"""A run as the Dagster UI, the schedule and backfills launch it: `dagster job execute` in its own process on a
+persistent instance with the project's dagster.yaml and Dagster's own event log, with the job's executor (every
+step in a thread of that process, Clockify's and Linear's side by side, each staging its records and then taking
+the warehouse lock; orchestration/executor.py). It must leave exactly what the clean in-process sync leaves, and
+the write-back sensor must answer that run. (The file keeps its name from when UI runs used Dagster's
+multiprocess executor.)"""
 
 from __future__ import annotations
 
@@ -57,7 +59,7 @@ def test_a_multiprocess_run_of_the_range_equals_the_clean_sync(tmp_path, budget)
             output, _ = run.communicate()
             pytest.fail(f"the multiprocess run did not finish within {budget.seconds:.0f} s:\n{output[-5000:]}")
     assert run.returncode == 0 and "RUN_SUCCESS" in output, output[-5000:]
-    assert "Multiprocess executor" in output  # the executor UI-launched runs use, not the in-process one
+    assert "Executing steps in threads" in output  # the job's executor (orchestration/executor.py ENGINE_MESSAGE)
     r.assert_same(r.marts(warehouse), r.marts(reference), "marts")
     r.assert_same(r.raw(warehouse), r.raw(reference), "raw")
     r.assert_marts_match_oracle(warehouse, sb.workspace, *r.RANGE)  # and right: equal to the oracle

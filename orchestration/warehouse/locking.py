@@ -9,12 +9,14 @@ first:
   shared; `connect_with_lock_wait` takes it for the life of the connection, the dbt asset around the build;
 - waiting is bounded (default 600 s) and logged; the error names the process holding it;
 - the kernel drops an flock when its process dies, so a crashed or SIGKILLed sync never leaves it held;
-- within one process the lock is re-entrant (DuckDB shares one database instance per process, so nested
-  connections and threads of one process never conflict); a forked child starts without it.
+- within one thread the lock is re-entrant (a read nested in a write of the same code path); the threads of
+  one process take it in turn as processes do (a writer thread excludes the others, readers share), since a
+  run's steps run in threads (orchestration/executor.py) and two DuckDB instances of one process writing one
+  file would meet no OS lock; a forked child starts without it.
 
 Dagster's pool `duckdb` (dagster.yaml) schedules runs launched from the UI, the schedule and backfills so
 that one such run uses the warehouse at a time; this lock is what makes every other combination safe
-(two `warehouse sync` commands, a CLI sync during a UI run, steps of one run in parallel processes).
+(two `warehouse sync` commands, a CLI sync during a UI run, steps of one run in parallel threads).
 """
 
 from __future__ import annotations
@@ -41,8 +43,9 @@ class WarehouseLockTimeout(RuntimeError):
 @dataclass
 class _Held:
     fd: int
-    exclusive: bool
-    count: int
+    exclusive: bool  # the flock's mode
+    counts: dict[int, int]  # thread ident -> how many times it holds the lock
+    writer: int | None = None  # the thread that holds it exclusively
 
 
 _state = threading.Lock()
@@ -74,21 +77,27 @@ def _holder(path: Path) -> str:
     return f" (held by {text})" if text else ""
 
 
-def _try_acquire(key: str, exclusive: bool) -> bool | None:
-    """True when this process now holds the lock in (at least) the wanted mode; None: no lock possible."""
+def _try_acquire(key: str, exclusive: bool, me: int) -> bool | None:
+    """True when thread `me` now holds the lock in (at least) the wanted mode; None: no lock possible."""
     mode = fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH
     with _state:
         held = _held.get(key)
         if held is not None:
-            if held.exclusive or not exclusive:
-                held.count += 1
+            if held.writer is not None and held.writer != me:
+                return False  # another thread of this process writes
+            if held.writer == me or not exclusive:
+                held.counts[me] = held.counts.get(me, 0) + 1
                 return True
-            try:  # upgrade shared -> exclusive
-                fcntl.flock(held.fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
-                return False
-            held.exclusive = True
-            held.count += 1
+            if any(thread != me for thread in held.counts):
+                return False  # other threads read: a writer waits for them, as for another process's readers
+            if not held.exclusive:
+                try:  # upgrade shared -> exclusive
+                    fcntl.flock(held.fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                except BlockingIOError:
+                    return False
+                held.exclusive = True
+            held.writer = me
+            held.counts[me] = held.counts.get(me, 0) + 1
             return True
         try:
             fd = os.open(key, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o666)
@@ -104,17 +113,21 @@ def _try_acquire(key: str, exclusive: bool) -> bool | None:
         if exclusive:
             os.ftruncate(fd, 0)
             os.pwrite(fd, f"pid {os.getpid()}\n".encode(), 0)
-        _held[key] = _Held(fd=fd, exclusive=exclusive, count=1)
+        _held[key] = _Held(fd=fd, exclusive=exclusive, counts={me: 1}, writer=me if exclusive else None)
         return True
 
 
-def _release(key: str) -> None:
+def _release(key: str, me: int) -> None:
     with _state:
         held = _held.get(key)
-        if held is None:
+        if held is None or me not in held.counts:
             return
-        held.count -= 1
-        if held.count == 0:
+        held.counts[me] -= 1
+        if held.counts[me] == 0:
+            del held.counts[me]
+            if held.writer == me:
+                held.writer = None  # the flock stays exclusive until the last holder lets go
+        if not held.counts:
             del _held[key]
             os.close(held.fd)  # drops the flock
 
@@ -127,8 +140,9 @@ def acquire(db_path: str | Path, *, shared: bool = False, timeout_seconds: float
     deadline = time.monotonic() + timeout_seconds
     delay = 0.02
     logged = False
+    me = threading.get_ident()  # released for this thread, whichever thread calls the release
     while True:
-        got = _try_acquire(key, exclusive=not shared)
+        got = _try_acquire(key, exclusive=not shared, me=me)
         if got is None:
             return lambda: None
         if got:
@@ -138,7 +152,7 @@ def acquire(db_path: str | Path, *, shared: bool = False, timeout_seconds: float
                 nonlocal released
                 if not released:
                     released = True
-                    _release(key)
+                    _release(key, me)
 
             return release
         if time.monotonic() >= deadline:
