@@ -887,6 +887,53 @@ def test_warehouse_timezone_is_the_zone_of_users_without_one(direct_warehouse, t
     assert after[harness.MONDAY_MORNING_USER][1:] == ("Australia/Brisbane", dt.timedelta(hours=10))
 
 
+def test_workday_hours_set_the_day_of_people_without_a_profile_capacity(direct_warehouse, tmp_path):
+    """WAREHOUSE_WORKDAY_HOURS (the dbt var warehouse_workday_hours) is the working day of people whose
+    member profile has no work capacity; a profile's own capacity (PT6H, PT7H30M) stays."""
+    import json
+    import shutil
+
+    copy = tmp_path / "warehouse.duckdb"
+    shutil.copy(direct_warehouse.path, copy)
+    run = harness.run_dbt(
+        ["run", "-s", "int_clockify__capacity_days", "--vars", json.dumps({"warehouse_workday_hours": 6.5})],
+        copy,
+        tmp_path,
+    )
+    assert run.returncode == 0, run.output[-3000:]
+    sql = "select user_id, max(workday_hours) as hours from main.int_clockify__capacity_days group by user_id"
+    profiles = {p["userId"]: p for p in direct_warehouse.data.tables["clockify_member_profiles"]}
+    con = __import__("duckdb").connect(str(copy), read_only=True)
+    try:
+        schema = con.execute(
+            "select table_schema from information_schema.tables where table_name = 'int_clockify__capacity_days'"
+        ).fetchone()[0]
+        after = dict(con.execute(sql.replace("main.", f"{schema}.")).fetchall())
+    finally:
+        con.close()
+    before = {r["user_id"]: r["hours"] for r in direct_warehouse.query(sql.replace("main.", f"{schema}."))}
+    assert before[harness.NO_ZONE_USER] == 8.0 and after[harness.NO_ZONE_USER] == 6.5  # no profile
+    with_own = {u for u, p in profiles.items() if p["workCapacity"] != "PT8H"}
+    assert with_own and all(after[u] == before[u] == _iso_hours(profiles[u]["workCapacity"]) for u in with_own)
+
+
+def test_reference_sees_every_capacity_rule(direct_warehouse):
+    """Guard against a vacuous capacity comparison: holidays (a yearly one too) and every kind of time off
+    take hours off working days, a part-timer and a workspace-days fallback exist, some weeks have no capacity."""
+    tables = direct_warehouse.data.tables
+    rows = Reference(tables).capacity_per_person_week(tables).values()
+    assert any(r["holiday_hours"] > 0 for r in rows) and any(r["time_off_hours"] > 0 for r in rows)
+    assert any(r["time_off_hours"] % 8 not in (0.0,) for r in rows)  # a half day or hours
+    assert any(r["utilisation"] is None for r in rows) and any((r["utilisation"] or 0) > 1 for r in rows)
+    assert {r["working_days"] for r in rows} >= {4, 5}
+    holidays = tables["clockify_holidays"]
+    assert any(h["occursAnnually"] and h["datePeriod"]["startDate"][:4] < "2025" for h in holidays)
+    profiles = tables["clockify_member_profiles"]
+    assert any(p["workingDays"] == [] for p in profiles) and any(p["workCapacity"] == "PT7H30M" for p in profiles)
+    units = {(r["timeUnit"], r["timeOffPeriod"]["halfDay"]) for r in tables["clockify_time_off_requests"]}
+    assert units == {("DAYS", False), ("DAYS", True), ("HOURS", False)}
+
+
 def test_edge_cases_land_where_the_contract_says(direct_warehouse):
     warehouse = direct_warehouse
     fct = {
