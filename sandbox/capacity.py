@@ -39,6 +39,8 @@ def _day(d: _dt.date) -> str:
 
 def generate(ws: Any, cfg: Any) -> None:
     """Working days, member profiles, holidays and time-off requests (own random stream: nothing else moves)."""
+    from .data import TIMEZONES  # here: data.py imports this module
+
     rng = random.Random(f"{cfg.seed}:capacity")
     wsid = ws.workspace_id
     ws.clockify_workspaces[0].setdefault("workspaceSettings", {})["workingDays"] = list(MON_FRI)
@@ -118,7 +120,10 @@ def generate(ws: Any, cfg: Any) -> None:
     created0 = _dt.datetime.combine(start, _dt.time(9), _dt.timezone.utc) - _dt.timedelta(days=20)
 
     def request(u: dict, policy: tuple, first: _dt.date, last: _dt.date, status: str, half=False, hours=None):
-        tz = ZoneInfo(u["settings"]["timeZone"])
+        # the person's own zone (data.TIMEZONES, round robin in e-mail order), not the profile's: the key
+        # owner's profile zone is a knob (owner_timezone) that must never move the data
+        zone_name = TIMEZONES[users.index(u) % len(TIMEZONES)]
+        tz = ZoneInfo(zone_name)
         if hours is not None:  # HOURS: the local hours off, as instants
             lo = _dt.datetime.combine(first, _dt.time(hours[0]), tz)
             hi = _dt.datetime.combine(first, _dt.time(hours[1]), tz)
@@ -136,7 +141,7 @@ def generate(ws: Any, cfg: Any) -> None:
                 "userId": u["id"],
                 "userName": u["name"],
                 "userEmail": u["email"],
-                "userTimeZone": u["settings"]["timeZone"],
+                "userTimeZone": zone_name,
                 "requesterUserId": u["id"],
                 "requesterUserName": u["name"],
                 "policyId": policy[0],

@@ -91,3 +91,14 @@ def test_a_plan_without_time_off_refuses_holidays_and_time_off(mode, status):
 def test_the_free_plan_lacks_time_off_by_default():
     assert SandboxConfig(clockify_plan="FREE").clockify_time_off == "off_403"
     assert SandboxConfig().clockify_time_off == "on"
+
+
+def test_capacity_data_do_not_move_with_the_key_owners_zone():
+    """owner_timezone changes only the owner's profile zone, never the data: the owner's time off is placed in
+    their own zone (before, their requests followed owner_timezone and the sync comparisons across owners differed)."""
+    from sandbox import generate_workspace
+
+    base = SandboxConfig(anchor=ANCHOR, users=6, issues=20, days=21)
+    a, b = generate_workspace(base), generate_workspace(base.with_(owner_timezone="Asia/Kolkata"))
+    assert a.clockify_time_off_requests == b.clockify_time_off_requests
+    assert a.clockify_holidays == b.clockify_holidays and a.clockify_member_profiles == b.clockify_member_profiles
