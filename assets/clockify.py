@@ -10,6 +10,7 @@ from dagster import (
 
 from assets.common import DUCKDB_POOL, OWNERS, raw_key, refresh_snapshot, snapshot_asset
 from assets.resume import load_time_entries
+from orchestration.clients.clockify import capacity
 from orchestration.clients.clockify.client import ClockifyClient
 from orchestration.partitions import ReconcileOptions
 from orchestration.warehouse import raw_tables as t
@@ -73,6 +74,64 @@ def clockify_tasks(context: AssetExecutionContext, clockify: ClockifyClient, war
     )
 
 
+NO_TIME_OFF_NOTE = (
+    "This Clockify workspace's plan (or key) has no {what}: nothing was loaded, and "
+    "marts.capacity_per_person_week subtracts no {what} from anyone's expected hours."
+)
+clockify_holidays = snapshot_asset(
+    t.CLOCKIFY_HOLIDAYS,
+    "clockify",
+    "clockify",
+    capacity.holidays,
+    "Clockify holidays (everyone's, or some people's; some repeat every year). Time off and holidays are a plan "
+    "feature: without it the asset says so in its metadata and loads nothing.",
+    plan_feature=True,
+    unavailable_note=NO_TIME_OFF_NOTE.format(what="holidays"),
+)
+clockify_time_off_requests = snapshot_asset(
+    t.CLOCKIFY_TIME_OFF_REQUESTS,
+    "clockify",
+    "clockify",
+    capacity.approved_time_off,
+    "Approved Clockify time-off requests (days, half days or hours off). A plan feature: without it the asset "
+    "says so in its metadata and loads nothing.",
+    plan_feature=True,
+    unavailable_note=NO_TIME_OFF_NOTE.format(what="time off"),
+)
+
+
+@asset(
+    key=raw_key(t.CLOCKIFY_MEMBER_PROFILES),
+    group_name="clockify",
+    description="Each member's Clockify profile: work capacity (hours per working day) and working days, one "
+    "request per person. Where profiles cannot be read (the Free plan's budget, or refused) the table is empty "
+    "and the workspace's working days and WAREHOUSE_WORKDAY_HOURS apply.",
+    kinds={"clockify", "duckdb"},
+    owners=OWNERS,
+    pool=DUCKDB_POOL,
+    deps=[raw_key(t.CLOCKIFY_USERS)],
+    output_required=False,  # a first load stopped by the budget (assets/common.py refresh_snapshot)
+)
+def clockify_member_profiles(context: AssetExecutionContext, clockify: ClockifyClient, warehouse: Warehouse):
+    # The users were just loaded upstream: read their ids instead of listing them again.
+    with warehouse.connect() as con:
+        user_ids = [
+            r[0]
+            for r in con.execute(f"SELECT DISTINCT id FROM {t.CLOCKIFY_USERS.qualified_name} ORDER BY id").fetchall()
+        ]
+    yield from refresh_snapshot(
+        context,
+        clockify,
+        warehouse,
+        t.CLOCKIFY_MEMBER_PROFILES,
+        "clockify",
+        lambda: capacity.member_profiles(clockify, user_ids),
+        plan_feature=True,
+        unavailable_note="No member profiles: everyone works the workspace's working days, "
+        "WAREHOUSE_WORKDAY_HOURS a day.",
+    )
+
+
 def build_clockify_time_entries(partitions: DailyPartitionsDefinition) -> AssetsDefinition:
     """The time-entry asset on the daily partitions of the run's Settings (WAREHOUSE_START_DATE)."""
 
@@ -108,6 +167,9 @@ CLOCKIFY_SNAPSHOTS = [
     clockify_projects,
     clockify_tasks,
     clockify_tags,
+    clockify_member_profiles,
+    clockify_holidays,
+    clockify_time_off_requests,
 ]
 
 

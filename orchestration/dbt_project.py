@@ -36,7 +36,7 @@ from pathlib import Path
 from dagster_dbt import DbtProject, DbtProjectPreparer
 from dagster_shared.record import replace as replace_record
 
-from orchestration.settings import DBT_PROJECT_DIR, Settings
+from orchestration.settings import DBT_PROJECT_DIR, WORKDAY_HOURS, Settings
 
 PARTIAL_PARSE_FILE = "partial_parse.msgpack"
 BUILDS_DIR = "builds"  # under the target path: one directory per warehouse
@@ -52,12 +52,15 @@ def dbt_executable() -> str:
     return shutil.which("dbt") or "dbt"
 
 
-def dbt_vars(warehouse_path: str | Path, timezone: str | None = None) -> list[str]:
+def dbt_vars(warehouse_path: str | Path, timezone: str | None = None, workday_hours: float | None = None) -> list[str]:
     """CLI arguments that point dbt's profile at the warehouse file and give the models WAREHOUSE_TIMEZONE
-    (the zone of users without a profile zone; dbt_project.yml falls back to the env, then UTC)."""
-    values = {"warehouse_path": str(warehouse_path)}
+    (the zone of users without a profile zone; dbt_project.yml falls back to the env, then UTC) and, when
+    not the default 8, WAREHOUSE_WORKDAY_HOURS (the models fall back to the env, then 8)."""
+    values: dict = {"warehouse_path": str(warehouse_path)}
     if timezone:
         values["warehouse_timezone"] = timezone
+    if workday_hours is not None and workday_hours != WORKDAY_HOURS:
+        values["warehouse_workday_hours"] = workday_hours
     return ["--vars", json.dumps(values)]
 
 
@@ -68,12 +71,15 @@ class AtomicParsePreparer(DbtProjectPreparer):
     code location (and re-parses), so one could read the manifest while another writes it.
     """
 
-    def __init__(self, warehouse_path: str | Path | None = None, timezone: str | None = None):
+    def __init__(
+        self, warehouse_path: str | Path | None = None, timezone: str | None = None, workday_hours: float | None = None
+    ):
         # The warehouse the definitions are built for: the parse renders its profile, so the partial parse
         # it leaves is valid for that warehouse's first build (with a placeholder path, dbt discards it and
         # the first build parses everything again: "Unable to do partial parsing because profile has changed").
         self.warehouse_path = warehouse_path
         self.timezone = timezone  # the build's vars too: a parse with other vars is discarded the same way
+        self.workday_hours = workday_hours
 
     def prepare_if_dev(self, project: DbtProject) -> None:
         if self.using_dagster_dev():
@@ -83,7 +89,13 @@ class AtomicParsePreparer(DbtProjectPreparer):
         target_dir = project.project_dir / project.target_path
         target_dir.mkdir(parents=True, exist_ok=True)
         with tempfile.TemporaryDirectory(dir=target_dir, prefix=".parse-") as tmp:
-            result = dbt_parse(project, Path(tmp), self.warehouse_path or PARSE_PLACEHOLDER, timezone=self.timezone)
+            result = dbt_parse(
+                project,
+                Path(tmp),
+                self.warehouse_path or PARSE_PLACEHOLDER,
+                timezone=self.timezone,
+                workday_hours=self.workday_hours,
+            )
             if result.returncode != 0:
                 raise RuntimeError(f"dbt parse failed ({result.returncode}):\n{result.stdout}\n{result.stderr}")
             os.replace(Path(tmp) / "manifest.json", project.manifest_path)
@@ -104,6 +116,7 @@ def dbt_parse(
     warehouse_path: str | Path = PARSE_PLACEHOLDER,
     executable: str | None = None,
     timezone: str | None = None,
+    workday_hours: float | None = None,
 ) -> subprocess.CompletedProcess:
     """`dbt parse` of the project with its artifacts and logs in `out_dir` (the profile pointed at
     `warehouse_path`, which names the relations in the manifests; parse never opens it)."""
@@ -121,7 +134,7 @@ def dbt_parse(
             str(out_dir),
             "--log-path",
             str(out_dir),
-            *dbt_vars(warehouse_path, timezone),
+            *dbt_vars(warehouse_path, timezone, workday_hours),
         ],
         cwd=project.project_dir,
         env=env,
@@ -137,7 +150,9 @@ def dbt_project(settings: Settings) -> DbtProject:
     )
     # DbtProject takes no preparer argument (dagster-dbt 0.29): swap ours in on the record
     # (tests/test_dbt_project.py fails if an upgrade breaks this).
-    return replace_record(project, preparer=AtomicParsePreparer(settings.warehouse_path, settings.timezone))
+    return replace_record(
+        project, preparer=AtomicParsePreparer(settings.warehouse_path, settings.timezone, settings.workday_hours)
+    )
 
 
 def manifest_is_stale(project: DbtProject, manifest: Path | None = None) -> bool:

@@ -107,6 +107,7 @@ def warehouse_resource(settings: Settings) -> Warehouse:
         marts_storage_version=settings.marts_storage_version or "",
         marts_parquet_dir=str(settings.marts_parquet_dir or ""),
         timezone=settings.timezone,
+        workday_hours=settings.workday_hours,
         clockify_source=clockify.source_id,
         clockify_host=clockify.host,
         linear_source=linear.source_id,

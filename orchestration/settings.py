@@ -59,6 +59,8 @@ DEEP_RESYNC_DAYS = 7
 WRITEBACK_MAX_WRITES = 200
 # The zone whose calendar days and ISO weeks a Clockify user without a profile time zone is counted in.
 WAREHOUSE_TIMEZONE = "UTC"
+# Hours of a working day for people whose Clockify profile sets no work capacity (capacity_per_person_week).
+WORKDAY_HOURS = 8.0
 DOTENV_SWITCH = "WAREHOUSE_DOTENV"  # 0: the entry points read no .env file (the tests set it)
 
 # What each required setting is, for the one-line "X is not set" messages.
@@ -148,6 +150,8 @@ class Settings:
     sandbox: bool = False
     # WAREHOUSE_TIMEZONE (IANA name): the local days and weeks of users whose Clockify profile has no zone
     timezone: str = WAREHOUSE_TIMEZONE
+    # WAREHOUSE_WORKDAY_HOURS: hours of a working day where a Clockify member profile has no work capacity
+    workday_hours: float = WORKDAY_HOURS
     # The clock the API clients pace, wait and stamp budgets by (budget.ApiClock); None = the machine's.
     # Not a variable: tests and benchmarks pass the sandbox's simulated clock.
     clock: object | None = None
@@ -233,6 +237,7 @@ class Settings:
             demo_dir=_from_root(get("WAREHOUSE_DEMO_DIR") or DEMO_DIR),
             sandbox=_flag("WAREHOUSE_SANDBOX", get("WAREHOUSE_SANDBOX"), "use the built-in sandbox"),
             timezone=_timezone("WAREHOUSE_TIMEZONE", get("WAREHOUSE_TIMEZONE")),
+            workday_hours=_workday_hours(get("WAREHOUSE_WORKDAY_HOURS")),
         )
 
     def configured(self) -> list[str]:
@@ -460,6 +465,21 @@ def _timezone(name: str, raw: str | None) -> str:
             f"{name}={raw!r} is not an IANA time zone: set it to a name like America/Los_Angeles or UTC."
         ) from None
     return raw
+
+
+def _workday_hours(raw: str | None) -> float:
+    if raw is None:
+        return WORKDAY_HOURS
+    try:
+        value = float(raw)
+    except ValueError:
+        value = -1.0
+    if not 0 < value <= 24:
+        raise ConfigError(
+            f"WAREHOUSE_WORKDAY_HOURS={raw!r} must be the hours of a working day, more than 0 and at most 24 "
+            f"(default {WORKDAY_HOURS:g})."
+        )
+    return value
 
 
 def _seconds(name: str, raw: str | None, default: float) -> float:

@@ -57,6 +57,7 @@ from typing import Any, Optional
 from urllib.parse import parse_qs
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from . import capacity
 from .data import Workspace, entry_rate
 from .timefmt import clockify_ts, to_epoch
 
@@ -241,6 +242,13 @@ def _route_main(ws: Workspace, method: str, path: str, query: str, body: bytes, 
     if method in ("POST", "PUT"):
         if not here and parts[:1] == ["workspaces"]:
             return access_denied()
+        if (
+            method == "POST"
+            and len(parts) == 4
+            and parts[1] == ws.workspace_id
+            and parts[2:] == ["time-off", "requests"]
+        ):
+            return capacity.time_off_requests(ws, path, body)  # a read, sent as POST
         return _write(ws, method, parts, body)
     if method != "GET":
         return error(405, f"Request method '{method}' is not supported", 405)
@@ -305,6 +313,10 @@ def _route_main(ws: Workspace, method: str, path: str, query: str, body: bytes, 
             return error(404, "TimeEntry not found", 501)
     if head == "entities" and len(rest) == 2 and rest[1] in ("deleted", "updated", "created"):
         return _entity_changes(ws, rest[1], query)
+    if head == "member-profile" and len(rest) == 2:
+        return capacity.member_profile(ws, rest[1])
+    if head == "holidays" and len(rest) == 1:
+        return capacity.holidays(ws, path, q)
     return no_route("api/v1" + path)
 
 

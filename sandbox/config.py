@@ -84,6 +84,11 @@ class SandboxConfig:
     clockify_report_rates: str = "entry"
     clockify_report_amount_unit: str = "cents"
     clockify_currency: str = "USD"  # the workspace's currency (every rate is in it)
+    # time off and holidays (sandbox/capacity.py): "on", or what a plan without them answers (open):
+    # "off_403" (Access Denied) or "off_404" (No static resource); None: off_403 on the FREE plan, else on
+    clockify_time_off: Optional[str] = None
+    # a DAYS request's period (open): "local" (the person's midnights, as UTC instants) or "utc_dates"
+    clockify_time_off_period: str = "local"
     # --- Linear
     linear_complexity_per_hour: int = 250_000
     linear_ratelimit_status: int = 400  # RATELIMITED comes as HTTP 400 or 429
@@ -119,12 +124,16 @@ class SandboxConfig:
             "clockify_changes_feed": ("on", "off_404", "off_403"),
             "clockify_report_rates": ("entry", "zero"),
             "clockify_report_amount_unit": ("cents", "units"),
+            "clockify_time_off": (None, "on", "off_404", "off_403"),
+            "clockify_time_off_period": ("local", "utc_dates"),
             "linear_ratelimit_status": (400, 429),
             "clock": ("real", "simulated", "frozen"),
         }
         for name, allowed in choices.items():
             if getattr(self, name) not in allowed:
                 raise ValueError(f"{name} must be one of {allowed}, not {getattr(self, name)!r}")
+        if self.clockify_time_off is None:  # the Free plan lacks time off and holidays (likely)
+            object.__setattr__(self, "clockify_time_off", "off_403" if self.clockify_plan == "FREE" else "on")
         if self.clockify_report_max_page_size is not None and self.clockify_report_max_page_size < 1:
             raise ValueError("clockify_report_max_page_size must be >= 1")
 

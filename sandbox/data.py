@@ -23,7 +23,7 @@ import uuid
 from typing import Any, Callable, Iterable, Optional
 from zoneinfo import ZoneInfo
 
-from . import history
+from . import capacity, history
 from .config import SandboxConfig
 from .clock import Clock
 from .timefmt import (
@@ -456,6 +456,10 @@ class Workspace:
         self.clockify_member_rates: dict[str, Optional[int]] = {}
         # Clockify changes feed: {"kind": created|updated|deleted, "at": epoch, "document": entry copy}
         self.clockify_changes: list[dict] = []
+        # Capacity (sandbox/capacity.py): member profiles by user id, holidays, time-off requests
+        self.clockify_member_profiles: dict[str, dict] = {}
+        self.clockify_holidays: list[dict] = []
+        self.clockify_time_off_requests: list[dict] = []
         self._entry_created_at: dict[str, float] = {}
         # Linear trash: issue id -> epoch it was trashed; purged linear_trash_retention_days later
         self.linear_trashed_at: dict[str, float] = {}
@@ -913,6 +917,7 @@ def _generate(cfg: SandboxConfig) -> Workspace:
             ws.linear_trashed_at[i["id"]] = t0 - trash_rng.randrange(1, 26) * DAY
     _gen_clockify(ws, cfg, people, ids, p0, end_ts)
     _gen_labels_projects_needs(ws, cfg)  # after everything else: its own random stream, nothing above moves
+    capacity.generate(ws, cfg)  # its own random stream too
     history.generate(ws, cfg.seed)
     # drop the generator's private helper keys: the lists hold exactly the APIs' shapes
     for i in ws.linear_issues:

@@ -112,11 +112,26 @@ def sandbox_source_data(seed: int = 7) -> SourceData:
         **history_tables(ws),
         "linear_labels": copy.deepcopy(ws.linear_labels),
         "linear_customer_needs": copy.deepcopy(ws.linear_customer_needs),
+        **capacity_tables(ws),
     }
     _add_edge_cases(tables)
     data = SourceData(tables)
     _add_stale_versions(data)
     return data
+
+
+def capacity_tables(ws) -> dict[str, list[dict]]:
+    """The sandbox's capacity records as the Clockify client loads them: profiles with their userId, holidays,
+    and the approved time-off requests only (the load asks for those)."""
+    return {
+        "clockify_member_profiles": [
+            {**copy.deepcopy(p), "userId": uid} for uid, p in ws.clockify_member_profiles.items()
+        ],
+        "clockify_holidays": copy.deepcopy(ws.clockify_holidays),
+        "clockify_time_off_requests": [
+            copy.deepcopy(r) for r in ws.clockify_time_off_requests if r["status"]["statusType"] == "APPROVED"
+        ],
+    }
 
 
 def history_tables(ws) -> dict[str, list[dict]]:
@@ -580,8 +595,19 @@ def workspace_tables(ws) -> dict[str, list[dict]]:
         "linear_customer_needs",
     ]
     tables = {n: copy.deepcopy(getattr(ws, n)) for n in names}
+    # as the load asks for them (memberships=WORKSPACE): with this workspace's membership
+    for u in tables["clockify_users"]:
+        u["memberships"] = [
+            {
+                "userId": u["id"],
+                "targetId": ws.workspace_id,
+                "membershipType": "WORKSPACE",
+                "membershipStatus": ws.clockify_membership_status.get(u["id"], "ACTIVE"),
+            }
+        ]
     tables["clockify_tasks"] = [copy.deepcopy(t) for ts in ws.clockify_tasks.values() for t in ts]
     tables.update(history_tables(ws))
+    tables.update(capacity_tables(ws))
     return tables
 
 

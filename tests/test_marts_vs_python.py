@@ -425,6 +425,138 @@ class Reference:
             row["hours_per_estimate_point"] = row["estimated_issue_hours"] / p if p else None
         return out
 
+    # ---- capacity (issue 17 part 3)
+    def capacity_per_person_week(self, tables: dict) -> dict:
+        """Expected hours per person-day from their profile (else the workspace's days, else Monday-Friday;
+        else WAREHOUSE_WORKDAY_HOURS = 8), less holidays and approved time off, against logged hours."""
+        dates = [e.local_date for e in self.entries]
+        first = min(dates) - dt.timedelta(days=min(dates).weekday())
+        last = max(dates) - dt.timedelta(days=max(dates).weekday()) + dt.timedelta(days=6)
+        last_entry: dict[str, dt.date] = {}
+        for e in self.entries:
+            sunday = e.local_week_start + dt.timedelta(days=6)
+            last_entry[e.user_id] = max(last_entry.get(e.user_id, sunday), sunday)
+
+        def active(user: dict) -> bool | None:
+            status = ((user.get("memberships") or [{}])[0] or {}).get("membershipStatus")
+            if not status:
+                return None
+            return status == "ACTIVE" and (user.get("status") or "") not in ("DELETED", "LIMITED_DELETED")
+
+        until = {}
+        for uid in set(self.users) | set(last_entry):
+            user = self.users.get(uid)
+            until[uid] = last if user is not None and active(user) is not False else last_entry.get(uid)
+        profiles = {p["userId"]: p for p in tables.get("clockify_member_profiles", [])}
+        settings = tables["clockify_workspaces"][0].get("workspaceSettings") or {}
+        ws_days = [d.upper() for d in settings.get("workingDays") or []] or WEEKDAY_NAMES[:5]
+        holidays = []
+        for h in tables.get("clockify_holidays", []):
+            start = dt.date.fromisoformat(h["datePeriod"]["startDate"][:10])
+            end = dt.date.fromisoformat((h["datePeriod"].get("endDate") or h["datePeriod"]["startDate"])[:10])
+            holidays.append((h, start, end))
+
+        def on_holiday(uid: str, day: dt.date) -> bool:
+            for h, start, end in holidays:
+                if not (h.get("everyoneIncludingNew") or uid in (h.get("userIds") or [])):
+                    continue
+                if start <= day <= end:
+                    return True
+                if h.get("occursAnnually") and day.year >= start.year:
+                    for years in (day.year - start.year, day.year - start.year - 1):
+                        if _add_years(start, years) <= day <= _add_years(end, years):
+                            return True
+            return False
+
+        shares: dict = defaultdict(float)  # (user, day) -> days off (1, or 0.5 a half day)
+        off_hours: dict = defaultdict(float)  # (user, day) -> hours off
+        for r in tables.get("clockify_time_off_requests", []):
+            if r["status"]["statusType"] != "APPROVED":
+                continue
+            try:
+                zone = ZoneInfo(r["userTimeZone"]) if r.get("userTimeZone") else user_zone(self.users.get(r["userId"]))
+            except (ZoneInfoNotFoundError, ValueError):
+                zone = user_zone(self.users.get(r["userId"]))
+            ps, pe = _dt(r["timeOffPeriod"]["period"]["start"]), _dt(r["timeOffPeriod"]["period"]["end"])
+            if r["timeUnit"] == "HOURS":
+                off_hours[(r["userId"], to_local(ps, zone).date())] += (pe - ps).total_seconds() / 3600.0
+                continue
+            # DAYS: UTC dates when it starts at UTC midnight, else the person's own days
+            utc_dates = ps == dt.datetime.combine(ps.date(), dt.time())
+            end_in = pe - dt.timedelta(milliseconds=1)
+            lo = ps.date() if utc_dates else to_local(ps, zone).date()
+            hi = end_in.date() if utc_dates else to_local(end_in, zone).date()
+            day = lo
+            while day <= max(lo, hi):
+                shares[(r["userId"], day)] += 0.5 if r["timeOffPeriod"].get("halfDay") else 1.0
+                day += dt.timedelta(days=1)
+
+        out: dict = {}
+        for uid, stop in until.items():
+            if stop is None:
+                continue
+            profile = profiles.get(uid) or {}
+            days = [d.upper() for d in profile.get("workingDays") or []] or ws_days
+            hours = _iso_hours(profile.get("workCapacity")) if profile.get("workCapacity") else None
+            hours = 8.0 if hours is None else hours
+            day = first
+            while day <= stop:
+                week = day - dt.timedelta(days=day.weekday())
+                row = out.setdefault(
+                    (uid, week),
+                    dict(working_days=0, expected_hours=0.0, holiday_hours=0.0, time_off_hours=0.0, capacity_hours=0.0),
+                )
+                if WEEKDAY_NAMES[day.weekday()] in days:
+                    holiday = hours if on_holiday(uid, day) else 0.0
+                    off = (
+                        0.0
+                        if holiday
+                        else min(hours, shares.get((uid, day), 0.0) * hours + off_hours.get((uid, day), 0.0))
+                    )
+                    row["working_days"] += 1
+                    row["expected_hours"] += hours
+                    row["holiday_hours"] += holiday
+                    row["time_off_hours"] += off
+                    row["capacity_hours"] += hours - holiday - off
+                day += dt.timedelta(days=1)
+        logged = self._group(self.entries, lambda e: (e.user_id, e.local_week_start))
+        team_hours: dict = defaultdict(float)
+        for e in self.matched:
+            team_hours[(e.user_id, e.team_id)] += e.hours
+        teams = {}
+        for (uid, team_id), h in sorted(
+            team_hours.items(), key=lambda kv: (-kv[1], self.teams[kv[0][1]]["key"], kv[0][1])
+        ):
+            teams.setdefault(uid, team_id)
+        for (uid, week), row in out.items():
+            got = logged.get((uid, week), {})
+            row["logged_hours"] = got.get("hours", 0.0)
+            row["matched_hours"] = got.get("matched_hours", 0.0)
+            row["utilisation"] = row["logged_hours"] / row["capacity_hours"] if row["capacity_hours"] > 0 else None
+            row["matched_share"] = row["matched_hours"] / row["logged_hours"] if row["logged_hours"] > 0 else None
+            row["team_id"] = teams.get(uid)
+            row["user_name"] = self.person_name(uid)
+            row["year_week"] = "%04d-W%02d" % week.isocalendar()[:2]
+        return out
+
+
+WEEKDAY_NAMES = ["MONDAY", "TUESDAY", "WEDNESDAY", "THURSDAY", "FRIDAY", "SATURDAY", "SUNDAY"]
+
+
+def _add_years(day: dt.date, years: int) -> dt.date:
+    try:
+        return day.replace(year=day.year + years)
+    except ValueError:  # 29 February in a year without one: the 28th (as DuckDB's date + years)
+        return day.replace(year=day.year + years, day=28)
+
+
+def _iso_hours(text: str) -> float | None:
+    m = re.fullmatch(r"PT(?:(\d+(?:\.\d+)?)H)?(?:(\d+(?:\.\d+)?)M)?(?:(\d+(?:\.\d+)?)S)?", text or "")
+    if not m or text == "PT":
+        return None
+    h, mi, s = (float(g) if g else 0.0 for g in m.groups())
+    return h + mi / 60 + s / 3600
+
 
 # The raw-loading step is the only thing that differs between these: "direct" appends the sandbox's
 # records (plus stale versions and hand-made edge cases) to raw and runs `dbt build`; "dagster_sync" serves
@@ -623,12 +755,38 @@ def check_billable_by_client(query: Query, ref: Reference, tables: dict) -> None
 
 AMOUNT_TOL = 0.01  # currency units, for sums of amounts
 
-# These also need the source tables (projects, labels, customers, rates), not only the entries.
+
+
+CAPACITY_FIELDS = [
+    "working_days",
+    "expected_hours",
+    "holiday_hours",
+    "time_off_hours",
+    "capacity_hours",
+    "logged_hours",
+    "matched_hours",
+    "utilisation",
+    "matched_share",
+    "team_id",
+    "user_name",
+    "year_week",
+]
+
+
+def check_capacity_per_person_week(query: Query, ref: Reference, tables: dict) -> None:
+    rows = {(r["user_id"], r["week_start"]): r for r in query("select * from marts.capacity_per_person_week")}
+    expected = ref.capacity_per_person_week(tables)
+    _compare(rows, expected, CAPACITY_FIELDS)
+    assert sum(r["logged_hours"] for r in rows.values()) == pytest.approx(sum(e.hours for e in ref.entries), abs=TOL)
+
+
+# These also need the source tables (projects, labels, customers, rates, capacity), not only the entries.
 TABLE_MART_CHECKS = [
     check_hours_per_linear_project,
     check_hours_per_label,
     check_hours_per_customer,
     check_billable_by_client,
+    check_capacity_per_person_week,
 ]
 
 MART_CHECKS = [
@@ -875,6 +1033,53 @@ def test_warehouse_timezone_is_the_zone_of_users_without_one(direct_warehouse, t
     )
     assert after[harness.NO_ZONE_USER][1:] == ("Asia/Tokyo", dt.timedelta(hours=9))
     assert after[harness.MONDAY_MORNING_USER][1:] == ("Australia/Brisbane", dt.timedelta(hours=10))
+
+
+def test_workday_hours_set_the_day_of_people_without_a_profile_capacity(direct_warehouse, tmp_path):
+    """WAREHOUSE_WORKDAY_HOURS (the dbt var warehouse_workday_hours) is the working day of people whose
+    member profile has no work capacity; a profile's own capacity (PT6H, PT7H30M) stays."""
+    import json
+    import shutil
+
+    copy = tmp_path / "warehouse.duckdb"
+    shutil.copy(direct_warehouse.path, copy)
+    run = harness.run_dbt(
+        ["run", "-s", "int_clockify__capacity_days", "--vars", json.dumps({"warehouse_workday_hours": 6.5})],
+        copy,
+        tmp_path,
+    )
+    assert run.returncode == 0, run.output[-3000:]
+    sql = "select user_id, max(workday_hours) as hours from main.int_clockify__capacity_days group by user_id"
+    profiles = {p["userId"]: p for p in direct_warehouse.data.tables["clockify_member_profiles"]}
+    con = __import__("duckdb").connect(str(copy), read_only=True)
+    try:
+        schema = con.execute(
+            "select table_schema from information_schema.tables where table_name = 'int_clockify__capacity_days'"
+        ).fetchone()[0]
+        after = dict(con.execute(sql.replace("main.", f"{schema}.")).fetchall())
+    finally:
+        con.close()
+    before = {r["user_id"]: r["hours"] for r in direct_warehouse.query(sql.replace("main.", f"{schema}."))}
+    assert before[harness.NO_ZONE_USER] == 8.0 and after[harness.NO_ZONE_USER] == 6.5  # no profile
+    with_own = {u for u, p in profiles.items() if p["workCapacity"] != "PT8H"}
+    assert with_own and all(after[u] == before[u] == _iso_hours(profiles[u]["workCapacity"]) for u in with_own)
+
+
+def test_reference_sees_every_capacity_rule(direct_warehouse):
+    """Guard against a vacuous capacity comparison: holidays (a yearly one too) and every kind of time off
+    take hours off working days, a part-timer and a workspace-days fallback exist, some weeks have no capacity."""
+    tables = direct_warehouse.data.tables
+    rows = Reference(tables).capacity_per_person_week(tables).values()
+    assert any(r["holiday_hours"] > 0 for r in rows) and any(r["time_off_hours"] > 0 for r in rows)
+    assert any(r["time_off_hours"] % 8 not in (0.0,) for r in rows)  # a half day or hours
+    assert any(r["utilisation"] is None for r in rows) and any((r["utilisation"] or 0) > 1 for r in rows)
+    assert {r["working_days"] for r in rows} >= {4, 5}
+    holidays = tables["clockify_holidays"]
+    assert any(h["occursAnnually"] and h["datePeriod"]["startDate"][:4] < "2025" for h in holidays)
+    profiles = tables["clockify_member_profiles"]
+    assert any(p["workingDays"] == [] for p in profiles) and any(p["workCapacity"] == "PT7H30M" for p in profiles)
+    units = {(r["timeUnit"], r["timeOffPeriod"]["halfDay"]) for r in tables["clockify_time_off_requests"]}
+    assert units == {("DAYS", False), ("DAYS", True), ("HOURS", False)}
 
 
 def test_edge_cases_land_where_the_contract_says(direct_warehouse):

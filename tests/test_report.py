@@ -26,7 +26,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from orchestration.report.render import write_report
+from orchestration.report.render import heat_class, write_report
 from orchestration.warehouse.publish import publish_marts
 
 XSS_TITLE = "<script>alert(1)</script>"
@@ -850,3 +850,120 @@ def test_report_person_weeks_are_local_weeks(built_report):
     # display precision: 0.1 h, rounded from the mart's sum (which may sit a float's width from the oracle's)
     assert all(abs(float(cells[k].replace(",", "")) - v) <= 0.05 + 1e-6 for k, v in shown.items())
     assert harness.LOCAL_WEEK_START.isoformat() in page
+
+
+# ------------------------------------------------------- capacity (issue 17 part 3), from a real build
+
+
+def heat_cells(page: str) -> dict[tuple[str, str], tuple[str, str]]:
+    """{(person, ISO week): (class, text)} of the utilisation table (empty cells left out)."""
+    table = page[page.index('<table id="table-utilisation"') :]
+    table = table[: table.index("</table>")]
+    weeks = re.findall(r'<th scope="col" class="num"><time datetime="[^"]*">([^<]*)</time>', table)
+    out = {}
+    for row in re.findall(r"<tr><th scope=\"row\">(.*?)</th>(.*?)</tr>", table):
+        cells = re.findall(r'<td class="num ?([^"]*)"(?: title="[^"]*")?>([^<]*)</td>', row[1])
+        for week, (cls, text) in zip(weeks, cells, strict=True):
+            if text:
+                out[(html.unescape(row[0]), week)] = (cls, text)
+    return out
+
+
+def _expected(ref, tables):
+    rows = ref.capacity_per_person_week(tables)
+    return {(ref.person_name(user) or user, v["year_week"]): v for (user, _week), v in rows.items()}
+
+
+def test_utilisation_heat_map_equals_the_oracle(built_report):
+    page, ref, tables = built_report
+    cells = heat_cells(page)
+    expected = _expected(ref, tables)
+    weeks = sorted({week for _, week in expected})[-12:]
+    shown = {k: v for k, v in expected.items() if k[1] in weeks}
+    assert set(cells) == set(shown) and len(cells) > 20
+    for key, row in shown.items():
+        u = row["utilisation"]
+        assert cells[key] == (heat_class(u), pct(u) if u is not None else "no capacity"), key
+    assert len({cls for cls, _ in cells.values()}) >= 3  # the map tells weeks apart
+    # The person in UTC-8 with 40 hours in a local Monday-Friday week: 40 logged hours in that week, against
+    # that week's capacity (edge case of the harness; hours_per_person_week shows the same 40.0).
+    pacific = expected[("Edge Pacific", "2025-W08")]
+    assert abs(pacific["logged_hours"] - 40.0) < 1e-9 and pacific["expected_hours"] == 40.0
+    assert abs(pacific["utilisation"] - 40.0 / pacific["capacity_hours"]) < 1e-9
+
+
+def _team_shares(ref, tables) -> dict[tuple[str, str], float]:
+    sums: dict = defaultdict(lambda: [0.0, 0.0])
+    for v in ref.capacity_per_person_week(tables).values():
+        if v["team_id"]:
+            key = (ref.teams[v["team_id"]]["key"], v["year_week"])
+            sums[key][0] += v["matched_hours"]
+            sums[key][1] += v["logged_hours"]
+    return {k: m / l for k, (m, l) in sums.items() if l > 0}
+
+
+def test_matched_share_line_per_team_equals_the_oracle(built_report):
+    page, ref, tables = built_report
+    svg = page[page.index('<svg class="chart" id="chart-matched-share"') :]
+    svg = svg[: svg.index("</svg>")]
+    points = {
+        (html.unescape(team), week): value
+        for team, week, value in re.findall(r"<title>([^<,]+), ([0-9W-]+): ([^<]+)</title>", svg)
+    }
+    expected = _team_shares(ref, tables)
+    assert points == {k: pct(v) for k, v in expected.items()}
+    assert len({team for team, _ in points}) >= 2
+
+
+LINE_SCAN = """
+(() => {
+  const svg = document.querySelector('#chart-matched-share');
+  const box = svg.getBoundingClientRect();
+  const seen = el => { const s = getComputedStyle(el); return s.visibility === 'visible' && s.display !== 'none'; };
+  const lines = [...svg.querySelectorAll('line[class*="series-line-"]')].map(l => {
+    const b = l.getBoundingClientRect(); const s = getComputedStyle(l);
+    return {w: b.width, h: b.height, stroke: s.stroke, width: s.strokeWidth, visible: seen(l)};
+  });
+  const dots = [...svg.querySelectorAll('rect.dot')].map(r => {
+    const b = r.getBoundingClientRect();
+    return {w: b.width, h: b.height, fill: getComputedStyle(r).fill, visible: seen(r)};
+  });
+  const heat = {};
+  for (const td of document.querySelectorAll('#table-utilisation td[class*="heat-"]')) {
+    heat[td.className.split(' ').find(c => c.startsWith('heat-'))] = getComputedStyle(td).backgroundColor;
+  }
+  return {w: box.width, h: box.height, lines, dots, heat};
+})()
+"""
+
+
+def test_capacity_section_renders_in_chromium(built_report, tmp_path):
+    page, _ref, _tables = built_report
+    path = tmp_path / "report.html"
+    path.write_text(page, encoding="utf-8")
+    browser = Chromium(tmp_path / "profile")
+    try:
+        target = browser.send("Target.createTarget", {"url": "about:blank"})["targetId"]
+        session = browser.send("Target.attachToTarget", {"targetId": target, "flatten": True})["sessionId"]
+        browser.send(
+            "Emulation.setDeviceMetricsOverride",
+            {"width": 1280, "height": 900, "deviceScaleFactor": 1, "mobile": False},
+            session,
+        )
+        browser.send("Page.enable", {}, session)
+        browser.send("Page.navigate", {"url": path.as_uri()}, session)
+        deadline = time.monotonic() + 20
+        while browser.evaluate(session, "document.readyState") != "complete":
+            assert time.monotonic() < deadline, "the report did not finish loading"
+            time.sleep(0.05)
+        scan = browser.evaluate(session, LINE_SCAN)
+    finally:
+        browser.close()
+    assert scan["w"] > 300 and scan["h"] > 150
+    dots = len(re.findall(r'class="dot series-line-', page))
+    assert len(scan["dots"]) == dots > 0 and all(d["visible"] and d["w"] >= 4 for d in scan["dots"])
+    assert all(line["visible"] and line["width"] == "2px" and line["stroke"] != "none" for line in scan["lines"])
+    assert len({line["stroke"] for line in scan["lines"]}) >= 2  # one colour per team
+    # every heat class has its own background, and "no capacity" is not one of the heat colours
+    colours = scan["heat"]
+    assert len(colours) >= 3 and len(set(colours.values())) == len(colours)

@@ -105,6 +105,9 @@ def test_missing_and_blank_required_settings_are_one_line_each():
         ("WAREHOUSE_SANDBOX", "sure", "WAREHOUSE_SANDBOX='sure' must be 1"),
         ("WAREHOUSE_TIMEZONE", "+05:30", "WAREHOUSE_TIMEZONE='\\+05:30' is not an IANA time zone: set it to a name"),
         ("WAREHOUSE_TIMEZONE", "Mars/Base", "WAREHOUSE_TIMEZONE='Mars/Base' is not an IANA time zone"),
+        ("WAREHOUSE_WORKDAY_HOURS", "eight", "WAREHOUSE_WORKDAY_HOURS='eight' must be the hours of a working day"),
+        ("WAREHOUSE_WORKDAY_HOURS", "25", "WAREHOUSE_WORKDAY_HOURS='25' must be the hours of a working day"),
+        ("WAREHOUSE_WORKDAY_HOURS", "0", "WAREHOUSE_WORKDAY_HOURS='0' must be the hours of a working day"),
     ],
 )
 def test_malformed_values_name_the_variable(name, value, message):
@@ -260,3 +263,24 @@ def test_the_warehouse_timezone_reaches_the_warehouse_resource_and_dbt():
     args = dbt_vars(warehouse.path, warehouse.timezone)
     assert args[0] == "--vars"
     assert __import__("json").loads(args[1]) == {"warehouse_path": "/w/x.duckdb", "warehouse_timezone": "Asia/Kolkata"}
+
+
+def test_the_workday_hours_reach_the_warehouse_resource_and_dbt():
+    """WAREHOUSE_WORKDAY_HOURS (capacity_per_person_week's hours a day without a profile capacity) goes the
+    way of WAREHOUSE_TIMEZONE: Settings -> the warehouse resource -> dbt's vars (left out at the default 8)."""
+    import json
+
+    from orchestration.dbt_project import dbt_vars
+    from orchestration.resources import build_resources
+
+    s = Settings.from_env({"WAREHOUSE_WORKDAY_HOURS": "7.5", "WAREHOUSE_PATH": "/w/x.duckdb"})
+    warehouse = build_resources(s)["warehouse"]
+    assert s.workday_hours == warehouse.workday_hours == 7.5
+    args = dbt_vars(warehouse.path, warehouse.timezone, warehouse.workday_hours)
+    assert json.loads(args[1]) == {
+        "warehouse_path": "/w/x.duckdb",
+        "warehouse_timezone": "UTC",
+        "warehouse_workday_hours": 7.5,
+    }
+    assert Settings.from_env({}).workday_hours == 8.0
+    assert "warehouse_workday_hours" not in json.loads(dbt_vars("/w/x.duckdb", "UTC", 8.0)[1])

@@ -225,3 +225,59 @@ def cycle_charts(cycles: list[dict]) -> list[Chart]:
         chart.heading = heading  # type: ignore[attr-defined]
         charts.append(chart)
     return charts
+
+
+LINE_SERIES = 6  # distinct line colours (series-line-0 .. 5 in the template), then they repeat
+
+
+def line_chart(
+    chart_id: str,
+    title: str,
+    description: str,
+    x_labels: list[str],
+    series: list[tuple[str, list[float | None]]],
+    *,
+    percent: bool = True,
+    width: float = 640,
+) -> Chart:
+    """One line per series over the same x positions (e.g. weeks); a None value breaks the line there.
+    Each point is a small square with its value as tooltip; a legend names the series below the plot."""
+    top, left, right, axis_h, legend_row = 10.0, 44.0, 16.0, 22.0, 18.0
+    plot_h = 180.0
+    legend_h = legend_row * ((len(series) + 3) // 4)
+    height = top + plot_h + axis_h + legend_h + 8
+    chart = Chart(chart_id, title, description, width, height)
+    plot_w = width - left - right
+    values = [v for _, vs in series for v in vs if v is not None]
+    ticks = [0, 0.25, 0.5, 0.75, 1.0] if percent else nice_ticks(max([*values, 0.0]))
+    scale_max = ticks[-1] or 1.0
+    bottom = top + plot_h
+
+    def x_at(i: int) -> float:
+        return left + (plot_w * i / (len(x_labels) - 1) if len(x_labels) > 1 else plot_w / 2)
+
+    def y_at(v: float) -> float:
+        return bottom - plot_h * min(v, scale_max) / scale_max
+
+    for tick in ticks:
+        chart.line(left, y_at(tick), left + plot_w, y_at(tick), "grid")
+        chart.text(left - 6, y_at(tick) + 4, _tick_text(tick, percent), "axis", "end")
+    step = max(1, (len(x_labels) + 5) // 6)  # at most about 6 labels on the axis
+    for i, label in enumerate(x_labels):
+        if i % step == 0 or i == len(x_labels) - 1:
+            chart.text(x_at(i), bottom + 15, label, "axis", "middle")
+    for n, (name, vs) in enumerate(series):
+        cls = f"series-line-{n % LINE_SERIES}"
+        for i in range(1, len(vs)):
+            if vs[i - 1] is not None and vs[i] is not None:
+                chart.line(x_at(i - 1), y_at(vs[i - 1]), x_at(i), y_at(vs[i]), cls)
+        for i, v in enumerate(vs):
+            if v is not None:
+                text = _tick_text(v, False) if not percent else f"{v * 100:.1f}%"
+                chart.rect(x_at(i) - 2.5, y_at(v) - 2.5, 5, 5, f"dot {cls}", f"{name}, {x_labels[i]}: {text}")
+        lx = left + (n % 4) * (plot_w / 4)
+        ly = bottom + axis_h + legend_row * (n // 4) + 10
+        chart.line(lx, ly - 4, lx + 16, ly - 4, cls)
+        chart.text(lx + 20, ly, _truncate(name, 24), "label")
+    chart.line(left, top, left, bottom, "baseline")
+    return chart

@@ -22,6 +22,9 @@ here they are only selected, filtered and ordered:
 (f) Hours per person and week: `hours_per_person_week` (the people's own ISO weeks), the last
     `PERSON_WEEKS` weeks with time. The date range in the header is the people's local dates too
     (`hours_summary.first_local_date` .. `last_local_date`).
+(g) Capacity (when `capacity_per_person_week` is published): each person's `utilisation` per week (the
+    last `PERSON_WEEKS` weeks), and per team and week the share of logged time matched to an issue:
+    sum(matched_hours) / sum(logged_hours) over the mart's rows of the people of that team (null without time).
 """
 
 from __future__ import annotations
@@ -176,9 +179,12 @@ def query_figures(con) -> dict:
     """,
     )
 
+    capacity = _capacity_figures(con, m) if _has_tables(con, ("capacity_per_person_week",)) else None
+
     return dict(
         flow=flow,
         billing=billing,
+        capacity=capacity,
         summary=summary,
         person_weeks=person_weeks,
         published_at=published,
@@ -190,6 +196,33 @@ def query_figures(con) -> dict:
         unmatched_by_project=unmatched_by_project,
         unmatched_by_person=unmatched_by_person,
     )
+
+
+def _capacity_figures(con, m: str) -> dict:
+    utilisation = _rows(
+        con,
+        f"""
+        with shown as (
+            select distinct week_start from {m}.capacity_per_person_week order by week_start desc limit {PERSON_WEEKS}
+        )
+        select user_id, user_name, week_start, year_week, utilisation, capacity_hours, logged_hours
+        from {m}.capacity_per_person_week
+        where week_start in (select week_start from shown)
+        order by week_start, user_name nulls last, user_id
+    """,
+    )
+    team_share = _rows(
+        con,
+        f"""
+        select team_key, week_start, year_week, sum(matched_hours) as matched_hours, sum(logged_hours) as logged_hours,
+               case when sum(logged_hours) > 0 then sum(matched_hours) / sum(logged_hours) end as matched_share
+        from {m}.capacity_per_person_week
+        where team_key is not null
+        group by team_key, week_start, year_week
+        order by team_key, week_start
+    """,
+    )
+    return dict(utilisation=utilisation, team_share=team_share)
 
 
 def _has_tables(con, names: tuple[str, ...]) -> bool:

@@ -24,6 +24,7 @@ from orchestration.report.charts import (
     fmt_ratio,
     fmt_share,
     hbar_chart,
+    line_chart,
 )
 from orchestration.report.figures import TOP_ISSUES, query_figures
 from orchestration.settings import Settings
@@ -160,8 +161,11 @@ def build_context(figures: dict, marts_path: Path, generated_at: dt.datetime) ->
         row["hours"][r["week_start"]] = r["hours"]
     person_week = dict(weeks=weeks, rows=sorted(people.values(), key=lambda row: (row["label"].lower(), row["label"])))
 
+    capacity, capacity_charts = _capacity(figures.get("capacity"), person_label)
+
     charts = dict(
         **flow_charts,
+        **capacity_charts,
         cycles=cycle_charts(figures["cycles"]),
         est_team=hbar_chart(
             "chart-estimate-team",
@@ -207,6 +211,7 @@ def build_context(figures: dict, marts_path: Path, generated_at: dt.datetime) ->
     return dict(
         figures=figures,
         person_week=person_week,
+        capacity=capacity,
         s=s,
         charts=charts,
         marts_path=str(marts_path),
@@ -225,6 +230,49 @@ def build_context(figures: dict, marts_path: Path, generated_at: dt.datetime) ->
         fmt_date=fmt_date,
         team_label=_team_label,
     )
+
+
+# Heat-map classes by utilisation (logged / capacity): below 25 %, 50 %, 75 %, 100 %, 125 %, and above.
+HEAT_STEPS = (0.25, 0.5, 0.75, 1.0, 1.25)
+
+
+def heat_class(utilisation: float | None) -> str:
+    if utilisation is None:
+        return "heat-none"
+    return f"heat-{sum(utilisation >= step for step in HEAT_STEPS)}"
+
+
+def _capacity(capacity: dict | None, person_label) -> tuple[dict | None, dict]:
+    """The person-week utilisation heat map (a table: people x the weeks shown) and the per-team line
+    chart of matched share over weeks, or (None, {}) when the capacity mart is not published."""
+    if capacity is None:
+        return None, {}
+    weeks = sorted({(r["week_start"], r["year_week"]) for r in capacity["utilisation"]})
+    people: dict = {}
+    for r in capacity["utilisation"]:
+        row = people.setdefault(r["user_id"], dict(label=person_label(r), cells={}))
+        row["cells"][r["week_start"]] = dict(
+            cls=heat_class(r["utilisation"]),
+            text=fmt_share(r["utilisation"]) if r["utilisation"] is not None else "no capacity",
+            tooltip=f"logged {fmt_hours(r['logged_hours'])} h of {fmt_hours(r['capacity_hours'])} h capacity",
+        )
+    rows = sorted(people.values(), key=lambda row: (row["label"].lower(), row["label"]))
+    share_weeks = sorted({(r["week_start"], r["year_week"]) for r in capacity["team_share"]})
+    by_team: dict = {}
+    for r in capacity["team_share"]:
+        by_team.setdefault(r["team_key"], {})[r["week_start"]] = r["matched_share"]
+    series = [(_team_label(team), [shares.get(w) for w, _ in share_weeks]) for team, shares in sorted(by_team.items())]
+    charts = {}
+    if series:
+        charts["capacity_matched_share"] = line_chart(
+            "chart-matched-share",
+            "Matched share of logged hours, per team and week",
+            "Line chart: per team (a person's team is where most of their matched hours went) and ISO week, "
+            "the share of the team's people's logged hours that reached a Linear issue.",
+            [label for _, label in share_weeks],
+            series,
+        )
+    return dict(weeks=weeks, rows=rows), charts
 
 
 def render_report(figures: dict, marts_path: Path, generated_at: dt.datetime | None = None) -> str:

@@ -206,6 +206,8 @@ class Warehouse(ConfigurableResource):
 
     # WAREHOUSE_TIMEZONE: the zone of users without a profile zone (dbt's local days, the raw checks)
     timezone: str = "UTC"
+    # WAREHOUSE_WORKDAY_HOURS: a working day's hours where a Clockify profile has none (dbt's capacity)
+    workday_hours: float = 8.0
 
     @contextmanager
     def connect(self, read_only: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:

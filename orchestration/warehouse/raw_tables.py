@@ -178,6 +178,47 @@ CLOCKIFY_TIME_ENTRIES = RawTable(
     partition_column="started_at",
 )
 
+# Capacity (orchestration/clients/clockify/capacity.py). A profile gains the userId it lacks.
+CLOCKIFY_MEMBER_PROFILES = RawTable(
+    "clockify_member_profiles",
+    _cols(
+        ("id", "VARCHAR", "$.userId"),  # the person's user id (snapshots key on `id`)
+        ("work_capacity", "VARCHAR", "$.workCapacity"),  # ISO-8601 hours per working day, e.g. PT8H
+        ("working_days", "VARCHAR[]", "$.workingDays"),  # MONDAY, ...; empty: the workspace's
+    ),
+)
+
+CLOCKIFY_HOLIDAYS = RawTable(
+    "clockify_holidays",
+    _cols(
+        ("id", "VARCHAR", "$.id"),
+        ("name", "VARCHAR", "$.name"),
+        # YYYY-MM-DD as probed; kept as text, staging reads the first ten characters (a timestamp works too)
+        ("start_date", "VARCHAR", "$.datePeriod.startDate"),
+        ("end_date", "VARCHAR", "$.datePeriod.endDate"),
+        ("everyone", "BOOLEAN", "$.everyoneIncludingNew"),
+        ("user_ids", "VARCHAR[]", "$.userIds"),
+        ("user_group_ids", "VARCHAR[]", "$.userGroupIds"),
+        ("occurs_annually", "BOOLEAN", "$.occursAnnually"),
+    ),
+)
+
+CLOCKIFY_TIME_OFF_REQUESTS = RawTable(
+    "clockify_time_off_requests",
+    _cols(
+        ("id", "VARCHAR", "$.id"),
+        ("user_id", "VARCHAR", "$.userId"),
+        ("policy_name", "VARCHAR", "$.policyName"),
+        ("status", "VARCHAR", "$.status.statusType"),  # the load asks for APPROVED only
+        ("time_unit", "VARCHAR", "$.timeUnit"),  # DAYS | HOURS
+        ("period_start", "TIMESTAMP", "$.timeOffPeriod.period.start"),
+        ("period_end", "TIMESTAMP", "$.timeOffPeriod.period.end"),
+        ("half_day", "BOOLEAN", "$.timeOffPeriod.halfDay"),
+        ("user_time_zone", "VARCHAR", "$.userTimeZone"),
+        ("created_at", "TIMESTAMP", "$.createdAt"),
+    ),
+)
+
 # --- Linear --------------------------------------------------------------------------------------
 
 LINEAR_USERS = RawTable(
@@ -383,6 +424,9 @@ ALL_TABLES: tuple[RawTable, ...] = (
     CLOCKIFY_TASKS,
     CLOCKIFY_TAGS,
     CLOCKIFY_TIME_ENTRIES,
+    CLOCKIFY_MEMBER_PROFILES,
+    CLOCKIFY_HOLIDAYS,
+    CLOCKIFY_TIME_OFF_REQUESTS,
     LINEAR_USERS,
     LINEAR_TEAMS,
     LINEAR_CYCLES,

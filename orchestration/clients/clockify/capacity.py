@@ -1,0 +1,110 @@
+"""Clockify capacity reads: member profiles (work capacity and working days), holidays, approved time off.
+
+- `member_profiles(client, user_ids)`: `GET /workspaces/{ws}/member-profile/{userId}`, one request per person
+  (no list carries `workCapacity`); each record gains the `userId` the profile itself lacks.
+- `holidays(client)`: `GET /workspaces/{ws}/holidays`, every holiday at once (the API ignores paging).
+- `approved_time_off(client)`: `POST /workspaces/{ws}/time-off/requests` with `statuses: [APPROVED]`, paged
+  by `page`/`pageSize` until `count` is reached. Its `start`/`end` select by when a request was *created*,
+  and what omitting them means is not documented: the body always names a window from 2000 to tomorrow.
+
+Time off and holidays are a plan feature. Where the API refuses them (HTTP 403 or 404: which one a plan
+without them answers is open) these raise `FeatureNotAccessible`, and the raw assets load an empty table
+with a note. On the Free plan (30 requests an hour) nothing is asked: it lacks time off (likely), and a
+profile read per person would spend the hour's budget the time entries need.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable
+from typing import Any
+
+from orchestration.clients.errors import ApiError, FeatureNotAccessible
+
+TIME_OFF_PAGE_SIZE = 200
+# Requests created since then: every request a workspace can have (the API's own default is unknown).
+TIME_OFF_CREATED_SINCE = "2000-01-01T00:00:00.000000Z"
+
+
+def _refused_as_unavailable(client: Any, what: str):
+    def check(response):
+        if response.status_code in (403, 404):
+            raise FeatureNotAccessible(
+                f"Clockify answered HTTP {response.status_code} to {what}: this workspace's plan (or the key) has "
+                "no time off or holidays, so none are subtracted from capacity.",
+                service="Clockify",
+                status=response.status_code,
+            )
+        return client._check(response)
+
+    return check
+
+
+def _free_plan(client: Any, what: str) -> None:
+    if client.plan == "free":
+        raise FeatureNotAccessible(
+            f"{what} not read on Clockify's Free plan (no time off there; its 30 requests an hour go to time entries).",
+            service="Clockify",
+        )
+
+
+def member_profiles(client: Any, user_ids: Iterable[str]) -> list[dict[str, Any]]:
+    """Each person's member profile (`workCapacity` "PT8H", `workingDays` [...]), with its `userId`."""
+    _free_plan(client, "member profiles (work capacity, working days)")
+    out = []
+    for user_id in user_ids:
+        url = client._api_url(client._ws_path(f"/member-profile/{user_id}"))
+        profile = client.http.request(
+            "GET", url, check=_refused_as_unavailable(client, "GET member-profile"), url_setting="CLOCKIFY_API_URL"
+        )
+        if not isinstance(profile, dict):
+            raise ApiError(f"Clockify answered GET member-profile/{user_id} with no object.", service="Clockify")
+        out.append({**profile, "userId": user_id})
+    return out
+
+
+def holidays(client: Any) -> list[dict[str, Any]]:
+    _free_plan(client, "holidays")
+    url = client._api_url(client._ws_path("/holidays"))
+    answer = client.http.request(
+        "GET", url, check=_refused_as_unavailable(client, "GET holidays"), url_setting="CLOCKIFY_API_URL"
+    )
+    if not isinstance(answer, list):
+        raise ApiError("Clockify answered GET holidays with no list.", service="Clockify")
+    return [h for h in answer if isinstance(h, dict)]
+
+
+def approved_time_off(client: Any) -> list[dict[str, Any]]:
+    """Every APPROVED time-off request of the workspace (pending and rejected ones take nothing off)."""
+    _free_plan(client, "time off")
+    url = client._api_url(client._ws_path("/time-off/requests"))
+    tomorrow = dt.datetime.fromtimestamp(client.clock.time(), dt.UTC) + dt.timedelta(days=1)
+    found: dict[str, dict[str, Any]] = {}
+    page = 1
+    while True:
+        body = {
+            "start": TIME_OFF_CREATED_SINCE,
+            "end": tomorrow.strftime("%Y-%m-%dT%H:%M:%S.000000Z"),
+            "statuses": ["APPROVED"],
+            "page": page,
+            "pageSize": TIME_OFF_PAGE_SIZE,
+        }
+        answer = client.http.request(
+            "POST",
+            url,
+            json=body,
+            check=_refused_as_unavailable(client, "POST time-off/requests"),
+            url_setting="CLOCKIFY_API_URL",
+        )
+        records = answer.get("requests") if isinstance(answer, dict) else None
+        if not isinstance(records, list):
+            raise ApiError("Clockify answered POST time-off/requests without a `requests` list.", service="Clockify")
+        new = 0
+        for r in records:
+            if isinstance(r, dict) and r.get("id") and r["id"] not in found:
+                found[r["id"]] = r
+                new += 1
+        count = answer.get("count")
+        if len(records) < TIME_OFF_PAGE_SIZE or not new or (isinstance(count, int) and len(found) >= count):
+            return list(found.values())
+        page += 1
