@@ -123,7 +123,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--note", default="", help="the machine's load, e.g. 'busy machine: 5 helpers'")
     args = ap.parse_args(argv)
     started, timings = time.perf_counter(), {}
-    load_start = bench.load_now()
+    load_start, measured = bench.load_now(), bench.commit()  # the checkout as it is when the run starts
     cfg = bench.workload(args.scale, ANCHOR, 0)
     work = Path(tempfile.mkdtemp(prefix="flow_oracle_"))
     try:
@@ -167,7 +167,7 @@ def main(argv: list[str] | None = None) -> int:
             "kind": "flow_oracle",
             "command": "python -m benchmarks.flow_oracle " + " ".join(argv or []),
             "measured_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-            "commit": bench.commit(),
+            "commit": measured,
             "machine": bench.machine(),
             "load": {"loadavg_start": load_start, "loadavg_end": bench.load_now(), "note": args.note},
             "scale": args.scale,

@@ -119,6 +119,7 @@ def main(argv: list[str] | None = None) -> int:
                 "WAREHOUSE_PATH": str(warehouse),
                 "WAREHOUSE_START_DATE": sb.info["start_date"],
                 "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
+                "DBT_TARGET_PATH": str(tmp / "target"),  # dbt's builds in the temp dir, never the checkout's
             }
             settings = Settings.from_env(env)
             instance = DagsterInstance.ephemeral()
