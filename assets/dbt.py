@@ -75,7 +75,13 @@ def build_dbt_assets(project: DbtProject) -> AssetsDefinition:
         # the whole build so no other sync, step or reader has it open meanwhile (warehouse/locking.py).
         with warehouse_lock(warehouse.path, timeout_seconds=3600):
             invocation = dbt.cli(
-                ["build", "--threads", str(DBT_THREADS), *RUN_EXCLUDES, *dbt_vars(warehouse.path, warehouse.timezone, warehouse.workday_hours)],
+                [
+                    "build",
+                    "--threads",
+                    str(DBT_THREADS),
+                    *RUN_EXCLUDES,
+                    *dbt_vars(warehouse.path, warehouse.timezone, warehouse.workday_hours),
+                ],
                 context=context,
                 # The warehouse's own directory: dbt keeps partial_parse.msgpack there for its next build.
                 target_path=build_target_path(project, warehouse.path),

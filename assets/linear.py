@@ -1,8 +1,6 @@
 """Raw Linear assets: teams, cycles and the other dimensions, issues by day of last update, and the issues'
 history (records and state spans)."""
 
-import datetime as dt
-
 from dagster import (
     AssetExecutionContext,
     AssetsDefinition,
@@ -15,10 +13,12 @@ from dagster import (
     multi_asset,
 )
 
-from assets.common import DUCKDB_POOL, OWNERS, raw_key, snapshot_asset
+from assets.common import DUCKDB_POOL, OWNERS, api_now, raw_key, snapshot_asset, tag_run
 from assets.reconcile import linear_issue_ids
 from assets.resume import load_issues
+from orchestration.clients.budget import iso
 from orchestration.clients.linear.client import IssueHistoryBatch, LinearClient
+from orchestration.warehouse import ledger
 from orchestration.warehouse import raw_tables as t
 from orchestration.warehouse.duckdb import Warehouse
 
@@ -106,6 +106,7 @@ def build_linear_issues(partitions: DailyPartitionsDefinition) -> AssetsDefiniti
 # run reads only the issues still missing (the commits are whole issues: never half a history).
 HISTORY_CHECKPOINT_ISSUES = 2_500
 HISTORY_TABLES = (t.LINEAR_ISSUE_HISTORY, t.LINEAR_ISSUE_STATE_SPANS)
+HISTORY_STATE = ledger.HISTORY_STATE  # ops.state: the issues a budget stop left, until the history is whole
 
 
 @multi_asset(
@@ -135,12 +136,21 @@ HISTORY_TABLES = (t.LINEAR_ISSUE_HISTORY, t.LINEAR_ISSUE_STATE_SPANS)
 def linear_issue_history(context: AssetExecutionContext, linear: LinearClient, warehouse: Warehouse):
     """The history of every issue in raw whose history is missing or older than its updatedAt: all of them on
     the first load, then the ones the run's issue load brought changed (and any left over by an earlier
-    run). Stops early, committed and reported, when Linear's hourly complexity budget cannot pay for more;
-    the next run goes on with what is left."""
+    run). The history is the lowest-priority Linear read (HISTORY_BUDGET_RESERVE in the client): it stops,
+    committed in whole issues and reported (metadata, the run's budget-stop tag, the ledger), when Linear's
+    hourly budget cannot pay for the next batch and still leave the reserve; the next run goes on with what
+    is left. The marts are built in the same run from what is committed."""
     pending = warehouse.issues_without_current_history(t.LINEAR_ISSUES, *HISTORY_TABLES)
     first_load = warehouse.row_count(t.LINEAR_ISSUE_STATE_SPANS) == 0
+    previous = warehouse.read(lambda con: ledger.get_state(con, HISTORY_STATE))
     context.log.info(
-        "Fetching the Linear history of %d issue(s)%s", len(pending), " (first load)" if first_load else ""
+        "Fetching the Linear history of %d issue(s)%s",
+        len(pending),
+        f" (continuing the history a budget stop left at {previous['stopped_at']})"
+        if previous
+        else " (first load)"
+        if first_load
+        else "",
     )
     before = linear.requests_made
     walk = linear.issue_history(pending)
@@ -170,20 +180,33 @@ def linear_issue_history(context: AssetExecutionContext, linear: LinearClient, w
             commit()
     commit()
     left = len(walk.remaining)
-    if walk.paused:
-        reset = (
-            dt.datetime.fromtimestamp(walk.budget_reset_at, dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
-            if walk.budget_reset_at
-            else "in under an hour"
+    stopped = walk.stopped
+    now = api_now(linear)
+
+    def record(con) -> None:
+        # What the ledger says is a report (the run's outcome, the next run's log): the checkpoint itself is
+        # the raw tables, whose committed histories carry the updatedAt they were read at, so the next run
+        # asks only for the issues left (issues_without_current_history), in the same order.
+        if stopped is None:
+            ledger.set_state(con, HISTORY_STATE, None, now)
+            return
+        ledger.set_state(
+            con,
+            HISTORY_STATE,
+            {"issues_pending": left, "stopped_at": now.isoformat(), "resume_at": iso(stopped.resume_at)},
+            now,
         )
+
+    warehouse.write(record)
+    if stopped is not None:
         context.log.warning(
-            "Linear issue history: %d of %d issue(s) left for the next run (%s; full again %s). What was read "
-            "is committed; the flow marts count the issues without history as 'history not loaded'.",
+            "Linear issue history: %d of %d issue(s) left for the next run; what was read is committed and the "
+            "flow marts count the issues without history as 'history not loaded'. %s",
             left,
             len(pending),
-            walk.paused,
-            reset,
+            stopped,
         )
+        tag_run(context, f"{HISTORY_STATE}: {left:,} issues left, budget back at {iso(stopped.resume_at)}")
     requests = linear.requests_made - before
     common = {
         "complexity_points": round(walk.points),
@@ -191,8 +214,12 @@ def linear_issue_history(context: AssetExecutionContext, linear: LinearClient, w
         "issues_pending": left,
         "issues_not_returned": walk.done - found,  # e.g. purged from Linear's trash
         "full_history": first_load,
+        "budget_reserve": MetadataValue.text(f"{walk.budget_reserve:.0%} of each hourly bucket left to other reads"),
         "paused": MetadataValue.text(walk.paused or "no"),
     }
+    if stopped is not None:
+        common["budget_stop"] = MetadataValue.text(str(stopped))
+        common["resumes_at"] = MetadataValue.text(iso(stopped.resume_at))
     for table in HISTORY_TABLES:
         yield MaterializeResult(
             asset_key=raw_key(table),

@@ -67,7 +67,8 @@ def measure(sb, issue_ids: list[str], h: int, s: int, p: int) -> dict:
         lambda r, *a, **k: charged.append(float(r.headers.get("x-complexity") or 0))
     )
     started = time.perf_counter()
-    # The cost, not the pacing: one sandbox serves every shape, so the walk must not stop at its budget.
+    # The cost, not the pacing: one sandbox serves every shape, so the walk must not stop at its budget (a
+    # negative reserve: every batch fits whatever the buckets hold).
     walk = client.issue_history(issue_ids, history_first=h, spans_first=s, page_first=p, budget_reserve=-1e12)
     records = spans = 0
     for batch in walk:

@@ -504,12 +504,12 @@ def run_sync(
             result=result, start=start, end=end, budget_stop=(run.tags if run else {}).get(BUDGET_STOP_TAG, "")
         )
         warehouse = Warehouse(path=str(settings.warehouse_path), marts_path=str(settings.marts_path))
-        outcome.pending = {
-            table: ledger.describe_days([p.day for p in days])
-            for table, days in warehouse.read(lambda con: ledger.pending(con)).items()
-        }
+        outcome.pending = warehouse.read(ledger.pending_summary)
         if outcome.budget_stop and not _missing_raw_tables(warehouse):
-            marts = [key for key in _job_keys(job) if key.path[0] != "raw"]
+            # Only what the stop skipped: a stop that let the loads' outputs through (the issue history, the
+            # id walk) built the marts in this run already.
+            built_now = {event.asset_key for event in result.get_asset_materialization_events()}
+            marts = [key for key in _job_keys(job) if key.path[0] != "raw" and key not in built_now]
             if asset_selection is not None:
                 marts = [key for key in marts if key in set(asset_selection)]
             if marts:

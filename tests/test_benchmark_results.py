@@ -45,7 +45,24 @@ def test_results_md_is_rendered_from_committed_results():
         assert isinstance(data["commit"]["uncommitted_changes"], list), name
         assert data["machine"]["cpu"] and data["machine"]["cores"] >= 1 and data["machine"]["memory_gib"] > 0
         assert len(data["load"]["loadavg_start"]) == len(data["load"]["loadavg_end"]) == 3, name
-        assert data.get("workloads") or data.get("measurements"), name
+        assert data.get("workloads") or data.get("measurements") or data.get("checks") or data.get("daily"), name
+
+
+def test_the_flow_marts_equal_their_oracle_on_the_team_of_200():
+    """The committed result of `python -m benchmarks.flow_oracle` (too slow for `make test`): every flow mart
+    and both sums were compared, on the team of 200, and found equal."""
+    data = render.Results().load("flow-oracle-x1")
+    assert data["scale"] == 1 and data["workload"]["linear_issues"] == 20_000
+    assert set(data["checks"]) == {
+        "hours_per_issue_state",
+        "issue_flow",
+        "cycle_scope",
+        "estimate_accuracy",
+        "state_hours_sum_to_hours_per_issue",
+        "cycle_scope_hours_sum_to_hours_per_cycle",
+    }
+    assert data["equal"] and all(c["equal"] for c in data["checks"].values())
+    assert all(c.get("rows", c.get("issues", c.get("cycles"))) > 0 for c in data["checks"].values())
 
 
 def test_results_template_types_no_measured_figure():

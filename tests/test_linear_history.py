@@ -1,12 +1,17 @@
 """The Linear client's issue-history walk against the sandbox: every record and span of the asked issues,
 follow-up pages for long histories, a purged issue reported as not returned, and a stop (not a failure) when
-Linear's announced complexity budget cannot pay for the next batch."""
+the client's LinearBudget cannot pay for the next batch and leave the reserve the history keeps for the other
+Linear reads (without waiting, unless the run may wait: `--wait`)."""
 
 from __future__ import annotations
 
+import datetime as dt
+
 import pytest
 
-from orchestration.clients.linear.client import LinearClient
+from orchestration.clients.linear import client as client_module
+from orchestration.clients.linear import queries as q
+from orchestration.clients.linear.client import HISTORY_FIRST, SPANS_FIRST, LinearClient
 from sandbox import Sandbox, SandboxConfig
 from sandbox import history as h
 from tests.conftest import SMALL
@@ -21,7 +26,11 @@ def sb():
 def _client(sb, **overrides) -> LinearClient:
     env = sb.env()
     return LinearClient(
-        api_key=env["LINEAR_API_KEY"], api_url=env["LINEAR_API_URL"], backoff_base=0.01, max_retry_seconds=20.0
+        api_key=env["LINEAR_API_KEY"],
+        api_url=env["LINEAR_API_URL"],
+        backoff_base=0.01,
+        max_retry_seconds=20.0,
+        **overrides,
     )
 
 
@@ -59,16 +68,69 @@ def test_walk_returns_every_record_and_span(sb, history_first, spans_first, page
     assert walk.points > 0
 
 
-def test_walk_pauses_when_the_announced_budget_is_short(sb):
-    ws = sb.workspace
-    ids = [i["id"] for i in ws.linear_issues]
+def test_walk_stops_when_the_budget_cannot_leave_its_reserve(sb):
+    ids = [i["id"] for i in sb.workspace.linear_issues]
     client = _client(sb)
-    list(client.issues())  # one answer: the client now knows the budget Linear announced
-    left, _reset = client.complexity_budget
-    assert left is not None
-    walk = client.issue_history(ids, budget_reserve=left)  # nothing affordable beyond the reserve
-    assert list(walk) == [] and walk.paused and "complexity budget" in walk.paused
+    list(client.issues())  # one answer: the client's LinearBudget now knows Linear's buckets
+    walk = client.issue_history(ids, budget_reserve=1.0)  # a batch may never touch the whole hour's budget
+    assert list(walk) == [] and walk.stopped is not None and walk.paused
+    assert "leaves for the other reads" in walk.paused and "--wait" in walk.paused
     assert walk.remaining == ids and walk.requests == 0
+
+
+HOUR = 3600.0
+START = dt.datetime(2024, 7, 1, 6, 0, tzinfo=dt.UTC)
+RESERVE = 0.25
+LIMIT = 6_000  # points per hour: an issue page (~2,300) and a few history batches of ten issues
+
+
+def _small_budget_walk(monkeypatch, wait_seconds):
+    """The history of every issue, ten issues a batch, on a frozen clock and a 6,000-point hourly budget."""
+    monkeypatch.setattr(client_module, "history_batch_size", lambda *_a, **_k: 10)
+    config = SandboxConfig(**SMALL).with_(
+        clock="frozen", clock_start=START, enforce_rate_limits=True, linear_complexity_per_hour=LIMIT
+    )
+    sb = Sandbox(config).__enter__()
+    client = _client(sb, budget_wait_seconds=wait_seconds)
+    client.use_clock(sb.clock)
+    list(client.issues())
+    ids = [i["id"] for i in sb.workspace.linear_issues]
+    before = sb.clock.time()
+    walk = client.issue_history(ids, budget_reserve=RESERVE)
+    batches = list(walk)
+    return sb, client, walk, batches, sb.clock.time() - before
+
+
+def _complexity_left(client) -> float:
+    budget = client.budget
+    with budget.store.state(budget.key) as state:
+        return budget._available(state["complexity"], client.clock.time())
+
+
+def test_the_walk_leaves_the_reserve_and_stops_without_waiting(monkeypatch):
+    sb, client, walk, batches, waited = _small_budget_walk(monkeypatch, wait_seconds=300)
+    try:
+        assert batches and walk.remaining, "the budget pays for some batches, not all"
+        assert walk.done == 10 * len(batches) and walk.stopped is not None
+        assert waited == 0  # it did not spend the run's allowance waiting for the refill
+        assert _complexity_left(client) >= RESERVE * LIMIT  # the issue sync's share is there
+        next_batch = q.history_batch_points(10, HISTORY_FIRST, SPANS_FIRST)
+        assert _complexity_left(client) < RESERVE * LIMIT + next_batch  # and it stopped no earlier than needed
+        assert client.requests_made == sb.request_counts()["linear"]  # nothing refused, nothing retried
+        assert walk.stopped.resume_at > sb.clock.time()
+    finally:
+        sb.__exit__(None, None, None)
+
+
+def test_with_wait_the_walk_waits_for_the_refill_and_still_leaves_the_reserve(monkeypatch):
+    sb, client, walk, batches, waited = _small_budget_walk(monkeypatch, wait_seconds=None)  # warehouse sync --wait
+    try:
+        assert walk.stopped is None and walk.remaining == []
+        assert sum(len(b.found) for b in batches) == len(sb.workspace.linear_issues)
+        assert waited > 0 and _complexity_left(client) >= RESERVE * LIMIT - 1e-6
+        assert client.requests_made == sb.request_counts()["linear"]
+    finally:
+        sb.__exit__(None, None, None)
 
 
 def _issue(issue_id: str, updated: str) -> dict:

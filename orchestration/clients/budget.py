@@ -147,16 +147,23 @@ class Budget:
         self.waits = 0
         self._lock = threading.Lock()
 
-    def acquire(self, cost: float = 1.0) -> float:
+    def acquire(self, cost: float = 1.0, *, reserve: float = 0.0, patient: bool = True) -> float:
         """Reserve one request of `cost` now, waiting for the budget when it is short; the seconds waited.
-        Raises BudgetExhausted (nothing sent) when the wait would outlast the allowance."""
+        Raises BudgetExhausted (nothing sent) when the wait would outlast the allowance.
+
+        A low-priority read (Linear's issue history) passes `reserve`, a share of each bucket's hourly limit
+        it must leave untouched for the reads that matter more (the next sync's issues), and `patient=False`:
+        it does not spend the run's allowance waiting, and waits only when the allowance is unlimited
+        (`warehouse sync --wait`)."""
         waited = 0.0
         while True:
             now = self.clock.time()
             with self._lock, self.store.state(self.key) as state:
-                wait, resume_at = self._reserve(state, now, cost)
+                wait, resume_at = self._reserve(state, now, cost, reserve)
             if wait <= 0:
                 return waited
+            if not patient and self.allowance.limit is not None:
+                raise self._exhausted(now + wait, max(resume_at, now + wait), reserve)
             if not self.allowance.take(wait):
                 raise self._exhausted(now + wait, max(resume_at, now + wait))
             logger.info(
@@ -182,17 +189,23 @@ class Budget:
         """What the run's metadata says about this budget."""
         return {"budget": self.label(), "waited_s": round(self.waited, 1), "waits": self.waits}
 
-    def _reserve(self, state: dict, now: float, cost: float) -> tuple[float, float]:
-        """(seconds to wait, when the budget is full again); a wait of 0 means reserved now."""
+    def _reserve(self, state: dict, now: float, cost: float, reserve: float = 0.0) -> tuple[float, float]:
+        """(seconds to wait, when the budget is full again); a wait of 0 means reserved now. `reserve`: the
+        share of the budget that must stay available after this request (where the budget has shares)."""
         raise NotImplementedError
 
-    def _exhausted(self, next_at: float, resume_at: float) -> BudgetExhausted:
+    def _exhausted(self, next_at: float, resume_at: float, reserve: float | None = None) -> BudgetExhausted:
         limit = self.allowance.limit
         allowed = f"API_BUDGET_WAIT_SECONDS={limit:g}" if limit is not None else "no limit"
+        if reserve is not None:  # a low-priority read, which does not wait
+            spent = f"down to the {reserve:.0%} it leaves for the other reads"
+            why = "this read does not wait for the budget"
+        else:
+            spent, why = "spent", f"this run may wait no longer ({allowed})"
         return BudgetExhausted(
-            f"{self.service}'s budget ({self.label()}) is spent: the next request fits at {iso(next_at)}, the "
-            f"budget is back in full at {iso(resume_at)}; this run may wait no longer ({allowed}): it keeps "
-            "what it loaded and the next run resumes (or run `warehouse sync --wait`).",
+            f"{self.service}'s budget ({self.label()}) is {spent}: the next request fits at {iso(next_at)}, the "
+            f"budget is back in full at {iso(resume_at)}; {why}: it keeps what it loaded and the next run "
+            "resumes (or run `warehouse sync --wait`).",
             service=self.service,
             resume_at=resume_at,
             next_at=next_at,
@@ -258,7 +271,8 @@ class ClockifyBudget(Budget):
             return f"Free plan: {self.per_hour} requests/hour for the workspace{learned}"
         return f"paid plan: {self.per_second} requests/second"
 
-    def _reserve(self, state: dict, now: float, cost: float) -> tuple[float, float]:
+    def _reserve(self, state: dict, now: float, cost: float, reserve: float = 0.0) -> tuple[float, float]:
+        # No reserve here: only Linear's history reads with one.
         if self.plan(state) == "free":
             window, limit = HOUR + FREE_WINDOW_MARGIN, self.per_hour
             sent = [t for t in state.get("sent", []) if t > now - window]
@@ -340,7 +354,7 @@ class LinearBudget(Budget):
         rate = bucket["limit"] / HOUR
         return min(bucket["limit"], bucket["remaining"] + max(0.0, now - bucket["at"]) * rate)
 
-    def _reserve(self, state: dict, now: float, cost: float) -> tuple[float, float]:
+    def _reserve(self, state: dict, now: float, cost: float, reserve: float = 0.0) -> tuple[float, float]:
         waits, full_at = [], now
         needs = {"requests": 1.0, "complexity": cost}
         for name, need in needs.items():
@@ -349,7 +363,8 @@ class LinearBudget(Budget):
                 continue
             rate = bucket["limit"] / HOUR
             available = self._available(bucket, now)
-            need = min(need, bucket["limit"])
+            # What must be there: the request and the reserve it has to leave (never more than the bucket).
+            need = min(need + reserve * bucket["limit"], bucket["limit"])
             if available + 1e-9 < need:
                 waits.append((need - available) / rate + LINEAR_MARGIN_SECONDS)
             full_at = max(full_at, now + (bucket["limit"] - available) / rate)

@@ -212,6 +212,8 @@ class RetryingHttp:
         recover: Callable[[], T | None] | None = None,
         what: str = "",
         cost: float = 1.0,
+        budget_reserve: float = 0.0,
+        budget_patient: bool = True,
         **kwargs: Any,
     ) -> T:
         """Send until `check` accepts the answer, a permanent error is raised or the budget runs out.
@@ -224,7 +226,8 @@ class RetryingHttp:
         opened) it is called before anything is resent, and what it returns, unless None, is the answer
         (e.g. the object a lost POST created). `what` names the request's effect in the error when the
         budget runs out (the quoted name of what a create makes). `cost` is what the request takes from
-        the budget (complexity points for Linear; 1 otherwise).
+        the budget (complexity points for Linear; 1 otherwise); `budget_reserve` and `budget_patient` are
+        `Budget.acquire`'s `reserve` and `patient` (a low-priority read).
         """
         policy, name = self.policy, self.service.name
         started = self._clock()
@@ -236,7 +239,9 @@ class RetryingHttp:
             unreachable = False
             response = None
             if self.budget is not None:
-                budget_waits += self.budget.acquire(cost)  # BudgetExhausted: nothing sent, not retried
+                budget_waits += self.budget.acquire(  # BudgetExhausted: nothing sent, not retried
+                    cost, reserve=budget_reserve, patient=budget_patient
+                )
             try:
                 with self._count_lock:
                     self.requests_made += 1

@@ -10,7 +10,7 @@ for later, and where the resumable reads stand. Written in the same transaction 
 - `ops.walks`: the checkpoint (clients/linear/client.py `Walk`, as JSON) of a Linear walk a budget stopped.
 - `ops.issue_id_walk`: issue ids an unfinished reconcile walk has read so far.
 - `ops.state`: small named values (the changes feed's checkpoint, when the deep re-sync or the reconcile
-  walk last ran).
+  walk last ran, the issues a budget stop left without history: `HISTORY_STATE`).
 
 Times are naive UTC on the API clock (the machine's, or the sandbox's simulated one in tests).
 """
@@ -24,6 +24,8 @@ from dataclasses import dataclass
 from typing import Any
 
 SCHEMA = "ops"
+# ops.state key: the issues whose history a budget stop left for the next run (assets/linear.py)
+HISTORY_STATE = "linear_issue_history"
 
 DDL = (
     f"CREATE SCHEMA IF NOT EXISTS {SCHEMA}",
@@ -168,6 +170,17 @@ def plan_days(con, asset: str, first: dt.date, last: dt.date) -> list[dt.date]:
     since = min(p.requested_at for p in backlog)
     loaded = loaded_days(con, asset, first, last)
     return [day for day in wanted if day not in loaded or loaded[day] < since]
+
+
+def pending_summary(con) -> dict[str, str]:
+    """What budget stops left, per raw table, for a run's outcome: days of the partitioned tables
+    (`2024-03-01 .. 2024-03-09 (9 days)`) and the issues still without history (`1,234 issues`)."""
+    out = {asset: describe_days([p.day for p in days]) for asset, days in pending(con).items()}
+    history = get_state(con, HISTORY_STATE)
+    if history and history.get("issues_pending"):
+        count = int(history["issues_pending"])
+        out[HISTORY_STATE] = f"{count:,} issue{'s' if count != 1 else ''} without history"
+    return out
 
 
 # --- walks and named state -----------------------------------------------------------------------

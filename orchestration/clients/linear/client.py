@@ -21,9 +21,14 @@ from pydantic import Field, PrivateAttr
 
 from orchestration.clients.base import ApiClientResource
 from orchestration.clients.budget import LinearBudget
-from orchestration.clients.errors import ApiError, AuthenticationError, FeatureNotAccessible, QueryError
+from orchestration.clients.errors import (
+    ApiError,
+    AuthenticationError,
+    BudgetExhausted,
+    FeatureNotAccessible,
+    QueryError,
+)
 from orchestration.clients.http import (
-    RetryingHttp,
     Service,
     Transient,
     is_transient_status,
@@ -66,9 +71,13 @@ SPANS_FIRST = 8
 HISTORY_PAGE_FIRST = 10  # follow-up pages, for the few issues with more
 # Linear refuses a query above 10,000 points; leave room for its count differing a little from the rule.
 HISTORY_BATCH_POINTS = 9_500
-# Keep this much of the announced hourly complexity budget when deciding whether a batch still fits
-# (its follow-up pages, other clients of the same key).
-HISTORY_BUDGET_RESERVE = 2_000
+# The history is the lowest-priority Linear read: its batches leave this share of each of Linear's hourly
+# buckets (requests, complexity) untouched, and it does not wait for the refill unless the run may wait as
+# long as it takes (`--wait`). So a first load that needs hours of the complexity budget spends what is above
+# the reserve, stops, and the next sync's issues, dimensions and id walk find the reserve there (62,500 of
+# Linear's 250,000 points: 31 issue pages at ~2,000; the team of 200's daily run sends 32 Linear requests
+# besides the history, most of them cheaper pages: benchmarks/results/history-cost.json).
+HISTORY_BUDGET_RESERVE = 0.25
 
 _QUERY_ERROR_CODES = {
     "GRAPHQL_VALIDATION_FAILED",
@@ -127,9 +136,6 @@ class LinearClient(ApiClientResource):
     page_size: int = Field(default=MAX_PAGE_SIZE, ge=1, le=MAX_PAGE_SIZE, description="Nodes per page.")
 
     _organization: dict[str, Any] | None = PrivateAttr(default=None)
-    _budget_watched: bool = PrivateAttr(default=False)
-    _complexity_remaining: float | None = PrivateAttr(default=None)
-    _complexity_reset: float | None = PrivateAttr(default=None)
 
     def _service(self):
         return LINEAR
@@ -205,40 +211,9 @@ class LinearClient(ApiClientResource):
         budget_reserve: float = HISTORY_BUDGET_RESERVE,
     ) -> IssueHistoryWalk:
         """The history records and state spans of `issue_ids`, in batches (iterate the walk). The walk stops
-        early, `paused`, when the complexity budget Linear last announced cannot pay for the next batch:
-        the issues left are in `remaining` for a later run."""
+        early, `stopped`, when the client's budget (LinearBudget) cannot pay for the next batch and leave
+        `budget_reserve` of the hour's buckets: the issues left are in `remaining` for a later run."""
         return IssueHistoryWalk(self, list(issue_ids), history_first, spans_first, page_first, budget_reserve)
-
-    @property
-    def complexity_budget(self) -> tuple[float | None, float | None]:
-        """(points left, epoch seconds when the bucket is full again) as Linear's last answer announced them
-        (`x-ratelimit-complexity-remaining` / `-reset`); (None, None) before any answer."""
-        self._watch_budget()
-        return self._complexity_remaining, self._complexity_reset
-
-    @property
-    def http(self) -> RetryingHttp:
-        http = super().http
-        if not self._budget_watched:
-            # A response hook on the session: every answer of this client, whatever asked for it, updates the
-            # announced budget (the issues asset's pages run just before the history's in the same run).
-            http.session.hooks.setdefault("response", []).append(self._read_budget)
-            self._budget_watched = True
-        return http
-
-    def _watch_budget(self) -> None:
-        self.http  # noqa: B018 - creates the session and its hook
-
-    def _read_budget(self, response: requests.Response, *_args: Any, **_kwargs: Any) -> None:
-        remaining = response.headers.get("x-ratelimit-complexity-remaining")
-        reset = response.headers.get("x-ratelimit-complexity-reset")
-        try:
-            if remaining not in (None, ""):
-                self._complexity_remaining = float(remaining)
-            if reset not in (None, ""):
-                self._complexity_reset = float(reset) / 1000.0
-        except ValueError:
-            pass
 
     def walk_issues(self, walk: Walk, max_pages: int | None = None) -> Iterator[LinearIssue]:
         """Issues of `walk` (newest `updatedAt` first) from where it stands, for at most `max_pages` pages;
@@ -250,8 +225,16 @@ class LinearClient(ApiClientResource):
         """`{id, archivedAt, trashed}` of every issue Linear returns (archived and trashed included)."""
         return self._walk(walk, q.ISSUE_IDS_QUERY, max_pages)
 
-    def query(self, document: str, variables: Mapping[str, Any] | None = None) -> dict[str, Any]:
-        """One GraphQL request; returns `data`. Any error in the answer fails it (no partial data)."""
+    def query(
+        self,
+        document: str,
+        variables: Mapping[str, Any] | None = None,
+        *,
+        reserve: float = 0.0,
+        patient: bool = True,
+    ) -> dict[str, Any]:
+        """One GraphQL request; returns `data`. Any error in the answer fails it (no partial data).
+        `reserve` / `patient`: a low-priority read's terms with the budget (`LinearBudget.acquire`)."""
         operation = operation_name(document)
         payload = {"query": document, "variables": dict(variables or {}), "operationName": operation}
         try:
@@ -265,6 +248,8 @@ class LinearClient(ApiClientResource):
             check=self._checker(operation),
             url_setting="LINEAR_API_URL",
             cost=cost,
+            budget_reserve=reserve,
+            budget_patient=patient,
         )
 
     def _walk(self, walk: Walk, document: str, max_pages: int | None) -> Iterator[dict[str, Any]]:
@@ -397,7 +382,9 @@ class IssueHistoryBatch:
 class IssueHistoryWalk:
     """Iterating it yields an IssueHistoryBatch per ISSUE_HISTORY_QUERY page (plus the follow-up pages of
     the issues with more records than fit the batch). Counts its requests and points (Linear's rule,
-    known before sending) and stops, setting `paused`, when the announced budget is too small."""
+    known before sending). Every request goes through the client's LinearBudget as a low-priority read
+    (HISTORY_BUDGET_RESERVE): when a batch does not fit, the walk ends there, `stopped` holding the budget's
+    BudgetExhausted (when the budget is back); a batch is yielded whole or not at all."""
 
     client: LinearClient
     issue_ids: list[str]
@@ -408,60 +395,57 @@ class IssueHistoryWalk:
     requests: int = 0
     points: float = 0.0
     done: int = 0  # issues whose batch was yielded
-    paused: str | None = None  # why the walk stopped early
-    budget_reset_at: float | None = None  # epoch seconds when the budget is full again (when paused)
+    stopped: BudgetExhausted | None = None  # why the walk ended early
 
     @property
     def remaining(self) -> list[str]:
         return self.issue_ids[self.done :]
 
     @property
+    def paused(self) -> str | None:
+        return str(self.stopped) if self.stopped is not None else None
+
+    @property
     def batch_size(self) -> int:
         return history_batch_size(self.history_first, self.spans_first)
 
-    def _send(self, document: str, variables: dict[str, Any], points: float) -> dict[str, Any]:
+    def _send(self, document: str, variables: dict[str, Any], points: float, reserve: float) -> dict[str, Any]:
+        data = self.client.query(document, variables, reserve=reserve, patient=False)
         self.requests += 1
         self.points += points
-        return self.client.query(document, variables)
-
-    def _affordable(self, points: float) -> bool:
-        left, reset = self.client.complexity_budget
-        if left is None or left >= points + self.budget_reserve:
-            return True
-        self.paused = (
-            f"Linear's complexity budget is down to {left:,.0f} points of the hour; the next history batch "
-            f"costs {points:,.0f}"
-        )
-        self.budget_reset_at = reset
-        return False
+        return data
 
     def __iter__(self) -> Iterator[IssueHistoryBatch]:
         size = self.batch_size
         while self.done < len(self.issue_ids):
             chunk = self.issue_ids[self.done : self.done + size]
             points = q.history_batch_points(len(chunk), self.history_first, self.spans_first)
-            if not self._affordable(points):
-                return
             batch = IssueHistoryBatch(requested=chunk, found=[])
             variables = {
                 "filter": {"id": {"in": chunk}},
                 "historyFirst": self.history_first,
                 "spansFirst": self.spans_first,
             }
-            for node in self._issue_pages(variables, len(chunk), points):
-                issue = {"id": node.get("id"), "updatedAt": node.get("updatedAt")}
-                batch.found.append(issue["id"])
-                for record in self._connection(node, "history", issue, q.ISSUE_HISTORY_PAGE_QUERY):
-                    batch.history.append(cast(LinearIssueHistory, {**record, "issue": issue}))
-                for span in self._connection(node, "stateHistory", issue, q.ISSUE_STATE_SPANS_PAGE_QUERY):
-                    batch.spans.append(cast(LinearIssueStateSpan, {**span, "issue": issue}))
+            try:
+                for node in self._issue_pages(variables, len(chunk), points):
+                    issue = {"id": node.get("id"), "updatedAt": node.get("updatedAt")}
+                    batch.found.append(issue["id"])
+                    for record in self._connection(node, "history", issue, q.ISSUE_HISTORY_PAGE_QUERY):
+                        batch.history.append(cast(LinearIssueHistory, {**record, "issue": issue}))
+                    for span in self._connection(node, "stateHistory", issue, q.ISSUE_STATE_SPANS_PAGE_QUERY):
+                        batch.spans.append(cast(LinearIssueStateSpan, {**span, "issue": issue}))
+            except BudgetExhausted as stopped:
+                # Nothing of this batch is kept (a later run reads it again, whole); what was yielded stands.
+                self.stopped = stopped
+                return
             self.done += len(chunk)
             yield batch
 
     def _issue_pages(self, variables: dict[str, Any], first: int, points: float) -> Iterator[dict[str, Any]]:
         after: str | None = None
         while True:  # one page: a filter on `first` ids matches at most `first` issues
-            data = self._send(q.ISSUE_HISTORY_QUERY, {**variables, "first": first, "after": after}, points)
+            reserve = self.budget_reserve if after is None else 0.0  # a batch begun is finished (see _connection)
+            data = self._send(q.ISSUE_HISTORY_QUERY, {**variables, "first": first, "after": after}, points, reserve)
             nodes, page_info = _connection_parts(data.get("issues"), "IssueHistory", "issues")
             yield from nodes
             after = _next_cursor(page_info, after, "IssueHistory")
@@ -476,7 +460,10 @@ class IssueHistoryWalk:
         after: str | None = None
         points = q.history_page_points(self.page_first, spans=name == "stateHistory")
         while (after := _next_cursor(page_info, after, operation)) is not None:
-            data = self._send(page_query, {"id": issue["id"], "first": self.page_first, "after": after}, points)
+            # Follow-up pages of a batch already paid for take no reserve: they are few and small, and a batch
+            # stopped halfway would be read again whole.
+            variables = {"id": issue["id"], "first": self.page_first, "after": after}
+            data = self._send(page_query, variables, points, 0.0)
             found = data.get("issue")
             nodes, page_info = _connection_parts(found.get(name) if isinstance(found, dict) else None, operation, name)
             yield from nodes
