@@ -401,6 +401,17 @@ def test_self_contained_no_external_references(report):
     assert "default-src 'none'" in page  # the CSP forbids any fetch, should something slip in
 
 
+def test_every_section_is_closed_before_the_next_opens(report):
+    """The flow section once ran into the person-weeks one (no `</section>`): a screen reader's landmarks
+    and the page's outline nested every later section inside it."""
+    _, page = report
+    depth = 0
+    for tag in re.findall(r"<(/?)section\b", page):
+        depth += -1 if tag else 1
+        assert depth in (0, 1), "a <section> opened inside another one"
+    assert depth == 0
+
+
 def test_user_text_is_escaped(report):
     _, page = report
     assert XSS_TITLE not in page and XSS_USER not in page
