@@ -128,3 +128,39 @@ def test_holidays_and_time_off_assets_load_or_say_they_are_unavailable(mode, tmp
             assert meta[name]["feature_available"].value is False
             assert str(meta[name]["feature_not_accessible"].value).startswith("Clockify answered HTTP")
             assert "capacity_per_person_week" in meta[name]["note"].value
+
+
+def test_member_profiles_are_read_side_by_side_with_the_same_requests_and_rows(monkeypatch):
+    """The profile reads go `report_concurrency` at a time (issue 15: a team of 200 read one by one cost 200
+    latencies, ~10 s, in every run), paced; the same requests and rows, in the order asked, as one by one.
+    Before, at most one request was ever in flight."""
+    import threading
+
+    with Sandbox(CFG) as sb:
+        sb.latency_ms = 30  # a request's latency, so that reads side by side are seen side by side
+        ids = [u["id"] for u in sb.workspace.clockify_users]
+        http_class = type(_client(sb).http)
+        real_request = http_class.request
+        state = {"now": 0, "most": 0}
+        lock = threading.Lock()
+
+        def request(self, *args, **kwargs):
+            with lock:
+                state["now"] += 1
+                state["most"] = max(state["most"], state["now"])
+            try:
+                return real_request(self, *args, **kwargs)
+            finally:
+                with lock:
+                    state["now"] -= 1
+
+        monkeypatch.setattr(http_class, "request", request)
+        one_by_one = _client(sb, report_concurrency=1)
+        expected = capacity.member_profiles(one_by_one, ids)
+        assert state["most"] == 1 and one_by_one.requests_made == len(ids) > 2
+        state["most"] = 0
+        side_by_side = _client(sb, report_concurrency=4)
+        assert capacity.member_profiles(side_by_side, ids) == expected
+        assert side_by_side.requests_made == len(ids)
+        assert state["most"] > 1
+        assert [p["userId"] for p in expected] == ids
