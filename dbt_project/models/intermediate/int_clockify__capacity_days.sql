@@ -6,8 +6,8 @@ with
 
 entries as (
 
-    select user_id, local_date
-    from {{ ref('stg_clockify__time_entries') }}
+    select user_id, local_date  -- each entry's day in its author's zone (int_time_entries_local)
+    from {{ ref('int_time_entries_local') }}
     where not is_running and is_valid_interval  -- the entries the marts count
 
 ),
