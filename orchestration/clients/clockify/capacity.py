@@ -4,6 +4,8 @@
   (no list carries `workCapacity`), `report_concurrency` at a time; each record gains the `userId` the profile
   itself lacks.
 - `holidays(client)`: `GET /workspaces/{ws}/holidays`, every holiday at once (the API ignores paging).
+- `user_groups(client)`: `GET /workspaces/{ws}/user-groups` paged by `page`/`page-size` (documented, default
+  50), each `{id, name, workspaceId, userIds, ...}` (`userIds` likely): who a holiday given to groups is for.
 - `approved_time_off(client)`: `POST /workspaces/{ws}/time-off/requests` with `statuses: [APPROVED]`, paged
   by `page`/`pageSize` until `count` is reached. Its `start`/`end` select by when a request was *created*,
   and what omitting them means is not documented: the body always names a window from 2000 to tomorrow.
@@ -23,6 +25,8 @@ from typing import Any
 from orchestration.clients.errors import ApiError, FeatureNotAccessible
 
 TIME_OFF_PAGE_SIZE = 200
+# The documented default; its maximum is unknown, and a page cut below what was asked would look like the last.
+USER_GROUPS_PAGE_SIZE = 50
 # Requests created since then: every request a workspace can have (the API's own default is unknown).
 TIME_OFF_CREATED_SINCE = "2000-01-01T00:00:00.000000Z"
 
@@ -79,6 +83,32 @@ def holidays(client: Any) -> list[dict[str, Any]]:
     if not isinstance(answer, list):
         raise ApiError("Clockify answered GET holidays with no list.", service="Clockify")
     return [h for h in answer if isinstance(h, dict)]
+
+
+def user_groups(client: Any) -> list[dict[str, Any]]:
+    """Every user group of the workspace with its members, page by page until a short page."""
+    _free_plan(client, "user groups (for holidays given to groups)")
+    url = client._api_url(client._ws_path("/user-groups"))
+    found: dict[str, dict[str, Any]] = {}
+    page = 1
+    while True:
+        answer = client.http.request(
+            "GET",
+            url,
+            params={"page": page, "page-size": USER_GROUPS_PAGE_SIZE},
+            check=_refused_as_unavailable(client, "GET user-groups"),
+            url_setting="CLOCKIFY_API_URL",
+        )
+        if not isinstance(answer, list):
+            raise ApiError("Clockify answered GET user-groups with no list.", service="Clockify")
+        new = 0
+        for g in answer:
+            if isinstance(g, dict) and g.get("id") and g["id"] not in found:
+                found[g["id"]] = g
+                new += 1
+        if len(answer) < USER_GROUPS_PAGE_SIZE or not new:
+            return list(found.values())
+        page += 1
 
 
 def approved_time_off(client: Any) -> list[dict[str, Any]]:
