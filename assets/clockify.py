@@ -88,6 +88,17 @@ clockify_holidays = snapshot_asset(
     plan_feature=True,
     unavailable_note=NO_TIME_OFF_NOTE.format(what="holidays"),
 )
+clockify_user_groups = snapshot_asset(
+    t.CLOCKIFY_USER_GROUPS,
+    "clockify",
+    "clockify",
+    capacity.user_groups,
+    "Clockify user groups and their members: a holiday given to a group is for its members. Where the plan (or "
+    "key) has no groups the asset says so in its metadata and loads nothing.",
+    plan_feature=True,
+    unavailable_note="This Clockify workspace's plan (or key) has no user groups: nothing was loaded, and a "
+    "holiday given only to groups is for no one in marts.capacity_per_person_week.",
+)
 clockify_time_off_requests = snapshot_asset(
     t.CLOCKIFY_TIME_OFF_REQUESTS,
     "clockify",
@@ -169,6 +180,7 @@ CLOCKIFY_SNAPSHOTS = [
     clockify_tags,
     clockify_member_profiles,
     clockify_holidays,
+    clockify_user_groups,
     clockify_time_off_requests,
 ]
 

@@ -6,7 +6,9 @@ holidays and time-off requests, generated and served like the real API (sandbox/
 - ``GET /workspaces/{ws}/holidays``: every holiday at once (``page-size`` ignored, as probed), each
   ``{id, name, workspaceId, datePeriod {startDate, endDate} (YYYY-MM-DD), everyoneIncludingNew,
   userIds, userGroupIds, occursAnnually, automaticTimeEntryCreation, projectId, taskId}``; ``assigned-to``
-  keeps the holidays of one user.
+  keeps the holidays of one user (their groups' too).
+- ``GET /workspaces/{ws}/user-groups``: ``[{id, name, workspaceId, teamManagers, userIds}]`` paged by
+  ``page``/``page-size`` (default 50), on every plan (a plan without groups: open, not simulated).
 - ``POST /workspaces/{ws}/time-off/requests`` with ``{start, end, statuses, users, page, pageSize}``:
   ``{count, requests: [TimeOffRequestFullV1Dto]}``. ``start``/``end`` filter the request's *creation*
   time (the docs), not its period; ``statuses`` APPROVED, PENDING, REJECTED or ALL (default: all);
@@ -21,6 +23,7 @@ holidays and time-off requests, generated and served like the real API (sandbox/
 from __future__ import annotations
 
 import datetime as _dt
+import hashlib
 import json
 import random
 from typing import Any
@@ -109,6 +112,33 @@ def generate(ws: Any, cfg: Any) -> None:
     holiday("Regional holiday", regional, regional + _dt.timedelta(days=1), [u["id"] for u in users[::3]])
     saturday = start + _dt.timedelta(days=(5 - start.weekday()) % 7)
     holiday("Saturday fair", saturday, saturday)  # on a weekend: takes nothing off
+
+    # User groups and a holiday given only to one: ids and dates drawn from no random stream, so adding
+    # them moved nothing else the sandbox generates.
+    def group_id(n: int) -> str:
+        return hashlib.sha1(f"{wsid}:user-group:{n}".encode()).hexdigest()[:24]
+
+    groups = [
+        {"id": group_id(1), "name": "Support", "workspaceId": wsid, "teamManagers": [], "userIds": []},
+        {"id": group_id(2), "name": "Design", "workspaceId": wsid, "teamManagers": [], "userIds": []},
+    ]
+    groups[0]["userIds"] = [u["id"] for u in users[1::4]]
+    groups[1]["userIds"] = [u["id"] for u in users[2::5]]
+    ws.clockify_user_groups = groups
+    offsite = end - _dt.timedelta(days=10)
+    while offsite.weekday() >= 5:
+        offsite -= _dt.timedelta(days=1)
+    holidays.append(
+        {
+            **holidays[-1],
+            "id": group_id(100),
+            "name": "Support offsite",
+            "datePeriod": {"startDate": _day(offsite), "endDate": _day(offsite)},
+            "everyoneIncludingNew": False,
+            "userIds": [],
+            "userGroupIds": [groups[0]["id"]],
+        }
+    )
     ws.clockify_holidays = holidays
 
     policies = [
@@ -219,8 +249,17 @@ def holidays(ws: Any, path: str, q: dict):
     found = ws.clockify_holidays
     who = q.get("assigned-to")
     if who:
-        found = [h for h in found if h["everyoneIncludingNew"] or who in h["userIds"]]
+        theirs = {g["id"] for g in ws.clockify_user_groups if who in g["userIds"]}
+        found = [
+            h for h in found if h["everyoneIncludingNew"] or who in h["userIds"] or theirs & set(h["userGroupIds"])
+        ]
     return Response(200, [json.loads(json.dumps(h)) for h in found])
+
+
+def user_groups(ws: Any, q: dict):
+    from .clockify import _page
+
+    return _page([json.loads(json.dumps(g)) for g in ws.clockify_user_groups], q)
 
 
 def time_off_requests(ws: Any, path: str, body: bytes):

@@ -317,6 +317,8 @@ def _route_main(ws: Workspace, method: str, path: str, query: str, body: bytes, 
         return capacity.member_profile(ws, rest[1])
     if head == "holidays" and len(rest) == 1:
         return capacity.holidays(ws, path, q)
+    if head == "user-groups" and len(rest) == 1:
+        return capacity.user_groups(ws, q)
     return no_route("api/v1" + path)
 
 

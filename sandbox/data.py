@@ -459,6 +459,7 @@ class Workspace:
         # Capacity (sandbox/capacity.py): member profiles by user id, holidays, time-off requests
         self.clockify_member_profiles: dict[str, dict] = {}
         self.clockify_holidays: list[dict] = []
+        self.clockify_user_groups: list[dict] = []
         self.clockify_time_off_requests: list[dict] = []
         self._entry_created_at: dict[str, float] = {}
         # Linear trash: issue id -> epoch it was trashed; purged linear_trash_retention_days later

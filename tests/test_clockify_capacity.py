@@ -11,7 +11,13 @@ import dagster as dg
 import duckdb
 import pytest
 
-from assets.clockify import clockify_holidays, clockify_member_profiles, clockify_time_off_requests, clockify_users
+from assets.clockify import (
+    clockify_holidays,
+    clockify_member_profiles,
+    clockify_time_off_requests,
+    clockify_user_groups,
+    clockify_users,
+)
 from orchestration.clients.clockify import capacity
 from orchestration.clients.clockify.client import ClockifyClient
 from orchestration.clients.errors import FeatureNotAccessible
@@ -128,3 +134,78 @@ def test_holidays_and_time_off_assets_load_or_say_they_are_unavailable(mode, tmp
             assert meta[name]["feature_available"].value is False
             assert str(meta[name]["feature_not_accessible"].value).startswith("Clockify answered HTTP")
             assert "capacity_per_person_week" in meta[name]["note"].value
+
+
+def test_member_profiles_are_read_side_by_side_with_the_same_requests_and_rows(monkeypatch):
+    """The profile reads go `report_concurrency` at a time (issue 15: a team of 200 read one by one cost 200
+    latencies, ~10 s, in every run), paced; the same requests and rows, in the order asked, as one by one.
+    Before, at most one request was ever in flight."""
+    import threading
+
+    with Sandbox(CFG) as sb:
+        sb.latency_ms = 30  # a request's latency, so that reads side by side are seen side by side
+        ids = [u["id"] for u in sb.workspace.clockify_users]
+        http_class = type(_client(sb).http)
+        real_request = http_class.request
+        state = {"now": 0, "most": 0}
+        lock = threading.Lock()
+
+        def request(self, *args, **kwargs):
+            with lock:
+                state["now"] += 1
+                state["most"] = max(state["most"], state["now"])
+            try:
+                return real_request(self, *args, **kwargs)
+            finally:
+                with lock:
+                    state["now"] -= 1
+
+        monkeypatch.setattr(http_class, "request", request)
+        one_by_one = _client(sb, report_concurrency=1)
+        expected = capacity.member_profiles(one_by_one, ids)
+        assert state["most"] == 1 and one_by_one.requests_made == len(ids) > 2
+        state["most"] = 0
+        side_by_side = _client(sb, report_concurrency=4)
+        assert capacity.member_profiles(side_by_side, ids) == expected
+        assert side_by_side.requests_made == len(ids)
+        assert state["most"] > 1
+        assert [p["userId"] for p in expected] == ids
+
+
+def test_user_groups_are_read_page_by_page(monkeypatch):
+    monkeypatch.setattr(capacity, "USER_GROUPS_PAGE_SIZE", 1)
+    with Sandbox(CFG) as sb:
+        client = _client(sb)
+        groups = capacity.user_groups(client)
+        assert groups == sb.workspace.clockify_user_groups and len(groups) == 2
+        assert all(g["userIds"] for g in groups)
+        assert client.requests_made == len(groups) + 1  # the last page is empty
+
+
+@pytest.mark.parametrize("refused", [None, 403, 404])
+def test_user_groups_asset_loads_or_says_the_plan_has_none(refused, tmp_path, monkeypatch):
+    """Groups say who a holiday given to groups is for. A plan (or key) refusing them (403 or 404: which one, if
+    any, is open; the sandbox serves groups on every plan) loads an empty table with a note instead of failing."""
+    import sandbox.capacity as sandbox_capacity
+    from sandbox.clockify import access_denied, no_route
+
+    if refused:
+        answer = access_denied if refused == 403 else lambda: no_route("api/v1/user-groups")
+        monkeypatch.setattr(sandbox_capacity, "user_groups", lambda ws, q: answer())
+    path = tmp_path / "w.duckdb"
+    with Sandbox(CFG) as sb:
+        meta = _materialize([clockify_user_groups], sb, path)
+        groups = sb.workspace.clockify_user_groups
+    con = duckdb.connect(str(path), read_only=True)
+    rows = con.execute("select id, name, user_ids from raw.clockify_user_groups order by id").fetchall()
+    con.close()
+    if refused is None:
+        assert rows == sorted((g["id"], g["name"], g["userIds"]) for g in groups)
+        assert meta["clockify_user_groups"]["feature_available"].value is True
+    else:
+        assert rows == []
+        assert meta["clockify_user_groups"]["feature_available"].value is False
+        assert str(meta["clockify_user_groups"]["feature_not_accessible"].value).startswith(
+            f"Clockify answered HTTP {refused}"
+        )
+        assert "capacity_per_person_week" in meta["clockify_user_groups"]["note"].value

@@ -248,9 +248,9 @@ def test_dagster_asset_keys_groups_kinds_and_pool(dbt_manifest, hours_dbt_assets
         AssetKey(["staging", "stg_clockify__users"]),
     }
     raw_deps = {d.asset_key for s in specs.values() for d in s.deps if d.asset_key.path[0] == "raw"}
-    # the 21 API tables (issue history, labels, customer needs; member profiles, holidays, time off), the
-    # reconcile listing (raw.linear_issue_ids) and the write-back links
-    assert len(raw_deps) == 23
+    # the 22 API tables (issue history, labels, customer needs; member profiles, holidays, user groups, time
+    # off), the reconcile listing (raw.linear_issue_ids) and the write-back links
+    assert len(raw_deps) == 24
     assert hours_dbt_assets.op.pool == DUCKDB_POOL
     checks = list(hours_dbt_assets.check_specs)
     assert any(c.asset_key == AssetKey(["marts", "fct_time_entries"]) for c in checks)

@@ -121,13 +121,14 @@ def sandbox_source_data(seed: int = 7) -> SourceData:
 
 
 def capacity_tables(ws) -> dict[str, list[dict]]:
-    """The sandbox's capacity records as the Clockify client loads them: profiles with their userId, holidays,
+    """The sandbox's capacity records as the Clockify client loads them: profiles with their userId, holidays, user groups,
     and the approved time-off requests only (the load asks for those)."""
     return {
         "clockify_member_profiles": [
             {**copy.deepcopy(p), "userId": uid} for uid, p in ws.clockify_member_profiles.items()
         ],
         "clockify_holidays": copy.deepcopy(ws.clockify_holidays),
+        "clockify_user_groups": copy.deepcopy(ws.clockify_user_groups),
         "clockify_time_off_requests": [
             copy.deepcopy(r) for r in ws.clockify_time_off_requests if r["status"]["statusType"] == "APPROVED"
         ],

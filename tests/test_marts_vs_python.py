@@ -456,9 +456,15 @@ class Reference:
             end = dt.date.fromisoformat((h["datePeriod"].get("endDate") or h["datePeriod"]["startDate"])[:10])
             holidays.append((h, start, end))
 
+        groups_of: dict[str, set[str]] = defaultdict(set)  # a person's user groups
+        for g in tables.get("clockify_user_groups", []):
+            for member in g.get("userIds") or []:
+                groups_of[member].add(g["id"])
+
         def on_holiday(uid: str, day: dt.date) -> bool:
             for h, start, end in holidays:
-                if not (h.get("everyoneIncludingNew") or uid in (h.get("userIds") or [])):
+                named = uid in (h.get("userIds") or []) or groups_of[uid] & set(h.get("userGroupIds") or [])
+                if not (h.get("everyoneIncludingNew") or named):
                     continue
                 if start <= day <= end:
                     return True
@@ -1065,7 +1071,7 @@ def test_workday_hours_set_the_day_of_people_without_a_profile_capacity(direct_w
 
 
 def test_reference_sees_every_capacity_rule(direct_warehouse):
-    """Guard against a vacuous capacity comparison: holidays (a yearly one too) and every kind of time off
+    """Guard against a vacuous capacity comparison: holidays (a yearly one, one for a group too) and every kind of time off
     take hours off working days, a part-timer and a workspace-days fallback exist, some weeks have no capacity."""
     tables = direct_warehouse.data.tables
     rows = Reference(tables).capacity_per_person_week(tables).values()
@@ -1075,6 +1081,11 @@ def test_reference_sees_every_capacity_rule(direct_warehouse):
     assert {r["working_days"] for r in rows} >= {4, 5}
     holidays = tables["clockify_holidays"]
     assert any(h["occursAnnually"] and h["datePeriod"]["startDate"][:4] < "2025" for h in holidays)
+    # a holiday given only to a user group takes hours off its members (and only through the group)
+    assert any(h["userGroupIds"] and not h["userIds"] and not h["everyoneIncludingNew"] for h in holidays)
+    without_groups = {**tables, "clockify_user_groups": []}
+    fewer = Reference(without_groups).capacity_per_person_week(without_groups).values()
+    assert sum(r["holiday_hours"] for r in fewer) < sum(r["holiday_hours"] for r in rows)
     profiles = tables["clockify_member_profiles"]
     assert any(p["workingDays"] == [] for p in profiles) and any(p["workCapacity"] == "PT7H30M" for p in profiles)
     units = {(r["timeUnit"], r["timeOffPeriod"]["halfDay"]) for r in tables["clockify_time_off_requests"]}

@@ -49,10 +49,19 @@ def test_profiles_working_days_holidays_and_time_off_are_served():
         assert len(holidays) == len(sb.workspace.clockify_holidays) > 1
         assert any(h["occursAnnually"] for h in holidays) and any(h["userIds"] for h in holidays)
         assert all(len(h["datePeriod"]["startDate"]) == 10 for h in holidays)  # YYYY-MM-DD
-        mine = _get(sb, "/holidays", **{"assigned-to": users[1]["id"]}).json()
-        assert all(h["everyoneIncludingNew"] or users[1]["id"] in h["userIds"] for h in mine) and len(mine) < len(
-            holidays
-        )
+        groups = _get(sb, "/user-groups").json()
+        assert groups == sb.workspace.clockify_user_groups and all(g["userIds"] for g in groups)
+        assert _get(sb, "/user-groups", page=2, **{"page-size": 1}).json() == groups[1:2]  # paged
+        # a holiday given only to a group, with a member of it
+        (offsite,) = [h for h in holidays if h["userGroupIds"]]
+        assert not offsite["everyoneIncludingNew"] and not offsite["userIds"]
+        (group,) = [g for g in groups if g["id"] in offsite["userGroupIds"]]
+        member = users[1]["id"]
+        assert member in group["userIds"]
+        mine = _get(sb, "/holidays", **{"assigned-to": member}).json()
+        theirs = {g["id"] for g in groups if member in g["userIds"]}
+        assert all(h["everyoneIncludingNew"] or member in h["userIds"] or theirs & set(h["userGroupIds"]) for h in mine)
+        assert offsite in mine and len(mine) < len(holidays)
 
         every = _time_off(sb, {"page": 1, "pageSize": 500}).json()
         assert every["count"] == len(every["requests"]) == len(sb.workspace.clockify_time_off_requests)

@@ -203,6 +203,16 @@ CLOCKIFY_HOLIDAYS = RawTable(
     ),
 )
 
+# User groups, for holidays given to groups (`userGroupIds`): who is in each group.
+CLOCKIFY_USER_GROUPS = RawTable(
+    "clockify_user_groups",
+    _cols(
+        ("id", "VARCHAR", "$.id"),
+        ("name", "VARCHAR", "$.name"),
+        ("user_ids", "VARCHAR[]", "$.userIds"),
+    ),
+)
+
 CLOCKIFY_TIME_OFF_REQUESTS = RawTable(
     "clockify_time_off_requests",
     _cols(
@@ -426,6 +436,7 @@ ALL_TABLES: tuple[RawTable, ...] = (
     CLOCKIFY_TIME_ENTRIES,
     CLOCKIFY_MEMBER_PROFILES,
     CLOCKIFY_HOLIDAYS,
+    CLOCKIFY_USER_GROUPS,
     CLOCKIFY_TIME_OFF_REQUESTS,
     LINEAR_USERS,
     LINEAR_TEAMS,

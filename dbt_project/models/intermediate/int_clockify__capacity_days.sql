@@ -6,8 +6,8 @@ with
 
 entries as (
 
-    select user_id, local_date
-    from {{ ref('stg_clockify__time_entries') }}
+    select user_id, local_date  -- each entry's day in its author's zone (int_time_entries_local)
+    from {{ ref('int_time_entries_local') }}
     where not is_running and is_valid_interval  -- the entries the marts count
 
 ),
@@ -91,7 +91,29 @@ days as (
 
 ),
 
-holidays as (select * from {{ ref('stg_clockify__holidays') }}),
+listed_holidays as (select * from {{ ref('stg_clockify__holidays') }}),
+
+user_groups as (select * from {{ ref('stg_clockify__user_groups') }}),
+
+-- Who a holiday is for when not everyone: the people it names and the members of the groups it names.
+group_members as (
+
+    select listed_holidays.holiday_id, flatten(list(user_groups.user_ids)) as user_ids
+    from listed_holidays
+    join user_groups on list_contains(listed_holidays.user_group_ids, user_groups.user_group_id)
+    group by listed_holidays.holiday_id
+
+),
+
+holidays as (
+
+    select
+        listed_holidays.*,
+        list_concat(listed_holidays.user_ids, coalesce(group_members.user_ids, [])) as member_ids
+    from listed_holidays
+    left join group_members on listed_holidays.holiday_id = group_members.holiday_id
+
+),
 
 -- A holiday falls on a day when the day is within its dates, or, repeating yearly, within them moved to
 -- the day's year (or the year before, for one spanning New Year), from its first year on.
@@ -100,7 +122,7 @@ holiday_days as (
     select days.user_id, days.local_date, string_agg(distinct holidays.holiday_name, ', ' order by holidays.holiday_name) as holiday_names
     from days
     join holidays
-        on (holidays.is_for_everyone or list_contains(holidays.user_ids, days.user_id))
+        on (holidays.is_for_everyone or list_contains(holidays.member_ids, days.user_id))
         and (
             days.local_date between holidays.start_date and holidays.end_date
             or (
