@@ -57,7 +57,7 @@ def _selection_without_history(definitions):
     """Every asset of the warehouse job but the history's two raw assets and what is downstream of them."""
     from dagster import AssetKey, AssetSelection  # noqa: PLC0415
 
-    from orchestration.jobs import WAREHOUSE_JOB  # noqa: PLC0415
+    from orchestration.jobs import WAREHOUSE_JOB  # noqa: PLC0415 - only when a selection is built
 
     job = definitions.resolve_job_def(WAREHOUSE_JOB)
     graph = definitions.resolve_asset_graph()
@@ -106,11 +106,11 @@ def main(argv: list[str] | None = None) -> int:
         with SandboxProcess(cfg) as sb:
             from dagster import DagsterInstance  # noqa: PLC0415 - after the sandbox is up
 
-            from assets.common import API_RAW_KEYS  # noqa: PLC0415
-            from orchestration.clients.linear.client import HISTORY_BUDGET_RESERVE  # noqa: PLC0415
-            from orchestration.definitions import build_definitions  # noqa: PLC0415
-            from orchestration.runs import run_sync  # noqa: PLC0415
-            from orchestration.settings import Settings  # noqa: PLC0415
+            from assets.common import API_RAW_KEYS  # noqa: PLC0415 - the pipeline is imported with the sandbox up
+            from orchestration.clients.linear.client import HISTORY_BUDGET_RESERVE  # noqa: PLC0415 - the pipeline is imported with the sandbox up
+            from orchestration.definitions import build_definitions  # noqa: PLC0415 - the pipeline is imported with the sandbox up
+            from orchestration.runs import run_sync  # noqa: PLC0415 - the pipeline is imported with the sandbox up
+            from orchestration.settings import Settings  # noqa: PLC0415 - the pipeline is imported with the sandbox up
 
             warehouse = tmp / "warehouse.duckdb"
             env = {

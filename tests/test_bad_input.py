@@ -79,8 +79,9 @@ def test_bad_settings_exit_non_zero_one_line_per_problem_and_write_nothing(
 
 def test_preflight_is_cheap_and_passes_on_good_settings(pipeline_env):
     assert preflight.check(Settings.from_env(os.environ)) == []
-    # /user, /workspaces/{id}, /users; one empty report; the organization, the teams, one customer
-    assert pipeline_env.request_counts() == {"clockify": 3, "clockify_reports": 1, "linear": 3}
+    # /user (once), /workspaces/{id}, /users, /workspaces?roles= (is the key an admin); one empty report;
+    # the organization, the teams, one customer
+    assert pipeline_env.request_counts() == {"clockify": 4, "clockify_reports": 1, "linear": 3}
 
 
 # --- command line -------------------------------------------------------------------------------------

@@ -1,3 +1,6 @@
+-- Shown in Dagster as an asset check on capacity_per_person_week (it reads several models).
+{{ config(meta={'dagster': {'ref': {'name': 'capacity_per_person_week'}}}) }}
+
 -- Every counted hour is in capacity_per_person_week exactly once (logged and matched hours sum to
 -- fct_time_entries'), and capacity is expected hours less holidays and time off, never below zero.
 with

@@ -194,6 +194,7 @@ class ClockifyClient(ClockifyWrites, ApiClientResource):
         )
 
     _access: KeyAccess | None = PrivateAttr(default=None)
+    _owner: ClockifyUser | None = PrivateAttr(default=None)
 
     def _headers(self) -> dict[str, str]:
         return {"X-Api-Key": self.api_key, "Accept": "application/json"}
@@ -234,8 +235,11 @@ class ClockifyClient(ClockifyWrites, ApiClientResource):
         return cast(list[ClockifyWorkspace], self._pages("/workspaces"))
 
     def current_user(self) -> ClockifyUser:
-        """The API key's owner (GET /user), with their profile time zone in `settings.timeZone`."""
-        return cast(ClockifyUser, self._get(self._api_url("/user"), "CLOCKIFY_API_URL"))
+        """The API key's owner (GET /user), with their profile time zone in `settings.timeZone`; asked once per
+        client (the checks and the access rule both need it)."""
+        if self._owner is None:
+            self._owner = cast(ClockifyUser, self._get(self._api_url("/user"), "CLOCKIFY_API_URL"))
+        return self._owner
 
     def workspace(self) -> ClockifyWorkspace:
         """The configured workspace itself (GET /workspaces/{id}): name, plan (`featureSubscriptionType`)."""
