@@ -41,9 +41,10 @@ browser:
 	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
 	  else echo "warning: chromium is missing: install it (e.g. sudo apt-get install chromium) for the report test"; fi; }
 
-# Two workers (pytest-xdist), one test file each at a time: most tests wait on the sandbox's latency, dbt
-# and subprocesses, so two keep a 2-core machine busy; a file's fixtures stay in one worker.
-TEST_WORKERS ?= 2
+# Three workers (pytest-xdist), one test file each at a time: most tests wait on the sandbox's latency, dbt
+# and subprocesses (two workers kept a 2-core machine ~55% busy), so three keep it busy; a file's fixtures
+# stay in one worker.
+TEST_WORKERS ?= 3
 test: $(STAMP) browser readers lint
 	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadfile
 
