@@ -177,3 +177,30 @@ def test_history_is_reread_only_for_issues_updated_since_and_replaced_whole(tmp_
     assert rows == [("x3",)]
     with pytest.raises(ValueError, match="no column"):
         wh.replace_for_keys(t.LINEAR_ISSUE_STATE_SPANS, [], "nope", ["a"])
+
+
+def test_a_first_load_stopped_before_its_first_batch_still_creates_the_raw_tables(sb, tmp_path, monkeypatch):
+    """At x1 the issues' first load spends Linear's hour down to the history's reserve: the history reads
+    nothing, and dbt's staging then failed on a missing raw.linear_issue_history (the cold backfill failed)."""
+    from dagster import materialize
+
+    from assets.linear import linear_issue_history
+    from orchestration.warehouse import raw_tables as t
+    from orchestration.warehouse.duckdb import Warehouse
+
+    learned = _client(sb)
+    list(learned.issues())  # its LinearBudget knows Linear's buckets
+    real = LinearClient.issue_history
+    monkeypatch.setattr(
+        LinearClient, "issue_history", lambda self, ids, **kw: real(learned, ids, **{**kw, "budget_reserve": 1.0})
+    )
+    wh = Warehouse(path=str(tmp_path / "w.duckdb"))
+    wh.upsert_by_id(t.LINEAR_ISSUES, [_issue("a", "2024-05-02T00:00:00.000Z")])
+    result = materialize([linear_issue_history], resources={"linear": _client(sb), "warehouse": wh})
+    assert result.success
+    with wh.connect() as con:
+        for table in (t.LINEAR_ISSUE_HISTORY, t.LINEAR_ISSUE_STATE_SPANS):
+            assert con.execute(f"SELECT count(*) FROM {table.qualified_name}").fetchone() == (0,)
+    assert wh.issues_without_current_history(t.LINEAR_ISSUES, t.LINEAR_ISSUE_HISTORY, t.LINEAR_ISSUE_STATE_SPANS) == [
+        "a"
+    ]  # left for the next run
