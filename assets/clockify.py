@@ -1,18 +1,24 @@
 """Raw Clockify assets: the workspace's dimensions and its time entries, by day."""
 
+import json
+from collections import defaultdict
+
 from dagster import (
     AssetExecutionContext,
     AssetsDefinition,
     BackfillPolicy,
+    Config,
     DailyPartitionsDefinition,
     asset,
 )
+from pydantic import Field
 
-from assets.common import DUCKDB_POOL, OWNERS, raw_key, refresh_snapshot, snapshot_asset
+from assets.common import DUCKDB_POOL, OWNERS, api_now, raw_key, refresh_snapshot, snapshot_asset
 from assets.resume import load_time_entries
-from orchestration.clients.clockify import capacity
+from orchestration.clients.clockify import capacity, rotation
 from orchestration.clients.clockify.client import ClockifyClient
 from orchestration.partitions import ReconcileOptions
+from orchestration.warehouse import ledger
 from orchestration.warehouse import raw_tables as t
 from orchestration.warehouse.duckdb import Warehouse
 
@@ -44,6 +50,48 @@ clockify_projects = snapshot_asset(
     lambda c: c.projects(),
     "Clockify projects, archived ones included.",
 )
+
+
+class RotationConfig(Config):
+    """Run config of the assets that re-read only a share of their records each run (rotation.py)."""
+
+    refresh_all: bool = Field(
+        default=False,
+        description="Read every record again (else: those never read, and the stalest share, so that each "
+        f"is read again within {rotation.REFRESH_DAYS} days).",
+    )
+
+
+# ops state: when each record of a rotating read was last read ({id: ISO timestamp, UTC})
+DONE_TASKS_READ_KEY = "reads:clockify_done_tasks"
+PROFILES_READ_KEY = "reads:clockify_member_profiles"
+
+
+def _previous(con, table: t.RawTable) -> list[dict]:
+    """The records of the table's last load (none before the first)."""
+    exists = con.execute(
+        "SELECT count(*) FROM information_schema.tables WHERE table_schema = 'raw' AND table_name = $name",
+        {"name": table.name},
+    ).fetchone()[0]
+    if not exists:
+        return []
+    return [json.loads(r[0]) for r in con.execute(f"SELECT _raw FROM {table.qualified_name}").fetchall()]
+
+
+def _rotation_state(
+    context: AssetExecutionContext, config: RotationConfig, key: str, con, ids: list[str], now, held=None
+) -> tuple[dict, list[str] | None]:
+    """(the read times kept, the ids due in this run: None reads all). `held`: the ids whose record the
+    table holds, where only those count as read."""
+    read_at = ledger.get_state(con, key, {}) or {}
+    if held is not None:
+        read_at = {i: when for i, when in read_at.items() if i in held}
+    if config.refresh_all:
+        context.log.info("%s: refresh_all: every one is read", key)
+        return read_at, None
+    return read_at, rotation.due(ids, read_at, now)
+
+
 clockify_tags = snapshot_asset(
     t.CLOCKIFY_TAGS,
     "clockify",
@@ -65,12 +113,34 @@ clockify_tags = snapshot_asset(
     deps=[raw_key(t.CLOCKIFY_PROJECTS)],
     output_required=False,  # a first load stopped by the budget (assets/common.py refresh_snapshot)
 )
-def clockify_tasks(context: AssetExecutionContext, clockify: ClockifyClient, warehouse: Warehouse):
+def clockify_tasks(
+    context: AssetExecutionContext, config: RotationConfig, clockify: ClockifyClient, warehouse: Warehouse
+):
     # Projects were just loaded upstream: read their ids instead of listing them from the API again.
+    now = api_now(clockify)
     with warehouse.connect() as con:
         project_ids = [r[0] for r in con.execute(f"SELECT id FROM {t.CLOCKIFY_PROJECTS.qualified_name}").fetchall()]
+        previous: dict[str, list[dict]] = defaultdict(list)
+        for task in _previous(con, t.CLOCKIFY_TASKS):
+            previous[task.get("projectId") or ""].append(task)
+        read_at, due = _rotation_state(context, config, DONE_TASKS_READ_KEY, con, project_ids, now)
+    state: dict[str, str] = {}
+
+    def fetch():
+        # A DONE listing per project only where the hydrated list may hide DONE tasks (an open fact):
+        # for the projects due, and where a task listed before is gone (client.read_tasks).
+        read = clockify.read_tasks(project_ids, previous=previous, done_due=due)
+        state.update(rotation.after_reads(project_ids, read_at, read.done_read, now))
+        return read.tasks
+
     yield from refresh_snapshot(
-        context, clockify, warehouse, t.CLOCKIFY_TASKS, "clockify", lambda: clockify.hydrated_tasks(project_ids)
+        context,
+        clockify,
+        warehouse,
+        t.CLOCKIFY_TASKS,
+        "clockify",
+        fetch,
+        also_write=lambda con: ledger.set_state(con, DONE_TASKS_READ_KEY, state, now),
     )
 
 
@@ -115,7 +185,9 @@ clockify_time_off_requests = snapshot_asset(
     key=raw_key(t.CLOCKIFY_MEMBER_PROFILES),
     group_name="clockify",
     description="Each member's Clockify profile: work capacity (hours per working day) and working days, one "
-    "request per person. Where profiles cannot be read (the Free plan's budget, or refused) the table is empty "
+    "request per person read: a run reads new members' profiles and the stalest share of the others, so "
+    f"each is read again within {rotation.REFRESH_DAYS} days (`refresh_all: true` in the run config reads "
+    "all). Where profiles cannot be read (the Free plan's budget, or refused) the table is empty "
     "and the workspace's working days and WAREHOUSE_WORKDAY_HOURS apply.",
     kinds={"clockify", "duckdb"},
     owners=OWNERS,
@@ -123,23 +195,38 @@ clockify_time_off_requests = snapshot_asset(
     deps=[raw_key(t.CLOCKIFY_USERS)],
     output_required=False,  # a first load stopped by the budget (assets/common.py refresh_snapshot)
 )
-def clockify_member_profiles(context: AssetExecutionContext, clockify: ClockifyClient, warehouse: Warehouse):
+def clockify_member_profiles(
+    context: AssetExecutionContext, config: RotationConfig, clockify: ClockifyClient, warehouse: Warehouse
+):
     # The users were just loaded upstream: read their ids instead of listing them again.
+    now = api_now(clockify)
     with warehouse.connect() as con:
         user_ids = [
             r[0]
             for r in con.execute(f"SELECT DISTINCT id FROM {t.CLOCKIFY_USERS.qualified_name} ORDER BY id").fetchall()
         ]
+        previous = {p.get("userId"): p for p in _previous(con, t.CLOCKIFY_MEMBER_PROFILES)}
+        read_at, due = _rotation_state(context, config, PROFILES_READ_KEY, con, user_ids, now, held=previous)
+    state: dict[str, str] = {}  # stays empty when the plan has no profiles (the table is loaded empty)
+
+    def fetch():
+        wanted = user_ids if due is None else due
+        read = {p["userId"]: p for p in capacity.member_profiles(clockify, wanted)}
+        context.log.info("%d of %d member profiles read (the others as last read)", len(read), len(user_ids))
+        state.update(rotation.after_reads(user_ids, read_at, read, now))
+        return [read[u] if u in read else previous[u] for u in user_ids if u in read or u in previous]
+
     yield from refresh_snapshot(
         context,
         clockify,
         warehouse,
         t.CLOCKIFY_MEMBER_PROFILES,
         "clockify",
-        lambda: capacity.member_profiles(clockify, user_ids),
+        fetch,
         plan_feature=True,
         unavailable_note="No member profiles: everyone works the workspace's working days, "
         "WAREHOUSE_WORKDAY_HOURS a day.",
+        also_write=lambda con: ledger.set_state(con, PROFILES_READ_KEY, state, now),
     )
 
 

@@ -86,8 +86,9 @@ def refresh_snapshot(
     fetch: Callable[[], Sequence[dict]],
     plan_feature: bool = False,
     unavailable_note: str | None = None,
+    also_write: Callable[[object], None] | None = None,
 ) -> Iterator[MaterializeResult]:
-    """Replace a dimension's table with a fresh read, except:
+    """Replace a dimension's table with a fresh read (and run `also_write(con)` in its transaction), except:
 
     - in a run that continues a backlog a budget stop left (its source's partitioned asset has pending
       days) when the table was refreshed since that backlog opened: nothing is fetched again;
@@ -142,6 +143,8 @@ def refresh_snapshot(
 
     def also(con, _window, _rows):
         ledger.set_state(con, key, now.isoformat(), now)
+        if also_write is not None:
+            also_write(con)
 
     result = warehouse.replace_snapshot(table, records, also=also)
     context.log.info("%s: %d rows loaded", table.qualified_name, result.rows)

@@ -40,7 +40,7 @@ import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Optional
-from urllib.parse import urlsplit
+from urllib.parse import parse_qsl, urlsplit
 
 from . import clockify, linear
 from .clock import Clock
@@ -71,6 +71,20 @@ def _route(path: str) -> Optional[tuple[str, Optional[str], str]]:
         api = "clockify" if m.group(2) == CLOCKIFY_PREFIX else "clockify_reports"
         return api, m.group(1), m.group(3) or ""
     return None
+
+
+_ID_SEGMENT = re.compile(r"^[0-9a-f]{24}$|^[0-9a-f-]{36}$")
+
+
+def _endpoint(path: str, query: str) -> str:
+    """A request's endpoint for the per-endpoint counts: ids as {id}, the query's parameter names."""
+    template = "/".join("{id}" if _ID_SEGMENT.match(seg) else seg for seg in path.split("/"))
+    params = []
+    for name, value in sorted(parse_qsl(query, keep_blank_values=True)):
+        item = f"{name}={value}" if value in ("true", "false") else name
+        if item not in params:
+            params.append(item)
+    return template + ("?" + "&".join(params) if params else "")
 
 
 def _api_for(path: str) -> Optional[str]:
@@ -197,7 +211,7 @@ class _Handler(BaseHTTPRequestHandler):
                 self._send(404, {"message": f"No static resource {path.lstrip('/')}.", "code": 3000})
             return
         api, host, rest = route
-        sb._count(api)
+        sb._count(api, method, rest, query)
         if sb.latency_ms:
             time.sleep(sb.latency_ms / 1000.0)
         fault = sb.faults.take(api, path)
@@ -285,6 +299,7 @@ class Sandbox:
         self.latency_ms = self.config.latency_ms
         self.enforce_rate_limits = self.config.enforce_rate_limits
         self._counts = {"clockify": 0, "clockify_reports": 0, "linear": 0}
+        self._endpoint_counts: dict[str, int] = {}
         self._counts_lock = threading.Lock()
         now = self.clock.time
         self._clockify_per_key = SlidingWindow(self.config.clockify_rate_per_second, 1.0, now)
@@ -371,14 +386,24 @@ class Sandbox:
         with self._counts_lock:
             return dict(self._counts)
 
+    def endpoint_counts(self) -> dict[str, int]:
+        """Requests per endpoint: ``"<api> <METHOD> <path>"``, ids in the path as ``{id}``, then the query's
+        parameter names (with the value where it is true/false), e.g.
+        ``clockify GET /workspaces/{id}/projects/{id}/tasks?is-active=false&page&page-size``."""
+        with self._counts_lock:
+            return dict(self._endpoint_counts)
+
     def reset_counts(self) -> None:
         with self._counts_lock:
             for k in self._counts:
                 self._counts[k] = 0
+            self._endpoint_counts.clear()
 
-    def _count(self, api: str) -> None:
+    def _count(self, api: str, method: str = "GET", path: str = "", query: str = "") -> None:
+        key = f"{api} {method} {_endpoint(path, query)}"
         with self._counts_lock:
             self._counts[api] += 1
+            self._endpoint_counts[key] = self._endpoint_counts.get(key, 0) + 1
 
     # ------------------------------------------------------------------ clock (admin, not counted)
     def _handle_clock(self, method: str, body: bytes) -> tuple[int, dict]:

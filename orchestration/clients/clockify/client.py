@@ -22,7 +22,7 @@ of it is loaded. Reads with several people's entries cost no request more.
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -111,6 +111,15 @@ class ReadProgress:
     """
 
     complete_before: datetime
+
+
+@dataclass
+class TaskRead:
+    """Tasks read (`read_tasks`), and the projects whose DONE tasks this read asked the API for (from the
+    hydrated listing, when it evidently holds them, or from each project's own endpoint)."""
+
+    tasks: list[ClockifyTask]
+    done_read: list[str]
 
 
 class IncompleteReport(ApiError):
@@ -299,16 +308,32 @@ class ClockifyClient(ClockifyWrites, ApiClientResource):
     def hydrated_tasks(self, project_ids: Iterable[str] | None = None) -> list[ClockifyTask]:
         """Tasks of the given projects (default: every listed project) from one paged
         GET /projects?hydrated=true, which embeds each project's `tasks`: requests grow with pages of
-        projects, not with projects. Same records and order as `tasks(project_ids)`.
+        projects, not with projects. Same records and order as `tasks(project_ids)`. Every project's DONE
+        tasks are read (see `read_tasks`)."""
+        return self.read_tasks(project_ids).tasks
 
-        Whether the embedded lists hold DONE tasks is an open fact. When no embedded task is DONE the
-        listing may be hiding them, so each project's DONE tasks are asked for (`is-active=false`, one
-        request per project); when some are DONE, the listing evidently includes them and nothing more
-        is asked. A project whose hydrated record has no `tasks` list, or that the listing lacks, is read
-        from its own tasks endpoint instead, so an API that hydrates differently costs requests, never tasks.
+    def read_tasks(
+        self,
+        project_ids: Iterable[str] | None = None,
+        *,
+        previous: Mapping[str, Sequence[dict[str, Any]]] | None = None,
+        done_due: Iterable[str] | None = None,
+    ) -> TaskRead:
+        """Tasks of the given projects (default: every listed project) from the hydrated project list.
+
+        Whether the embedded lists hold DONE tasks is an open fact. When some embedded task is DONE, the
+        listing evidently includes them and nothing more is asked. When none is, the listing may be hiding
+        them, and a project's DONE tasks (`is-active=false`, one request) are read when it is in `done_due`
+        (None: every project), or when a task `previous` held as not DONE is no longer listed (it may have
+        become DONE, or been deleted). Otherwise its DONE tasks are the ones `previous` (the last read, by
+        project) holds, minus those listed again (made ACTIVE again). A project whose hydrated record has
+        no `tasks` list, or that the listing lacks, is read from its own tasks endpoint instead (both
+        states), so an API that hydrates differently costs requests, never tasks.
         """
         listed = {p["id"]: p for p in self._pages(self._ws_path("/projects"), {"hydrated": "true"}) if p.get("id")}
         wanted = list(listed) if project_ids is None else list(dict.fromkeys(project_ids))
+        due = None if done_due is None or previous is None else set(done_due)
+        before = previous or {}
         embedded: dict[str, list[dict[str, Any]]] = {}
         fallback: list[str] = []
         for project_id in wanted:
@@ -324,21 +349,37 @@ class ClockifyClient(ClockifyWrites, ApiClientResource):
                 "reading their tasks from each project's own endpoint", len(fallback), ", ".join(fallback[:5]),
             )  # fmt: skip
 
+        def vanished(project_id: str) -> bool:
+            listed_ids = {r.get("id") for r in embedded[project_id]}
+            return any(r.get("status") != "DONE" and r.get("id") not in listed_ids for r in before.get(project_id, ()))
+
+        read_done = set() if lists_done else {p for p in embedded if due is None or p in due or vanished(p)}
+
         def read(project_id: str, pace: Callable[[], None]) -> list[ClockifyTask]:
             records = embedded.get(project_id)
+            path = self._ws_path(f"/projects/{project_id}/tasks")
             if records is None:  # the fallback: the project's own tasks in both states
                 records = []
                 for state in TASK_STATES:
-                    path = self._ws_path(f"/projects/{project_id}/tasks")
                     records += self._pages(path, {"is-active": state}, pace)
-            elif not lists_done:
-                path = self._ws_path(f"/projects/{project_id}/tasks")
+            elif project_id in read_done:
                 records = records + self._pages(path, {"is-active": "false"}, pace)
+            elif not lists_done:  # the DONE tasks of the last read, but those listed again (ACTIVE again)
+                listed_ids = {r.get("id") for r in records}
+                records = records + [
+                    r for r in before.get(project_id, ()) if r.get("status") == "DONE" and r.get("id") not in listed_ids
+                ]
             return _project_tasks(project_id, records)
 
         needed = list(embedded) + fallback  # the embedded ones first, then the fallback (the requests' order)
-        by_project = self._per_project(read, needed) if needed else {}
-        return [task for project_id in wanted for task in by_project.get(project_id, [])]
+        requested = [p for p in needed if p in read_done or p in fallback]
+        by_project = self._per_project(read, requested) if requested else {}
+        by_project.update({p: read(p, _no_pace) for p in needed if p not in by_project})  # no request
+        done_read = read_done | set(fallback) | (set(embedded) if lists_done else set())
+        return TaskRead(
+            tasks=[task for project_id in wanted for task in by_project.get(project_id, [])],
+            done_read=[p for p in wanted if p in done_read],
+        )
 
     # --- time entries ----------------------------------------------------------------------------
 
