@@ -19,14 +19,16 @@ import tempfile
 from pathlib import Path
 
 import benchmarks.__main__ as bench
+from assets.common import API_RAW_KEYS
+from orchestration.runs import run_sync
+from orchestration.settings import Settings
+from sandbox import Sandbox
 
 ANCHOR = dt.date(2024, 6, 30)
 DAY = 86400.0
 
 
 def _settings(sb, warehouse: Path):
-    from orchestration.settings import Settings  # noqa: PLC0415 - after the environment is set
-
     env = {
         **os.environ,
         **sb.env(),
@@ -40,11 +42,6 @@ def _settings(sb, warehouse: Path):
 
 
 def measure(scale: float, daily_runs: int) -> dict:
-    # Late imports: the pipeline's modules are not needed to parse --help.
-    from assets.common import API_RAW_KEYS  # noqa: PLC0415
-    from orchestration.runs import run_sync  # noqa: PLC0415
-    from sandbox import Sandbox  # noqa: PLC0415
-
     cfg = bench.workload(scale, ANCHOR, 0).with_(
         enforce_rate_limits=False,
         clock="frozen",

@@ -1,0 +1,250 @@
+"""Issues 15 and 16, the Clockify side: a daily run after a backfill asks the main API only for what it needs
+(the sandbox counts requests per endpoint). Member profiles and each project's DONE tasks (where the hydrated
+project list may hide them: an open fact, both answers tested) are read for new members and projects, and a
+seventh of the rest a day (the stalest), so every one is read again within 7 days (rotation.py); the raw
+tables end as a full read would leave them."""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import datetime as dt
+import json
+import math
+import warnings
+
+import dagster as dg
+import duckdb
+import pytest
+
+from assets.clockify import (
+    DONE_TASKS_READ_KEY,
+    PROFILES_READ_KEY,
+    clockify_member_profiles,
+    clockify_projects,
+    clockify_tasks,
+    clockify_users,
+)
+from assets.common import API_RAW_KEYS
+from orchestration.clients.clockify import rotation
+from orchestration.resources import clockify_client
+from orchestration.runs import run_sync
+from orchestration.settings import Settings
+from orchestration.warehouse import ledger
+from orchestration.warehouse.duckdb import Warehouse
+from sandbox import Sandbox, SandboxConfig
+from tests.conftest import ANCHOR, SMALL
+
+DAY = 86400.0
+START = dt.datetime(2024, 6, 29, 3, 0, tzinfo=dt.UTC)  # the day after the data's last day, the schedule's hour
+PROFILE = "clockify GET /workspaces/{id}/member-profile/{id}"
+DONE_LISTING = "clockify GET /workspaces/{id}/projects/{id}/tasks?is-active=false&page&page-size"
+HYDRATED = "clockify GET /workspaces/{id}/projects?hydrated=true&page&page-size"
+CLOCKIFY_KEYS = [k for k in API_RAW_KEYS if k.path[-1].startswith("clockify_")]
+
+
+def frozen(**overrides) -> SandboxConfig:
+    return SandboxConfig(**SMALL).with_(clock="frozen", clock_start=START, owner_timezone="UTC", **overrides)
+
+
+def settings(sb, path) -> Settings:
+    env = {**sb.env(), "WAREHOUSE_PATH": str(path), "WAREHOUSE_START_DATE": sb.config.start_date.isoformat()}
+    return dataclasses.replace(Settings.from_env(env), clock=sb.clock)
+
+
+def sync(sb, path, assets) -> dict[str, int]:
+    """The assets in one run (the code path of `warehouse sync`) on the sandbox's clock; its requests per
+    endpoint."""
+    sb.reset_counts()
+    outcome = run_sync(settings(sb, path), ANCHOR, ANCHOR, asset_selection=[a.key for a in assets])
+    assert outcome.result.success
+    return sb.endpoint_counts()
+
+
+def refresh_all(sb, path, assets) -> dict[str, int]:
+    """The assets in one run with `refresh_all: true` in the run config of each rotating one (on the
+    machine's clock: dg.materialize copies the client without the sandbox's)."""
+    rotating = {clockify_member_profiles.op.name, clockify_tasks.op.name}
+    ops = {a.op.name: {"config": {"refresh_all": True}} for a in assets if a.op.name in rotating}
+    sb.reset_counts()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        result = dg.materialize(
+            assets,
+            resources={
+                "clockify": clockify_client(settings(sb, path), persist_budget=False),
+                "warehouse": Warehouse(path=str(path)),
+            },
+            run_config={"ops": ops},
+        )
+    assert result.success
+    return sb.endpoint_counts()
+
+
+def rows(path, sql: str):
+    with duckdb.connect(str(path), read_only=True) as con:
+        return con.execute(sql).fetchall()
+
+
+def state(path, key: str) -> dict[str, str]:
+    with duckdb.connect(str(path), read_only=True) as con:
+        return ledger.get_state(con, key, {})
+
+
+# ============================================================================== the rule
+def test_the_rotation_reads_new_ones_then_a_seventh_a_day_and_each_again_within_seven_days():
+    ids = [f"u{i:02d}" for i in range(20)]
+    now = dt.datetime(2024, 7, 1, 3)
+    assert rotation.due(ids, {}, now) == ids  # never read: all
+    read_at = rotation.after_reads(ids, {}, ids, now)
+    assert rotation.due(ids, read_at, now + dt.timedelta(hours=1)) == []  # read today already
+    last_read = {i: now for i in ids}
+    for day in range(1, 15):
+        when = now + dt.timedelta(days=day)
+        due = rotation.due(ids, read_at, when)
+        assert len(due) == math.ceil(len(ids) / 7)  # 3 of 20 a day
+        assert rotation.due(ids, rotation.after_reads(ids, read_at, due, when), when + dt.timedelta(hours=2)) == []
+        read_at = rotation.after_reads(ids, read_at, due, when)
+        last_read.update({i: when for i in due})
+        assert max(when - t for t in last_read.values()) <= dt.timedelta(days=7)
+    # a new id is read at once; an id no longer wanted is forgotten
+    assert "new" in rotation.due([*ids, "new"], read_at, now + dt.timedelta(days=15))
+    assert set(rotation.after_reads(ids[1:], read_at, [], now)) == set(ids[1:])
+    # after a gap, every one read 7 or more days ago is read, whatever the share
+    late = now + dt.timedelta(days=30)
+    assert rotation.due(ids, read_at, late) == ids
+
+
+# ============================================================================== the daily run's requests
+@pytest.mark.slow
+def test_a_daily_run_after_a_backfill_asks_the_main_api_only_what_it_needs(tmp_path, monkeypatch):
+    monkeypatch.delenv("DAGSTER_HOME", raising=False)
+    monkeypatch.delenv("MARTS_PATH", raising=False)
+    path = tmp_path / "warehouse.duckdb"
+    with Sandbox(frozen()) as sb:
+        ws = sb.workspace
+        users, projects = len(ws.clockify_users), len(ws.clockify_projects)
+        run_sync(settings(sb, path), sb.config.start_date, ANCHOR, asset_selection=CLOCKIFY_KEYS)
+        backfill = sb.endpoint_counts()
+        sb.reset_counts()
+        sb.clock.advance(DAY)
+        outcome = run_sync(settings(sb, path), ANCHOR - dt.timedelta(days=7), ANCHOR, asset_selection=CLOCKIFY_KEYS)
+        assert outcome.result.success
+        daily = sb.endpoint_counts()
+    assert backfill[PROFILE] == users and backfill[DONE_LISTING] == projects  # the first read: all of them
+    # What a daily run needs: each list once (each fits one page here), the changes feed (deleted and updated),
+    # the hydrated project list, and a seventh of the profiles and of the projects' DONE listings (rotation).
+    lists = ["workspaces?", "/users?", "/clients?", "/projects?page", "/tags?", "/holidays", "/user-groups?"]
+    lists += ["time-off/requests", "entities/deleted?", "entities/updated?"]
+    for part in lists:
+        assert [n for k, n in daily.items() if part in k] == [1], part
+    assert daily[HYDRATED] == 1
+    assert daily[PROFILE] == math.ceil(users / 7) and daily[DONE_LISTING] == math.ceil(projects / 7)
+    needed = len(lists) + 1 + math.ceil(users / 7) + math.ceil(projects / 7)
+    main = sum(n for k, n in daily.items() if k.startswith("clockify "))
+    assert main == needed == 13, daily  # before issue 15/16: 10 + 1 + 6 profiles + 5 DONE listings = 22
+
+
+# ============================================================================== member profiles
+def _new_member(ws) -> str:
+    user = copy.deepcopy(ws.clockify_users[-1])
+    user.update(id="6440ffff2a272474b069ffff", email="nova.newcomer@example.com", name="Nova Newcomer")
+    ws.clockify_users.append(user)
+    profile = copy.deepcopy(next(iter(ws.clockify_member_profiles.values())))
+    profile.update(email=user["email"], name=user["name"], workCapacity="PT5H")
+    ws.clockify_member_profiles[user["id"]] = profile
+    return user["id"]
+
+
+def _capacities(path) -> dict[str, str]:
+    return dict(rows(path, "SELECT id, work_capacity FROM raw.clockify_member_profiles"))
+
+
+@pytest.mark.slow
+def test_a_new_members_profile_is_read_at_once_and_a_changed_one_within_seven_days(tmp_path):
+    path = tmp_path / "warehouse.duckdb"
+    assets = [clockify_users, clockify_member_profiles]
+    with Sandbox(frozen()) as sb:
+        ws = sb.workspace
+        members = [u["id"] for u in ws.clockify_users]
+        assert sync(sb, path, assets)[PROFILE] == len(members)
+        changed = max(members)  # the last of the rotation (the stalest first, ties by id)
+        ws.clockify_member_profiles[changed]["workCapacity"] = "PT3H"
+        newcomer = _new_member(ws)
+        per_run = []
+        for day in range(1, 8):
+            sb.clock.advance(DAY)
+            per_run.append(sync(sb, path, assets).get(PROFILE, 0))
+            held = _capacities(path)
+            if day == 1:
+                assert held[newcomer] == "PT5H"  # a new member's profile: read at once
+                assert held[changed] != "PT3H"  # the others are not all read again every day
+            read_at = state(path, PROFILES_READ_KEY)
+            assert set(read_at) == set(held) == {*members, newcomer}
+            now = sb.clock.now().replace(tzinfo=None)
+            assert all(now - dt.datetime.fromisoformat(t) <= dt.timedelta(days=7) for t in read_at.values())
+        assert _capacities(path)[changed] == "PT3H"  # read again within 7 days
+        # the newcomer, plus a seventh of the members a day
+        assert per_run == [1 + math.ceil(len(members) / 7)] + [math.ceil((len(members) + 1) / 7)] * 6
+        assert sum(per_run) <= len(members) + 1 + 6
+        every = {u: dict(p, userId=u) for u, p in ws.clockify_member_profiles.items()}
+        assert refresh_all(sb, path, assets)[PROFILE] == len(members) + 1
+    held = {
+        json.loads(r)["userId"]: json.loads(r) for (r,) in rows(path, "SELECT _raw FROM raw.clockify_member_profiles")
+    }
+    assert held == every  # as a full read
+
+
+# ============================================================================== DONE tasks (open fact)
+def _raw_tasks(path) -> list[str]:
+    return sorted(
+        json.dumps(json.loads(r), sort_keys=True) for (r,) in rows(path, "SELECT _raw FROM raw.clockify_tasks")
+    )
+
+
+def _full_read(sb, tmp_path) -> list[str]:
+    """The tasks table a first load (every project's DONE listing) leaves on a fresh warehouse."""
+    fresh = tmp_path / f"full-{sb.clock.time():.0f}.duckdb"
+    sync(sb, fresh, [clockify_projects, clockify_tasks])
+    return _raw_tasks(fresh)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("mode", ["on_request", "always"])
+def test_open_done_tasks_end_as_a_full_read_whether_or_not_the_hydrated_list_holds_them(mode, tmp_path):
+    """`clockify_done_tasks`: "on_request" (the sandbox's default), the hydrated project list holds no DONE task;
+    "always", it holds them. Tasks that become DONE, ACTIVE again or are deleted are right after the next daily
+    run; a DONE task renamed, or one created DONE (which no listing of ACTIVE tasks shows), within 7 days."""
+    path = tmp_path / "warehouse.duckdb"
+    assets = [clockify_projects, clockify_tasks]
+    with Sandbox(frozen(clockify_done_tasks=mode)) as sb:
+        ws = sb.workspace
+        projects = [p["id"] for p in ws.clockify_projects]
+        first = sync(sb, path, assets)
+        assert first.get(DONE_LISTING, 0) == (0 if mode == "always" else len(projects))
+        assert _raw_tasks(path) == _full_read(sb, tmp_path)
+        tasks = {t["id"]: t for ts in ws.clockify_tasks.values() for t in ts}
+        active = [t for t in tasks.values() if t["status"] == "ACTIVE"]
+        done = [t for t in tasks.values() if t["status"] == "DONE"]
+        finished, deleted = active[0], active[-1]
+        reopened, renamed = done[0], done[-1]
+        finished["status"], reopened["status"] = "DONE", "ACTIVE"
+        renamed["name"] += " (renamed while DONE)"
+        ws.clockify_tasks[deleted["projectId"]].remove(deleted)
+        created = dict(done[1], id="6440eeee2a272474b069eeee", name="Created DONE")
+        ws.clockify_tasks[created["projectId"]].append(created)
+        for day in range(1, 8):
+            sb.clock.advance(DAY)
+            counts = sync(sb, path, assets)
+            status = dict(rows(path, "SELECT id, status FROM raw.clockify_tasks"))
+            assert status[finished["id"]] == "DONE" and status[reopened["id"]] == "ACTIVE"
+            assert deleted["id"] not in status
+            assert counts[HYDRATED] == 1
+            listings = counts.get(DONE_LISTING, 0)
+            if mode == "always":
+                assert listings == 0  # the listing evidently holds DONE tasks: nothing more is asked
+            else:  # a seventh of the projects, plus those a task vanished from (the deleted and the finished)
+                assert listings <= math.ceil(len(projects) / 7) + (2 if day == 1 else 0)
+        assert _raw_tasks(path) == _full_read(sb, tmp_path)
+        read_at = state(path, DONE_TASKS_READ_KEY)
+        assert set(read_at) == set(projects)
