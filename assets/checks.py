@@ -11,10 +11,17 @@ never checked: its entries are still being typed.
 Days are the people's own (issue 17): an entry counts on its local date, its start in its user's Clockify
 profile zone (raw.clockify_users.time_zone), else WAREHOUSE_TIMEZONE. A Sydney team's Monday starts on
 Sunday UTC, so the UTC partitions either side of the range are read too.
+
+The dbt data tests become asset checks through dagster-dbt (assets/dbt.py). A model's column rules are one
+`model_rules` test (dbt_project/macros/test_model_rules.sql: one query per model instead of one per rule);
+`with_failed_rules` names the rules a failed one found (`failed_rules`), so its check still says what is
+wrong.
 """
 
 import datetime as dt
+from collections.abc import Iterator, Mapping
 
+import duckdb
 from dagster import (
     AssetCheckExecutionContext,
     AssetCheckResult,
@@ -22,6 +29,8 @@ from dagster import (
     MetadataValue,
     asset_check,
 )
+from dagster_dbt import DbtCliInvocation
+from dagster_dbt.errors import DagsterDbtCliRuntimeError
 
 from assets.common import raw_key
 from orchestration.partitions import run_tags, run_window
@@ -30,6 +39,7 @@ from orchestration.warehouse.duckdb import Warehouse
 
 TIME_ENTRIES = t.CLOCKIFY_TIME_ENTRIES
 USERS = t.CLOCKIFY_USERS
+RULES_TEST = "model_rules"  # the generic test of dbt_project/macros/test_model_rules.sql
 
 
 def working_days(first: dt.date, last: dt.date) -> list[dt.date]:
@@ -135,3 +145,68 @@ def working_days_have_entries(context: AssetCheckExecutionContext, warehouse: Wa
 
 
 raw_checks = [working_days_have_entries]
+
+
+def failed_rules(con, test_sql: str) -> dict[str, int]:
+    """The rules a model_rules test's compiled SQL finds broken, each with its number of failing rows."""
+    rows = con.execute(f"select rule, count(*) from ({test_sql}) as failures group by rule order by rule").fetchall()
+    return dict(rows)
+
+
+def _rules_description(rules: Mapping[str, int]) -> str:
+    return "failed rules: " + ", ".join(f"{rule} ({count} rows)" for rule, count in rules.items())
+
+
+def with_failed_rules(invocation: DbtCliInvocation, warehouse: Warehouse) -> Iterator:
+    """The events of a dbt build as they come, except a failed model_rules check: it is held until dbt has
+    ended (it holds the DuckDB file until then), then yielded with `failed_rules` (each rule, its failing
+    rows) and a description naming them, its test's query run again on the warehouse. A failed build still
+    raises, after them. The caller holds the warehouse lock (re-entrant within its thread)."""
+    manifest = invocation.manifest
+    held: list[AssetCheckResult] = []
+    failure: DagsterDbtCliRuntimeError | None = None
+    try:
+        for event in invocation.stream():
+            if isinstance(event, AssetCheckResult) and not event.passed and _is_rules_check(event, manifest):
+                held.append(event)
+            else:
+                yield event
+    except DagsterDbtCliRuntimeError as error:  # an error-level test failed: its rules are named first
+        failure = error
+    if held:
+        results = {r["unique_id"]: r for r in invocation.get_artifact("run_results.json")["results"]}
+        with warehouse.connect(read_only=True) as con:
+            for event in held:
+                yield _named(event, results.get(_unique_id(event)), con)
+    if failure is not None:
+        raise failure
+
+
+def _unique_id(event: AssetCheckResult) -> str | None:
+    value = event.metadata.get("unique_id")
+    return getattr(value, "value", value)
+
+
+def _is_rules_check(event: AssetCheckResult, manifest: Mapping) -> bool:
+    node = manifest["nodes"].get(_unique_id(event) or "", {})
+    return (node.get("test_metadata") or {}).get("name") == RULES_TEST
+
+
+def _named(event: AssetCheckResult, result: Mapping | None, con) -> AssetCheckResult:
+    sql = (result or {}).get("compiled_code")
+    if not sql or (result or {}).get("status") not in ("fail", "warn"):
+        return event  # the test did not run its query (an error, or skipped): dbt's message says why
+    try:
+        rules = failed_rules(con, sql)
+    except duckdb.Error as error:
+        rules, note = {}, f"failed rules unknown: {str(error).splitlines()[0]}"
+    else:
+        note = _rules_description(rules)
+    return AssetCheckResult(
+        passed=event.passed,
+        asset_key=event.asset_key,
+        check_name=event.check_name,
+        severity=event.severity,
+        metadata={**event.metadata, "failed_rules": MetadataValue.json(rules)},
+        description=note,
+    )

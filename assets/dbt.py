@@ -17,6 +17,7 @@ from typing import Any
 from dagster import AssetExecutionContext, AssetKey, AssetsDefinition, AssetSpec
 from dagster_dbt import DagsterDbtTranslator, DagsterDbtTranslatorSettings, DbtCliResource, DbtProject, dbt_assets
 
+from assets.checks import with_failed_rules
 from assets.common import DUCKDB_POOL
 from orchestration.dbt_project import build_target_path, dbt_vars
 from orchestration.warehouse.duckdb import Warehouse
@@ -86,6 +87,7 @@ def build_dbt_assets(project: DbtProject) -> AssetsDefinition:
                 # The warehouse's own directory: dbt keeps partial_parse.msgpack there for its next build.
                 target_path=build_target_path(project, warehouse.path),
             )
-            yield from invocation.stream()  # raises if the build failed
+            # raises if the build failed; a failed model_rules check names its rules (assets/checks.py)
+            yield from with_failed_rules(invocation, warehouse)
 
     return hours_dbt_assets

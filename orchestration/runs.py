@@ -253,6 +253,9 @@ class _Progress:
                 self.write(f"check {name}: {'passed' if data.passed else f'did not pass ({severity})'}")
                 return
             self.tests += 1
+            rules = _metadata_value(data.metadata, "failed_rules")  # a model's rules test: the rules it found broken
+            if rules:
+                name += f" ({', '.join(rules)})"
             if not data.passed:
                 if getattr(data.severity, "value", "ERROR") == "WARN":  # dbt's `severity: warn` tests
                     self.warned_tests.append(name)

@@ -1,7 +1,0 @@
-{#- Generic data test (like dbt_utils.unique_combination_of_columns). -#}
-{% test unique_combination_of_columns(model, combination_of_columns) %}
-select {{ combination_of_columns | join(', ') }}, count(*) as n
-from {{ model }}
-group by {{ combination_of_columns | join(', ') }}
-having count(*) > 1
-{% endtest %}
