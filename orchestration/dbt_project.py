@@ -3,13 +3,16 @@
 - `dbt_project(settings)`: the project with its target path (`DBT_TARGET_PATH`, default
   `dbt_project/target`), where the manifest Dagster loads lives.
 - `prepare(project)`: what the entry points call before they build the definitions (nothing runs at import).
-  Under `dagster dev` it re-parses on every load (`DbtProject.prepare_if_dev`, so edits show up); otherwise
-  it parses only when the manifest is missing (a fresh clone, CI, tests) or older than a file of the dbt
-  project (a model edited since the last parse): a few stat calls. Parsing runs `dbt parse` (~5 s) into a
-  private temporary directory and moves the manifest into place atomically, so concurrent loads never read
-  a half-written file. `dbt parse` does not open the warehouse; it renders the settings' warehouse path, so
-  the partial parse it leaves in that warehouse's build directory (below) spares its first build a full
-  parse. Deployments can prepare it ahead of time (`dagster-dbt project prepare-and-package` or `dbt parse`).
+  It parses only when the manifest is not current: its stamp (`manifest.stamp.json` beside it, written after
+  a successful parse) records a hash of the dbt project's files, the dbt-core and dbt-duckdb versions and
+  the parse's vars that shape the manifest, and differs from today's (a fresh clone, an edited model, an
+  upgrade, another warehouse name). Content, not mtimes: a checkout or a copy that rewrites every file
+  leaves an unchanged project current, and an edit is seen under `dagster dev` too, so it parses no more
+  on every load. The check reads the project's ~100 small files (a few ms). Parsing runs `dbt parse` (~5 s)
+  into a private temporary directory and moves the manifest into place atomically, so concurrent loads
+  never read a half-written file. `dbt parse` does not open the warehouse; it renders the settings'
+  warehouse path, so the partial parse it leaves in that warehouse's build directory (below) spares its
+  first build a full parse. `warehouse prepare` (`make install`) parses ahead of time.
 - `build_target_path(project, warehouse)`: each warehouse's builds run in their own directory under the
   target path, always the same one. dbt keeps its `partial_parse.msgpack` there, so the next build on that
   warehouse re-parses only what changed (dbt discards it when the rendered profile, i.e. the warehouse
@@ -31,6 +34,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+from importlib.metadata import version as package_version
 from pathlib import Path
 
 from dagster_dbt import DbtProject, DbtProjectPreparer
@@ -42,6 +46,10 @@ PARTIAL_PARSE_FILE = "partial_parse.msgpack"
 BUILDS_DIR = "builds"  # under the target path: one directory per warehouse
 # `dbt parse` renders profiles.yml but never connects: any path will do.
 PARSE_PLACEHOLDER = str(Path(tempfile.gettempdir()) / "dbt-parse-placeholder.duckdb")
+SEMANTIC_MANIFEST_FILE = "semantic_manifest.json"  # the parse's MetricFlow artifact (orchestration/metrics.py)
+STAMP_SUFFIX = ".stamp.json"  # manifest.json -> manifest.stamp.json, beside it
+PROJECT_FILES = (".sql", ".yml", ".yaml", ".csv", ".md")  # what dbt parse reads of the project
+STAMPED_PACKAGES = ("dbt-core", "dbt-duckdb")  # another version may write another manifest
 
 
 def dbt_executable() -> str:
@@ -82,12 +90,16 @@ class AtomicParsePreparer(DbtProjectPreparer):
         self.workday_hours = workday_hours
 
     def prepare_if_dev(self, project: DbtProject) -> None:
-        if self.using_dagster_dev():
+        # dagster-dbt's re-parse on every `dagster dev` load: the stamp sees an edit without it.
+        if self.using_dagster_dev() and manifest_is_stale(project):
             self.prepare(project)
 
     def prepare(self, project: DbtProject) -> None:
         target_dir = project.project_dir / project.target_path
         target_dir.mkdir(parents=True, exist_ok=True)
+        stamp = parse_stamp(project)  # of the files this parse reads: an edit during it parses again
+        # A parse that fails must leave no stamp, or the manifest before it would pass for current.
+        stamp_path(project.manifest_path).unlink(missing_ok=True)
         with tempfile.TemporaryDirectory(dir=target_dir, prefix=".parse-") as tmp:
             result = dbt_parse(
                 project,
@@ -99,6 +111,10 @@ class AtomicParsePreparer(DbtProjectPreparer):
             if result.returncode != 0:
                 raise RuntimeError(f"dbt parse failed ({result.returncode}):\n{result.stdout}\n{result.stderr}")
             os.replace(Path(tmp) / "manifest.json", project.manifest_path)
+            semantic = Path(tmp) / SEMANTIC_MANIFEST_FILE
+            if semantic.exists():  # `warehouse metrics` needs no parse of its own then
+                os.replace(semantic, target_dir / SEMANTIC_MANIFEST_FILE)
+                write_stamp(target_dir / SEMANTIC_MANIFEST_FILE, stamp)
             parsed = Path(tmp) / PARTIAL_PARSE_FILE
             if parsed.exists() and self.warehouse_path is not None:
                 # where this warehouse's builds run: its next build starts from this parse
@@ -108,6 +124,7 @@ class AtomicParsePreparer(DbtProjectPreparer):
                 os.replace(Path(tmp) / "partial_parse.copy", build_dir / PARTIAL_PARSE_FILE)
             if parsed.exists():  # dagster-dbt seeds a first build in another directory with it
                 os.replace(parsed, target_dir / PARTIAL_PARSE_FILE)
+        write_stamp(project.manifest_path, stamp)
 
 
 def dbt_parse(
@@ -144,10 +161,9 @@ def dbt_parse(
     )
 
 
-def dbt_project(settings: Settings) -> DbtProject:
-    project = DbtProject(
-        project_dir=DBT_PROJECT_DIR, profiles_dir=DBT_PROJECT_DIR, target_path=settings.dbt_target_path
-    )
+def dbt_project(settings: Settings, project_dir: Path = DBT_PROJECT_DIR) -> DbtProject:
+    """The project (`project_dir`: the checkout's dbt_project/, or a copy of it) for `settings`."""
+    project = DbtProject(project_dir=project_dir, profiles_dir=project_dir, target_path=settings.dbt_target_path)
     # DbtProject takes no preparer argument (dagster-dbt 0.29): swap ours in on the record
     # (tests/test_dbt_project.py fails if an upgrade breaks this).
     return replace_record(
@@ -155,30 +171,61 @@ def dbt_project(settings: Settings) -> DbtProject:
     )
 
 
-def manifest_is_stale(project: DbtProject, manifest: Path | None = None) -> bool:
-    """True when the manifest (default: dbt's manifest.json; or another artifact of a parse, such as
-    semantic_manifest.json) is missing or older than a file of the dbt project (a model was edited)."""
-    manifest = project.manifest_path if manifest is None else manifest
-    if not manifest.exists():
-        return True
-    built = manifest.stat().st_mtime
+def project_digest(project: DbtProject) -> str:
+    """A hash of the dbt project's files (names and contents; not target/, logs/, dbt_packages/)."""
     skip = {
         (project.project_dir / project.target_path).resolve(),
         (project.project_dir / "logs").resolve(),
         (project.project_dir / "dbt_packages").resolve(),
     }
+    digest = hashlib.sha256()
     for root, dirs, files in os.walk(project.project_dir):
-        dirs[:] = [d for d in dirs if Path(root, d).resolve() not in skip and not d.startswith(".")]
-        if any(
-            Path(root, f).stat().st_mtime > built for f in files if f.endswith((".sql", ".yml", ".yaml", ".csv", ".md"))
-        ):
-            return True
-    return False
+        dirs[:] = sorted(d for d in dirs if Path(root, d).resolve() not in skip and not d.startswith("."))
+        for name in sorted(f for f in files if f.endswith(PROJECT_FILES)):
+            path = Path(root, name)
+            digest.update(path.relative_to(project.project_dir).as_posix().encode() + b"\0")
+            digest.update(hashlib.sha256(path.read_bytes()).digest())
+    return digest.hexdigest()
+
+
+def parse_stamp(project: DbtProject) -> dict:
+    """What a parse of `project` depends on (see the module docstring): equal stamps, equal manifests."""
+    preparer = project.preparer
+    warehouse = getattr(preparer, "warehouse_path", None) or PARSE_PLACEHOLDER
+    return {
+        "project_files": project_digest(project),
+        "packages": {name: package_version(name) for name in STAMPED_PACKAGES},
+        # dbt-duckdb names the database of every relation in the manifest after the warehouse file's stem.
+        "vars": {"database": Path(warehouse).stem},
+    }
+
+
+def stamp_path(artifact: Path) -> Path:
+    """Where the stamp of a parse's artifact (manifest.json, semantic_manifest.json) is kept: beside it."""
+    return artifact.with_name(artifact.name.removesuffix(".json") + STAMP_SUFFIX)
+
+
+def write_stamp(artifact: Path, stamp: dict) -> None:
+    """Record `stamp` for `artifact` after a successful parse (atomically: a reader sees it whole or not)."""
+    path = stamp_path(artifact)
+    with tempfile.NamedTemporaryFile("w", dir=path.parent, prefix=".stamp-", suffix=".json", delete=False) as f:
+        json.dump(stamp, f, indent=2, sort_keys=True)
+    os.replace(f.name, path)
+
+
+def manifest_is_stale(project: DbtProject, manifest: Path | None = None) -> bool:
+    """True when the manifest (default: dbt's manifest.json; or another artifact of a parse, such as
+    semantic_manifest.json) is missing or its stamp is not today's (`parse_stamp`)."""
+    manifest = project.manifest_path if manifest is None else manifest
+    try:
+        recorded = json.loads(stamp_path(manifest).read_text())
+    except (OSError, ValueError):
+        return True
+    return not manifest.exists() or recorded != parse_stamp(project)
 
 
 def prepare(project: DbtProject) -> DbtProject:
-    """Make sure the manifest is there and fresh (see the module docstring); returns the project."""
-    project.prepare_if_dev()
+    """Make sure the manifest is there and current (see the module docstring); returns the project."""
     if manifest_is_stale(project):
         project.preparer.prepare(project)
     return project

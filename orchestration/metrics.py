@@ -33,7 +33,14 @@ from metricflow_semantics.model.dbt_manifest_parser import parse_manifest_from_d
 from metricflow_semantics.model.semantic_manifest_lookup import SemanticManifestLookup
 from metricflow_semantics.sql.sql_bind_parameters import SqlBindParameterSet
 
-from orchestration.dbt_project import dbt_parse, dbt_project, manifest_is_stale
+from orchestration.dbt_project import (
+    SEMANTIC_MANIFEST_FILE,
+    dbt_parse,
+    dbt_project,
+    manifest_is_stale,
+    parse_stamp,
+    write_stamp,
+)
 from orchestration.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -229,9 +236,6 @@ def _first_lines(error: Exception) -> str:
     return text.replace("Got error(s) during query resolution. Error #1: Message: ", "")
 
 
-SEMANTIC_MANIFEST_FILE = "semantic_manifest.json"
-
-
 def _parsed_for(semantic_manifest_path: Path, warehouse_path: Path) -> bool:
     """Whether the manifest's relations name this warehouse's database (dbt-duckdb: the file's stem)."""
     try:
@@ -243,7 +247,8 @@ def _parsed_for(semantic_manifest_path: Path, warehouse_path: Path) -> bool:
 
 def ensure_semantic_manifest(settings: Settings) -> Path:
     """`semantic_manifest.json` in dbt's target path (DBT_TARGET_PATH), from a `dbt parse` (~10 s) when it
-    is missing, older than a file of the dbt project, or parsed for another warehouse.
+    is missing, not current (its stamp: orchestration/dbt_project.py) or parsed for another warehouse; the
+    manifest's own parse (`warehouse prepare`, any sync) leaves a current one.
 
     The parse gets the warehouse as dbt's `--vars` (orchestration.dbt_project), like every build: it names
     the database of the manifest's relations, as `mf query` on the warehouse reads them (SemanticLayer
@@ -256,6 +261,7 @@ def ensure_semantic_manifest(settings: Settings) -> Path:
     if not manifest_is_stale(project, path) and _parsed_for(path, settings.warehouse_path):
         return path
     target.mkdir(parents=True, exist_ok=True)
+    stamp = parse_stamp(project)  # of the files this parse reads
     with tempfile.TemporaryDirectory(dir=target, prefix=".semantic-parse-") as tmp:
         result = dbt_parse(project, Path(tmp), settings.warehouse_path, settings.dbt_executable, settings.timezone)
         produced = Path(tmp) / SEMANTIC_MANIFEST_FILE
@@ -263,6 +269,7 @@ def ensure_semantic_manifest(settings: Settings) -> Path:
             output = (result.stdout + result.stderr).strip().splitlines()[-5:]
             raise MetricsError(f"dbt parse failed ({result.returncode}): {' '.join(output)}")
         os.replace(produced, path)
+    write_stamp(path, stamp)
     return path
 
 

@@ -247,4 +247,5 @@ def test_warehouse_metrics_parses_into_dbt_target_path_with_the_settings_warehou
     assert path.stat().st_mtime_ns == parsed  # fresh and for this warehouse: not parsed again
     ensure_semantic_manifest(settings("other.duckdb"))
     assert databases() == {"other"}
-    assert sorted(p.name for p in target.iterdir()) == ["semantic_manifest.json"]  # no parse directory left
+    # no parse directory left; the stamp says what the manifest was parsed from
+    assert sorted(p.name for p in target.iterdir()) == ["semantic_manifest.json", "semantic_manifest.stamp.json"]
