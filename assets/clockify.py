@@ -47,8 +47,9 @@ clockify_projects = snapshot_asset(
     t.CLOCKIFY_PROJECTS,
     "clockify",
     "clockify",
-    lambda c: c.projects(),
-    "Clockify projects, archived ones included.",
+    lambda c: c.projects(hydrated=True),
+    "Clockify projects, archived ones included, each record with the `tasks` the hydrated list embeds "
+    "(raw.clockify_tasks reads them from here rather than listing the projects again).",
 )
 
 
@@ -104,8 +105,11 @@ clockify_tags = snapshot_asset(
 @asset(
     key=raw_key(t.CLOCKIFY_TASKS),
     group_name="clockify",
-    description="Clockify tasks of every project, read from the hydrated project list (one request per "
-    "page of projects; a project listed without tasks is read on its own). Task names like "
+    description="Clockify tasks of every project, from the hydrated project list raw.clockify_projects holds "
+    "(a project listed without tasks is read on its own). Where that list shows no DONE task (an open "
+    "fact), each project's DONE tasks are listed for new projects, for those a task vanished from, and for "
+    f"the stalest seventh a day, each again within {rotation.REFRESH_DAYS} days (`refresh_all: true` in the "
+    "run config lists all); the others' are kept from the last read. Task names like "
     "`ENG-42: Fix login` are the strongest link from time to a Linear issue.",
     kinds={"clockify", "duckdb"},
     owners=OWNERS,
@@ -116,10 +120,11 @@ clockify_tags = snapshot_asset(
 def clockify_tasks(
     context: AssetExecutionContext, config: RotationConfig, clockify: ClockifyClient, warehouse: Warehouse
 ):
-    # Projects were just loaded upstream: read their ids instead of listing them from the API again.
+    # Projects were just loaded upstream, hydrated: their tasks are read from there, not listed again.
     now = api_now(clockify)
     with warehouse.connect() as con:
-        project_ids = [r[0] for r in con.execute(f"SELECT id FROM {t.CLOCKIFY_PROJECTS.qualified_name}").fetchall()]
+        projects = _previous(con, t.CLOCKIFY_PROJECTS)
+        project_ids = [p["id"] for p in projects if p.get("id")]
         previous: dict[str, list[dict]] = defaultdict(list)
         for task in _previous(con, t.CLOCKIFY_TASKS):
             previous[task.get("projectId") or ""].append(task)
@@ -129,7 +134,7 @@ def clockify_tasks(
     def fetch():
         # A DONE listing per project only where the hydrated list may hide DONE tasks (an open fact):
         # for the projects due, and where a task listed before is gone (client.read_tasks).
-        read = clockify.read_tasks(project_ids, previous=previous, done_due=due)
+        read = clockify.read_tasks(project_ids, previous=previous, done_due=due, hydrated_projects=projects)
         state.update(rotation.after_reads(project_ids, read_at, read.done_read, now))
         return read.tasks
 

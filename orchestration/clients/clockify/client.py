@@ -268,8 +268,10 @@ class ClockifyClient(ClockifyWrites, ApiClientResource):
     def clients(self) -> list[ClockifyClientRecord]:
         return cast(list[ClockifyClientRecord], self._pages(self._ws_path("/clients")))
 
-    def projects(self) -> list[ClockifyProject]:
-        return cast(list[ClockifyProject], self._pages(self._ws_path("/projects")))
+    def projects(self, hydrated: bool = False) -> list[ClockifyProject]:
+        """Every project; `hydrated`: each with its `tasks` embedded (which states: an open fact, see read_tasks)."""
+        params = {"hydrated": "true"} if hydrated else None
+        return cast(list[ClockifyProject], self._pages(self._ws_path("/projects"), params))
 
     def tags(self) -> list[ClockifyTag]:
         return cast(list[ClockifyTag], self._pages(self._ws_path("/tags")))
@@ -318,6 +320,7 @@ class ClockifyClient(ClockifyWrites, ApiClientResource):
         *,
         previous: Mapping[str, Sequence[dict[str, Any]]] | None = None,
         done_due: Iterable[str] | None = None,
+        hydrated_projects: Sequence[dict[str, Any]] | None = None,
     ) -> TaskRead:
         """Tasks of the given projects (default: every listed project) from the hydrated project list.
 
@@ -328,9 +331,12 @@ class ClockifyClient(ClockifyWrites, ApiClientResource):
         become DONE, or been deleted). Otherwise its DONE tasks are the ones `previous` (the last read, by
         project) holds, minus those listed again (made ACTIVE again). A project whose hydrated record has
         no `tasks` list, or that the listing lacks, is read from its own tasks endpoint instead (both
-        states), so an API that hydrates differently costs requests, never tasks.
+        states), so an API that hydrates differently costs requests, never tasks. `hydrated_projects`: the
+        hydrated list as read before (the raw projects' records), instead of reading it again.
         """
-        listed = {p["id"]: p for p in self._pages(self._ws_path("/projects"), {"hydrated": "true"}) if p.get("id")}
+        if hydrated_projects is None:
+            hydrated_projects = self.projects(hydrated=True)
+        listed = {p["id"]: p for p in hydrated_projects if p.get("id")}
         wanted = list(listed) if project_ids is None else list(dict.fromkeys(project_ids))
         due = None if done_due is None or previous is None else set(done_due)
         before = previous or {}
