@@ -30,6 +30,8 @@ import tempfile
 import time
 from pathlib import Path
 
+import duckdb
+
 from assets.dbt import DBT_THREADS, RUN_EXCLUDES
 from benchmarks.__main__ import commit, load_now, machine, measure, workload
 from benchmarks.sandbox_proc import SandboxProcess
@@ -137,6 +139,14 @@ def main(argv: list[str] | None = None) -> int:
         copy = workdir / "build" / "warehouse.duckdb"
         copy.parent.mkdir()
         shutil.copy(source, copy)
+        con = duckdb.connect(str(copy), read_only=True)
+        try:
+            report["raw_rows"] = {
+                table: con.execute(f"select count(*) from raw.{table}").fetchone()[0]
+                for table in ("clockify_time_entries", "linear_issues")
+            }
+        finally:
+            con.close()
         report["builds"] = [build(copy, copy.parent, Path(args.project_dir)) for _ in range(args.builds)]
     report["load"]["loadavg_end"] = load_now()
     for i, b in enumerate(report["builds"], 1):
