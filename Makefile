@@ -17,7 +17,10 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
+# Then what a first sync or demo would do before its first asset (dbt parse ~5 s, the run history's storage),
+# ahead of it: `warehouse prepare` is quick when both are current.
 install: $(STAMP)
+	DAGSTER_HOME=$(DAGSTER_HOME) $(BIN)/warehouse prepare
 
 # DuckDB 1.x readers of the published marts (one environment holds one duckdb): .venv-duckdb1 (1.4) and
 # .venv-duckdb10 (1.0.0), each with duckdb-engine + SQLAlchemy, pinned in tests/readers/duckdb*.txt.
@@ -30,7 +33,7 @@ READER_STAMPS := .venv-duckdb1/.installed .venv-duckdb10/.installed
 
 readers: $(READER_STAMPS)
 
-demo: $(STAMP)
+demo: install
 	$(BIN)/warehouse demo
 
 # The report test renders the HTML in headless Chromium: Debian's package (no browser download).

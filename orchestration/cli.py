@@ -2,6 +2,7 @@
 
 warehouse demo                                   offline demo on the built-in sandbox (its own files)
 warehouse check                                  test the settings against the APIs; writes nothing
+warehouse prepare                                the dbt manifest and run history ahead of a first sync
 warehouse sync --start YYYY-MM-DD --end YYYY-MM-DD   load a date range from the configured APIs
 warehouse ui                                     the Dagster UI on 127.0.0.1 (with the sandbox: --sandbox)
 warehouse sandbox                                serve the sandbox APIs until Ctrl-C
@@ -122,6 +123,21 @@ def cmd_check(args, settings: Settings) -> int:
         _print(f"{failed} check(s) failed: change the settings named above, then run `warehouse check` again.")
         return 2
     _print("Ready: `warehouse sync --start YYYY-MM-DD --end YYYY-MM-DD` loads a range.")
+    return 0
+
+
+def cmd_prepare(args, settings: Settings) -> int:
+    """`warehouse prepare` (`make install` runs it): for the settings and for the demo, what their first run
+    would do before its first asset (the dbt manifest, the run history's storage), so that run need not."""
+    from orchestration.runs import prepare_ahead  # noqa: PLC0415 - lazy
+
+    try:
+        for prepared in (settings, settings.demo()):
+            for line in prepare_ahead(prepared):
+                _print(line)
+    except (RuntimeError, ConfigError) as error:  # a model dbt cannot parse: its message, as dbt printed it
+        _print(f"error: {error}")
+        return 1
     return 0
 
 
@@ -349,6 +365,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     check = sub.add_parser("check", help="check the keys, workspace, hosts and Linear organization; writes nothing")
     check.set_defaults(func=cmd_check)
+
+    prepare = sub.add_parser(
+        "prepare", help="parse the dbt manifest and create the run history's storage ahead of a first sync"
+    )
+    prepare.set_defaults(func=cmd_prepare)
 
     sync = sub.add_parser("sync", help="load a date range (inclusive) from the APIs, then build the marts")
     sync.add_argument("--start", required=True, help="first day, YYYY-MM-DD (UTC)")

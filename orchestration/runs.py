@@ -1,6 +1,6 @@
 """Headless runs: the warehouse job for a date range (`warehouse sync`, `warehouse demo`), the write-back job
-(`warehouse writeback`), the Dagster instance they are recorded in, and recovery of runs a killed process
-left unfinished.
+(`warehouse writeback`), the Dagster instance they are recorded in, recovery of runs a killed process
+left unfinished, and what `warehouse prepare` does ahead of a first run.
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ from pathlib import Path
 from dagster import DagsterInstance, DagsterRunStatus, ExecuteInProcessResult, RunsFilter, logger
 
 from orchestration import instance_storage
+from orchestration.dbt_project import PARTIAL_PARSE_FILE, build_target_path, dbt_project, manifest_is_stale
 from orchestration.definitions import build_definitions
 from orchestration.executor import execute_in_threads
 from orchestration.jobs import WAREHOUSE_JOB, WRITEBACK_JOB
@@ -151,6 +152,26 @@ def open_instance(settings: Settings) -> DagsterInstance:
             )
         return instance
     return DagsterInstance.ephemeral()
+
+
+def prepare_ahead(settings: Settings) -> list[str]:
+    """What a first `warehouse sync` (or `warehouse demo`, for `settings.demo()`) would do before its first
+    asset, done now (`warehouse prepare`, run by `make install`): the dbt manifest parsed (~5 s, also when
+    this warehouse's build directory has no partial parse yet, so its first build need not parse either)
+    and DAGSTER_HOME's storage created (~0.5 s). Nothing when both are there already; one line per step."""
+    project = dbt_project(settings)
+    seeded = (build_target_path(project, settings.warehouse_path) / PARTIAL_PARSE_FILE).exists()
+    lines = []
+    if manifest_is_stale(project) or not seeded:
+        started = time.perf_counter()
+        project.preparer.prepare(project)
+        lines.append(f"dbt manifest parsed for {settings.warehouse_path} ({time.perf_counter() - started:.1f} s)")
+    else:
+        lines.append(f"dbt manifest current for {settings.warehouse_path}")
+    if settings.dagster_home is not None:
+        open_instance(settings).dispose()
+        lines.append(f"run history ready in {settings.dagster_home}")
+    return lines
 
 
 # --- what a headless run prints and logs -------------------------------------------------------------------

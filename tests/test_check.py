@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+import threading
 from pathlib import Path
 
 import pytest
@@ -12,7 +13,7 @@ import pytest
 from orchestration import cli, preflight
 from orchestration.resources import clockify_client
 from orchestration.settings import Settings
-from sandbox import Sandbox, SandboxConfig
+from sandbox import Sandbox, SandboxConfig, server
 from tests.conftest import ANCHOR, SMALL
 
 
@@ -198,3 +199,58 @@ def test_one_variable_sets_the_host_and_a_wrong_one_is_named(place, monkeypatch,
         assert code == 2 and len(errors) == 1, lines
         assert "host" in errors[0] and next(iter(wrong)) in errors[0], errors
     assert files_under(place) == {}
+
+
+class InFlight:
+    """The sandbox's requests in flight at once (the most seen), counted around its request handler."""
+
+    def __init__(self, monkeypatch) -> None:
+        self.now = self.peak = 0
+        self.lock = threading.Lock()
+        handle = server._Handler._dispatch
+
+        def counted(handler, method):
+            with self.lock:
+                self.now += 1
+                self.peak = max(self.peak, self.now)
+            try:
+                return handle(handler, method)
+            finally:
+                with self.lock:
+                    self.now -= 1
+
+        monkeypatch.setattr(server._Handler, "_dispatch", counted)
+
+    def reset(self) -> None:
+        self.now = self.peak = 0
+
+
+@pytest.mark.parametrize(
+    "changed",
+    [
+        {},
+        {"CLOCKIFY_WORKSPACE_ID": "0" * 24},  # the workspace check fails: the steps after it are left out
+        {"CLOCKIFY_API_KEY": "wrong", "LINEAR_API_KEY": "lin_api_wrong"},
+    ],
+)
+def test_checks_run_concurrently_and_print_what_one_after_the_other_prints(sandbox, monkeypatch, changed):
+    """The checks' requests are in flight together (both sources, and each one's steps after its first); the
+    lines, their order and what identifies the sources are those of the checks run one at a time."""
+    sandbox.latency_ms = 100  # long enough for requests sent together to overlap in the handler
+    settings = Settings.from_env({**os.environ, **sandbox.env(), **changed})
+    flight = InFlight(monkeypatch)
+    one_by_one = preflight.run_checks(settings, concurrent=False)
+    assert flight.peak == 1
+    flight.reset()
+    together = preflight.run_checks(settings)
+    assert flight.peak > 1
+    assert [c.line() for c in together.checks] == [c.line() for c in one_by_one.checks]
+    assert together.problems == one_by_one.problems and all("\n" not in p for p in together.problems)
+    assert (together.clockify_workspace_id, together.linear_organization_id) == (
+        one_by_one.clockify_workspace_id,
+        one_by_one.linear_organization_id,
+    )
+    if not changed:
+        assert together.ok and len(together.checks) == 7
+    else:
+        assert not together.ok

@@ -96,3 +96,33 @@ def test_a_failed_parse_leaves_no_stamp(checkout, tmp_path, parses):
     assert project.manifest_path.exists() and dp.manifest_is_stale(project)
     dp.prepare(project)
     assert len(parses) == 3 and not dp.manifest_is_stale(project)
+
+
+def test_warehouse_prepare_leaves_a_first_sync_and_the_demo_nothing_to_prepare(tmp_path, monkeypatch, parses, capsys):
+    """`make install` runs `warehouse prepare`: the manifest parsed for the settings' warehouse and the demo's
+    (each build directory seeded), both run histories' storage created; then nothing is left to do."""
+    from orchestration import cli  # noqa: PLC0415 - the CLI as `make install` runs it
+    from orchestration.definitions import build_definitions  # noqa: PLC0415 - what a sync prepares first
+
+    for name, value in {
+        "WAREHOUSE_PATH": tmp_path / "data" / "warehouse.duckdb",
+        "DAGSTER_HOME": tmp_path / "home",
+        "WAREHOUSE_DEMO_DIR": tmp_path / "demo",
+        "DBT_TARGET_PATH": tmp_path / "target",
+    }.items():
+        monkeypatch.setenv(name, str(value))
+    assert cli.main(["prepare"]) == 0
+    settings = Settings.load()
+    for prepared in (settings, settings.demo()):
+        project = dp.dbt_project(prepared)
+        assert not dp.manifest_is_stale(project)
+        assert (dp.build_target_path(project, prepared.warehouse_path) / dp.PARTIAL_PARSE_FILE).exists()
+        history = prepared.dagster_home / "history"
+        assert (history / "runs.db").exists() and (history / "runs" / "index.db").exists()
+        assert not prepared.warehouse_path.exists()  # nothing of a warehouse is written
+    assert len(parses) == 2
+    capsys.readouterr()
+    assert cli.main(["prepare"]) == 0
+    assert len(parses) == 2 and capsys.readouterr().out.count("dbt manifest current") == 2
+    build_definitions(settings)  # what a first `warehouse sync` does before its first asset
+    assert len(parses) == 2
