@@ -6,12 +6,14 @@ from dagster import (
     AssetsDefinition,
     AssetSpec,
     BackfillPolicy,
+    Config,
     DailyPartitionsDefinition,
     MaterializeResult,
     MetadataValue,
     asset,
     multi_asset,
 )
+from pydantic import Field
 
 from assets.common import DUCKDB_POOL, OWNERS, api_now, raw_key, snapshot_asset, tag_run
 from assets.reconcile import linear_issue_ids
@@ -77,6 +79,14 @@ linear_customer_needs = snapshot_asset(
 )
 
 
+class LinearIssuesConfig(Config):
+    full_reread: bool = Field(
+        default=False,
+        description="Read every issue updated since the start of the requested range, not only those updated "
+        "since the last load's watermark (`warehouse sync --full-reread`).",
+    )
+
+
 def build_linear_issues(partitions: DailyPartitionsDefinition) -> AssetsDefinition:
     """The issues asset on the daily partitions of the run's Settings (WAREHOUSE_START_DATE)."""
 
@@ -85,7 +95,9 @@ def build_linear_issues(partitions: DailyPartitionsDefinition) -> AssetsDefiniti
         group_name="linear",
         description="Linear issues (archived included), partitioned by the UTC date of their last update. "
         "The first load brings the full history so every issue a time entry names is present; later loads "
-        "fetch issues updated since the start of the requested range. Raw keeps each issue's latest version. "
+        "fetch the issues updated since the newest updatedAt the last load read, less an hour (whatever the "
+        "requested range; config `full_reread: true` reads everything updated since the range's start). "
+        "Raw keeps each issue's latest version. "
         "The read is a walk, checkpointed every 40 pages: a walk the complexity budget stops (a large "
         "organisation's first load needs hours) resumes in the next run where it stopped; issues Linear "
         "deletes are found by raw/linear_issue_ids.",
@@ -96,8 +108,11 @@ def build_linear_issues(partitions: DailyPartitionsDefinition) -> AssetsDefiniti
         backfill_policy=BackfillPolicy.single_run(),
         output_required=False,  # a budget stop materialises only the partitions it read whole (assets/resume.py)
     )
-    def linear_issues(context: AssetExecutionContext, linear: LinearClient, warehouse: Warehouse):
-        yield from load_issues(context, linear, warehouse)  # staged page by page (bounded memory)
+    def linear_issues(
+        context: AssetExecutionContext, config: LinearIssuesConfig, linear: LinearClient, warehouse: Warehouse
+    ):
+        # staged page by page (bounded memory)
+        yield from load_issues(context, linear, warehouse, full_reread=config.full_reread)
 
     return linear_issues
 
@@ -107,6 +122,8 @@ def build_linear_issues(partitions: DailyPartitionsDefinition) -> AssetsDefiniti
 HISTORY_CHECKPOINT_ISSUES = 2_500
 HISTORY_TABLES = (t.LINEAR_ISSUE_HISTORY, t.LINEAR_ISSUE_STATE_SPANS)
 HISTORY_STATE = ledger.HISTORY_STATE  # ops.state: the issues a budget stop left, until the history is whole
+# After the reconcile walk too: it queues the issues whose history changed without an updatedAt bump.
+HISTORY_DEPS = [raw_key(t.LINEAR_ISSUES), raw_key(t.LINEAR_ISSUE_IDS)]
 
 
 @multi_asset(
@@ -115,7 +132,7 @@ HISTORY_STATE = ledger.HISTORY_STATE  # ops.state: the issues a budget stop left
         AssetSpec(
             raw_key(t.LINEAR_ISSUE_HISTORY),
             group_name="linear",
-            deps=[raw_key(t.LINEAR_ISSUES)],
+            deps=HISTORY_DEPS,
             description="Linear issue history (`Issue.history`): one row per IssueHistory record, what changed "
             "together (state, cycle, team, estimate, assignee, project, priority, labels, archived/trashed).",
             kinds={"linear", "duckdb"},
@@ -124,7 +141,7 @@ HISTORY_STATE = ledger.HISTORY_STATE  # ops.state: the issues a budget stop left
         AssetSpec(
             raw_key(t.LINEAR_ISSUE_STATE_SPANS),
             group_name="linear",
-            deps=[raw_key(t.LINEAR_ISSUES)],
+            deps=HISTORY_DEPS,
             description="Linear issue state spans (`Issue.stateHistory`): the workflow state an issue was in, "
             "from when until when.",
             kinds={"linear", "duckdb"},
@@ -142,7 +159,12 @@ def linear_issue_history(context: AssetExecutionContext, linear: LinearClient, w
     is left. The marts are built in the same run from what is committed."""
     pending = warehouse.issues_without_current_history(t.LINEAR_ISSUES, *HISTORY_TABLES)
     first_load = warehouse.row_count(t.LINEAR_ISSUE_STATE_SPANS) == 0
-    previous = warehouse.read(lambda con: ledger.get_state(con, HISTORY_STATE))
+    previous, reread = warehouse.read(
+        lambda con: (ledger.get_state(con, HISTORY_STATE), ledger.get_state(con, ledger.HISTORY_REREAD) or [])
+    )
+    # The queued issues first: the changes of the last day, like the most recently updated ones.
+    current = set(pending)
+    pending = [i for i in reread if i not in current] + pending
     context.log.info(
         "Fetching the Linear history of %d issue(s)%s",
         len(pending),
@@ -192,6 +214,9 @@ def linear_issue_history(context: AssetExecutionContext, linear: LinearClient, w
         # What the ledger says is a report (the run's outcome, the next run's log): the checkpoint itself is
         # the raw tables, whose committed histories carry the updatedAt they were read at, so the next run
         # asks only for the issues left (issues_without_current_history), in the same order.
+        if reread:
+            left_ids = set(walk.remaining)
+            ledger.set_state(con, ledger.HISTORY_REREAD, [i for i in reread if i in left_ids] or None, now)
         if stopped is None:
             ledger.set_state(con, HISTORY_STATE, None, now)
             return

@@ -209,12 +209,14 @@ def linear_issue_ids(
             ids[node["id"]] = (node.get("archivedAt"), node.get("trashed"))
     except BudgetExhausted as error:
         stopped = error
-    requests = linear.requests_made - before
     if stopped is None:
+        refreshed = _refresh_flags(context, linear, warehouse, ids, now)
         result = _replace(warehouse, table, [(i, a, tr) for i, (a, tr) in ids.items()], _parse(walk.started_at), now)
-        metadata = load_metadata(table, result, requests)
+        metadata = load_metadata(table, result, linear.requests_made - before)
         metadata["listing"] = MetadataValue.text(f"walked {walk.pages} pages begun {walk.started_at}")
+        metadata["issues_flags_refreshed"] = refreshed
         return MaterializeResult(metadata=metadata)
+    requests = linear.requests_made - before
 
     def keep(con):
         con.execute("CREATE SCHEMA IF NOT EXISTS raw")
@@ -241,6 +243,41 @@ def linear_issue_ids(
             "api_requests": requests,
         }
     )
+
+
+def _refresh_flags(
+    context: AssetExecutionContext, linear: LinearClient, warehouse: Warehouse, listed: dict, now: dt.datetime
+) -> int:
+    """Issues the listing shows archived, trashed or restored while raw holds them otherwise: archiving and
+    trashing may not bump updatedAt (an open fact), so no incremental walk reads them. They are read again by
+    id (raw then holds what a first load would), and queued for the history asset, whose `updatedAt` mark
+    cannot tell that their history gained the archive or trash record (ledger.HISTORY_REREAD). Where the
+    fact's answer is yes, the issues walk of the same run read them already and nothing is sent."""
+
+    def held(con):
+        return con.execute(f"SELECT id, archived_at, trashed FROM {t.LINEAR_ISSUES.qualified_name}").fetchall()
+
+    stale = [
+        issue_id
+        for issue_id, archived_at, trashed in warehouse.read(held)
+        if issue_id in listed
+        and (_parse(listed[issue_id][0]), bool(listed[issue_id][1])) != (archived_at, bool(trashed))
+    ]
+    if not stale:
+        return 0
+    try:
+        records = linear.issues_by_id(stale)
+    except BudgetExhausted as stopped:  # the next listing finds them again; staging reads its flags meanwhile
+        context.log.warning("%d issue(s) with changed archive flags not read again: %s", len(stale), stopped)
+        return 0
+
+    def also(con, _window, _rows):
+        queued = set(ledger.get_state(con, ledger.HISTORY_REREAD) or [])
+        ledger.set_state(con, ledger.HISTORY_REREAD, sorted(queued | {r["id"] for r in records}), now)
+
+    warehouse.upsert_by_id(t.LINEAR_ISSUES, records, also=also)
+    context.log.info("%d issue(s) archived, trashed or restored without an updatedAt bump: read again", len(records))
+    return len(records)
 
 
 def _iso(value) -> str | None:

@@ -187,9 +187,39 @@ def load_time_entries(
 # --- Linear issues -------------------------------------------------------------------------------
 
 
-def load_issues(context: AssetExecutionContext, linear: LinearClient, warehouse: Warehouse) -> Iterator:
+# An incremental issues walk starts this long before the newest `updatedAt` the last walk read: an update
+# Linear commits a little after stamping it (or stamps on another server's clock) is still read.
+ISSUES_OVERLAP = dt.timedelta(hours=1)
+ISSUES_DONE = "issues_walk_completed"  # ops.state: the last complete walk (started_at, full, watermark)
+
+
+def _parse_iso(text: str) -> dt.datetime:
+    return dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
+
+
+def issues_updated_from(start: dt.datetime, completed: dict | None, full_reread: bool = False) -> dt.datetime | None:
+    """Where a new (not resumed) walk of a warehouse holding issues starts reading `updatedAt` from.
+
+    From the watermark (the newest `updatedAt` a complete walk read, on Linear's clock) less ISSUES_OVERLAP:
+    every issue updated since the last walk read is newer than that, whatever the requested range, and raw
+    keeps each issue's latest version, so a daily run or a warm backfill reads only what changed. Without a
+    watermark (a warehouse loaded before it was recorded), or with `full_reread`, the range's start: never
+    later than the last walk's start, so what changed during it is in. No upper bound either way: an issue
+    updated after the range is still its latest version, and time entries of the range may name it."""
+    completed = completed or {}
+    if completed.get("watermark") and not full_reread:
+        return _parse_iso(completed["watermark"]) - ISSUES_OVERLAP
+    if completed.get("started_at"):
+        return min(start, _parse_iso(completed["started_at"]))
+    return start
+
+
+def load_issues(
+    context: AssetExecutionContext, linear: LinearClient, warehouse: Warehouse, full_reread: bool = False
+) -> Iterator:
     """The body of raw/linear_issues: one walk (newest updatedAt first) that a budget may stop and the next
-    run resumes; committed every WALK_CHECKPOINT_PAGES pages with its checkpoint."""
+    run resumes; committed every WALK_CHECKPOINT_PAGES pages with its checkpoint. `full_reread` reads every
+    issue updated since the range's start instead of since the last walk's watermark."""
     table, asset = t.LINEAR_ISSUES, t.LINEAR_ISSUES.name
     start, end = context.partition_time_window
     first, last = window_dates(start, end)
@@ -198,30 +228,28 @@ def load_issues(context: AssetExecutionContext, linear: LinearClient, warehouse:
     stop = Stop()
 
     def read(con):
-        return ledger.load_walk(con, "issues"), ledger.get_state(con, "issues_walk_completed")
+        return ledger.load_walk(con, "issues"), ledger.get_state(con, ISSUES_DONE)
 
     saved, completed = warehouse.read(read)
-    if saved is not None:
-        walk = Walk.from_json(saved)
+    first_load = warehouse.row_count(table) == 0
+    wanted = None if first_load else issues_updated_from(start, completed, full_reread)
+    walk = Walk.from_json(saved) if saved is not None else None
+    later = walk is not None and walk.updated_from is not None and wanted is not None
+    if later and full_reread and _parse_iso(walk.updated_from) > wanted:
+        context.log.info("Not resuming the issues walk begun %s: full_reread reads further back", walk.started_at)
+        walk = None  # its checkpoint is replaced by the new walk's first one
+    if walk is not None:
         context.log.info("Resuming the Linear issues walk begun %s (%d pages read)", walk.started_at, walk.pages)
     else:
-        first_load = warehouse.row_count(table) == 0
-        updated_from = None
-        if not first_load:
-            # No upper bound: an issue updated after the range is still its latest version, and time entries
-            # of the range may name it. Never later than the last walk's start: what changed during it is in.
-            updated_from = start
-            if completed and completed.get("started_at"):
-                updated_from = min(start, dt.datetime.fromisoformat(completed["started_at"].replace("Z", "+00:00")))
         walk = Walk(
             kind="issues",
             started_at=iso_millis(now),
-            updated_from=iso_millis(updated_from) if updated_from is not None else None,
+            updated_from=iso_millis(wanted) if wanted is not None else None,
         )
     full_history = walk.updated_from is None
     context.log.info(
         "Fetching Linear issues %s",
-        "(full history, first load)" if full_history else f"updated since {walk.updated_from[:10]}",
+        "(full history, first load)" if full_history else f"updated since {walk.updated_from}",
     )
     rows = 0
     while True:
@@ -231,9 +259,10 @@ def load_issues(context: AssetExecutionContext, linear: LinearClient, warehouse:
             if walk.complete:
                 ledger.clear_walk(con, "issues")
                 ledger.clear_pending(con, asset)
-                ledger.set_state(
-                    con, "issues_walk_completed", {"started_at": walk.started_at, "full": full_history}, now
-                )
+                # The watermark only moves forward: a walk that read nothing new keeps the previous one.
+                marks = [m for m in (walk.newest_updated_at, (completed or {}).get("watermark")) if m]
+                state = {"started_at": walk.started_at, "full": full_history, "watermark": max(marks, default=None)}
+                ledger.set_state(con, ISSUES_DONE, state, now)
             else:
                 ledger.save_walk(con, "issues", walk.to_json(), now)
                 if stop.error is not None:
@@ -246,6 +275,7 @@ def load_issues(context: AssetExecutionContext, linear: LinearClient, warehouse:
             break
     metadata = load_metadata(table, LoadResult(rows=rows), linear.requests_made - before, (first, last))
     metadata["full_history"] = full_history
+    metadata["updated_since"] = MetadataValue.text(walk.updated_from or "the beginning (full history)")
     metadata["walk"] = MetadataValue.text(
         f"{walk.pages} pages, {walk.nodes} issues"
         + ("" if walk.complete else f", stopped at updatedAt {walk.last_updated_at}")

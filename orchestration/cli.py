@@ -159,7 +159,7 @@ def cmd_sync(args, settings: Settings) -> int:
         _print(f"Syncing {start} .. {end} into {settings.warehouse_path} ...")
         log = RunLog.for_settings(settings, "sync", verbose=args.verbose)
         try:
-            outcome = run_sync(settings, start, end, log=log, wait=args.wait)
+            outcome = run_sync(settings, start, end, log=log, wait=args.wait, full_reread=args.full_reread)
         finally:
             _print(f"Full log: {log.path}")
     except (SyncError, ConfigError) as error:
@@ -380,6 +380,11 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="wait for the APIs' budgets as long as it takes (e.g. Clockify's Free plan, 30 requests/hour) "
         "instead of stopping with what is loaded (API_BUDGET_WAIT_SECONDS)",
+    )
+    sync.add_argument(
+        "--full-reread",
+        action="store_true",
+        help="read every Linear issue updated since --start, not only those updated since the last load",
     )
     sync.set_defaults(func=cmd_sync)
 

@@ -19,7 +19,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from dagster import DagsterInstance, DagsterRunStatus, ExecuteInProcessResult, RunsFilter, logger
+from dagster import AssetKey, DagsterInstance, DagsterRunStatus, ExecuteInProcessResult, RunsFilter, logger
 
 from orchestration import instance_storage
 from orchestration.dbt_project import PARTIAL_PARSE_FILE, build_target_path, dbt_project, manifest_is_stale
@@ -33,6 +33,8 @@ from orchestration.warehouse import raw_tables as t
 from orchestration.warehouse.duckdb import Warehouse, connect_with_lock_wait
 from orchestration.warehouse.locking import warehouse_lock
 from orchestration.writeback.plan import WritebackError
+
+ISSUES_KEY = AssetKey(["raw", t.LINEAR_ISSUES.name])  # the step `full_reread` configures
 
 
 class SyncError(RuntimeError):
@@ -476,6 +478,7 @@ def run_sync(
     log_level: str = "INFO",
     log: RunLog | None = None,
     wait: bool = False,
+    full_reread: bool = False,
 ) -> SyncOutcome:
     """Materialise every asset (or `asset_selection`) for the days [start, end] in one run. With `log`: its
     progress lines and log file instead of Dagster's console log (at `log_level`).
@@ -484,6 +487,8 @@ def run_sync(
     and succeeds, and its dbt and publishing steps are skipped (their inputs are partial): a second run then
     builds the marts from what is committed. The outcome says what is left and when the budget is back.
     `wait=True` (`warehouse sync --wait`) lets the clients wait for the budget as long as it takes instead.
+    `full_reread=True` (`--full-reread`): raw/linear_issues reads every issue updated since `start`, not only
+    those updated since its last load's watermark (assets/resume.py `issues_updated_from`).
     """
     validate_range(start, end, settings.start_date)
     problems = settings.missing()
@@ -501,11 +506,21 @@ def run_sync(
         # INFO keeps the assets' progress lines and drops Dagster's per-event debug chatter.
         run_config = {"loggers": {"console": {"config": {"log_level": log_level}}}}
 
+        def ops_config(selection) -> dict:
+            # Only for a run that has the issues step: Dagster refuses config for an op it does not run.
+            if not full_reread or (selection is not None and ISSUES_KEY not in set(selection)):
+                return {}
+            return {"ops": {ISSUES_KEY.to_python_identifier(): {"config": {"full_reread": True}}}}
+
         def execute(selection):
             # The job's executor, in this process: Clockify's and Linear's steps fetch side by side.
             if log is None:
                 return execute_in_threads(
-                    job, run_config=run_config, instance=instance, tags=tags, asset_selection=selection
+                    job,
+                    run_config={**run_config, **ops_config(selection)},
+                    instance=instance,
+                    tags=tags,
+                    asset_selection=selection,
                 )
             graph = definitions.resolve_asset_graph()
             models = [k for k in graph.materializable_asset_keys if graph.get(k).assets_def.node_def.name == DBT_STEP]
@@ -514,7 +529,7 @@ def run_sync(
             with log.capture(dbt_models=dbt_models, check_steps=checks) as logger_defs:
                 return execute_in_threads(
                     job.with_logger_defs(logger_defs),
-                    run_config={"loggers": {"warehouse_log": {}}},
+                    run_config={"loggers": {"warehouse_log": {}}, **ops_config(selection)},
                     instance=instance,
                     tags=tags,
                     asset_selection=selection,

@@ -24,8 +24,11 @@ import duckdb
 from tests.conftest import ANCHOR, SMALL
 
 RANGE = (ANCHOR - dt.timedelta(days=13), ANCHOR)
-# "Now" for the sandbox's mutations: inside RANGE's last days, so a reload of those days sees them.
-FROZEN_NOW = dt.datetime(2024, 6, 28, 18, 0, tzinfo=dt.timezone.utc)
+# "Now" for the sandbox's mutations: after every update the generated data holds (its newest issue update is
+# 2024-06-29 07:42 at SMALL), as on Linear, whose clock never goes back behind an updatedAt it served; the
+# incremental issue load starts at the newest updatedAt it read (assets/resume.py). A reload of RANGE's last
+# days sees them.
+FROZEN_NOW = dt.datetime(2024, 6, 29, 9, 0, tzinfo=dt.timezone.utc)
 MUTATED_DAYS_FROM = ANCHOR - dt.timedelta(days=3)  # every mutation touches days >= this one
 TMP = Path(tempfile.mkdtemp(prefix="reliability-"))
 atexit.register(shutil.rmtree, TMP, True)
@@ -43,6 +46,8 @@ def _day(entry) -> dt.date:
 
 def mutate(ws) -> dict:
     """The "data changed between loads" cases, deterministic: returns what was changed."""
+    newest = max(i["updatedAt"] for i in ws.linear_issues)
+    assert newest < FROZEN_NOW.strftime("%Y-%m-%dT%H:%M:%S"), f"mutations would be stamped before {newest}"
     ws.clock = lambda: FROZEN_NOW
     entries = sorted(ws.clockify_time_entries, key=lambda e: (e["timeInterval"]["start"], e["id"]))
     done = [e for e in entries if e["timeInterval"]["end"] and MUTATED_DAYS_FROM <= _day(e) < ANCHOR]

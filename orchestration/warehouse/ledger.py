@@ -26,6 +26,9 @@ from typing import Any
 SCHEMA = "ops"
 # ops.state key: the issues whose history a budget stop left for the next run (assets/linear.py)
 HISTORY_STATE = "linear_issue_history"
+# ops.state key: issues whose history changed without an updatedAt bump (the reconcile walk found them archived
+# or trashed since their last read), for the history asset to read again (assets/reconcile.py)
+HISTORY_REREAD = "linear_issue_history_reread"
 
 DDL = (
     f"CREATE SCHEMA IF NOT EXISTS {SCHEMA}",

@@ -96,7 +96,8 @@ class Walk:
     The walk's query never changes: `updated_from` (>=) and, once a cursor went stale, `upper` (<= the last
     `updatedAt` read). `cursor` continues it exactly; `last_updated_at` / `read_at_last` let a resumed walk
     without a usable cursor (Linear does not document how long one lives) restart from the last timestamp
-    read and skip the issues of that timestamp it already has.
+    read and skip the issues of that timestamp it already has. `newest_updated_at` is the newest `updatedAt`
+    the walk read (Linear's own clock): where the next incremental walk starts (assets/resume.py).
     """
 
     kind: str  # "issues" | "issue_ids"
@@ -106,6 +107,7 @@ class Walk:
     cursor: str | None = None
     last_updated_at: str | None = None
     read_at_last: list[str] = field(default_factory=list)
+    newest_updated_at: str | None = None
     pages: int = 0
     nodes: int = 0
     complete: bool = False
@@ -192,6 +194,15 @@ class LinearClient(ApiClientResource):
             list[LinearIssue],
             self._paginate("issues", q.ISSUES_QUERY, {"filter": updated_at_filter(updated_from, updated_to)}),
         )
+
+    def issues_by_id(self, issue_ids: Sequence[str]) -> list[LinearIssue]:
+        """The issues of `issue_ids` (archived and trashed too; a purged one is not returned), a request per
+        `page_size` ids."""
+        ids, found = sorted(set(issue_ids)), []
+        for i in range(0, len(ids), self.page_size):
+            chunk = {"filter": {"id": {"in": ids[i : i + self.page_size]}}}
+            found += self._paginate("issues", q.ISSUES_QUERY, chunk)
+        return cast(list[LinearIssue], found)
 
     def iter_issues(
         self, updated_from: datetime | None = None, updated_to: datetime | None = None
@@ -290,6 +301,8 @@ class LinearClient(ApiClientResource):
                 if walk.kind == "issues" and stamp == walk.last_updated_at and node.get("id") in walk.read_at_last:
                     continue  # read before the walk restarted from this timestamp
                 if walk.kind == "issues":
+                    if stamp and (walk.newest_updated_at is None or stamp > walk.newest_updated_at):
+                        walk.newest_updated_at = stamp
                     if stamp != walk.last_updated_at:
                         walk.last_updated_at, walk.read_at_last = stamp, []
                     walk.read_at_last.append(node["id"])
