@@ -16,6 +16,7 @@ import warnings
 import dagster as dg
 import duckdb
 import pytest
+import requests
 
 from assets.clockify import (
     DONE_TASKS_READ_KEY,
@@ -113,6 +114,24 @@ def test_the_rotation_reads_new_ones_then_a_seventh_a_day_and_each_again_within_
     # after a gap, every one read 7 or more days ago is read, whatever the share
     late = now + dt.timedelta(days=30)
     assert rotation.due(ids, read_at, late) == ids
+
+
+def test_the_sandbox_counts_requests_per_endpoint():
+    with Sandbox(SandboxConfig.small(anchor=ANCHOR)) as sb:
+        env, ws = sb.env(), sb.workspace
+        base = f"{env['CLOCKIFY_API_URL']}/workspaces/{ws.workspace_id}"
+        with requests.Session() as http:
+            http.headers["X-Api-Key"] = env["CLOCKIFY_API_KEY"]
+            for user in ws.clockify_users[:2]:
+                assert http.get(f"{base}/member-profile/{user['id']}").status_code == 200
+            http.get(f"{base}/projects", params={"hydrated": "true", "page": 1, "page-size": 50})
+        assert sb.endpoint_counts() == {
+            PROFILE: 2,
+            "clockify GET /workspaces/{id}/projects?hydrated=true&page&page-size": 1,
+        }
+        assert sb.request_counts()["clockify"] == 3
+        sb.reset_counts()
+        assert sb.endpoint_counts() == {}
 
 
 # ============================================================================== the daily run's requests
