@@ -147,17 +147,17 @@ def main(argv: list[str] | None = None) -> int:
             }
         finally:
             con.close()
-        report["builds"] = [build(copy, copy.parent, Path(args.project_dir)) for _ in range(args.builds)]
+        report["measurements"] = [build(copy, copy.parent, Path(args.project_dir)) for _ in range(args.builds)]
     report["load"]["loadavg_end"] = load_now()
-    for i, b in enumerate(report["builds"], 1):
+    for i, b in enumerate(report["measurements"], 1):
         show(f"build {i}", b, args.top)
     print(f"load average {report['load']['loadavg_start']} -> {report['load']['loadavg_end']}")
-    for b in report["builds"]:
+    for b in report["measurements"]:
         b["slowest"] = b["slowest"][: max(args.top, 40)]
     Path(args.json).parent.mkdir(parents=True, exist_ok=True)
     Path(args.json).write_text(json.dumps(report, indent=2) + "\n")
     print(f"JSON: {args.json}")
-    return 0 if all(b["returncode"] == 0 for b in report["builds"]) else 1
+    return 0 if all(b["returncode"] == 0 for b in report["measurements"]) else 1
 
 
 if __name__ == "__main__":

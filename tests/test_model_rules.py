@@ -171,3 +171,33 @@ def test_dagster_check_names_the_failed_rules(broken, tmp_path):
     assert not states.passed and states.severity.value == "ERROR"
     assert states.metadata["failed_rules"].value == {"accepted_values(state_type)": 1}
     assert evaluations["rules_stg_clockify__users"].passed  # the same model's error-level rules hold
+
+
+def test_the_sync_line_of_a_failed_rules_check_names_its_rules():
+    """`warehouse sync` names each failed dbt test as it comes; for a model's rules test, with its rules."""
+    from types import SimpleNamespace
+
+    from dagster import AssetCheckSeverity, AssetKey, MetadataValue
+
+    from orchestration.runs import DBT_STEP, _Progress
+
+    lines: list[str] = []
+    progress = _Progress(write=lines.append)
+    for check, severity, rules in [
+        ("rules_hours_per_issue", AssetCheckSeverity.ERROR, {"not_null(team_key)": 1, "unique(issue_id)": 2}),
+        ("rules_hours_per_issue_warn", AssetCheckSeverity.WARN, None),
+    ]:
+        data = SimpleNamespace(
+            check_name=check,
+            asset_key=AssetKey(["marts", "hours_per_issue"]),
+            passed=False,
+            severity=severity,
+            metadata={"failed_rules": MetadataValue.json(rules)} if rules else {},
+        )
+        progress.event(
+            SimpleNamespace(event_type_value="ASSET_CHECK_EVALUATION", step_key=DBT_STEP, event_specific_data=data)
+        )
+    assert lines == [
+        "dbt test failed: rules_hours_per_issue on marts/hours_per_issue (not_null(team_key), unique(issue_id))",
+        "dbt test warning: rules_hours_per_issue_warn on marts/hours_per_issue",
+    ]

@@ -72,7 +72,7 @@ final as (
         teams.team_id,
         teams.team_key,
         planned.week_start,
-        printf('%04d-W%02d', isoyear(planned.week_start), weekofyear(planned.week_start)) as year_week,
+        strftime(planned.week_start, '%G-W%V') as year_week,
         planned.working_days,
         planned.expected_hours,
         planned.holiday_hours,

@@ -38,7 +38,7 @@ final as (
         weekly.week_start,
         isoyear(weekly.week_start) as iso_year,
         weekofyear(weekly.week_start) as iso_week,
-        printf('%04d-W%02d', isoyear(weekly.week_start), weekofyear(weekly.week_start)) as year_week,
+        strftime(weekly.week_start, '%G-W%V') as year_week,
         weekly.hours,
         weekly.billable_hours,
         weekly.matched_hours,
