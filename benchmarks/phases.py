@@ -65,7 +65,7 @@ def instrument(out: str) -> None:
     _timed(out, runs, "build_definitions", "definitions")
     from orchestration import preflight  # noqa: PLC0415 - timed with the pipeline's imports above
 
-    _timed(out, preflight, "check", "preflight")
+    _timed(out, preflight, "run_checks", "preflight")  # what `warehouse sync` and `check` call
     # the first thing a run does after its start-up: Dagster's executor starting the job
     import dagster  # noqa: PLC0415 - already imported
 

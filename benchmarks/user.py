@@ -5,11 +5,14 @@ Dagster instance. A user instead types `warehouse sync` (a new process) with a p
 materialises a partition from the UI's code path. This measures those, against the sandbox in its own
 process (50 ms latency, rate limits enforced, as `python -m benchmarks`):
 
-- `backfill_cold`: `warehouse sync` over the year, fresh DAGSTER_HOME, fresh warehouse, fresh dbt target
-  path (no manifest: a new clone);
+- `install_prepare`: `warehouse prepare`, what `make install` runs on a new clone (fresh DAGSTER_HOME and dbt
+  target path): the dbt manifest for the warehouse and the demo's, both run histories' storage;
+- `backfill_cold`: `warehouse sync` over the year, fresh warehouse, right after `install_prepare` (with
+  `--no-prepare`: fresh DAGSTER_HOME and dbt target path, no manifest, as a clone without `make install`);
 - `backfill_warm`: the same command again (the home, the manifest and dbt's partial parse exist);
 - `daily_warm`: the daily range (yesterday + the re-sync window) on the backfilled warehouse, same home;
-- `daily_cold`: the daily range with a fresh DAGSTER_HOME and dbt target path, on the backfilled warehouse;
+- `daily_cold`: the daily range with a fresh DAGSTER_HOME and dbt target path, on the backfilled warehouse
+  (after its own `warehouse prepare`, `daily_prepare`, unless `--no-prepare`);
 - `partition_cli`: `dagster asset materialize -m orchestration.definitions --select ... --partition DAY`
   (the UI's code path: the job's executor, step processes) on the warm home;
 - `inprocess_backfill` / `inprocess_daily` (`--inprocess`): today's in-process figures from
@@ -23,7 +26,7 @@ by DBT_EXECUTABLE) and its `run_results.json` / `dbt.log`. Printed per measureme
                         + Dagster's run start; then Clockify fetch, Linear fetch (spans of their steps),
   dbt (step wall = Dagster streaming + dbt process: start-up and parse, run of models, tests), the rest.
 
-    python -m benchmarks.user [--scale 1] [--only backfill,daily,partition] [--inprocess]
+    python -m benchmarks.user [--scale 1] [--only backfill,daily,partition] [--inprocess] [--no-prepare]
                               [--json benchmarks/results/user-busy.json] [--note TEXT]
 
 The machine's load is recorded like `python -m benchmarks` (before/after each measurement).
@@ -271,6 +274,7 @@ def fresh_env(sb: SandboxProcess, tmp: Path, label: str, warehouse: Path, dbt_ex
         WAREHOUSE_START_DATE=sb.info["start_date"],
         DAGSTER_HOME=str(home),
         DBT_TARGET_PATH=str(target),
+        WAREHOUSE_DEMO_DIR=str(tmp / f"{label}-demo"),  # `warehouse prepare` prepares the demo's files too
         DBT_EXECUTABLE=str(dbt_exe),
         DBT_SEND_ANONYMOUS_USAGE_STATS="false",
         WAREHOUSE_DOTENV="0",  # the project's .env (a developer's keys) must not redirect the runs
@@ -288,6 +292,7 @@ PRINTED = (
     ("preflight_s", "  preflight"),
     ("instance_s", "  instance"),
     ("dbt_manifest_s", "  dbt manifest"),
+    ("dbt_parse_process_s", "    dbt parse processes"),
     ("definitions_s", "  definitions"),
     ("dagster_run_start_s", "  Dagster run start"),
     ("clockify_s", "Clockify fetch (span)"),
@@ -332,6 +337,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--latency-ms", type=int, default=50)
     ap.add_argument("--json", default=str(DEFAULT_JSON))
     ap.add_argument("--note", default="", help="what else ran on the machine (recorded under load.note)")
+    ap.add_argument(
+        "--no-prepare",
+        action="store_true",
+        help="cold runs without `warehouse prepare` first (a clone that skipped `make install`)",
+    )
     args = ap.parse_args(argv)
     only = set(args.only.split(","))
     anchor = dt.datetime.now(dt.UTC).date() - dt.timedelta(days=1)
@@ -377,6 +387,8 @@ def main(argv: list[str] | None = None) -> int:
             save()
 
         if only & {"backfill", "daily", "partition"}:
+            if not args.no_prepare:
+                one("install_prepare", "warehouse", ["prepare"])
             one("backfill_cold", "warehouse", year)
         if "backfill" in only:
             one("backfill_warm", "warehouse", year)
@@ -385,6 +397,8 @@ def main(argv: list[str] | None = None) -> int:
             copy = tmp / "warehouse-copy.duckdb"
             shutil.copyfile(warehouse, copy)
             env2, home2, target2 = fresh_env(sb, tmp, "cold", copy, dbt_exe)
+            if not args.no_prepare:
+                one("daily_prepare", "warehouse", ["prepare"], env2, home2, target2)
             one("daily_cold", "warehouse", day_args, env2, home2, target2)
         if "partition" in only:
             one(

@@ -132,8 +132,10 @@ def cmd_prepare(args, settings: Settings) -> int:
     from orchestration.runs import prepare_ahead  # noqa: PLC0415 - lazy
 
     try:
-        for prepared in (settings, settings.demo()):
-            for line in prepare_ahead(prepared):
+        # The settings' own warehouse last: with another file name than the demo's (dbt-duckdb names the
+        # manifest's relations after it), the manifest it leaves is that warehouse's, what `sync` loads.
+        for prepared, seed_only in ((settings.demo(), True), (settings, False)):
+            for line in prepare_ahead(prepared, seed_only=seed_only):
                 _print(line)
     except (RuntimeError, ConfigError) as error:  # a model dbt cannot parse: its message, as dbt printed it
         _print(f"error: {error}")

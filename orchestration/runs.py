@@ -156,20 +156,22 @@ def open_instance(settings: Settings) -> DagsterInstance:
     return DagsterInstance.ephemeral()
 
 
-def prepare_ahead(settings: Settings) -> list[str]:
+def prepare_ahead(settings: Settings, seed_only: bool = False) -> list[str]:
     """What a first `warehouse sync` (or `warehouse demo`, for `settings.demo()`) would do before its first
-    asset, done now (`warehouse prepare`, run by `make install`): the dbt manifest parsed (~5 s, also when
-    this warehouse's build directory has no partial parse yet, so its first build need not parse either)
-    and DAGSTER_HOME's storage created (~0.5 s). Nothing when both are there already; one line per step."""
+    asset, done now (`warehouse prepare`, run by `make install`): the dbt manifest parsed (~5 s) when not
+    current, or when this warehouse's build directory has no partial parse yet (so its first build need not
+    parse either), and DAGSTER_HOME's storage created (~0.5 s). `seed_only`: parse only for the latter (the
+    demo's: one manifest cannot be current for two warehouse names, and the settings' own comes last).
+    Nothing when all is there already; one line per step."""
     project = dbt_project(settings)
     seeded = (build_target_path(project, settings.warehouse_path) / PARTIAL_PARSE_FILE).exists()
     lines = []
-    if manifest_is_stale(project) or not seeded:
+    if not seeded or (not seed_only and manifest_is_stale(project)):
         started = time.perf_counter()
         project.preparer.prepare(project)
         lines.append(f"dbt manifest parsed for {settings.warehouse_path} ({time.perf_counter() - started:.1f} s)")
     else:
-        lines.append(f"dbt manifest current for {settings.warehouse_path}")
+        lines.append(f"dbt manifest ready for {settings.warehouse_path}")
     if settings.dagster_home is not None:
         open_instance(settings).dispose()
         lines.append(f"run history ready in {settings.dagster_home}")

@@ -98,24 +98,27 @@ def test_a_failed_parse_leaves_no_stamp(checkout, tmp_path, parses):
     assert len(parses) == 3 and not dp.manifest_is_stale(project)
 
 
-def test_warehouse_prepare_leaves_a_first_sync_and_the_demo_nothing_to_prepare(tmp_path, monkeypatch, parses, capsys):
-    """`make install` runs `warehouse prepare`: the manifest parsed for the settings' warehouse and the demo's
-    (each build directory seeded), both run histories' storage created; then nothing is left to do."""
+@pytest.mark.parametrize("name", ["warehouse.duckdb", "acme.duckdb"])  # the demo's name, and another
+def test_warehouse_prepare_leaves_a_first_sync_and_the_demo_nothing_to_prepare(
+    tmp_path, monkeypatch, parses, capsys, name
+):
+    """`make install` runs `warehouse prepare`: the manifest parsed for the settings' warehouse (the demo's
+    build directory seeded too), both run histories' storage created; then nothing is left to do."""
     from orchestration import cli  # noqa: PLC0415 - the CLI as `make install` runs it
     from orchestration.definitions import build_definitions  # noqa: PLC0415 - what a sync prepares first
 
-    for name, value in {
-        "WAREHOUSE_PATH": tmp_path / "data" / "warehouse.duckdb",
+    for variable, value in {
+        "WAREHOUSE_PATH": tmp_path / "data" / name,
         "DAGSTER_HOME": tmp_path / "home",
         "WAREHOUSE_DEMO_DIR": tmp_path / "demo",
         "DBT_TARGET_PATH": tmp_path / "target",
     }.items():
-        monkeypatch.setenv(name, str(value))
+        monkeypatch.setenv(variable, str(value))
     assert cli.main(["prepare"]) == 0
     settings = Settings.load()
+    assert not dp.manifest_is_stale(dp.dbt_project(settings))  # the settings' own warehouse's manifest
     for prepared in (settings, settings.demo()):
         project = dp.dbt_project(prepared)
-        assert not dp.manifest_is_stale(project)
         assert (dp.build_target_path(project, prepared.warehouse_path) / dp.PARTIAL_PARSE_FILE).exists()
         history = prepared.dagster_home / "history"
         assert (history / "runs.db").exists() and (history / "runs" / "index.db").exists()
@@ -123,6 +126,6 @@ def test_warehouse_prepare_leaves_a_first_sync_and_the_demo_nothing_to_prepare(t
     assert len(parses) == 2
     capsys.readouterr()
     assert cli.main(["prepare"]) == 0
-    assert len(parses) == 2 and capsys.readouterr().out.count("dbt manifest current") == 2
+    assert len(parses) == 2 and capsys.readouterr().out.count("dbt manifest ready") == 2
     build_definitions(settings)  # what a first `warehouse sync` does before its first asset
     assert len(parses) == 2
