@@ -254,6 +254,9 @@ def _refresh_flags(
     cannot tell that their history gained the archive or trash record (ledger.HISTORY_REREAD). Where the
     fact's answer is yes, the issues walk of the same run read them already and nothing is sent."""
 
+    if warehouse.row_count(t.LINEAR_ISSUES) == 0:  # nothing loaded yet (a first load the budget stopped)
+        return 0
+
     def held(con):
         return con.execute(f"SELECT id, archived_at, trashed FROM {t.LINEAR_ISSUES.qualified_name}").fetchall()
 

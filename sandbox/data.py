@@ -1291,7 +1291,7 @@ def _gen_linear(ws: Workspace, cfg: SandboxConfig, people: list[dict], ids: _Ids
             base = started or created
             canceled = min(end_ts, base + rng.randrange(600, max(601, min(end_ts - base, 30 * DAY))))
         if stype != "triage" and rng.random() < 0.4:
-            triaged = created + rng.randrange(60, 2 * DAY)
+            triaged = min(end_ts, created + rng.randrange(60, 2 * DAY))  # never after the data's last second
         terminal = completed or canceled
         if terminal and end_ts - terminal > 30 * DAY and rng.random() < 0.35:
             archived = terminal + rng.randrange(30 * DAY, max(30 * DAY + 1, min(end_ts - terminal, 60 * DAY)))

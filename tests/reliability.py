@@ -24,10 +24,9 @@ import duckdb
 from tests.conftest import ANCHOR, SMALL
 
 RANGE = (ANCHOR - dt.timedelta(days=13), ANCHOR)
-# "Now" for the sandbox's mutations: after every update the generated data holds (its newest issue update is
-# 2024-06-29 07:42 at SMALL), as on Linear, whose clock never goes back behind an updatedAt it served; the
-# incremental issue load starts at the newest updatedAt it read (assets/resume.py). A reload of RANGE's last
-# days sees them.
+# "Now" for the sandbox's mutations: after every update the generated data holds (it ends at ANCHOR's last
+# second), as on Linear, whose clock never goes back behind an updatedAt it served: the incremental issue load
+# starts at the newest updatedAt it read (assets/resume.py). A reload of RANGE's last days sees them.
 FROZEN_NOW = dt.datetime(2024, 6, 29, 9, 0, tzinfo=dt.timezone.utc)
 MUTATED_DAYS_FROM = ANCHOR - dt.timedelta(days=3)  # every mutation touches days >= this one
 TMP = Path(tempfile.mkdtemp(prefix="reliability-"))

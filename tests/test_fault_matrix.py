@@ -219,6 +219,7 @@ def test_exhausted_retries_fail_with_one_line_and_keep_the_warehouse(tuned_clien
                 "after 3 attempts",
                 "API_MAX_ATTEMPTS",
                 ["clockify_time_entries"],
+                {},
             ),
             # total time: a Retry-After longer than the whole budget
             (
@@ -229,8 +230,10 @@ def test_exhausted_retries_fail_with_one_line_and_keep_the_warehouse(tuned_clien
                 "server asked to wait 30 s",
                 "API_MAX_RETRY_SECONDS",
                 clockify_dims,
+                {},
             ),
-            # a Linear page fails for good after page 1 succeeded: nothing of page 1 is written
+            # a Linear page fails for good after page 1 succeeded: nothing of page 1 is written (a full re-read
+            # of the range: since the watermark, the few issues changed fit one page)
             (
                 lambda: sb.faults.add("linear", "500", times=100, after=1),
                 [LINEAR_ISSUES],
@@ -239,16 +242,19 @@ def test_exhausted_retries_fail_with_one_line_and_keep_the_warehouse(tuned_clien
                 "after 3 attempts",
                 "API_MAX_ATTEMPTS",
                 ["linear_issues"],
+                {"full_reread": True},
             ),
         ]
-        for inject, selection, days, step, detail, knob, failed_tables in cases:
+        for inject, selection, days, step, detail, knob, failed_tables, options in cases:
             sb.faults.clear()
             sb.faults.history.clear()
             inject()
             before_case = r.raw(warehouse)
             began = time.monotonic()
             with pytest.raises(SyncError) as info:
-                run_sync(tuned_clients(), *days, asset_selection=selection, instance=DagsterInstance.ephemeral())
+                run_sync(
+                    tuned_clients(), *days, asset_selection=selection, instance=DagsterInstance.ephemeral(), **options
+                )
             message = str(info.value)
             assert "\n" not in message and step in message and detail in message and knob in message, message
             assert time.monotonic() - began < 60

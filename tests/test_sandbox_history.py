@@ -23,6 +23,20 @@ def _chronological(ws, issue):
     return sorted(ws.linear_issue_history.get(issue["id"], []), key=lambda r: (r["createdAt"], r["id"]))
 
 
+def test_no_issue_was_updated_after_the_data_ends(ws):
+    """The data ends at the anchor's last second and a simulated clock starts the next day: an issue triaged
+    two days after it was created on the last day had an updatedAt (and triagedAt) from the clock's future,
+    which Linear never serves; the incremental issue load starts at the newest updatedAt it read."""
+    end = f"{CFG.anchor_date.isoformat()}T23:59:59.999Z"
+    late = [
+        (issue["identifier"], field, issue[field])
+        for issue in ws.linear_issues
+        for field in ("updatedAt", "triagedAt", "startedAt", "completedAt", "canceledAt", "archivedAt")
+        if (issue[field] or "") > end
+    ]
+    assert not late
+
+
 def test_every_issue_has_a_history_that_ends_in_its_current_fields(ws):
     assert set(ws.linear_issue_history) == {i["id"] for i in ws.linear_issues}
     for issue in ws.linear_issues:
