@@ -6,6 +6,7 @@ WAREHOUSE_PATH and an ephemeral Dagster instance. Prints a table and writes JSON
 
     python -m benchmarks [--scale 0.1,1,10] [--only backfill,daily,strategies]
                          [--json benchmarks/results/latest.json] [--partition-days 5] [--note TEXT]
+                         [--days N] [--rate-limits off]    (a smaller, faster workload: the smoke test's)
     python -m benchmarks --user [...]    `warehouse sync` as a user starts it (benchmarks/user.py)
 
 Every JSON records what it measured, where and when: `commit` (the checkout's HEAD and any uncommitted
@@ -95,11 +96,12 @@ def workload(
     users: int | None = None,
     days: int | None = None,
     issues: int | None = None,
+    rate_limits: bool = True,
 ) -> SandboxConfig:
     overrides = dict(users=users or max(1, round(200 * scale)), issues=issues or max(10, round(20000 * scale)))
     if days:
         overrides["days"] = days
-    return SandboxConfig.team_of_200(anchor=anchor, latency_ms=latency_ms, enforce_rate_limits=True, **overrides)
+    return SandboxConfig.team_of_200(anchor=anchor, latency_ms=latency_ms, enforce_rate_limits=rate_limits, **overrides)
 
 
 def measure(
@@ -267,6 +269,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--latency-ms", type=int, default=50)
     ap.add_argument("--json", default=str(DEFAULT_JSON))
     ap.add_argument("--raw-only", action="store_true", help="raw loads only, no dbt build (smoke test)")
+    ap.add_argument("--days", type=int, default=None, help="days of data per workload (default 365)")
+    ap.add_argument("--rate-limits", choices=("enforced", "off"), default="enforced", help="the sandbox's")
     ap.add_argument("--note", default="", help="what else ran on the machine (recorded under load.note)")
     args = ap.parse_args(argv)
     only = set(args.only.split(","))
@@ -279,12 +283,16 @@ def main(argv: list[str] | None = None) -> int:
         "command": "python -m benchmarks " + " ".join(argv),
         "started": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         "latency_ms": args.latency_ms,
-        "rate_limits": "enforced",
+        "rate_limits": args.rate_limits,
         "workloads": [],
     }
     with tempfile.TemporaryDirectory(prefix="bench-") as tmp:
         plan = [
-            (f"x{s:g}", workload(s, anchor, args.latency_ms), only if s in strategy_scales else only - {"strategies"})
+            (
+                f"x{s:g}",
+                workload(s, anchor, args.latency_ms, days=args.days, rate_limits=args.rate_limits == "enforced"),
+                only if s in strategy_scales else only - {"strategies"},
+            )
             for s in (float(x) for x in args.scale.split(",") if x)
         ]
         if args.wide:
@@ -303,7 +311,7 @@ def main(argv: list[str] | None = None) -> int:
     print()
     print(
         f"machine: {report['machine']['cpu']}, {report['machine']['cores']} cores, "
-        f"{report['machine']['memory_gib']} GiB; sandbox latency {args.latency_ms} ms, rate limits enforced; "
+        f"{report['machine']['memory_gib']} GiB; sandbox latency {args.latency_ms} ms, rate limits {args.rate_limits}; "
         f"load average {report['load']['loadavg_start']} -> {report['load']['loadavg_end']}"
     )
     print(table(report["workloads"]))
