@@ -44,12 +44,13 @@ browser:
 	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
 	  else echo "warning: chromium is missing: install it (e.g. sudo apt-get install chromium) for the report test"; fi; }
 
-# Three workers (pytest-xdist), one test file each at a time: most tests wait on the sandbox's latency, dbt
-# and subprocesses (two workers kept a 2-core machine ~55% busy), so three keep it busy; a file's fixtures
-# stay in one worker.
+# Three workers (pytest-xdist): most tests wait on the sandbox's latency, dbt and subprocesses (two workers
+# kept a 2-core machine ~55% busy), so three keep it busy. --dist loadgroup: one group at a time per worker,
+# a group being a file, or one test of a long file (tests/conftest.py), longest first in collection order
+# (--no-loadscope-reorder keeps that order). --durations: CI's log names the slowest tests.
 TEST_WORKERS ?= 3
 test: $(STAMP) browser readers lint
-	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadfile
+	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadgroup --no-loadscope-reorder --durations=25
 
 # The fast subset (well under a minute): lint, format, the import layers, and the tests not marked slow.
 check: $(STAMP) lint

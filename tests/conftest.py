@@ -49,6 +49,13 @@ PIPELINE_VARIABLES = (
     "WAREHOUSE_SANDBOX",
 )
 SESSION_DIR = Path(tempfile.mkdtemp(prefix="warehouse-tests-"))
+# One directory for the whole run, shared by pytest-xdist's workers (they inherit the controller's
+# environment): what is read-only and costly is built there once for all of them (tests/reliability.py).
+SHARED_VARIABLE = "WAREHOUSE_TESTS_SHARED_DIR"
+if "PYTEST_XDIST_WORKER" not in os.environ:  # the controller, or a run without workers
+    os.environ[SHARED_VARIABLE] = str(SESSION_DIR / "shared")
+SHARED_DIR = Path(os.environ[SHARED_VARIABLE])
+SHARED_DIR.mkdir(parents=True, exist_ok=True)
 # What the tests see when they set nothing: nothing real, nothing from .env.
 TEST_DEFAULTS = {
     "WAREHOUSE_DOTENV": "0",
@@ -123,11 +130,66 @@ SLOW_TESTS = {
 }
 
 
+# `make test` spreads the tests over pytest-xdist's workers with --dist loadgroup: a group runs whole on one
+# worker. A file is a group (its fixtures are set up once), but each test of the long files below is its own
+# group, except the tests sharing a module- or session-scoped fixture of their file: those stay together.
+SPLIT_MODULES = {
+    "test_budget_runs.py",
+    "test_fault_matrix.py",
+    "test_timezones.py",  # and its syncs' tests in two groups of their own
+}
+# The longest groups, longest first (`make test`'s --durations summed per group, on a quiet 2-core machine);
+# the others follow in file order. Sent first, they do not leave one worker finishing a long file alone.
+LONGEST_GROUPS = (
+    "test_timezones.py::report",
+    "test_concurrency.py",
+    "test_marts_vs_python.py",
+    "test_timezones.py::per_user",
+    "test_budget_runs.py::test_a_budget_stop_builds_the_marts_from_what_is_committed_and_leaves_the_rest_as_it_was",
+    "test_budget_runs.py::test_a_free_plan_backfill_stops_in_whole_days_resumes_and_ends_equal_to_an_unlimited_run",
+    "test_dbt_build.py",
+    "test_metrics.py",
+    "test_source.py",
+    "test_multiprocess_run.py",
+    "test_bad_input.py",
+    "test_crash_recovery.py",
+    "test_fault_matrix.py::test_faults_repeats_overlaps_and_changes_end_like_a_clean_run",
+    "test_budget_runs.py::test_old_deletes_and_moves_reach_every_mart_after_the_next_daily_run(off_404)",
+    "test_report.py",
+    "test_operations.py",
+    "test_benchmarks_smoke.py",
+)
+
+
+def _group(item) -> str | None:
+    """The item's group; None when the test names its own (an `xdist_group` mark, e.g. tests/test_timezones.py)."""
+    if item.get_closest_marker("xdist_group"):
+        return None
+    module = item.path.name
+    if module not in SPLIT_MODULES:
+        return module
+    for defs in item._fixtureinfo.name2fixturedefs.values():
+        if any(d.scope != "function" and d.baseid == item.nodeid.split("::")[0] for d in defs):
+            return module
+    # xdist reads the group after the last "@" unless a "]" follows it: no brackets in the name
+    return f"{module}::{item.name}".replace("[", "(").replace("]", ")")
+
+
+@pytest.hookimpl(tryfirst=True)  # before xdist's own hook reads the groups
 def pytest_collection_modifyitems(config, items):
     for item in items:
         module = item.path.name
         if module in SLOW_MODULES or f"{module}::{item.originalname}" in SLOW_TESTS:
             item.add_marker(pytest.mark.slow)
+    if getattr(config.option, "loadgroup", False):  # an xdist worker of `--dist loadgroup`
+        groups = {}
+        for item in items:
+            group = _group(item)
+            if group:
+                item.add_marker(pytest.mark.xdist_group(group))
+            groups[item] = group or item.get_closest_marker("xdist_group").args[0]
+        rank = {group: i for i, group in enumerate(LONGEST_GROUPS)}
+        items.sort(key=lambda item: rank.get(groups[item], len(rank)))  # stable: file order otherwise
 
 
 from sandbox import Sandbox, SandboxConfig  # noqa: E402  (after the environment is cleaned)

@@ -1,27 +1,26 @@
 """Shared helpers of the reliability suites (fault matrix, crash recovery, bad input, secrets).
 
 The reference: one clean sync of `RANGE` against a sandbox whose data was changed up front (`mutate`), built
-once per test session (`clean_reference()`, memoised). Every faulty, crashed or incremental scenario must end
-with marts (and raw rows) identical to it: no row lost, none doubled. And the reference itself, like the
+once per test run for all of pytest-xdist's workers (`clean_reference()`). Every faulty, crashed or incremental
+scenario must end with marts (and raw rows) identical to it: no row lost, none doubled. And the reference itself, like the
 final state of those scenarios, must equal the Python oracle of tests/test_marts_vs_python.py recomputed from
 the sandbox's own records (`assert_marts_match_oracle`): "faulty = clean" and "clean = correct".
 """
 
 from __future__ import annotations
 
-import atexit
 import datetime as dt
+import fcntl
 import functools
 import os
 import re
 import shutil
-import tempfile
 from contextlib import contextmanager
 from pathlib import Path
 
 import duckdb
 
-from tests.conftest import ANCHOR, SMALL
+from tests.conftest import ANCHOR, SHARED_DIR, SMALL
 
 RANGE = (ANCHOR - dt.timedelta(days=13), ANCHOR)
 # "Now" for the sandbox's mutations: after every update the generated data holds (it ends at ANCHOR's last
@@ -29,8 +28,6 @@ RANGE = (ANCHOR - dt.timedelta(days=13), ANCHOR)
 # starts at the newest updatedAt it read (assets/resume.py). A reload of RANGE's last days sees them.
 FROZEN_NOW = dt.datetime(2024, 6, 29, 9, 0, tzinfo=dt.timezone.utc)
 MUTATED_DAYS_FROM = ANCHOR - dt.timedelta(days=3)  # every mutation touches days >= this one
-TMP = Path(tempfile.mkdtemp(prefix="reliability-"))
-atexit.register(shutil.rmtree, TMP, True)
 
 
 def sandbox_config():
@@ -184,21 +181,34 @@ def assert_same(actual: dict[str, list], expected: dict[str, list], what: str) -
 
 @functools.lru_cache(maxsize=None)
 def clean_reference() -> Path:
-    """The clean run's warehouse (built once per session): the mutated sandbox data, no faults."""
+    """The clean run's warehouse (built once per test run): the mutated sandbox data, no faults. Read-only
+    for the tests (they copy it to change it), so pytest-xdist's workers share one: the first to ask builds
+    it in the run's shared directory under a file lock; the others wait for it."""
+    path = SHARED_DIR / "reliability-clean" / "clean.duckdb"
+    done = path.with_name("built")  # written once the build and its oracle check passed
+    path.parent.mkdir(exist_ok=True)
+    with open(path.with_name("lock"), "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes
+        if not done.exists():
+            path.unlink(missing_ok=True)  # a build that failed in another worker
+            _build_clean_reference(path)
+            done.touch()
+    return path
+
+
+def _build_clean_reference(path: Path) -> None:
     from dagster import DagsterInstance
 
     from orchestration.runs import run_sync
     from orchestration.settings import Settings
     from sandbox import Sandbox
 
-    path = TMP / "clean.duckdb"
     with Sandbox(sandbox_config()) as sb:
         mutate(sb.workspace)
         with environment(**sync_env(sb, path)):
             run_sync(Settings.from_env(os.environ), *RANGE, instance=DagsterInstance.ephemeral())
         # The reference every scenario is compared with is itself right: equal to the oracle.
         assert_marts_match_oracle(path, sb.workspace, *RANGE)
-    return path
 
 
 def oracle_tables(ws, first_day: dt.date, last_day: dt.date) -> dict[str, list[dict]]:

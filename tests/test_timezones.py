@@ -104,7 +104,14 @@ def syncs(tmp_path_factory) -> Syncs:
     return Syncs(tmp_path_factory.mktemp("timezones"))
 
 
-@pytest.mark.parametrize("strategy", ["report", "per_user"])
+# The tests of one strategy share its syncs and never read the other's: two groups for pytest-xdist
+# (tests/conftest.py), each one worker's, so the module's syncs run on two workers at once, none twice.
+REPORT_SYNCS = pytest.mark.xdist_group("test_timezones.py::report")
+PER_USER_SYNCS = pytest.mark.xdist_group("test_timezones.py::per_user")
+STRATEGIES = [pytest.param("report", marks=REPORT_SYNCS), pytest.param("per_user", marks=PER_USER_SYNCS)]
+
+
+@pytest.mark.parametrize("strategy", STRATEGIES)
 @pytest.mark.parametrize("zone", list(OWNER_ZONES.values()), ids=list(OWNER_ZONES))
 def test_raw_tables_equal_the_sync_with_the_owner_at_utc(syncs, zone, strategy):
     """Every raw row (time entries, users with the LIMITED member, tasks, Linear) as under an owner at UTC,
@@ -125,31 +132,32 @@ def test_raw_tables_equal_the_sync_with_the_owner_at_utc(syncs, zone, strategy):
     assert limited and limited <= set(users) and users[owner] == zone
 
 
-def test_the_first_and_last_day_of_a_range_keep_every_entry(syncs):
+@pytest.mark.parametrize("strategy", STRATEGIES)
+def test_the_first_and_last_day_of_a_range_keep_every_entry(syncs, strategy):
     """The hours an owner's-zone reading of the bounds would cut: the first 7 UTC hours of the first day
     (owner at UTC-7) and the last 5.5 of the last day (owner at UTC+5:30). Both hold entries here."""
     first, last = RANGE
     for zone in OWNER_ZONES.values():
-        for strategy in ("report", "per_user"):
-            path, ws = syncs.get(zone, strategy)
-            got = set(_raw_entries(path))
-            first_day, last_day = _finished(ws, first, first), _finished(ws, last, last)
-            start_of_range = dt.datetime.combine(first, dt.time(), UTC)
-            end_of_range = dt.datetime.combine(last + dt.timedelta(days=1), dt.time(), UTC)
-            early = {
-                e["id"]
-                for e in ws.clockify_time_entries
-                if start_of_range <= _start(e) < start_of_range + dt.timedelta(hours=7)
-            }
-            late = {
-                e["id"]
-                for e in ws.clockify_time_entries
-                if end_of_range - dt.timedelta(hours=5, minutes=30) <= _start(e) < end_of_range
-            }
-            assert early & first_day and late & last_day, "the range's edges hold no entries: the test proves nothing"
-            assert first_day <= got and last_day <= got, (zone, strategy)
+        path, ws = syncs.get(zone, strategy)
+        got = set(_raw_entries(path))
+        first_day, last_day = _finished(ws, first, first), _finished(ws, last, last)
+        start_of_range = dt.datetime.combine(first, dt.time(), UTC)
+        end_of_range = dt.datetime.combine(last + dt.timedelta(days=1), dt.time(), UTC)
+        early = {
+            e["id"]
+            for e in ws.clockify_time_entries
+            if start_of_range <= _start(e) < start_of_range + dt.timedelta(hours=7)
+        }
+        late = {
+            e["id"]
+            for e in ws.clockify_time_entries
+            if end_of_range - dt.timedelta(hours=5, minutes=30) <= _start(e) < end_of_range
+        }
+        assert early & first_day and late & last_day, "the range's edges hold no entries: the test proves nothing"
+        assert first_day <= got and last_day <= got, (zone, strategy)
 
 
+@REPORT_SYNCS
 def test_marts_equal_the_sync_with_the_owner_at_utc(syncs):
     """Raw through dbt, owner at UTC-7: every mart row as under an owner at UTC (hours to 1e-9), and equal to
     the Python oracle over the sandbox's records."""
@@ -184,6 +192,7 @@ def _without_local_days(path) -> dict[str, list]:
     return out
 
 
+@PER_USER_SYNCS
 def test_per_user_marts_with_the_owner_at_utc_plus_5_30_equal_the_oracle(syncs):
     """Per-user reads under an owner at UTC+5:30, through dbt: every mart equals the Python oracle over the
     sandbox's records (their raw layer equals the UTC owner's, test above)."""
