@@ -136,7 +136,9 @@ def test_rename_team_move_done_and_reopen(env):
     sb = env
     run()
     ws = sb.workspace
-    frozen = dt.datetime(2024, 6, 28, 12, 0, tzinfo=dt.timezone.utc)
+    # Linear stamps an edit with its own clock, never behind an updatedAt it served (the issue load reads
+    # from the newest one it saw, less an hour): the edits come an hour after the newest.
+    frozen = max(dt.datetime.fromisoformat(i["updatedAt"]) for i in ws.linear_issues) + dt.timedelta(hours=1)
     ws.clock = lambda: frozen
     issues = open_eng_issues(sb)
     retitled, moved, completed, canceled = issues[:4]
