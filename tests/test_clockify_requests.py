@@ -11,6 +11,7 @@ import dataclasses
 import datetime as dt
 import json
 import math
+import os
 import warnings
 
 import dagster as dg
@@ -49,7 +50,12 @@ def frozen(**overrides) -> SandboxConfig:
 
 
 def settings(sb, path) -> Settings:
-    env = {**sb.env(), "WAREHOUSE_PATH": str(path), "WAREHOUSE_START_DATE": sb.config.start_date.isoformat()}
+    env = {
+        **sb.env(),
+        "WAREHOUSE_PATH": str(path),
+        "WAREHOUSE_START_DATE": sb.config.start_date.isoformat(),
+        "DBT_TARGET_PATH": os.environ["DBT_TARGET_PATH"],  # the session's (conftest), never the checkout's
+    }
     return dataclasses.replace(Settings.from_env(env), clock=sb.clock)
 
 
