@@ -696,6 +696,14 @@ def check_unmatched_hours_by_person(query: Query, ref: Reference) -> None:
     _compare(rows, expected, ["total_hours", "unmatched_hours", "unmatched_share", "user_name"])
 
 
+def check_dim_people(query: Query, ref: Reference) -> None:
+    """Everyone listed, and everyone with counted time the list leaves out, named as person_name says."""
+    rows = {r["user_id"]: r for r in query("select * from marts.dim_people")}
+    people = set(ref.user_names) | {e.user_id for e in ref.entries if e.user_id}
+    expected = {u: {"user_name": ref.person_name(u), "is_listed": u in ref.user_names} for u in people}
+    _compare(rows, expected, ["user_name", "is_listed"])
+
+
 ESTIMATE_FIELDS = [
     "issues_with_time",
     "estimated_issue_count",
@@ -802,6 +810,7 @@ MART_CHECKS = [
     check_hours_per_person_week,
     check_unmatched_hours_by_project,
     check_unmatched_hours_by_person,
+    check_dim_people,
     check_estimate_vs_actual_by_team,
     check_estimate_vs_actual_by_cycle,
 ]

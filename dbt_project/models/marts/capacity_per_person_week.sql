@@ -7,16 +7,7 @@ days as (select * from {{ ref('int_clockify__capacity_days') }}),
 
 time_entries as (select * from {{ ref('fct_time_entries') }}),
 
-users as (select user_id, user_name from {{ ref('stg_clockify__users') }}),
-
-entry_names as (
-
-    select user_id, arg_max(user_name, {'started_at': started_at, 'time_entry_id': time_entry_id}) as user_name
-    from time_entries
-    where user_name is not null
-    group by user_id
-
-),
+people as (select user_id, user_name from {{ ref('dim_people') }}),
 
 -- A person's team: the Linear team their matched hours went to most over the whole range (ties: the
 -- team key first in order); none without matched time.
@@ -68,7 +59,7 @@ final as (
 
     select
         planned.user_id,
-        coalesce(users.user_name, entry_names.user_name) as user_name,
+        people.user_name,
         teams.team_id,
         teams.team_key,
         planned.week_start,
@@ -85,8 +76,7 @@ final as (
         case when logged.logged_hours > 0 then logged.matched_hours / logged.logged_hours end as matched_share
     from planned
     left join logged on planned.user_id = logged.user_id and planned.week_start = logged.week_start
-    left join users on planned.user_id = users.user_id
-    left join entry_names on planned.user_id = entry_names.user_id
+    left join people on planned.user_id = people.user_id
     left join teams on planned.user_id = teams.user_id
 
 )

@@ -4,17 +4,7 @@ with
 
 time_entries as (select * from {{ ref('fct_time_entries') }}),
 
-users as (select user_id, user_name from {{ ref('stg_clockify__users') }}),
-
--- A user the list no longer returns keeps the name of their latest entry (fct_time_entries' user_name).
-entry_names as (
-
-    select user_id, arg_max(user_name, {'started_at': started_at, 'time_entry_id': time_entry_id}) as user_name
-    from time_entries
-    where user_name is not null
-    group by user_id
-
-),
+people as (select user_id, user_name from {{ ref('dim_people') }}),
 
 weekly as (
 
@@ -34,7 +24,7 @@ final as (
 
     select
         weekly.user_id,
-        coalesce(users.user_name, entry_names.user_name) as user_name,
+        people.user_name,
         weekly.week_start,
         isoyear(weekly.week_start) as iso_year,
         weekofyear(weekly.week_start) as iso_week,
@@ -45,8 +35,7 @@ final as (
         weekly.hours - weekly.matched_hours as unmatched_hours,
         weekly.time_entry_count
     from weekly
-    left join users on weekly.user_id = users.user_id
-    left join entry_names on weekly.user_id = entry_names.user_id
+    left join people on weekly.user_id = people.user_id
 
 )
 

@@ -4,17 +4,7 @@ with
 
 time_entries as (select * from {{ ref('fct_time_entries') }}),
 
-users as (select user_id, user_name from {{ ref('stg_clockify__users') }}),
-
--- A user the list no longer returns keeps the name of their latest entry (fct_time_entries' user_name).
-entry_names as (
-
-    select user_id, arg_max(user_name, {'started_at': started_at, 'time_entry_id': time_entry_id}) as user_name
-    from time_entries
-    where user_name is not null
-    group by user_id
-
-),
+people as (select user_id, user_name from {{ ref('dim_people') }}),
 
 per_person as (
 
@@ -33,15 +23,14 @@ final as (
 
     select
         per_person.user_id,
-        coalesce(users.user_name, entry_names.user_name) as user_name,
+        people.user_name,
         per_person.unmatched_hours,
         per_person.total_hours,
         per_person.unmatched_hours / nullif(per_person.total_hours, 0) as unmatched_share,
         per_person.unmatched_time_entry_count,
         per_person.time_entry_count
     from per_person
-    left join users on per_person.user_id = users.user_id
-    left join entry_names on per_person.user_id = entry_names.user_id
+    left join people on per_person.user_id = people.user_id
 
 )
 
