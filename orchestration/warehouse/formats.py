@@ -236,7 +236,7 @@ def write_parquet(
         }
         (staging / MANIFEST_FILE).write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
         for path in staging.iterdir():
-            _fsync(path)
+            fsync(path)
         version = link.parent / f"{_version_prefix(link)}{published_at:%Y%m%dT%H%M%S%f}-{secrets.token_hex(4)}"
         os.rename(staging, version)  # complete: from now on it is a version, never removed as stale staging
         return version
@@ -272,7 +272,7 @@ def install_parquet(version: Path, parquet_dir: Path) -> Path:
     except BaseException:
         tmp_link.unlink(missing_ok=True)
         raise
-    _fsync(link.parent)
+    fsync(link.parent)
     keep = {version.name, previous}
     prefix = _version_prefix(link)
     for path in sorted(link.parent.glob(prefix + "*")):
@@ -282,7 +282,8 @@ def install_parquet(version: Path, parquet_dir: Path) -> Path:
     return link
 
 
-def _fsync(path: Path) -> None:
+def fsync(path: Path) -> None:
+    """Flush a file or a directory (a rename is durable once its directory is); best effort where the OS can't."""
     flags = os.O_RDONLY | (getattr(os, "O_DIRECTORY", 0) if path.is_dir() else 0)
     try:
         fd = os.open(path, flags)

@@ -105,20 +105,6 @@ def clean_stale_temp_files(target: Path) -> list[Path]:
     return removed
 
 
-def _fsync(path: Path, directory: bool = False) -> None:
-    flags = os.O_RDONLY | (getattr(os, "O_DIRECTORY", 0) if directory else 0)
-    try:
-        fd = os.open(path, flags)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
-
-
 def _explain_storage_error(error: duckdb.Error, storage_version: str | None) -> None:
     """Raise the one-line PublishFormatError for DuckDB's storage-version errors; return for any other."""
     explained = formats.explain_storage_error(error, storage_version)
@@ -230,7 +216,7 @@ def publish_marts(
 
         if tmp_wal.exists():  # everything was checkpointed: a WAL here would mean an unfinished file
             raise RuntimeError(f"Publishing left a write-ahead log {tmp_wal}; the marts were not published.")
-        _fsync(tmp)
+        formats.fsync(tmp)
         parquet_version = None
         if parquet_dir is not None:  # written from the new file, before anything is swapped in
             parquet_version = formats.write_parquet(
@@ -240,7 +226,7 @@ def publish_marts(
         # replayed onto the new one.
         _remove(target.with_name(target.name + ".wal"))
         os.replace(tmp, target)
-        _fsync(target.parent, directory=True)
+        formats.fsync(target.parent)
         if parquet_version is not None:
             formats.install_parquet(parquet_version, parquet_dir)
     finally:
