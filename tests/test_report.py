@@ -527,6 +527,23 @@ class Chromium:
                     raise RuntimeError(f"{method}: {answer['error']}")
                 return answer["result"]
 
+    def open(self, path: Path, width: int = 1280, height: int = 900) -> str:
+        """A new tab at a desktop size showing the file at `path`, loaded: its session id."""
+        target = self.send("Target.createTarget", {"url": "about:blank"})["targetId"]
+        session = self.send("Target.attachToTarget", {"targetId": target, "flatten": True})["sessionId"]
+        self.send(
+            "Emulation.setDeviceMetricsOverride",
+            {"width": width, "height": height, "deviceScaleFactor": 1, "mobile": False},
+            session,
+        )
+        self.send("Page.enable", {}, session)
+        self.send("Page.navigate", {"url": path.as_uri()}, session)
+        deadline = time.monotonic() + 20
+        while self.evaluate(session, "document.readyState") != "complete":
+            assert time.monotonic() < deadline, "the report did not finish loading"
+            time.sleep(0.05)
+        return session
+
     def evaluate(self, session: str, expression: str):
         result = self.send(
             "Runtime.evaluate", {"expression": expression, "returnByValue": True, "awaitPromise": True}, session
@@ -594,19 +611,7 @@ def test_report_renders_in_chromium(report, tmp_path):
     path, _ = report
     browser = Chromium(tmp_path / "profile")
     try:
-        target = browser.send("Target.createTarget", {"url": "about:blank"})["targetId"]
-        session = browser.send("Target.attachToTarget", {"targetId": target, "flatten": True})["sessionId"]
-        browser.send(
-            "Emulation.setDeviceMetricsOverride",
-            {"width": 1280, "height": 900, "deviceScaleFactor": 1, "mobile": False},
-            session,
-        )
-        browser.send("Page.enable", {}, session)
-        browser.send("Page.navigate", {"url": path.as_uri()}, session)
-        deadline = time.monotonic() + 20
-        while browser.evaluate(session, "document.readyState") != "complete":
-            assert time.monotonic() < deadline, "the report did not finish loading"
-            time.sleep(0.05)
+        session = browser.open(path)
         scan = browser.evaluate(session, CHART_SCAN)
         shot = browser.send(
             "Page.captureScreenshot",
@@ -813,19 +818,7 @@ def test_flow_charts_render_in_chromium(built_report, tmp_path):
     path.write_text(page, encoding="utf-8")
     browser = Chromium(tmp_path / "profile")
     try:
-        target = browser.send("Target.createTarget", {"url": "about:blank"})["targetId"]
-        session = browser.send("Target.attachToTarget", {"targetId": target, "flatten": True})["sessionId"]
-        browser.send(
-            "Emulation.setDeviceMetricsOverride",
-            {"width": 1280, "height": 900, "deviceScaleFactor": 1, "mobile": False},
-            session,
-        )
-        browser.send("Page.enable", {}, session)
-        browser.send("Page.navigate", {"url": path.as_uri()}, session)
-        deadline = time.monotonic() + 20
-        while browser.evaluate(session, "document.readyState") != "complete":
-            assert time.monotonic() < deadline, "the report did not finish loading"
-            time.sleep(0.05)
+        session = browser.open(path)
         scan = browser.evaluate(session, CHART_SCAN)
     finally:
         browser.close()
@@ -954,19 +947,7 @@ def test_capacity_section_renders_in_chromium(built_report, tmp_path):
     path.write_text(page, encoding="utf-8")
     browser = Chromium(tmp_path / "profile")
     try:
-        target = browser.send("Target.createTarget", {"url": "about:blank"})["targetId"]
-        session = browser.send("Target.attachToTarget", {"targetId": target, "flatten": True})["sessionId"]
-        browser.send(
-            "Emulation.setDeviceMetricsOverride",
-            {"width": 1280, "height": 900, "deviceScaleFactor": 1, "mobile": False},
-            session,
-        )
-        browser.send("Page.enable", {}, session)
-        browser.send("Page.navigate", {"url": path.as_uri()}, session)
-        deadline = time.monotonic() + 20
-        while browser.evaluate(session, "document.readyState") != "complete":
-            assert time.monotonic() < deadline, "the report did not finish loading"
-            time.sleep(0.05)
+        session = browser.open(path)
         scan = browser.evaluate(session, LINE_SCAN)
     finally:
         browser.close()
