@@ -32,17 +32,15 @@ TIME_OFF_CREATED_SINCE = "2000-01-01T00:00:00.000000Z"
 
 
 def _refused_as_unavailable(client: Any, what: str):
-    def check(response):
-        if response.status_code in (403, 404):
-            raise FeatureNotAccessible(
-                f"Clockify answered HTTP {response.status_code} to {what}: this workspace's plan (or the key) has "
-                "no time off or holidays, so none are subtracted from capacity.",
-                service="Clockify",
-                status=response.status_code,
-            )
-        return client._check(response)
+    def refused(status: int) -> FeatureNotAccessible:
+        return FeatureNotAccessible(
+            f"Clockify answered HTTP {status} to {what}: this workspace's plan (or the key) has "
+            "no time off or holidays, so none are subtracted from capacity.",
+            service="Clockify",
+            status=status,
+        )
 
-    return check
+    return client.check_unless_refused(refused)
 
 
 def _free_plan(client: Any, what: str) -> None:

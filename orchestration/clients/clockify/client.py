@@ -646,6 +646,18 @@ class ClockifyClient(ClockifyWrites, ApiClientResource):
                 )
             page += 1
 
+    def check_unless_refused(self, refused: Callable[[int], ApiError]) -> Callable[[requests.Response], Any]:
+        """The response check of an endpoint some plans or keys lack (time off, holidays, user groups, member
+        profiles, the changes feed): HTTP 403 or 404 raise `refused(status)` (which of the two such a plan
+        answers is open: both are read the same), every other answer goes through `_check`."""
+
+        def check(response: requests.Response) -> Any:
+            if response.status_code in (403, 404):
+                raise refused(response.status_code)
+            return self._check(response)
+
+        return check
+
     def _check(self, response: requests.Response) -> Any:
         status = response.status_code
         if 200 <= status < 300:
