@@ -1,5 +1,6 @@
 """Raw Clockify assets: the workspace's dimensions and its time entries, by day."""
 
+import datetime as dt
 import json
 from collections import defaultdict
 
@@ -18,6 +19,7 @@ from assets.resume import load_time_entries
 from orchestration.clients.clockify import capacity, rotation
 from orchestration.clients.clockify.client import ClockifyClient
 from orchestration.partitions import ReconcileOptions
+from orchestration.timeutil import parse_timestamp
 from orchestration.warehouse import ledger
 from orchestration.warehouse import raw_tables as t
 from orchestration.warehouse.duckdb import Warehouse
@@ -119,19 +121,24 @@ def _groups_needed(con) -> str | None:
     return f"holidays name {len(missing)} user group(s) the table lacks" if missing else None
 
 
+def _due_in_turn(con, now, refresh_days: int) -> list[str]:
+    """Which of the lists (and the full read of time off) are due today, by when each was last read."""
+    read_at = {}
+    for table in ROTATING_LISTS:
+        stamp = ledger.get_state(con, f"snapshot:{table.name}")
+        if stamp:
+            read_at[table.name] = stamp
+    if stamp := ledger.get_state(con, TIME_OFF_FULL_KEY):
+        read_at[TIME_OFF_FULL] = stamp
+    return rotation.due([*(x.name for x in ROTATING_LISTS), TIME_OFF_FULL], read_at, now, refresh_days)
+
+
 def _list_kept(table: t.RawTable, config: RotationConfig, clockify: ClockifyClient, needed=None):
     """`keep` for refresh_snapshot: why the table loaded before serves this run, or None to read it."""
     now = api_now(clockify)
 
     def keep(con) -> str | None:
-        if config.refresh_all:
-            return None
-        read_at = {}
-        for other in ROTATING_LISTS:
-            stamp = ledger.get_state(con, f"snapshot:{other.name}")
-            if stamp:
-                read_at[other.name] = stamp
-        if table.name in rotation.due([x.name for x in ROTATING_LISTS], read_at, now, clockify.refresh_days):
+        if config.refresh_all or table.name in _due_in_turn(con, now, clockify.refresh_days):
             return None
         if needed is not None and needed(con):
             return None
@@ -264,16 +271,73 @@ clockify_user_groups = rotating_list(
     unavailable_note="This Clockify workspace's plan (or key) has no user groups: nothing was loaded, and a "
     "holiday given only to groups is for no one in marts.capacity_per_person_week.",
 )
-clockify_time_off_requests = snapshot_asset(
-    t.CLOCKIFY_TIME_OFF_REQUESTS,
-    "clockify",
-    "clockify",
-    capacity.approved_time_off,
-    "Approved Clockify time-off requests (days, half days or hours off). A plan feature: without it the asset "
-    "says so in its metadata and loads nothing.",
-    plan_feature=True,
-    unavailable_note=NO_TIME_OFF_NOTE.format(what="time off"),
+# When every time-off request was last read (ISO, UTC); a daily run reads only those created in the last
+# TIME_OFF_RECENT_DAYS (new ones, and those approved or withdrawn soon after being asked for: one page for a
+# team of 200, where the whole history grows by pages a year), and all of them in turn with the lists.
+TIME_OFF_FULL_KEY = "reads:clockify_time_off_full"
+TIME_OFF_FULL = "clockify_time_off_requests (all)"  # its id in the lists' turn
+TIME_OFF_RECENT_DAYS = 90
+
+
+def _created_since(record: dict, since: dt.datetime) -> bool:
+    created = parse_timestamp(record.get("createdAt"))
+    return created is not None and created >= since
+
+
+@asset(
+    key=raw_key(t.CLOCKIFY_TIME_OFF_REQUESTS),
+    group_name="clockify",
+    description="Approved Clockify time-off requests (days, half days or hours off). A daily run reads those "
+    f"created in the last {TIME_OFF_RECENT_DAYS} days (the others as last read), and every one in turn with "
+    "the rarely changing lists, again within CLOCKIFY_REFRESH_DAYS days (`refresh_all: true` in the run config "
+    "reads all now). A plan feature: without it the asset says so in its metadata and loads nothing.",
+    kinds={"clockify", "duckdb"},
+    owners=OWNERS,
+    pool=DUCKDB_POOL,
+    output_required=False,  # a first load stopped by the budget (assets/common.py refresh_snapshot)
 )
+def clockify_time_off_requests(
+    context: AssetExecutionContext, config: RotationConfig, clockify: ClockifyClient, warehouse: Warehouse
+):
+    now = api_now(clockify)
+
+    def plan(con):
+        full = (
+            config.refresh_all
+            or not ledger.get_state(con, TIME_OFF_FULL_KEY)
+            or TIME_OFF_FULL in _due_in_turn(con, now, clockify.refresh_days)
+        )
+        return full, _previous(con, t.CLOCKIFY_TIME_OFF_REQUESTS)
+
+    full, previous = warehouse.read(plan)
+    since = None if full else now.replace(tzinfo=dt.UTC) - dt.timedelta(days=TIME_OFF_RECENT_DAYS)
+
+    def fetch():
+        read = capacity.approved_time_off(clockify, since)
+        if since is None:
+            return read
+        # Requests created since `since` are as just read (one no longer approved is gone); the older ones
+        # as last read, until the full read in turn.
+        fresh = {r.get("id") for r in read}
+        kept = [r for r in previous if r.get("id") not in fresh and not _created_since(r, since)]
+        context.log.info("time off: %d requests created since %s read, %d older kept", len(read), since, len(kept))
+        return kept + read
+
+    def also_write(con):
+        if full:
+            ledger.set_state(con, TIME_OFF_FULL_KEY, now.isoformat(), now)
+
+    yield from refresh_snapshot(
+        context,
+        clockify,
+        warehouse,
+        t.CLOCKIFY_TIME_OFF_REQUESTS,
+        "clockify",
+        fetch,
+        plan_feature=True,
+        unavailable_note=NO_TIME_OFF_NOTE.format(what="time off"),
+        also_write=also_write,
+    )
 
 
 @asset(

@@ -22,12 +22,14 @@ import requests
 from assets.clockify import (
     DONE_TASKS_READ_KEY,
     PROFILES_READ_KEY,
+    TIME_OFF_FULL_KEY,
     clockify_clients,
     clockify_holidays,
     clockify_member_profiles,
     clockify_projects,
     clockify_tags,
     clockify_tasks,
+    clockify_time_off_requests,
     clockify_user_groups,
     clockify_users,
     clockify_workspaces,
@@ -79,7 +81,7 @@ def sync(sb, path, assets) -> dict[str, int]:
 def refresh_all(sb, path, assets) -> dict[str, int]:
     """The assets in one run with `refresh_all: true` in the run config of each rotating one (on the
     machine's clock: dg.materialize copies the client without the sandbox's)."""
-    rotating = {a.op.name for a in [clockify_member_profiles, clockify_tasks, *LIST_ASSETS]}
+    rotating = {a.op.name for a in [clockify_member_profiles, clockify_tasks, clockify_time_off_requests, *LIST_ASSETS]}
     ops = {a.op.name: {"config": {"refresh_all": True}} for a in assets if a.op.name in rotating}
     sb.reset_counts()
     with warnings.catch_warnings():
@@ -241,6 +243,49 @@ def test_the_rarely_changing_lists_are_read_in_turn_or_at_once_when_a_record_nam
         assert group["id"] in {r[0] for r in rows(path, "SELECT id FROM raw.clockify_user_groups")}
         # refresh_all reads every list now
         assert lists_read(refresh_all(sb, path, assets)) == sorted(in_turn.values())
+
+
+@pytest.mark.slow
+def test_time_off_a_daily_run_reads_the_recent_requests_and_every_one_in_turn(tmp_path):
+    """The first run reads every approved request; a daily run those created in the last 90 days (a request
+    approved or withdrawn since is right at once), and every one again within CLOCKIFY_REFRESH_DAYS (7): a
+    request created long ago and approved only now is in by then; the table ends as a full read leaves it."""
+    path = tmp_path / "warehouse.duckdb"
+    assets = [clockify_time_off_requests]
+
+    def held() -> set[str]:
+        return {r[0] for r in rows(path, "SELECT id FROM raw.clockify_time_off_requests")}
+
+    def approved(ws) -> set[str]:
+        return {r["id"] for r in ws.clockify_time_off_requests if r["status"]["statusType"] == "APPROVED"}
+
+    with Sandbox(frozen()) as sb:
+        ws = sb.workspace
+        sync(sb, path, assets)
+        assert held() == approved(ws)
+        pending = [r for r in ws.clockify_time_off_requests if r["status"]["statusType"] != "APPROVED"]
+        recent, old = pending[0], pending[1]
+        withdrawn = next(r for r in ws.clockify_time_off_requests if r["status"]["statusType"] == "APPROVED")
+        old["createdAt"] = "2023-01-02T09:00:00.000000Z"  # asked long ago, approved only now
+        for r in (recent, old):
+            r["status"]["statusType"] = "APPROVED"
+        withdrawn["status"]["statusType"] = "REJECTED"
+        full_at = state(path, TIME_OFF_FULL_KEY)
+        window_days = 0
+        for _day in range(7):
+            sb.clock.advance(DAY)
+            counts = sync(sb, path, assets)
+            assert sum(n for k, n in counts.items() if "time-off" in k) == 1  # one page either way here
+            assert recent["id"] in held() and withdrawn["id"] not in held()
+            if state(path, TIME_OFF_FULL_KEY) == full_at:  # read the recent ones only: the old one waits
+                assert old["id"] not in held()
+                window_days += 1
+            else:
+                break
+        else:
+            raise AssertionError("time off was not read in full within 7 days")
+        assert held() == approved(ws)  # as a full read
+        assert window_days  # the frozen clock's days put the full read after some daily ones
 
 
 # ============================================================================== member profiles
