@@ -87,8 +87,12 @@ def refresh_snapshot(
     plan_feature: bool = False,
     unavailable_note: str | None = None,
     also_write: Callable[[object], None] | None = None,
+    keep: Callable[[object], str | None] | None = None,
 ) -> Iterator[MaterializeResult]:
     """Replace a dimension's table with a fresh read (and run `also_write(con)` in its transaction), except:
+
+    - when `keep(con)` says why the table loaded before serves this run (a list read in turn, rotation.py):
+      nothing is fetched, the table stays;
 
     - in a run that continues a backlog a budget stop left (its source's partitioned asset has pending
       days) when the table was refreshed since that backlog opened: nothing is fetched again;
@@ -106,6 +110,17 @@ def refresh_snapshot(
         return (min((p.requested_at for p in backlog), default=None), ledger.get_state(con, key))
 
     opened, refreshed = warehouse.read(read)
+    kept = warehouse.read(keep) if keep is not None and refreshed else None
+    if kept:
+        context.log.info("%s: not read again: %s", table.name, kept)
+        yield MaterializeResult(
+            metadata={
+                "api_requests": 0,
+                "refreshed": MetadataValue.text(f"{refreshed} UTC ({kept})"),
+                "table": MetadataValue.text(table.qualified_name),
+            }
+        )
+        return
     if opened is not None and refreshed and dt.datetime.fromisoformat(refreshed) >= opened:
         context.log.info(
             "%s: refreshed %s, during the backlog this run continues: not read again", table.name, refreshed

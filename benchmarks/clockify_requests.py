@@ -5,7 +5,13 @@ One in-process sandbox (the benchmark workload, `benchmarks.__main__.workload`, 
 day after its data's last day, no latency) and `run_sync` of the Clockify raw assets only (no dbt: the
 figures are requests, not times): the backfill of every day, then `--days` daily runs (yesterday + 7 days),
 the clock a day later before each. Printed: each run's requests per endpoint (the sandbox's counts), and
-the main API's total. Issues 15 and 16: the daily run within 40 requests in all.
+the main API's total. Issues 15 and 16: the daily run within 40 requests in all, Clockify's share 12.
+
+Measured at x1 (team of 200, 24 projects) on 2026-12-02, daily runs on a new day (the whole Clockify share,
+main API + reports): 49 before wave 7 (10 lists, 2 time-off pages, 29 profiles, 4 DONE listings, 5 report
+pages); 17-20 after (users, projects, time off, the changes feed's 2 and the 5 report pages every run, at
+most one rarely changing list, at most one DONE listing, 7-8 profiles at CLOCKIFY_RECORD_REFRESH_DAYS=28).
+Request counts do not depend on the machine's load.
 """
 
 from __future__ import annotations
@@ -83,7 +89,8 @@ def main() -> int:
     report = measure(args.scale, args.days)
     print(f"x{args.scale:g}: {report['workload']['users']} users, {report['workload']['projects']} projects")
     for run in report["runs"]:
-        print(f"\n{run['run']} ({run['days']}): {run['main']} main API + {run['reports']} reports requests")
+        total = run["main"] + run["reports"]
+        print(f"\n{run['run']} ({run['days']}): {run['main']} main API + {run['reports']} reports = {total} requests")
         for endpoint, n in run["endpoints"].items():
             print(f"  {n:5d}  {endpoint}")
     if args.json:

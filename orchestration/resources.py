@@ -59,6 +59,8 @@ def clockify_client(settings: Settings, persist_budget: bool = True) -> Clockify
         reports_url=c.reports_url,
         time_entries_strategy=c.time_entries_strategy,
         plan=c.plan,
+        refresh_days=c.refresh_days,
+        record_refresh_days=c.record_refresh_days,
         **sizes,
         **_api(settings, persist_budget),
     )

@@ -56,6 +56,11 @@ BUDGET_WAIT_SECONDS = 300.0
 RECONCILE_DAYS = 1
 DEEP_RESYNC_MONTHS = 3
 DEEP_RESYNC_DAYS = 7
+# Days within which a daily run reads each slowly changing Clockify record again (orchestration/clients/
+# clockify/rotation.py): the rarely changing lists; member profiles and each project's DONE-task listing
+# (one request each: a team of 200 costs 200/period requests a day).
+REFRESH_DAYS = 7
+RECORD_REFRESH_DAYS = 28
 WRITEBACK_MAX_WRITES = 200
 # The zone whose calendar days and ISO weeks a Clockify user without a profile time zone is counted in.
 WAREHOUSE_TIMEZONE = "UTC"
@@ -105,6 +110,8 @@ class ClockifySettings:
     # CLOCKIFY_DEEP_RESYNC_DAYS days, so old edits and deletions are corrected anyway.
     deep_resync_months: int = DEEP_RESYNC_MONTHS
     deep_resync_days: int = DEEP_RESYNC_DAYS
+    refresh_days: int = REFRESH_DAYS  # CLOCKIFY_REFRESH_DAYS
+    record_refresh_days: int = RECORD_REFRESH_DAYS  # CLOCKIFY_RECORD_REFRESH_DAYS
 
 
 @dataclass(frozen=True)
@@ -201,6 +208,14 @@ class Settings:
                 ),
                 deep_resync_days=_whole(
                     "CLOCKIFY_DEEP_RESYNC_DAYS", get("CLOCKIFY_DEEP_RESYNC_DAYS"), DEEP_RESYNC_DAYS, "days", 1
+                ),
+                refresh_days=_whole("CLOCKIFY_REFRESH_DAYS", get("CLOCKIFY_REFRESH_DAYS"), REFRESH_DAYS, "days", 1),
+                record_refresh_days=_whole(
+                    "CLOCKIFY_RECORD_REFRESH_DAYS",
+                    get("CLOCKIFY_RECORD_REFRESH_DAYS"),
+                    RECORD_REFRESH_DAYS,
+                    "days",
+                    1,
                 ),
             ),
             linear=LinearSettings(

@@ -175,6 +175,26 @@ def test_transient_statuses_are_retried_with_retry_after(status):
     assert caught.value.retry_after == 2.0
 
 
+@pytest.mark.parametrize("status", [403, 404])
+def test_an_endpoint_some_plans_lack_reads_403_and_404_alike_through_one_check(status):
+    """capacity.py (time off, holidays, groups, profiles) and changes.py (the feed) share this check: a plan
+    without the endpoint answers 403 or 404 (an open fact) and both raise the caller's error; anything else is
+    classified as for every other request."""
+    client = _client()
+
+    class Refused(ApiError):
+        pass
+
+    check = client.check_unless_refused(lambda s: Refused(f"refused {s}", service="Clockify", status=s))
+    with pytest.raises(Refused, match=f"refused {status}"):
+        check(_response(status, b'{"message": "Access Denied", "code": 1003}'))
+    assert check(_response(200, b"[1]")) == [1]
+    with pytest.raises(AuthenticationError):
+        check(_response(401, b'{"message": "Api key does not exist", "code": 4003}'))
+    with pytest.raises(Transient):
+        check(_response(503, b"{}"))
+
+
 def test_other_4xx_is_a_plain_api_error():
     with pytest.raises(ApiError, match="HTTP 405"):
         _client()._check(_response(405, b"nope", path="/api/v1/workspaces"))

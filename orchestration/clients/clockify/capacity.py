@@ -6,9 +6,10 @@
 - `holidays(client)`: `GET /workspaces/{ws}/holidays`, every holiday at once (the API ignores paging).
 - `user_groups(client)`: `GET /workspaces/{ws}/user-groups` paged by `page`/`page-size` (documented, default
   50), each `{id, name, workspaceId, userIds, ...}` (`userIds` likely): who a holiday given to groups is for.
-- `approved_time_off(client)`: `POST /workspaces/{ws}/time-off/requests` with `statuses: [APPROVED]`, paged
-  by `page`/`pageSize` until `count` is reached. Its `start`/`end` select by when a request was *created*,
-  and what omitting them means is not documented: the body always names a window from 2000 to tomorrow.
+- `approved_time_off(client, created_since=None)`: `POST /workspaces/{ws}/time-off/requests` with `statuses:
+  [APPROVED]`, paged by `page`/`pageSize` until `count` is reached. Its `start`/`end` select by when a request
+  was *created*, and what omitting them means is not documented: the body always names a window, from 2000
+  (or `created_since`: the daily run's read of recent requests) to tomorrow.
 
 Time off and holidays are a plan feature. Where the API refuses them (HTTP 403 or 404: which one a plan
 without them answers is open) these raise `FeatureNotAccessible`, and the raw assets load an empty table
@@ -32,17 +33,15 @@ TIME_OFF_CREATED_SINCE = "2000-01-01T00:00:00.000000Z"
 
 
 def _refused_as_unavailable(client: Any, what: str):
-    def check(response):
-        if response.status_code in (403, 404):
-            raise FeatureNotAccessible(
-                f"Clockify answered HTTP {response.status_code} to {what}: this workspace's plan (or the key) has "
-                "no time off or holidays, so none are subtracted from capacity.",
-                service="Clockify",
-                status=response.status_code,
-            )
-        return client._check(response)
+    def refused(status: int) -> FeatureNotAccessible:
+        return FeatureNotAccessible(
+            f"Clockify answered HTTP {status} to {what}: this workspace's plan (or the key) has "
+            "no time off or holidays, so none are subtracted from capacity.",
+            service="Clockify",
+            status=status,
+        )
 
-    return check
+    return client.check_unless_refused(refused)
 
 
 def _free_plan(client: Any, what: str) -> None:
@@ -111,16 +110,18 @@ def user_groups(client: Any) -> list[dict[str, Any]]:
         page += 1
 
 
-def approved_time_off(client: Any) -> list[dict[str, Any]]:
-    """Every APPROVED time-off request of the workspace (pending and rejected ones take nothing off)."""
+def approved_time_off(client: Any, created_since: dt.datetime | None = None) -> list[dict[str, Any]]:
+    """Every APPROVED time-off request of the workspace (pending and rejected ones take nothing off), or
+    those created since `created_since` (the body's `start` selects by creation time)."""
     _free_plan(client, "time off")
     url = client._api_url(client._ws_path("/time-off/requests"))
     tomorrow = dt.datetime.fromtimestamp(client.clock.time(), dt.UTC) + dt.timedelta(days=1)
+    since = created_since.strftime("%Y-%m-%dT%H:%M:%S.000000Z") if created_since else TIME_OFF_CREATED_SINCE
     found: dict[str, dict[str, Any]] = {}
     page = 1
     while True:
         body = {
-            "start": TIME_OFF_CREATED_SINCE,
+            "start": since,
             "end": tomorrow.strftime("%Y-%m-%dT%H:%M:%S.000000Z"),
             "statuses": ["APPROVED"],
             "page": page,

@@ -46,16 +46,15 @@ def changes(client: Any, since: dt.datetime, until: dt.datetime, limit: int = PA
     url = client.api_url.rstrip("/") + f"/workspaces/{client.workspace_id}/entities"
     found: dict[tuple[str, str], Change] = {}
 
-    def check(response):
-        if response.status_code in (403, 404):
-            raise FeedUnavailable(
-                f"Clockify's changes feed answered HTTP {response.status_code}: not available here; old entries are "
-                "corrected by the deep re-sync instead (CLOCKIFY_DEEP_RESYNC_MONTHS / _DAYS).",
-                service="Clockify",
-                status=response.status_code,
-            )
-        return client._check(response)
+    def refused(status: int) -> FeedUnavailable:
+        return FeedUnavailable(
+            f"Clockify's changes feed answered HTTP {status}: not available here; old entries are "
+            "corrected by the deep re-sync instead (CLOCKIFY_DEEP_RESYNC_MONTHS / _DAYS).",
+            service="Clockify",
+            status=status,
+        )
 
+    check = client.check_unless_refused(refused)
     for kind in KINDS:
         page = 0
         while True:

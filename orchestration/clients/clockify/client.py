@@ -188,6 +188,18 @@ class ClockifyClient(ClockifyWrites, ApiClientResource):
     max_requests_per_second: float = Field(
         default=40.0, gt=0, description="Pace of concurrent report requests; Clockify allows 50 per second."
     )
+    refresh_days: int = Field(
+        default=7,
+        ge=1,
+        description="CLOCKIFY_REFRESH_DAYS: days within which a run reads each rarely changing list (workspaces, "
+        "clients, tags, holidays, user groups) again (rotation.py).",
+    )
+    record_refresh_days: int = Field(
+        default=28,
+        ge=1,
+        description="CLOCKIFY_RECORD_REFRESH_DAYS: days within which a run reads each member profile and each "
+        "project's DONE-task listing again (one request each; new members' and projects' at once).",
+    )
     plan: Literal["paid", "free"] = Field(
         default="paid",
         description="CLOCKIFY_PLAN: paid (50 requests/s per key) or free (30 requests/hour for the workspace); "
@@ -645,6 +657,18 @@ class ClockifyClient(ClockifyWrites, ApiClientResource):
                     service="Clockify",
                 )
             page += 1
+
+    def check_unless_refused(self, refused: Callable[[int], ApiError]) -> Callable[[requests.Response], Any]:
+        """The response check of an endpoint some plans or keys lack (time off, holidays, user groups, member
+        profiles, the changes feed): HTTP 403 or 404 raise `refused(status)` (which of the two such a plan
+        answers is open: both are read the same), every other answer goes through `_check`."""
+
+        def check(response: requests.Response) -> Any:
+            if response.status_code in (403, 404):
+                raise refused(response.status_code)
+            return self._check(response)
+
+        return check
 
     def _check(self, response: requests.Response) -> Any:
         status = response.status_code
