@@ -1,5 +1,7 @@
 """What the issue history costs the team of 200: `python -m benchmarks.history_cost [--json FILE] [--note TEXT]`.
 
+A smoke at small scale: `python -m benchmarks.history_cost --scale 0.1 --pairs 1 --json /tmp/history-cost.json`.
+
 One sandbox process (SandboxConfig.team_of_200, 50 ms latency, rate limits enforced) and, in this one process,
 `run_sync` (the code path of `warehouse sync`, an ephemeral Dagster instance) on one warehouse:
 

@@ -45,6 +45,9 @@ by DBT_EXECUTABLE) and its `run_results.json` / `dbt.log`. Printed per measureme
     python -m benchmarks.user [--scale 1] [--only backfill,daily,partition] [--inprocess] [--no-prepare]
                               [--timeout 600] [--json benchmarks/results/user-busy.json] [--note TEXT]
     python -m benchmarks.user --scale 0.1 --json /tmp/user-smoke.json     (a smoke: 20 users, 2,000 issues)
+    python -m benchmarks.user --scale 0.1 --only daily --no-prepare --linear-points-per-hour 40000 --json /tmp/s.json
+        (quicker: cold backfill, the history catch-up, which a lowered Linear budget makes necessary at this
+        scale, and the two daily runs)
 
 The machine's load is recorded like `python -m benchmarks` (before/after each measurement).
 """
