@@ -516,7 +516,10 @@ def main(argv: list[str] | None = None) -> int:
         day_args = ["sync", "--start", daily[0].isoformat(), "--end", daily[1].isoformat()]
         warehouse = tmp / "warehouse.duckdb"
         env, home, target = fresh_env(sb, tmp, "main", warehouse, dbt_exe)
-        copy = tmp / "warehouse-copy.duckdb"
+        # The same file name as the first (dbt-duckdb names the database by the file's stem, as in a user's
+        # manifest), in a directory of its own.
+        copy = tmp / "cold" / "warehouse.duckdb"
+        copy.parent.mkdir()
         env2, home2, target2 = fresh_env(sb, tmp, "cold", copy, dbt_exe)
         state = {"day": 0, "stopped": ""}
 
