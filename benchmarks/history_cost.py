@@ -1,5 +1,7 @@
 """What the issue history costs the team of 200: `python -m benchmarks.history_cost [--json FILE] [--note TEXT]`.
 
+A smoke at small scale: `python -m benchmarks.history_cost --scale 0.1 --pairs 1 --json /tmp/history-cost.json`.
+
 One sandbox process (SandboxConfig.team_of_200, 50 ms latency, rate limits enforced) and, in this one process,
 `run_sync` (the code path of `warehouse sync`, an ephemeral Dagster instance) on one warehouse:
 
@@ -9,11 +11,18 @@ One sandbox process (SandboxConfig.team_of_200, 50 ms latency, rate limits enfor
    finishes in one go and is measured whole; at Linear's 250,000 it spreads over several hourly runs (the
    budget hours and runs printed are computed from the measured points and HISTORY_BUDGET_RESERVE);
 2. one daily run (yesterday + 7 days, the whole job: dbt builds the marts) to settle the warehouse;
-3. daily runs back to back, alternating: the whole job (the history included) and the same run without the
+3. daily runs, alternating: the whole job (the history included) and the same run without the
    history (its two raw assets and every model and check downstream of them deselected: the run as it was
    before issue 16). Before each run with the history, the history of every issue of the daily window is
    dropped from raw, so the history asset reads all of them again: the worst case of a day on which every
    issue the window holds changed (the sandbox's data does not change between runs by itself).
+
+Every run after the first load runs a simulated day after the one before (`simulated_day`), as a user's
+daily runs do: the sandbox's clock and the pipeline's API clock (`Settings.clock`, benchmarks/api_clock.py)
+jump a day together, so Linear's hourly budget is full again and the once-a-day reads (the reconcile walk of
+every issue id, the member profiles' rotation, the changes feed) are due, as on a user's next day; a wait for
+budget jumps the sandbox's clock, not real time. Each run is bounded by `--timeout` (default 900 s): past it,
+what was measured so far is written with a note and the command exits 2.
 
 Requests are the sandbox's count per run (all APIs). The time ratio is the median run wall of the runs with
 the history over the median without: both measured back to back in this process, so a busy machine slows both.
@@ -28,12 +37,15 @@ import os
 import shutil
 import statistics
 import tempfile
+import threading
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import duckdb
 
 import benchmarks.__main__ as bench
+from benchmarks.api_clock import DAY, SandboxClock
 from benchmarks.runner import step_seconds
 from benchmarks.sandbox_proc import SandboxProcess
 
@@ -43,6 +55,7 @@ RAISED_POINTS = 5_000_000
 DAILY_REQUEST_CAP = 40
 TIME_RATIO_CAP = 1.2
 PAIRS = 3
+TIMEOUT_S = 900.0
 HISTORY_KEYS = ("raw/linear_issue_history", "raw/linear_issue_state_spans")
 
 
@@ -81,6 +94,20 @@ def _forget_window_history(warehouse: Path, since: dt.date) -> int:
     return len(ids)
 
 
+def _give_up(out: dict, args, day: int) -> None:
+    """A run outlasted --timeout: write what was measured, with a note, and end the process (a run cannot be
+    stopped from outside its thread)."""
+    out["timed_out"] = True
+    out["note"] = f"a run on simulated day {day} did not finish in {args.timeout:g} s (--timeout): stopped"
+    out["load"] = {"loadavg_start": out.get("loadavg_start"), "loadavg_end": bench.load_now(), "note": args.note}
+    print(f"\nNOT COMPLETE: {out['note']}", flush=True)
+    if args.json:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps(out, indent=1, default=str) + "\n")
+        print(f"wrote {args.json}", flush=True)
+    os._exit(2)
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--json", type=Path, default=None)
@@ -88,6 +115,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--latency-ms", type=int, default=50)
     ap.add_argument("--pairs", type=int, default=PAIRS)
     ap.add_argument("--scale", type=float, default=1.0, help="1 = the team of 200 (smaller: a quick check)")
+    ap.add_argument("--timeout", type=float, default=TIMEOUT_S, help="seconds one run may take")
     args = ap.parse_args(argv)
     load_start = bench.load_now()
     cfg = bench.workload(args.scale, ANCHOR, args.latency_ms).with_(linear_complexity_per_hour=RAISED_POINTS)
@@ -101,6 +129,9 @@ def main(argv: list[str] | None = None) -> int:
         "latency_ms": args.latency_ms,
         "scale": args.scale,
         "complexity_per_hour_in_the_sandbox": RAISED_POINTS,
+        "loadavg_start": load_start,
+        "later_days": "every run after the first load runs a simulated day after the one before "
+        "(benchmarks/api_clock.py)",
     }
     try:
         with SandboxProcess(cfg) as sb:
@@ -121,19 +152,31 @@ def main(argv: list[str] | None = None) -> int:
                 "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
                 "DBT_TARGET_PATH": str(tmp / "target"),  # dbt's builds in the temp dir, never the checkout's
             }
-            settings = Settings.from_env(env)
+            clock = SandboxClock(sb.base_url)
+            settings = replace(Settings.from_env(env), clock=clock)
             instance = DagsterInstance.ephemeral()
             start, end = dt.date.fromisoformat(sb.info["start_date"]), dt.date.fromisoformat(sb.info["anchor"])
             daily = (max(end - dt.timedelta(days=bench.RESYNC_DAYS), start), end)
             without, dropped = _selection_without_history(build_definitions(settings))
             out["deselected_without_history"] = dropped
 
-            def run(first, last, selection) -> dict:
+            day = {"n": 0}
+
+            def run(first, last, selection, later=True) -> dict:
+                if later:  # the next simulated day (the module's docstring)
+                    day["n"] += 1
+                    clock.advance(DAY)
                 sb.reset()
+                watchdog = threading.Timer(args.timeout, _give_up, args=(out, args, day["n"]))
+                watchdog.daemon = True
+                watchdog.start()
                 started = time.perf_counter()
-                outcome = run_sync(
-                    settings, first, last, instance=instance, asset_selection=selection, log_level="WARNING"
-                )
+                try:
+                    outcome = run_sync(
+                        settings, first, last, instance=instance, asset_selection=selection, log_level="WARNING"
+                    )
+                finally:
+                    watchdog.cancel()
                 wall = time.perf_counter() - started
                 counts = sb.counts()
                 steps = step_seconds(instance, outcome.run_id)
@@ -147,11 +190,13 @@ def main(argv: list[str] | None = None) -> int:
                     "history_points": meta.get("complexity_points"),
                     "history_issues_read": meta.get("issues_read"),
                     "budget_stop": outcome.budget_stop,
+                    "success": outcome.result.success,
+                    "simulated_day": day["n"],
                     "load_avg_1min": round(os.getloadavg()[0], 2),
                 }
 
             print(f"backfill {start} .. {end} (raw tables; the history's first load)", flush=True)
-            first = run(start, end, list(API_RAW_KEYS))
+            first = run(start, end, list(API_RAW_KEYS), later=False)
             print(first, flush=True)
             points = first["history_points"] or 0
             above_reserve = HOURLY_POINTS * (1 - HISTORY_BUDGET_RESERVE)
@@ -166,6 +211,7 @@ def main(argv: list[str] | None = None) -> int:
             out["settle"] = run(*daily, None)
             print(out["settle"], flush=True)
             with_history, without_history = [], []
+            out.update(daily_with_history=with_history, daily_without_history=without_history)
             for n in range(args.pairs):
                 changed = _forget_window_history(warehouse, daily[0])
                 result = run(*daily, None) | {"window_issues_reread": changed}

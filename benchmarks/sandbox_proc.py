@@ -11,7 +11,9 @@ import resource
 import time
 from typing import Any
 
+from benchmarks.api_clock import sandbox_base_url, sandbox_offset
 from sandbox import Sandbox, SandboxConfig
+from sandbox.clock import RemoteClock
 
 
 def _rss_mib() -> float:
@@ -94,3 +96,16 @@ class SandboxProcess:
     def rss_mib(self) -> float:
         self._conn.send("rss")
         return self._conn.recv()
+
+    @property
+    def base_url(self) -> str:
+        return sandbox_base_url(self.env)
+
+    def clock_offset(self) -> float:
+        """Seconds the sandbox's clock runs ahead of the machine's (benchmarks/api_clock.py)."""
+        return sandbox_offset(self.base_url)
+
+    def advance(self, seconds: float) -> float:
+        """Move the sandbox's clock forward (its budgets refill, a later day begins); the new offset."""
+        RemoteClock(self.base_url).advance(seconds)
+        return self.clock_offset()
