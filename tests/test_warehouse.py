@@ -100,7 +100,7 @@ def test_a_failed_load_leaves_the_table_as_it_was(warehouse, monkeypatch):
 
     def stage_then_break(self, records):
         real_stage(self, records)
-        self.con.execute("DROP TABLE incoming")  # the INSERT after the DELETE will fail
+        self.con.execute("DROP VIEW incoming")  # the INSERT after the DELETE will fail
 
     monkeypatch.setattr(w.Staging, "stage", stage_then_break)
     with pytest.raises(duckdb.Error):

@@ -148,7 +148,7 @@ class _TextChunks:
 
 
 class Staging:
-    """The records of one load, typed into temp table `incoming` of a private in-memory DuckDB.
+    """The records of one load, typed into temp view `incoming` of a private in-memory DuckDB.
 
     Staging needs no warehouse lock, so it runs while the records are still being fetched (a generator
     over API pages); only then is the warehouse attached, under its lock, for the load's transaction.
@@ -177,14 +177,16 @@ class Staging:
         with fewer_collections():
             self._stage_chunks(_TextChunks(records, STAGE_CHUNK_RECORDS), insert)
         started = time.perf_counter()
-        # One row per id, the last one read; records without an id are all kept (dbt flags them).
+        # One row per id, the last one read; records without an id are all kept (dbt flags them). Rows read
+        # again are rare (an entry edited while the report was paged): they are deleted in place, and
+        # `incoming` is a view without the read order, not a copy (a year's rows staged once, not twice).
+        self.con.execute(
+            "DELETE FROM staged USING (SELECT id, max(_seq) AS last FROM staged WHERE id IS NOT NULL GROUP BY id "
+            "HAVING count(*) > 1) AS again WHERE staged.id = again.id AND staged._seq < again.last"
+        )
         columns = ", ".join(c.name for c in table.columns)
         partition = ", _partition_date" if table.partitioned else ""
-        self.con.execute(
-            f"CREATE TEMP TABLE incoming AS SELECT {columns}{partition}, _raw, _loaded_at FROM staged "
-            "QUALIFY id IS NULL OR row_number() OVER (PARTITION BY id ORDER BY _seq DESC) = 1"
-        )
-        self.con.execute("DROP TABLE staged")
+        self.con.execute(f"CREATE TEMP VIEW incoming AS SELECT {columns}{partition}, _raw, _loaded_at FROM staged")
         self.seconds += time.perf_counter() - started
 
     def _stage_chunks(self, chunks: _TextChunks, insert: str) -> None:
