@@ -100,7 +100,7 @@ def test_a_failed_load_leaves_the_table_as_it_was(warehouse, monkeypatch):
 
     def stage_then_break(self, records):
         real_stage(self, records)
-        self.con.execute("DROP TABLE incoming")  # the INSERT after the DELETE will fail
+        self.con.execute("DROP VIEW incoming")  # the INSERT after the DELETE will fail
 
     monkeypatch.setattr(w.Staging, "stage", stage_then_break)
     with pytest.raises(duckdb.Error):
@@ -297,3 +297,51 @@ def test_the_first_per_issue_history_load_of_a_source_checked_warehouse_records_
     assert wh.replace_for_keys(t.LINEAR_ISSUE_HISTORY, history[:1], "issue_id", ["i1", "i2"]).rows == 1
     assert rows(wh, "SELECT id FROM raw.linear_issue_history") == [("h1",)]
     assert rows(wh, "SELECT system, source_id FROM meta.source") == [("linear", "org-1")]
+
+
+def test_records_are_held_as_json_text_while_a_chunk_fills(monkeypatch):
+    """A chunk keeps each record's JSON text, not the record (dicts a fetch would otherwise keep alive)."""
+    import orchestration.warehouse.staging as w
+
+    records = [{"id": "a", "n": 1}, {"id": "b", "big": 2**70}, {"id": "c", "t": "é"}]
+    chunks = list(w._TextChunks(iter(records), 2))
+    assert chunks == [['{"id":"a","n":1}', '{"id":"b","big":1180591620717411303424}'], ['{"id":"c","t":"é"}']]
+
+
+def test_the_collector_threshold_is_raised_while_staging_and_restored_after(warehouse, monkeypatch):
+    """Loads in two threads at once: raised while either stages, the old threshold back when both are done."""
+    import gc
+    import threading
+
+    import orchestration.warehouse.staging as w
+
+    before = gc.get_threshold()
+    seen: list[tuple[int, int, int]] = []
+    first_inside, second_done = threading.Event(), threading.Event()
+
+    def slow_pages():
+        seen.append(gc.get_threshold())
+        first_inside.set()
+        assert second_done.wait(10)
+        seen.append(gc.get_threshold())  # the other load has ended: still raised for this one
+        yield entry("a", "2024-03-01T09:00:00Z", "2024-03-01T10:00:00Z")
+
+    def quick_pages():
+        seen.append(gc.get_threshold())
+        yield {"id": "u0"}
+
+    worker = threading.Thread(
+        target=lambda: Warehouse(path=warehouse.path).replace_partitions(t.CLOCKIFY_TIME_ENTRIES, slow_pages(), D1, D1)
+    )
+    worker.start()
+    assert first_inside.wait(10)
+    staging = w.Staging(t.CLOCKIFY_USERS, dt.datetime(2024, 3, 1))
+    try:
+        staging.stage(quick_pages())
+    finally:
+        staging.close()
+    second_done.set()
+    worker.join(10)
+    assert [s[0] for s in seen] == [max(before[0], w.STAGE_GC_THRESHOLD)] * 3
+    assert gc.get_threshold() == before
+    assert rows(warehouse, "SELECT id FROM raw.clockify_time_entries") == [("a",)]
