@@ -26,7 +26,8 @@ from assets.common import DUCKDB_POOL, OWNERS, api_now, load_metadata, raw_key, 
 from orchestration.clients.budget import iso
 from orchestration.clients.clockify.changes import OVERLAP, FeedUnavailable, changed_days, changes
 from orchestration.clients.errors import BudgetExhausted
-from orchestration.clients.linear.client import LinearClient, Walk
+from orchestration.clients.linear import queries as q
+from orchestration.clients.linear.client import LinearClient, Slice, plan_slices
 from orchestration.partitions import ReconcileOptions
 from orchestration.timeutil import iso_millis
 from orchestration.warehouse import ledger
@@ -201,19 +202,27 @@ def linear_issue_ids(
             }
         )
 
-    walk = Walk.from_json(saved) if saved else Walk(kind="issue_ids", started_at=iso_millis(now))
+    walk = _id_walk(saved)
+    if walk is None:  # none begun, or one saved by an older version (a page walk): begin a sliced one
+        known = _created_at(warehouse, t.LINEAR_ISSUES)
+        walk = IdWalk(started_at=iso_millis(now), slices=plan_slices("issueIds", known))
+        read_ids = []
     ids = {i: (a, tr) for i, a, tr in read_ids}
     stopped = None
     try:
-        for node in linear.walk_issue_ids(walk):
-            ids[node["id"]] = (node.get("archivedAt"), node.get("trashed"))
+        for pages in linear.read_slices(q.ISSUE_IDS_OPERATION, walk.slices):
+            walk.requests += 1
+            for _slice, nodes in pages:
+                ids.update((node["id"], (node.get("archivedAt"), node.get("trashed"))) for node in nodes)
     except BudgetExhausted as error:
         stopped = error
     if stopped is None:
         refreshed = _refresh_flags(context, linear, warehouse, ids, now)
         result = _replace(warehouse, table, [(i, a, tr) for i, (a, tr) in ids.items()], _parse(walk.started_at), now)
         metadata = load_metadata(table, result, linear.requests_made - before)
-        metadata["listing"] = MetadataValue.text(f"walked {walk.pages} pages begun {walk.started_at}")
+        metadata["listing"] = MetadataValue.text(
+            f"walked {len(walk.slices)} createdAt slices in {walk.requests} requests, begun {walk.started_at}"
+        )
         metadata["issues_flags_refreshed"] = refreshed
         return MaterializeResult(metadata=metadata)
     requests = linear.requests_made - before
@@ -242,6 +251,43 @@ def linear_issue_ids(
             "budget_stop": MetadataValue.text(str(stopped)),
             "api_requests": requests,
         }
+    )
+
+
+@dataclass
+class IdWalk:
+    """Where the reconcile walk stands (ledger walk "issue_ids"): createdAt slices of every issue, read several a
+    request (LinearClient.read_slices), cut from the createdAt of the issues raw holds (plan_slices) so the
+    team of 200's 20,000 ids take 3 requests instead of 80 pages. The slices cover all time, so the walk
+    lists every issue Linear returns, whatever the cuts; a stopped walk resumes its slices' cursors."""
+
+    started_at: str
+    slices: list[Slice]
+    requests: int = 0
+    kind: str = "issue_id_slices"
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "kind": self.kind,
+            "started_at": self.started_at,
+            "requests": self.requests,
+            "slices": [s.to_json() for s in self.slices],
+        }
+
+
+def _id_walk(saved: dict | None) -> IdWalk | None:
+    if not saved or saved.get("kind") != "issue_id_slices":
+        return None
+    slices = [Slice.from_json(s) for s in saved.get("slices") or []]
+    return IdWalk(started_at=saved["started_at"], slices=slices, requests=int(saved.get("requests") or 0))
+
+
+def _created_at(warehouse: Warehouse, table, column: str = "created_at") -> list:
+    """The `column` of every row of `table` (none before its first load): where plan_slices cuts."""
+    if warehouse.row_count(table) == 0:
+        return []
+    return warehouse.read(
+        lambda con: [r[0] for r in con.execute(f"SELECT {column} FROM {table.qualified_name}").fetchall()]
     )
 
 

@@ -388,6 +388,25 @@ FILTER_SPECS: dict[str, dict[str, tuple[str, Optional[str]]]] = {
         "size": ("number", None),
         "owner": ("rel", "User"),
     },
+    # IssueLabelFilter and CustomerNeedFilter (the schema's): the fields the project slices or selects by.
+    "IssueLabel": {
+        "id": ("id", None),
+        "name": ("string", None),
+        "isGroup": ("bool", None),
+        "createdAt": ("date", None),
+        "updatedAt": ("date", None),
+        "team": ("rel", "Team"),
+        "parent": ("rel", "IssueLabel"),
+    },
+    "CustomerNeed": {
+        "id": ("id", None),
+        "priority": ("number", None),
+        "createdAt": ("date", None),
+        "updatedAt": ("date", None),
+        "customer": ("rel", "Customer"),
+        "issue": ("rel", "Issue"),
+        "project": ("rel", "Project"),
+    },
 }
 
 _OPS = {

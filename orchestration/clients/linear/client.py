@@ -8,6 +8,8 @@ they stopped in a later run: the same requests an uninterrupted walk would have 
 
 from __future__ import annotations
 
+import functools
+import itertools
 import re
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -78,6 +80,14 @@ HISTORY_BATCH_POINTS = 9_500
 # Linear's 250,000 points: 31 issue pages at ~2,000; the team of 200's daily run sends 32 Linear requests
 # besides the history, most of them cheaper pages: benchmarks/results/history-cost.json).
 HISTORY_BUDGET_RESERVE = 0.25
+# Batched reads (q.batched_query): parts per request up to this many points, below Linear's 10,000 a query
+# with room for its count differing a little from the rule (as HISTORY_BATCH_POINTS).
+BATCH_POINTS = 9_500
+# A slice of a batched list read (plan_slices) holds at most this many of the records known from the last
+# read, so it comes whole in one page of 250 (records with one timestamp cannot be split: a few spare); the
+# last, open-ended slice, where records created since fall, holds at most SLICE_NEWEST.
+SLICE_KNOWN = 245
+SLICE_NEWEST = 125
 
 _QUERY_ERROR_CODES = {
     "GRAPHQL_VALIDATION_FAILED",
@@ -100,7 +110,7 @@ class Walk:
     the walk read (Linear's own clock): where the next incremental walk starts (assets/resume.py).
     """
 
-    kind: str  # "issues" | "issue_ids"
+    kind: str  # "issues" (the reconcile walk of ids reads slices: assets/reconcile.py IdWalk)
     started_at: str  # when the walk began (API clock, ISO): the next incremental load starts no later
     updated_from: str | None = None
     upper: str | None = None
@@ -232,9 +242,57 @@ class LinearClient(ApiClientResource):
         (BudgetExhausted) leaves `walk` just after the last page yielded."""
         return cast(Iterator[LinearIssue], self._walk(walk, q.ISSUES_QUERY, max_pages))
 
-    def walk_issue_ids(self, walk: Walk, max_pages: int | None = None) -> Iterator[dict[str, Any]]:
-        """`{id, archivedAt, trashed}` of every issue Linear returns (archived and trashed included)."""
-        return self._walk(walk, q.ISSUE_IDS_QUERY, max_pages)
+    def read_slices(
+        self, operation: str, slices: Sequence[Slice], points: float = BATCH_POINTS
+    ) -> Iterator[list[tuple[Slice, list[dict[str, Any]]]]]:
+        """Page every slice to its end, several slices a request (q.batched_query, at most `points` each):
+        yields each answer's pages as (slice, nodes), after advancing the slices, so a caller that keeps the
+        slices (and what it was yielded) when a BudgetExhausted stops the read resumes without asking again
+        for a page it read. A refused saved cursor (e.g. its record was purged) restarts its slice."""
+        first = self.page_size
+        while pending := [s for s in slices if not s.done]:
+            batch, total = [], 0.0
+            for part in pending:
+                cost = _part_points(operation, part.name, part.filter() is not None, first)
+                if batch and total + cost > points:
+                    break
+                batch.append(part)
+                total += cost
+            document = q.batched_query(operation, [(part.name, part.filter() is not None) for part in batch])
+            variables: dict[str, Any] = {"first": first}
+            for i, part in enumerate(batch):
+                variables[f"after{i}"] = part.cursor
+                if part.filter() is not None:
+                    variables[f"filter{i}"] = part.filter()
+            try:
+                data = self.query(document, variables)
+            except QueryError:
+                resumed = [part for part in batch if part.cursor is not None]
+                if not resumed:
+                    raise
+                logger.warning("Linear batched read %s: a saved cursor was refused; restarting its slice", operation)
+                for part in resumed:
+                    part.cursor = None
+                continue
+            pages = []
+            for i, part in enumerate(batch):
+                nodes, page_info = _connection_parts(data.get(f"c{i}"), operation, part.name)
+                part.cursor = _next_cursor(page_info, part.cursor, operation)
+                part.done = part.cursor is None
+                part.pages += 1
+                pages.append((part, nodes))
+            yield pages
+
+    def read_lists(
+        self, operation: str, slices: Sequence[Slice], points: float = BATCH_POINTS
+    ) -> dict[str, list[dict[str, Any]]]:
+        """Every record of each connection of `slices` (by CONNECTIONS key), read as `read_slices`; a record
+        met twice (it moved between pages) is kept once, the later copy."""
+        found: dict[str, dict[str, dict[str, Any]]] = {s.name: {} for s in slices}
+        for pages in self.read_slices(operation, slices, points):
+            for part, nodes in pages:
+                found[part.name].update((node["id"], node) for node in nodes)
+        return {name: list(nodes.values()) for name, nodes in found.items()}
 
     def query(
         self,
@@ -372,6 +430,50 @@ class LinearClient(ApiClientResource):
         return check
 
 
+@dataclass
+class Slice:
+    """One part of a batched list read: a root connection (a key of queries.CONNECTIONS), narrowed to its slice field
+    (createdAt, startsAt) in [gte, lt) when either bound is set, and where its paging stands. A list read as
+    slices that cover every time between them (plan_slices) is the whole list: the same records as one
+    connection paged to its end."""
+
+    name: str
+    gte: str | None = None
+    lt: str | None = None
+    cursor: str | None = None
+    done: bool = False
+    pages: int = 0
+
+    def filter(self) -> dict[str, Any] | None:
+        comparator = {k: v for k, v in (("gte", self.gte), ("lt", self.lt)) if v is not None}
+        return {q.slice_field(self.name): comparator} if comparator else None
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> Slice:
+        return cls(**{k: v for k, v in data.items() if k in cls.__dataclass_fields__})
+
+
+def plan_slices(
+    name: str, known: Sequence[datetime | str | None], per_slice: int = SLICE_KNOWN, newest: int = SLICE_NEWEST
+) -> list[Slice]:
+    """Slices of connection `name` that together cover every record, cut at the slice-field values of the
+    records `known` from the last read (any order) so each slice holds about `per_slice` of them and the
+    last, open-ended one (where records created since land) at most `newest`. Nothing known: one slice.
+    Only the request count depends on the cuts: a record unknown or moved comes in a follow-up page."""
+    stamps = sorted(format_timestamp(v) if isinstance(v, datetime) else str(v) for v in known if v is not None)
+    newest = max(1, newest)
+    if len(stamps) <= newest:
+        return [Slice(name)]
+    head = len(stamps) - newest  # the records below the last slice's lower bound
+    count = -(-head // per_slice)
+    cuts = sorted({stamps[round(head * k / count)] for k in range(1, count)} | {stamps[head]})
+    bounds = [None, *cuts, None]
+    return [Slice(name, gte=lo, lt=hi) for lo, hi in itertools.pairwise(bounds)]
+
+
 def history_batch_size(
     history_first: int = HISTORY_FIRST, spans_first: int = SPANS_FIRST, points: float = HISTORY_BATCH_POINTS
 ) -> int:
@@ -480,6 +582,12 @@ class IssueHistoryWalk:
             found = data.get("issue")
             nodes, page_info = _connection_parts(found.get(name) if isinstance(found, dict) else None, operation, name)
             yield from nodes
+
+
+@functools.cache
+def _part_points(operation: str, name: str, filtered: bool, first: int) -> float:
+    """Points of one part of a batched document (the parts' points add up: the root costs nothing)."""
+    return estimate(q.batched_query(operation, [(name, filtered)]), {"first": first}, operation)
 
 
 def _connection_parts(connection: Any, operation: str, field: str) -> tuple[list[dict[str, Any]], dict]:

@@ -1,7 +1,8 @@
 """Every GraphQL document the project sends to Linear.
 
 Rules (tests/test_linear_queries.py enforces them against schema.graphql):
-- one connection per query, paged with explicit `$first`/`$after`, `pageInfo { hasNextPage endCursor }`;
+- one connection per query, paged with explicit `$first`/`$after`, `pageInfo { hasNextPage endCursor }`
+  (the documents of `batched_query` read several root connections side by side, aliased, each paged so);
   no nested connections: Linear caps a query at 10,000 complexity points and nested connections multiply
   their `first`; a query of single objects only (the organization and the key's user) has none;
 - `includeArchived: true` wherever the argument exists, or archived records silently vanish;
@@ -9,6 +10,9 @@ Rules (tests/test_linear_queries.py enforces them against schema.graphql):
 """
 
 from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
 
 PAGE_INFO = "pageInfo { hasNextPage endCursor }"
 
@@ -342,3 +346,85 @@ def history_page_points(first: int, spans: bool = False) -> float:
     """Points of one ISSUE_HISTORY_PAGE_QUERY (or ISSUE_STATE_SPANS_PAGE_QUERY) request."""
     fields = STATE_SPAN_NODE_FIELDS if spans else HISTORY_NODE_FIELDS
     return 1 + connection_points(first, len(fields))
+
+
+# --- batched reads -----------------------------------------------------------------------------------
+# A daily run re-reads whole lists (the dimensions, the customer needs, every issue id for the reconcile
+# walk). One page of one connection per request made that ~110 requests a day for the team of 200, most of
+# them far below Linear's 10,000 points a query. `batched_query` asks for several root connections at once,
+# aliased `c0`, `c1`, ...: different lists, or createdAt (startsAt) slices of one list, each paged on its own
+# cursor (`$after0`, ...). Complexity is the sum of the parts (Linear's rule: the root adds nothing), so the
+# client packs parts up to a point limit (client.BATCH_POINTS). The node selections are those of the
+# single-connection documents above, so a batched read loads exactly what they load.
+
+
+@dataclass(frozen=True)
+class Connection:
+    """A root connection a batched document can read: `field(first, after, [filter], arguments)`."""
+
+    field: str
+    nodes: str  # the node selection, as in the connection's single document
+    filter_type: str | None = None  # the filter input type, when the reads slice it
+    slice_field: str | None = None  # the non-null DateTime field slices are cut on (createdAt, startsAt)
+    arguments: str = "includeArchived: true"
+
+
+def _nodes_of(document: str) -> str:
+    """The node selection of a single-connection document (its `nodes { ... }` block, flattened)."""
+    start = document.index("nodes {") + len("nodes {")
+    depth, end = 1, start
+    while depth:
+        depth += {"{": 1, "}": -1}.get(document[end], 0)
+        end += 1
+    return " ".join(document[start : end - 1].split())
+
+
+CONNECTIONS: dict[str, Connection] = {
+    "users": Connection(
+        "users", _nodes_of(USERS_QUERY), "UserFilter", "createdAt", "includeArchived: true, includeDisabled: true"
+    ),
+    "teams": Connection("teams", _nodes_of(TEAMS_QUERY), "TeamFilter", "createdAt"),
+    "cycles": Connection("cycles", _nodes_of(CYCLES_QUERY), "CycleFilter", "startsAt"),
+    "projects": Connection("projects", _nodes_of(PROJECTS_QUERY), "ProjectFilter", "createdAt"),
+    "workflowStates": Connection(
+        "workflowStates", _nodes_of(WORKFLOW_STATES_QUERY), "WorkflowStateFilter", "createdAt"
+    ),
+    "issueLabels": Connection("issueLabels", _nodes_of(LABELS_QUERY), "IssueLabelFilter", "createdAt"),
+    "customers": Connection("customers", _nodes_of(CUSTOMERS_QUERY), "CustomerFilter", "createdAt"),
+    "customerNeeds": Connection("customerNeeds", _nodes_of(CUSTOMER_NEEDS_QUERY), "CustomerNeedFilter", "createdAt"),
+    "issueIds": Connection("issues", _nodes_of(ISSUE_IDS_QUERY), "IssueFilter", "createdAt"),
+}
+
+# Operation names of the batched documents (errors quote them).
+DIMENSIONS_OPERATION = "Dimensions"
+CUSTOMER_NEEDS_OPERATION = "CustomerNeedSlices"
+ISSUE_IDS_OPERATION = "IssueIdSlices"
+
+
+def slice_field(name: str) -> str:
+    """The field the slices of connection `name` are cut on."""
+    field = CONNECTIONS[name].slice_field
+    if field is None:
+        raise ValueError(f"connection {name} cannot be sliced")
+    return field
+
+
+def batched_query(operation: str, parts: Sequence[tuple[str, bool]]) -> str:
+    """One document reading `parts` (CONNECTIONS key, whether it takes a filter) side by side, aliased c0, c1,
+    ...: all with the same `$first`, each with its own `$after<i>` (and `$filter<i>`)."""
+    params = ["$first: Int!"]
+    fields = []
+    for i, (name, filtered) in enumerate(parts):
+        connection = CONNECTIONS[name]
+        params.append(f"$after{i}: String")
+        args = ["first: $first", f"after: $after{i}"]
+        if filtered:
+            if connection.filter_type is None:
+                raise ValueError(f"connection {name} takes no filter")
+            params.append(f"$filter{i}: {connection.filter_type}")
+            args.append(f"filter: $filter{i}")
+        if connection.arguments:
+            args.append(connection.arguments)
+        head = f"  c{i}: {connection.field}({', '.join(args)})"
+        fields.append(f"{head} {{\n    nodes {{ {connection.nodes} }}\n    {PAGE_INFO}\n  }}")
+    return f"query {operation}({', '.join(params)}) {{\n" + "\n".join(fields) + "\n}\n"
