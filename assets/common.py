@@ -111,24 +111,14 @@ def refresh_snapshot(
 
     opened, refreshed = warehouse.read(read)
     kept = warehouse.read(keep) if keep is not None and refreshed else None
-    if kept:
-        context.log.info("%s: not read again: %s", table.name, kept)
+    if not kept and opened is not None and refreshed and dt.datetime.fromisoformat(refreshed) >= opened:
+        kept = "this run continues a stopped load"
+    if kept:  # the loaded table stands: no request
+        context.log.info("%s: refreshed %s, not read again: %s", table.name, refreshed, kept)
         yield MaterializeResult(
             metadata={
                 "api_requests": 0,
                 "refreshed": MetadataValue.text(f"{refreshed} UTC ({kept})"),
-                "table": MetadataValue.text(table.qualified_name),
-            }
-        )
-        return
-    if opened is not None and refreshed and dt.datetime.fromisoformat(refreshed) >= opened:
-        context.log.info(
-            "%s: refreshed %s, during the backlog this run continues: not read again", table.name, refreshed
-        )
-        yield MaterializeResult(
-            metadata={
-                "api_requests": 0,
-                "refreshed": MetadataValue.text(f"{refreshed} UTC (this run continues a stopped load)"),
                 "table": MetadataValue.text(table.qualified_name),
             }
         )
